@@ -1,0 +1,151 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * lkd hostops: the only way the library kernel reaches the host.
+ *
+ * The kernel (kernel/arch/lkd) calls the host exclusively through one
+ * `struct lkd_hostops` table handed to lkd_start(). The header is
+ * freestanding C (no libc types) so that both kernel code and host code can
+ * include it. The host side (hostops/posix_hostops.cc) implements it for
+ * POSIX Linux hosts.
+ *
+ * Contracts. Unless stated otherwise each entry:
+ *  - may be called from any host thread, including threads that are not
+ *    running kernel code;
+ *  - must not call back into the kernel;
+ *  - returns 0 / a non-NULL handle on success and a negative errno value
+ *    (or NULL) on failure.
+ * "May block" means the call can put the host thread to sleep; the kernel
+ * only makes such calls from the one host thread that currently runs
+ * kernel code when doing so is part of the design (the idle loop, a context
+ * switch) and never while it expects another host thread to run kernel code
+ * on its behalf.
+ *
+ * Versioning: the kernel refuses a table whose `version` differs from
+ * LKD_HOSTOPS_VERSION. Add entries only at the end and bump the version.
+ */
+#ifndef LKD_HOSTOPS_H
+#define LKD_HOSTOPS_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LKD_HOSTOPS_VERSION 1
+
+/* Opaque host objects. The kernel never looks inside them. */
+struct lkd_host_sem;
+struct lkd_host_mutex;
+struct lkd_host_timer;
+struct lkd_host_tls_key;
+typedef unsigned long lkd_host_thread_t;
+
+struct lkd_hostops {
+	/* Must be LKD_HOSTOPS_VERSION. */
+	unsigned int version;
+
+	/* ---------------------------------------------------------------
+	 * Console and failure
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Write kernel log/console bytes. Called with the kernel CPU held;
+	 * must not block for long (buffer or drop rather than wait on a
+	 * slow reader). `len` bytes, not NUL-terminated.
+	 */
+	void (*console_write)(const char *buf, unsigned int len);
+
+	/*
+	 * The kernel hit an unrecoverable state (panic, BUG). Never returns.
+	 * The host should print `msg` and abort the process.
+	 */
+	void (*panic)(const char *msg) __attribute__((noreturn));
+
+	/* ---------------------------------------------------------------
+	 * Memory
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Allocate `size` bytes aligned to at least `align` (a power of two,
+	 * at most 2 MiB). Used once at boot for the kernel's physical memory
+	 * and for small host-side bookkeeping. Returns NULL on failure.
+	 */
+	void *(*mem_alloc)(unsigned long size, unsigned long align);
+	/* Free memory from mem_alloc. NULL is ignored. */
+	void (*mem_free)(void *ptr);
+
+	/* ---------------------------------------------------------------
+	 * Threads and thread-local storage
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Start a detached host thread running fn(arg) on a stack of at
+	 * least `stack_size` bytes (0: host default). The thread ends when
+	 * fn returns. Returns 0 or -errno.
+	 */
+	int (*thread_create)(void (*fn)(void *arg), void *arg,
+			     unsigned long stack_size);
+	/* An identifier of the calling host thread, unique while it lives. */
+	lkd_host_thread_t (*thread_self)(void);
+
+	/*
+	 * A TLS key whose value is per host thread. `destructor` (may be
+	 * NULL) runs on a thread's exit with its non-NULL value, on that
+	 * thread. Returns NULL on failure.
+	 */
+	struct lkd_host_tls_key *(*tls_alloc)(void (*destructor)(void *));
+	void (*tls_free)(struct lkd_host_tls_key *key);
+	int (*tls_set)(struct lkd_host_tls_key *key, void *value);
+	void *(*tls_get)(struct lkd_host_tls_key *key);
+
+	/* ---------------------------------------------------------------
+	 * Synchronisation
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Counting semaphore with initial count `count`. sem_down may block
+	 * (after a short bounded spin, so that a hand-over between two host
+	 * threads on different cores does not always pay for a futex sleep
+	 * and wake-up); sem_up never blocks and may be called from any
+	 * thread, including one that does not run kernel code.
+	 */
+	struct lkd_host_sem *(*sem_alloc)(int count);
+	void (*sem_free)(struct lkd_host_sem *sem);
+	void (*sem_up)(struct lkd_host_sem *sem);
+	void (*sem_down)(struct lkd_host_sem *sem);
+
+	/* Plain (non-recursive) mutex. lock may block. */
+	struct lkd_host_mutex *(*mutex_alloc)(void);
+	void (*mutex_free)(struct lkd_host_mutex *mutex);
+	void (*mutex_lock)(struct lkd_host_mutex *mutex);
+	void (*mutex_unlock)(struct lkd_host_mutex *mutex);
+
+	/* ---------------------------------------------------------------
+	 * Time
+	 * --------------------------------------------------------------- */
+
+	/* Host CLOCK_MONOTONIC in nanoseconds. Never blocks. */
+	unsigned long long (*time_monotonic_ns)(void);
+	/* Host CLOCK_REALTIME in nanoseconds since the epoch. Never blocks. */
+	unsigned long long (*time_realtime_ns)(void);
+
+	/*
+	 * One-shot timers, all served by a single host timer thread (never a
+	 * thread per expiry). `fn(arg)` runs on the timer thread; it must be
+	 * short and must not call timer_* entries of the same timer.
+	 * timer_set arms (or re-arms) the timer to fire once after
+	 * `delta_ns` from now; timer_cancel disarms it (a callback already
+	 * running may still finish). timer_free cancels and frees; after it
+	 * returns fn is not running and will not run.
+	 */
+	struct lkd_host_timer *(*timer_alloc)(void (*fn)(void *arg), void *arg);
+	int (*timer_set)(struct lkd_host_timer *timer,
+			 unsigned long long delta_ns);
+	void (*timer_cancel)(struct lkd_host_timer *timer);
+	void (*timer_free)(struct lkd_host_timer *timer);
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LKD_HOSTOPS_H */

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+#ifndef _ASM_LKD_IRQ_H
+#define _ASM_LKD_IRQ_H
+
+/* 0: timer, 1: host wake-ups of sleeping tasks, 2..: devices. */
+#define LKD_TIMER_IRQ	0
+#define LKD_WAKE_IRQ	1
+#define LKD_FIRST_DEVICE_IRQ 2
+#define NR_IRQS		64
+
+#include <asm-generic/irq.h>
+#endif

@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Kernel processes for host threads.
+ *
+ * Every lkd process is an ordinary Linux process: a group leader task plus
+ * one thread (CLONE_THREAD) per bound host thread. All of them are
+ * host-backed (threads.c): the leader never runs a system call; host
+ * threads enter it only for process-level operations (spawning a thread,
+ * fork, exit), serialised by admin_lock.
+ *
+ * New processes are children of pid 1, which ignores SIGCHLD so that they
+ * are reaped when they exit. A fork is made with CLONE_PARENT for the same
+ * reason (its parent is pid 1 too).
+ */
+#include <linux/capability.h>
+#include <linux/cred.h>
+#include <linux/fdtable.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/sched/task.h>
+#include <linux/syscalls.h>
+#include <lkd/kernel.h>
+
+#include "internal.h"
+
+static struct lkd_host_mutex *admin_lock;	/* process-level operations */
+static struct lkd_host_mutex *tasks_lock;	/* host_backed_tasks */
+static LIST_HEAD(host_backed_tasks);
+static struct lkd_host_tls_key *binding_key;	/* host thread -> task */
+static int host_process_pid;
+
+static bool kernel_up(void)
+{
+	return lkd_init_task_host && !lkd_halting;
+}
+
+/* ---------------------------------------------------------------------
+ * Bookkeeping of host-backed tasks
+ * --------------------------------------------------------------------- */
+
+static void task_list_add(struct lkd_task_host *th)
+{
+	__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
+	lkd_host->mutex_lock(tasks_lock);
+	list_add_tail(&th->node, &host_backed_tasks);
+	lkd_host->mutex_unlock(tasks_lock);
+}
+
+/* Drop a dead task from the list (and the list's reference). */
+static void forget_if_dead(struct lkd_task_host *th)
+{
+	bool listed = false;
+
+	if (!th->dead)
+		return;
+	lkd_host->mutex_lock(tasks_lock);
+	if (!list_empty(&th->node)) {
+		list_del_init(&th->node);
+		listed = true;
+	}
+	lkd_host->mutex_unlock(tasks_lock);
+	if (listed)
+		lkd_task_host_put(th);
+}
+
+/* A live listed task of process `tgid` (the leader if `leader`), with a
+ * reference for the caller, or NULL. */
+static struct lkd_task_host *find_task(int tgid, bool leader)
+{
+	struct lkd_task_host *th, *found = NULL;
+
+	lkd_host->mutex_lock(tasks_lock);
+	list_for_each_entry(th, &host_backed_tasks, node) {
+		if (th->tgid == tgid && !th->dead && (!leader || th->leader)) {
+			found = th;
+			__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
+			break;
+		}
+	}
+	lkd_host->mutex_unlock(tasks_lock);
+	return found;
+}
+
+/* Enter `th` (waiting for its current occupant, if any) and run fn. */
+static long run_in_task(struct lkd_task_host *th, long (*fn)(void *),
+			void *arg)
+{
+	long ret;
+
+	lkd_host->mutex_lock(th->occupy);
+	ret = lkd_run_as(th, fn, arg);
+	lkd_host->mutex_unlock(th->occupy);
+	forget_if_dead(th);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Functions that run inside the kernel, as some task
+ * --------------------------------------------------------------------- */
+
+struct spawn_request {
+	unsigned long flags;
+	int exit_signal;
+	struct lkd_task_host *child;
+};
+
+/* As the parent: clone a host-backed child. */
+static long spawn_child(void *arg)
+{
+	struct spawn_request *req = arg;
+	struct kernel_clone_args args = {
+		.flags		= req->flags,
+		.exit_signal	= req->exit_signal,
+		.fn		= lkd_host_backed_marker,
+	};
+	pid_t pid;
+
+	req->child = NULL;
+	/* The child cannot run before we leave this task (its only host
+	 * thread is ours), so looking it up by pid is safe. */
+	pid = kernel_clone(&args);
+	if (pid < 0)
+		return pid;
+	rcu_read_lock();
+	{
+		struct task_struct *t = find_task_by_vpid(pid);
+
+		if (t)
+			req->child = task_thread_info(t)->host;
+	}
+	rcu_read_unlock();
+	return req->child ? pid : -ESRCH;
+}
+
+static long child_setup_ids(void *arg)
+{
+	struct lkd_task_host *th = current_thread_info()->host;
+
+	th->pid = task_pid_nr(current);
+	th->tgid = task_tgid_nr(current);
+	th->leader = th->pid == th->tgid;
+	return th->pid;
+}
+
+static long new_process_setup(void *arg)
+{
+	const struct lkd_cred *c = arg;
+	kuid_t uid = make_kuid(&init_user_ns, c->uid);
+	kgid_t gid = make_kgid(&init_user_ns, c->gid);
+	kernel_cap_t caps;
+	struct cred *new;
+
+	if (!uid_valid(uid) || !gid_valid(gid))
+		return -EINVAL;
+	new = prepare_creds();
+	if (!new)
+		return -ENOMEM;
+	caps.cap[0] = (u32)c->caps;
+	caps.cap[1] = (u32)(c->caps >> 32);
+	caps = cap_intersect(caps, CAP_FULL_SET);
+	new->uid = new->euid = new->suid = new->fsuid = uid;
+	new->gid = new->egid = new->sgid = new->fsgid = gid;
+	new->cap_inheritable = CAP_EMPTY_SET;
+	new->cap_ambient = CAP_EMPTY_SET;
+	new->cap_permitted = caps;
+	new->cap_effective = caps;
+	commit_creds(new);
+
+	/* A fresh process starts with an empty fd table. */
+	__close_range(0, ~0U, 0);
+	return child_setup_ids(NULL);
+}
+
+static long group_exit(void *arg)
+{
+	do_group_exit(SIGKILL);
+}
+
+static long thread_exit(void *arg)
+{
+	do_exit(0);
+}
+
+static long noop(void *arg)
+{
+	return 0;
+}
+
+static long sync_all(void *arg)
+{
+	ksys_sync();
+	return 0;
+}
+
+/* ---------------------------------------------------------------------
+ * Creating tasks
+ * --------------------------------------------------------------------- */
+
+/*
+ * Clone a host-backed child of `parent`, claim it on the calling host
+ * thread and run setup(arg) as the child. Returns setup's result (the
+ * child's pid) with the child listed, or -errno.
+ */
+static long create_child(struct lkd_task_host *parent, unsigned long flags,
+			 int exit_signal, long (*setup)(void *), void *arg,
+			 struct lkd_task_host **child_out)
+{
+	struct spawn_request req = { .flags = flags,
+				     .exit_signal = exit_signal };
+	struct lkd_task_host *child;
+	long ret;
+
+	ret = run_in_task(parent, spawn_child, &req);
+	if (ret < 0)
+		return ret;
+	child = req.child;
+	task_list_add(child);
+	child->claimed_on_create = true;
+	ret = run_in_task(child, setup, arg);
+	if (ret < 0) {
+		if (!child->dead)
+			run_in_task(child, flags & CLONE_THREAD ? thread_exit
+						: group_exit, NULL);
+		return ret;
+	}
+	if (child_out)
+		*child_out = child;
+	return ret;
+}
+
+int lkd_proc_create(const struct lkd_cred *cred)
+{
+	long ret;
+
+	if (!kernel_up())
+		return -ENODEV;
+	if (!cred)
+		return -EINVAL;
+	lkd_host->mutex_lock(admin_lock);
+	ret = create_child(lkd_init_task_host, 0, SIGCHLD, new_process_setup,
+			   (void *)cred, NULL);
+	lkd_host->mutex_unlock(admin_lock);
+	return ret;
+}
+
+int lkd_proc_fork(int pid)
+{
+	struct lkd_task_host *leader;
+	long ret;
+
+	if (!kernel_up())
+		return -ENODEV;
+	lkd_host->mutex_lock(admin_lock);
+	leader = find_task(pid, true);
+	if (!leader) {
+		ret = -ESRCH;
+	} else {
+		ret = create_child(leader, CLONE_PARENT, 0, child_setup_ids,
+				   NULL, NULL);
+		lkd_task_host_put(leader);
+	}
+	lkd_host->mutex_unlock(admin_lock);
+	return ret;
+}
+
+static int proc_exit_locked(int pid)
+{
+	struct lkd_task_host *th;
+
+	th = find_task(pid, true);
+	if (!th)
+		return -ESRCH;
+	run_in_task(th, group_exit, NULL);
+	lkd_task_host_put(th);
+	/*
+	 * Threads sleeping in the kernel were woken by SIGKILL and die on
+	 * their way out. Threads whose host thread is outside the kernel
+	 * sleep in TASK_IDLE, which no signal wakes: enter each to let it
+	 * see the signal and die, so the fd table goes away now.
+	 */
+	while ((th = find_task(pid, false))) {
+		run_in_task(th, noop, NULL);
+		lkd_task_host_put(th);
+	}
+	return 0;
+}
+
+int lkd_proc_exit(int pid)
+{
+	int ret;
+
+	if (!kernel_up())
+		return -ENODEV;
+	lkd_host->mutex_lock(admin_lock);
+	ret = proc_exit_locked(pid);
+	lkd_host->mutex_unlock(admin_lock);
+	return ret;
+}
+
+/* ---------------------------------------------------------------------
+ * Binding host threads
+ * --------------------------------------------------------------------- */
+
+static void release_binding(struct lkd_task_host *th)
+{
+	if (kernel_up() && !th->dead)
+		run_in_task(th, thread_exit, NULL);
+	forget_if_dead(th);
+	lkd_task_host_put(th);
+}
+
+static void binding_destructor(void *value)
+{
+	release_binding(value);
+}
+
+int lkd_bind(int pid)
+{
+	struct lkd_task_host *leader, *child = NULL;
+	long ret;
+
+	if (!kernel_up())
+		return -ENODEV;
+	lkd_unbind();
+	lkd_host->mutex_lock(admin_lock);
+	leader = find_task(pid, true);
+	if (!leader) {
+		ret = -ESRCH;
+	} else {
+		ret = create_child(leader, CLONE_VM | CLONE_FS | CLONE_FILES |
+				   CLONE_SIGHAND | CLONE_THREAD |
+				   CLONE_SYSVSEM, 0, child_setup_ids, NULL,
+				   &child);
+		lkd_task_host_put(leader);
+	}
+	lkd_host->mutex_unlock(admin_lock);
+	if (ret < 0)
+		return ret;
+	/* The binding's reference. */
+	__atomic_add_fetch(&child->refs, 1, __ATOMIC_RELAXED);
+	lkd_host->tls_set(binding_key, child);
+	return ret;
+}
+
+void lkd_unbind(void)
+{
+	struct lkd_task_host *th;
+
+	if (!binding_key)
+		return;
+	th = lkd_host->tls_get(binding_key);
+	if (!th)
+		return;
+	lkd_host->tls_set(binding_key, NULL);
+	release_binding(th);
+}
+
+/* The task bound to the calling thread; binds to the host process first
+ * if there is none. */
+struct lkd_task_host *lkd_current_binding(bool bind)
+{
+	struct lkd_task_host *th;
+
+	if (!binding_key)
+		return NULL;
+	th = lkd_host->tls_get(binding_key);
+	if (!th && bind && lkd_bind(host_process_pid) >= 0)
+		th = lkd_host->tls_get(binding_key);
+	return th;
+}
+
+long lkd_run_bound(struct lkd_task_host *th, long (*fn)(void *), void *arg)
+{
+	return run_in_task(th, fn, arg);
+}
+
+/* ---------------------------------------------------------------------
+ * Boot and halt
+ * --------------------------------------------------------------------- */
+
+int lkd_proc_init(void)
+{
+	static const struct lkd_cred root = { 0, 0, LKD_CAPS_ALL };
+	struct lkd_task_host *init = lkd_init_task_host;
+	long ret;
+
+	admin_lock = lkd_host->mutex_alloc();
+	tasks_lock = lkd_host->mutex_alloc();
+	binding_key = lkd_host->tls_alloc(binding_destructor);
+	if (!admin_lock || !tasks_lock || !binding_key)
+		return -ENOMEM;
+	init->pid = init->tgid = 1;
+	init->leader = true;
+
+	ret = lkd_proc_create(&root);
+	if (ret < 0)
+		return ret;
+	host_process_pid = ret;
+	return 0;
+}
+
+void lkd_proc_halt(void)
+{
+	struct lkd_task_host *th;
+	int pid;
+
+	lkd_host->mutex_lock(admin_lock);
+	for (;;) {
+		pid = 0;
+		lkd_host->mutex_lock(tasks_lock);
+		list_for_each_entry(th, &host_backed_tasks, node) {
+			if (!th->dead && th->leader) {
+				pid = th->tgid;
+				break;
+			}
+		}
+		lkd_host->mutex_unlock(tasks_lock);
+		if (!pid)
+			break;
+		proc_exit_locked(pid);
+	}
+	run_in_task(lkd_init_task_host, sync_all, NULL);
+	lkd_host->mutex_unlock(admin_lock);
+}

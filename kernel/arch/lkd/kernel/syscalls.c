@@ -1,0 +1,102 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * System call entry: the asm-generic 64-bit table, called directly on the
+ * calling host thread as the task bound to it (threads.c, proc.c).
+ */
+#include <linux/errno.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/syscalls.h>
+#include <asm/unistd.h>
+#include <lkd/kernel.h>
+
+#include "internal.h"
+
+typedef long (*lkd_syscall_fn)(long, long, long, long, long, long);
+
+/* Entries with no meaning in a library kernel (no user register state to
+ * return to or to copy; no user address space to map). */
+#define sys_rt_sigreturn	sys_ni_syscall
+#define sys_clone		sys_ni_syscall
+#define sys_clone3		sys_ni_syscall
+#define sys_mmap		sys_ni_syscall
+
+#undef __SYSCALL
+#define __SYSCALL(nr, call) [nr] = (lkd_syscall_fn)(void (*)(void))(call),
+
+static const lkd_syscall_fn syscall_table[__NR_syscalls] = {
+	[0 ... __NR_syscalls - 1] = (lkd_syscall_fn)(void (*)(void))sys_ni_syscall,
+#include <uapi/asm/unistd.h>
+};
+
+struct syscall_call {
+	long nr;
+	long args[6];
+};
+
+static bool is_restart(long ret)
+{
+	return ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
+	       ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK;
+}
+
+/* Runs as the bound task. */
+static long run_syscall(void *arg)
+{
+	struct syscall_call *c = arg;
+	struct pt_regs *regs = current_pt_regs();
+	long ret;
+
+	regs->syscall_nr = c->nr;
+	memcpy(regs->args, c->args, sizeof(regs->args));
+	ret = syscall_table[c->nr](c->args[0], c->args[1], c->args[2],
+				   c->args[3], c->args[4], c->args[5]);
+	/*
+	 * Interrupted by a signal. No handler runs in lkd (signals go to the
+	 * host), so, as for a signal whose action is to be ignored, the call
+	 * restarts; a fatal signal ends the task on the way out instead.
+	 */
+	while (is_restart(ret)) {
+		if (lkd_collect_signals(current_thread_info()->host)) {
+			ret = -EINTR;
+			break;
+		}
+		if (ret == -ERESTART_RESTARTBLOCK)
+			ret = current->restart_block.fn(&current->restart_block);
+		else
+			ret = syscall_table[c->nr](c->args[0], c->args[1],
+						   c->args[2], c->args[3],
+						   c->args[4], c->args[5]);
+	}
+	regs->ret = ret;
+	return ret;
+}
+
+long lkd_syscall(long nr, const long args[6])
+{
+	struct syscall_call c = { .nr = nr };
+	struct lkd_task_host *th;
+
+	if (!lkd_running)
+		return -ENODEV;
+	if (nr < 0 || nr >= __NR_syscalls ||
+	    syscall_table[nr] == (lkd_syscall_fn)(void (*)(void))sys_ni_syscall)
+		return -ENOSYS;
+	if (args)
+		memcpy(c.args, args, sizeof(c.args));
+	th = lkd_current_binding(true);
+	if (!th)
+		return -ENODEV;
+	if (th->dead)
+		return -ESRCH;
+	return lkd_run_bound(th, run_syscall, &c);
+}
+
+unsigned long long lkd_take_signals(void)
+{
+	struct lkd_task_host *th = lkd_current_binding(false);
+
+	if (!th)
+		return 0;
+	return __atomic_exchange_n(&th->signals, 0, __ATOMIC_RELAXED);
+}

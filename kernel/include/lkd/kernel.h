@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * lkd entry API: the only global symbols of the library kernel.
+ *
+ * Linux 6.1 runs inside the calling process through the arch port in
+ * kernel/arch/lkd. This header is the whole surface the rest of lkd sees.
+ *
+ * Conventions:
+ *  - Every function returns 0 or a non-negative value on success and a
+ *    negative errno value on failure (-EINVAL, ...). Nothing here sets errno.
+ *  - Functions may be called from any host thread. A host thread that calls
+ *    lkd_syscall() is a task of the kernel while the call runs: the kernel is
+ *    uniprocessor, so one host thread executes kernel code at a time; a call
+ *    that blocks in the kernel (accept, read on an empty pipe, ...) sleeps in
+ *    the kernel scheduler and lets the other host threads' calls run.
+ *  - Syscall numbers and structure layouts are the kernel's own generic ABI
+ *    (include/uapi/asm-generic/unistd.h, generic struct stat, ...). Pointer
+ *    arguments are plain host pointers: the kernel reads and writes the
+ *    caller's memory directly.
+ *
+ * Process model: the kernel holds "kernel processes" (own fd table, cwd,
+ * credentials). A host thread is bound to at most one task of one process at
+ * a time. A thread that calls lkd_syscall() without being bound is bound to a
+ * new task of the "host process" (pid 1's sibling created at boot, root
+ * credentials), which is what the daemon itself uses.
+ */
+#ifndef LKD_KERNEL_H
+#define LKD_KERNEL_H
+
+#include <lkd/hostops.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---------------------------------------------------------------------
+ * Boot and halt
+ * --------------------------------------------------------------------- */
+
+/*
+ * Boot the kernel. `ops` must stay valid until lkd_halt() returns.
+ * `cmdline` is the kernel command line; lkd understands in addition:
+ *   mem=<size>[KMG]   kernel memory (default 256M)
+ *   quiet / loglevel= as usual (console output goes to ops->console_write)
+ * Returns when the kernel has finished initialisation (all initcalls run,
+ * devices probed). Only one kernel per host process, and a halted kernel
+ * cannot be started again in the same process: -EALREADY.
+ */
+int lkd_start(const struct lkd_hostops *ops, const char *cmdline);
+
+/*
+ * Halt the kernel: every kernel process is killed (its sockets closed),
+ * file systems are synced and unmounted (emergency remount read-only), the
+ * kernel's threads stop. Host threads still bound lose their tasks; later
+ * calls return -ENODEV. Must not be called from a bound thread inside a
+ * syscall.
+ */
+int lkd_halt(void);
+
+/* ---------------------------------------------------------------------
+ * System calls
+ * --------------------------------------------------------------------- */
+
+/*
+ * Run system call `nr` with six arguments (unused ones ignored) as the task
+ * bound to the calling host thread. Returns the kernel's result or -errno;
+ * -ENOSYS for an unknown or unsupported number; -ENODEV when the kernel is
+ * not running; -ESRCH when the bound process has been killed.
+ */
+long lkd_syscall(long nr, const long args[6]);
+
+/*
+ * Signals the kernel raised for the calling thread's process during its last
+ * calls (e.g. SIGPIPE on a write to a closed socket), as a bit mask
+ * (bit n-1 for signal n), cleared by the call. lkd never runs user signal
+ * handlers; the caller decides what to do with them.
+ */
+unsigned long long lkd_take_signals(void);
+
+/* ---------------------------------------------------------------------
+ * Kernel processes
+ * --------------------------------------------------------------------- */
+
+/* Credentials for a new process. */
+struct lkd_cred {
+	unsigned int uid;
+	unsigned int gid;
+	/* Capability bit mask (bit n = capability n), both permitted and
+	 * effective. LKD_CAPS_ALL for "everything root has". */
+	unsigned long long caps;
+};
+#define LKD_CAPS_ALL (~0ULL)
+#define LKD_CAPS_NONE (0ULL)
+
+/*
+ * Create a new kernel process with an empty fd table, cwd "/" and the given
+ * credentials. Returns its pid (> 0) or -errno.
+ */
+int lkd_proc_create(const struct lkd_cred *cred);
+
+/*
+ * Fork process `pid`: the child gets a copy of the parent's fd table (open
+ * files shared, as fork(2) does), cwd and credentials. Returns the child's
+ * pid or -errno (-ESRCH: no such lkd process).
+ */
+int lkd_proc_fork(int pid);
+
+/*
+ * Kill process `pid` (as SIGKILL would): its threads end, all its fds are
+ * closed (sockets shut down as on a real kernel). Host threads bound to its
+ * tasks get -ESRCH from their next call. Waits until the process is gone.
+ */
+int lkd_proc_exit(int pid);
+
+/*
+ * Bind the calling host thread to a new task (thread) of process `pid`.
+ * A thread already bound is unbound first. Returns the task's tid or
+ * -errno (-ESRCH: no such lkd process).
+ */
+int lkd_bind(int pid);
+
+/*
+ * The task bound to the calling thread exits; the thread is unbound.
+ * A no-op for an unbound thread. Host threads that end while bound are
+ * unbound automatically (TLS destructor).
+ */
+void lkd_unbind(void);
+
+/* ---------------------------------------------------------------------
+ * Devices (hooks for the device models in hostops/)
+ * --------------------------------------------------------------------- */
+
+/*
+ * A memory-mapped device window. Reads and writes the kernel makes to the
+ * window's addresses (readl/writel, ...) are forwarded here, on the host
+ * thread that runs kernel code; `off` is relative to the window, `size` is
+ * 1, 2, 4 or 8.
+ */
+struct lkd_mmio_ops {
+	unsigned long long (*read)(void *dev, unsigned long off, int size);
+	void (*write)(void *dev, unsigned long off, unsigned long long value,
+		      int size);
+};
+
+/*
+ * Register a virtio-mmio device window of `size` bytes before lkd_start().
+ * The kernel announces it on its command line (virtio_mmio.device=) so the
+ * kernel's own virtio drivers probe it at boot. Returns the interrupt number
+ * the device raises with lkd_irq_raise(), or -errno (-EBUSY after start,
+ * -ENOSPC when the table is full).
+ */
+int lkd_virtio_mmio_add(const struct lkd_mmio_ops *ops, void *dev,
+			unsigned long size);
+
+/* Raise interrupt `irq`. Any host thread, any time; never blocks. */
+void lkd_irq_raise(int irq);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LKD_KERNEL_H */
