@@ -54,10 +54,17 @@ log() { echo "kernel: $*" >&2; }
 die() { echo "kernel/build.sh: error: $*" >&2; exit 1; }
 
 [ -f "$tarball" ] || die "$tarball not found: install Debian's linux-source-6.1 (sudo ./setup.sh)"
-for tool in make gcc flex bison bc; do
+for tool in make gcc flex bison bc rsync flock nm ar; do
 	command -v "$tool" >/dev/null || die "'$tool' not found (sudo ./setup.sh installs it)"
 done
 mkdir -p "$cache" "$out"
+
+# One build at a time per cache (setup.sh and Bazel's genrule may overlap).
+exec 9>"$cache/.lock"
+if ! flock -n 9; then
+	log "waiting for another kernel build using $cache"
+	flock 9
+fi
 
 # 1. Unpacked source, once per tarball version.
 tar_id="$(stat -c '%s %Y' "$tarball")"
@@ -71,10 +78,12 @@ fi
 # 2. Inputs fingerprint: skip make entirely when nothing changed.
 inputs_id="$( { tar_id_line="$tar_id"; echo "$tar_id_line"; gcc --version | head -1;
 	cat "$here/build.sh";
-	find "$here/arch/lkd" "$repo/hostops/include" "$here/include" -type f -print0 | sort -z |
+	find -L "$here/arch/lkd" "$repo/hostops/include" "$here/include" -type f -print0 | sort -z |
 		xargs -0 sha1sum; } | sha1sum | cut -d' ' -f1)"
-if [ "$clean" = 0 ] && [ -f "$build/lkd.o" ] && [ -f "$out/liblkd_kernel.a" ] &&
+if [ "$clean" = 0 ] && [ -f "$build/liblkd_kernel.a" ] &&
 	[ "$(cat "$build/.lkd-inputs" 2>/dev/null)" = "$inputs_id" ]; then
+	cmp -s "$build/liblkd_kernel.a" "$out/liblkd_kernel.a" 2>/dev/null ||
+		cp "$build/liblkd_kernel.a" "$out/liblkd_kernel.a"
 	log "up to date ($out/liblkd_kernel.a)"
 	exit 0
 fi
@@ -83,9 +92,9 @@ fi
 # 3. Our arch directory and the two headers the kernel side includes are
 #    copied into the tree (checksum-compared, so unchanged files keep their
 #    timestamps and Kbuild recompiles only what changed).
-rsync -a --checksum --delete --exclude host-include "$here/arch/lkd/" "$src/arch/lkd/"
+rsync -a --copy-links --checksum --delete --exclude host-include "$here/arch/lkd/" "$src/arch/lkd/"
 mkdir -p "$src/arch/lkd/host-include/lkd"
-rsync -a --checksum "$repo/hostops/include/lkd/hostops.h" "$here/include/lkd/kernel.h" \
+rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" "$here/include/lkd/kernel.h" \
 	"$src/arch/lkd/host-include/lkd/"
 
 export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
@@ -94,9 +103,11 @@ cc="gcc"
 command -v ccache >/dev/null && cc="ccache gcc"
 kmake() { make -s -C "$src" O="$build" ARCH=lkd CC="$cc" HOSTCC="$cc" -j"$jobs" "$@"; }
 
-# 4. Configuration: allnoconfig plus our fragment, redone when it changes.
+# 4. Configuration: allnoconfig plus our fragment, redone when either changes.
 mkdir -p "$build"
-frag_id="$(sha1sum "$fragment" | cut -d' ' -f1)"
+# Our Kconfig files count too: a changed default must reconfigure, or make's
+# own syncconfig would stop and prompt for the new symbol.
+frag_id="$(cat "$fragment" "$here"/arch/lkd/Kconfig* | sha1sum | cut -d' ' -f1)"
 if [ ! -f "$build/.config" ] || [ "$(cat "$build/.lkd-config" 2>/dev/null)" != "$frag_id" ]; then
 	log "configuring (allnoconfig + arch/lkd/configs/lkd.config)"
 	kmake KCONFIG_ALLCONFIG="$src/arch/lkd/configs/lkd.config" allnoconfig >/dev/null
@@ -117,9 +128,9 @@ fi
 log "building with $jobs jobs in $build (ccache: ${cc%% *})"
 start=$(date +%s)
 set +e
-make -C "$src" O="$build" ARCH=lkd CC="$cc" HOSTCC="$cc" -j"$jobs" lkdlib 2>&1 |
+make --no-print-directory -C "$src" O="$build" ARCH=lkd CC="$cc" HOSTCC="$cc" -j"$jobs" lkdlib 2>&1 |
 	awk -v quiet="$quiet" '
-		/^  (CC|AR|LD|AS|GEN|HOSTCC|OBJCOPY|SYNC|WRAP|UPD|CHK|MKELF) / { n++; if (!quiet) printf "[%5d] %s\n", n, $0; fflush(); next }
+		/^  (CC|AR|LD|AS|GEN|HOSTCC|HOSTLD|OBJCOPY|SYNC|WRAP|UPD|CHK|MKELF|CALL|MODPOST|NM|KSYMS|LDS|SYSHDR|SYSTBL|HDRINST|UNROLL|SHIPPED|CPP|MKCAP|POLICY|CONMK|MKDIR|COPY|TABLE|CHKSHA1|KSYMS) / { n++; if (!quiet) printf "[%5d] %s\n", n, $0; fflush(); next }
 		{ print; fflush() }'
 status=${PIPESTATUS[0]}
 set -e
@@ -132,8 +143,8 @@ bad="$(echo "$globals" | grep -v '^lkd_' || true)"
 [ -z "$bad" ] || die "non-lkd global symbols in lkd.o: $(echo $bad | head -c 300)"
 undef="$(nm -u "$build/lkd.o" | awk '{print $2}' | grep -v '^_GLOBAL_OFFSET_TABLE_$' || true)"
 [ -z "$undef" ] || die "lkd.o has undefined symbols (the kernel may only reach the host through hostops): $(echo $undef | head -c 300)"
-rm -f "$out/liblkd_kernel.a.tmp"
-ar rcs "$out/liblkd_kernel.a.tmp" "$build/lkd.o"
-mv "$out/liblkd_kernel.a.tmp" "$out/liblkd_kernel.a"
+rm -f "$build/liblkd_kernel.a"
+ar rcs "$build/liblkd_kernel.a" "$build/lkd.o"
+cp "$build/liblkd_kernel.a" "$out/liblkd_kernel.a"
 echo "$inputs_id" >"$build/.lkd-inputs"
 log "wrote $out/liblkd_kernel.a ($(echo "$globals" | wc -l) entry points)"

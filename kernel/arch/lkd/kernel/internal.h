@@ -92,4 +92,7 @@ extern void *lkd_idle_jb;
 void lkd_boot_complete(void);
 extern int lkd_running;	/* 1 between boot completion and halt */
 
+/* time.c */
+void lkd_time_start(void);
+
 #endif

@@ -23,6 +23,7 @@
 #include <linux/start_kernel.h>
 #include <linux/string.h>
 #include <linux/syscalls.h>
+#include <linux/task_work.h>
 #include <linux/delay.h>
 #include <asm/sections.h>
 #include <lkd/kernel.h>
@@ -238,6 +239,13 @@ static int __init lkd_init_binfmt(void)
 	if (IS_ERR(f))
 		panic("lkd: cannot create /init: %ld", PTR_ERR(f));
 	fput(f);
+	/*
+	 * pid 1 (a user-mode thread, not PF_KTHREAD) got the final release
+	 * queued as task work for its return to user mode, which never comes
+	 * here; run it now or exec sees the file still open for writing
+	 * (-ETXTBSY).
+	 */
+	task_work_run();
 	return 0;
 }
 late_initcall(lkd_init_binfmt);
@@ -306,6 +314,7 @@ int __ref lkd_start(const struct lkd_hostops *ops, const char *cmdline)
 	if (lkd_host && lkd_host != ops)
 		return -EINVAL;	/* devices were registered with other ops */
 	lkd_host = ops;
+	lkd_time_start();
 
 	lkd_cmdline[0] = 0;
 	if (cmdline && !cmdline_append(cmdline))

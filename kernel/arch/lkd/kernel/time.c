@@ -83,9 +83,14 @@ static irqreturn_t lkd_timer_irq(int irq, void *dev)
 	return IRQ_HANDLED;
 }
 
-void __init time_init(void)
+/* Called by lkd_start() before anything prints: time 0 is the boot. */
+void lkd_time_start(void)
 {
 	boot_ns = lkd_host->time_monotonic_ns();
+}
+
+void __init time_init(void)
+{
 	event_timer = lkd_host->timer_alloc(lkd_timer_expired, NULL);
 	if (!event_timer)
 		panic("lkd: no host timer");

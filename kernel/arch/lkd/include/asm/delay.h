@@ -5,5 +5,7 @@
 void lkd_ndelay(unsigned long nsecs);
 #define ndelay(n)	lkd_ndelay(n)
 #define udelay(n)	lkd_ndelay((n) * 1000UL)
+/* init/calibrate.c spins with __delay(loops); one loop is one ns here. */
+#define __delay(loops)	lkd_ndelay(loops)
 #define mdelay(n)	lkd_ndelay((n) * 1000000UL)
 #endif

@@ -1,0 +1,383 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// hostops for Linux hosts. Each entry implements the contract documented in
+// hostops/include/lkd/hostops.h.
+#include "hostops/posix_hostops.h"
+
+#include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <new>
+#include <thread>
+
+// The opaque handle types of the C header are our C++ classes.
+struct lkd_host_sem {
+  // Count of available units; futex word.
+  std::atomic<int> value{0};
+  // Threads asleep (or about to sleep) in the futex; sem_up wakes only if
+  // there are any, so an uncontended up is one atomic add.
+  std::atomic<int> sleepers{0};
+};
+
+struct lkd_host_mutex {
+  std::mutex mu;
+};
+
+struct lkd_host_tls_key {
+  pthread_key_t key;
+};
+
+struct lkd_host_timer {
+  void (*fn)(void*);
+  void* arg;
+  // Position in the timer thread's queue while armed.
+  std::multimap<uint64_t, lkd_host_timer*>::iterator pos;
+  bool armed = false;
+};
+
+namespace lkd {
+namespace {
+
+// Process-wide state; see PosixHostops() for why there is no context.
+struct Settings {
+  std::mutex mu;
+  PosixHostopsOptions options;
+  bool spin = true;
+};
+
+Settings& settings() {
+  static Settings* s = new Settings;  // never destroyed: kernel threads outlive main()
+  return *s;
+}
+
+uint64_t ClockNs(clockid_t clock) {
+  timespec ts;
+  clock_gettime(clock, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+inline void CpuRelax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
+}
+
+long Futex(std::atomic<int>* word, int op, int val) {
+  return syscall(SYS_futex, reinterpret_cast<int*>(word), op | FUTEX_PRIVATE_FLAG, val, nullptr,
+                 nullptr, 0);
+}
+
+// ---------------------------------------------------------------- console
+
+void ConsoleWrite(const char* buf, unsigned int len) {
+  Settings& s = settings();
+  // The kernel serialises console output itself (it holds the CPU), so the
+  // lock only protects against a concurrent PosixHostops() call.
+  std::lock_guard<std::mutex> lock(s.mu);
+  if (s.options.quiet) return;
+  if (s.options.console_sink) {
+    s.options.console_sink(std::string_view(buf, len));
+    return;
+  }
+  while (len > 0) {
+    ssize_t n = write(s.options.console_fd, buf, len);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;  // a closed or full console drops output, never blocks the kernel
+    buf += n;
+    len -= static_cast<unsigned>(n);
+  }
+}
+
+[[noreturn]] void Panic(const char* msg) {
+  // Straight to fd 2: the console sink may be what is broken.
+  const char prefix[] = "lkd: kernel panic: ";
+  (void)!write(2, prefix, sizeof(prefix) - 1);
+  (void)!write(2, msg, strlen(msg));
+  (void)!write(2, "\n", 1);
+  abort();
+}
+
+// ---------------------------------------------------------------- memory
+
+void* MemAlloc(unsigned long size, unsigned long align) {
+  if (align < sizeof(void*)) align = sizeof(void*);
+  if ((align & (align - 1)) != 0 || align > (2ul << 20)) return nullptr;
+  void* p = nullptr;
+  if (posix_memalign(&p, align, size ? size : 1) != 0) return nullptr;
+  return p;
+}
+
+void MemFree(void* ptr) { free(ptr); }
+
+// ---------------------------------------------------------------- threads
+
+struct ThreadStart {
+  void (*fn)(void*);
+  void* arg;
+};
+
+void* ThreadMain(void* raw) {
+  ThreadStart start = *static_cast<ThreadStart*>(raw);
+  delete static_cast<ThreadStart*>(raw);
+  start.fn(start.arg);
+  return nullptr;
+}
+
+int ThreadCreate(void (*fn)(void*), void* arg, unsigned long stack_size) {
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if (stack_size != 0) {
+    if (stack_size < PTHREAD_STACK_MIN) stack_size = PTHREAD_STACK_MIN;
+    pthread_attr_setstacksize(&attr, stack_size);
+  }
+  // Kernel threads never take the host's asynchronous signals (SIGINT,
+  // SIGTERM, ...): those belong to the application's own threads.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  auto* start = new (std::nothrow) ThreadStart{fn, arg};
+  pthread_t tid;
+  int rc = start ? pthread_create(&tid, &attr, ThreadMain, start) : ENOMEM;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    delete start;
+    return -rc;
+  }
+  return 0;
+}
+
+lkd_host_thread_t ThreadSelf() { return static_cast<lkd_host_thread_t>(pthread_self()); }
+
+lkd_host_tls_key* TlsAlloc(void (*destructor)(void*)) {
+  auto* key = new (std::nothrow) lkd_host_tls_key;
+  if (key == nullptr) return nullptr;
+  if (pthread_key_create(&key->key, destructor) != 0) {
+    delete key;
+    return nullptr;
+  }
+  return key;
+}
+
+void TlsFree(lkd_host_tls_key* key) {
+  if (key == nullptr) return;
+  pthread_key_delete(key->key);
+  delete key;
+}
+
+int TlsSet(lkd_host_tls_key* key, void* value) { return -pthread_setspecific(key->key, value); }
+
+void* TlsGet(lkd_host_tls_key* key) { return pthread_getspecific(key->key); }
+
+// ---------------------------------------------------------------- semaphores
+
+lkd_host_sem* SemAlloc(int count) {
+  auto* sem = new (std::nothrow) lkd_host_sem;
+  if (sem != nullptr) sem->value.store(count, std::memory_order_relaxed);
+  return sem;
+}
+
+void SemFree(lkd_host_sem* sem) { delete sem; }
+
+void SemUp(lkd_host_sem* sem) {
+  sem->value.fetch_add(1, std::memory_order_seq_cst);
+  if (sem->sleepers.load(std::memory_order_seq_cst) > 0) Futex(&sem->value, FUTEX_WAKE, 1);
+}
+
+bool SemTryDown(lkd_host_sem* sem) {
+  int v = sem->value.load(std::memory_order_relaxed);
+  while (v > 0) {
+    if (sem->value.compare_exchange_weak(v, v - 1, std::memory_order_acquire,
+                                         std::memory_order_relaxed))
+      return true;
+  }
+  return false;
+}
+
+void SemDown(lkd_host_sem* sem) {
+  if (SemTryDown(sem)) return;
+  Settings& s = settings();
+  if (s.spin && s.options.sem_spin_ns > 0) {
+    uint64_t deadline = ClockNs(CLOCK_MONOTONIC) + s.options.sem_spin_ns;
+    for (unsigned i = 0;; ++i) {
+      CpuRelax();
+      if (sem->value.load(std::memory_order_relaxed) > 0 && SemTryDown(sem)) return;
+      if ((i & 63) == 63 && ClockNs(CLOCK_MONOTONIC) > deadline) break;
+    }
+  }
+  // Announce the sleeper before the last check: SemUp adds to value and
+  // then reads sleepers (both seq_cst), so either it sees us and wakes the
+  // futex, or we see its unit here.
+  sem->sleepers.fetch_add(1, std::memory_order_seq_cst);
+  while (!SemTryDown(sem)) Futex(&sem->value, FUTEX_WAIT, 0);
+  sem->sleepers.fetch_sub(1, std::memory_order_relaxed);
+}
+
+// ---------------------------------------------------------------- mutexes
+
+lkd_host_mutex* MutexAlloc() { return new (std::nothrow) lkd_host_mutex; }
+void MutexFree(lkd_host_mutex* m) { delete m; }
+void MutexLock(lkd_host_mutex* m) { m->mu.lock(); }
+void MutexUnlock(lkd_host_mutex* m) { m->mu.unlock(); }
+
+// ---------------------------------------------------------------- time
+
+unsigned long long MonotonicNs() { return ClockNs(CLOCK_MONOTONIC); }
+unsigned long long RealtimeNs() { return ClockNs(CLOCK_REALTIME); }
+
+// The single timer thread: a deadline-ordered queue served by one thread
+// that sleeps until the earliest deadline (or a new earlier one arrives).
+class TimerThread {
+ public:
+  static TimerThread& Get() {
+    // Never destroyed: a kernel may still arm timers while the process exits.
+    static TimerThread* t = new TimerThread;
+    return *t;
+  }
+
+  void Set(lkd_host_timer* timer, uint64_t delta_ns) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Disarm(timer);
+    uint64_t deadline = ClockNs(CLOCK_MONOTONIC) + delta_ns;
+    timer->pos = queue_.emplace(deadline, timer);
+    timer->armed = true;
+    if (timer->pos == queue_.begin()) cv_.notify_one();
+  }
+
+  void Cancel(lkd_host_timer* timer) {
+    std::lock_guard<std::mutex> lock(mu_);
+    Disarm(timer);
+  }
+
+  void Free(lkd_host_timer* timer) {
+    std::unique_lock<std::mutex> lock(mu_);
+    Disarm(timer);
+    done_cv_.wait(lock, [&] { return running_ != timer; });
+    delete timer;
+  }
+
+ private:
+  TimerThread() {
+    // Like kernel threads, the timer thread never takes host signals.
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    std::thread([this] { Run(); }).detach();
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  }
+
+  void Disarm(lkd_host_timer* timer) {
+    if (!timer->armed) return;
+    queue_.erase(timer->pos);
+    timer->armed = false;
+  }
+
+  [[noreturn]] void Run() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      if (queue_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      auto first = queue_.begin();
+      uint64_t now = ClockNs(CLOCK_MONOTONIC);
+      if (first->first > now) {
+        // steady_clock is CLOCK_MONOTONIC on Linux.
+        cv_.wait_for(lock, std::chrono::nanoseconds(first->first - now));
+        continue;
+      }
+      lkd_host_timer* timer = first->second;
+      queue_.erase(first);
+      timer->armed = false;
+      running_ = timer;
+      lock.unlock();
+      timer->fn(timer->arg);
+      lock.lock();
+      running_ = nullptr;
+      done_cv_.notify_all();
+    }
+  }
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::condition_variable done_cv_;
+  std::multimap<uint64_t, lkd_host_timer*> queue_;
+  lkd_host_timer* running_ = nullptr;
+};
+
+lkd_host_timer* TimerAlloc(void (*fn)(void*), void* arg) {
+  TimerThread::Get();  // start the thread now rather than on the first expiry
+  auto* timer = new (std::nothrow) lkd_host_timer;
+  if (timer == nullptr) return nullptr;
+  timer->fn = fn;
+  timer->arg = arg;
+  return timer;
+}
+
+int TimerSet(lkd_host_timer* timer, unsigned long long delta_ns) {
+  TimerThread::Get().Set(timer, delta_ns);
+  return 0;
+}
+
+void TimerCancel(lkd_host_timer* timer) { TimerThread::Get().Cancel(timer); }
+
+void TimerFree(lkd_host_timer* timer) {
+  if (timer != nullptr) TimerThread::Get().Free(timer);
+}
+
+constexpr lkd_hostops kPosixHostops = {
+    .version = LKD_HOSTOPS_VERSION,
+    .console_write = ConsoleWrite,
+    .panic = Panic,
+    .mem_alloc = MemAlloc,
+    .mem_free = MemFree,
+    .thread_create = ThreadCreate,
+    .thread_self = ThreadSelf,
+    .tls_alloc = TlsAlloc,
+    .tls_free = TlsFree,
+    .tls_set = TlsSet,
+    .tls_get = TlsGet,
+    .sem_alloc = SemAlloc,
+    .sem_free = SemFree,
+    .sem_up = SemUp,
+    .sem_down = SemDown,
+    .mutex_alloc = MutexAlloc,
+    .mutex_free = MutexFree,
+    .mutex_lock = MutexLock,
+    .mutex_unlock = MutexUnlock,
+    .time_monotonic_ns = MonotonicNs,
+    .time_realtime_ns = RealtimeNs,
+    .timer_alloc = TimerAlloc,
+    .timer_set = TimerSet,
+    .timer_cancel = TimerCancel,
+    .timer_free = TimerFree,
+};
+
+}  // namespace
+
+const lkd_hostops* PosixHostops(const PosixHostopsOptions& options) {
+  Settings& s = settings();
+  std::lock_guard<std::mutex> lock(s.mu);
+  s.options = options;
+  // Spinning for a unit another core will post only helps with two cores.
+  s.spin = std::thread::hardware_concurrency() > 1;
+  return &kPosixHostops;
+}
+
+}  // namespace lkd
