@@ -115,8 +115,8 @@ void ConsoleWrite(const char* buf, unsigned int len) {
 // ---------------------------------------------------------------- memory
 
 void* MemAlloc(unsigned long size, unsigned long align) {
+  if (align == 0 || (align & (align - 1)) != 0 || align > (2ul << 20)) return nullptr;
   if (align < sizeof(void*)) align = sizeof(void*);
-  if ((align & (align - 1)) != 0 || align > (2ul << 20)) return nullptr;
   void* p = nullptr;
   if (posix_memalign(&p, align, size ? size : 1) != 0) return nullptr;
   return p;
@@ -143,7 +143,8 @@ int ThreadCreate(void (*fn)(void*), void* arg, unsigned long stack_size) {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   if (stack_size != 0) {
-    if (stack_size < PTHREAD_STACK_MIN) stack_size = PTHREAD_STACK_MIN;
+    const auto min_stack = static_cast<unsigned long>(PTHREAD_STACK_MIN);
+    if (stack_size < min_stack) stack_size = min_stack;
     pthread_attr_setstacksize(&attr, stack_size);
   }
   // Kernel threads never take the host's asynchronous signals (SIGINT,

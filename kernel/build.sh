@@ -78,8 +78,9 @@ fi
 # 2. Inputs fingerprint: skip make entirely when nothing changed.
 inputs_id="$( { tar_id_line="$tar_id"; echo "$tar_id_line"; gcc --version | head -1;
 	cat "$here/build.sh";
-	find -L "$here/arch/lkd" "$repo/hostops/include" "$here/include" -type f -print0 | sort -z |
-		xargs -0 sha1sum; } | sha1sum | cut -d' ' -f1)"
+	(cd "$here" && find -L arch/lkd include -type f -print0 | sort -z | xargs -0 sha1sum);
+	(cd "$repo" && find -L hostops/include -type f -print0 | sort -z | xargs -0 sha1sum);
+	} | sha1sum | cut -d' ' -f1)"
 if [ "$clean" = 0 ] && [ -f "$build/liblkd_kernel.a" ] &&
 	[ "$(cat "$build/.lkd-inputs" 2>/dev/null)" = "$inputs_id" ]; then
 	cmp -s "$build/liblkd_kernel.a" "$out/liblkd_kernel.a" 2>/dev/null ||
@@ -96,6 +97,19 @@ rsync -a --copy-links --checksum --delete --exclude host-include "$here/arch/lkd
 mkdir -p "$src/arch/lkd/host-include/lkd"
 rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" "$here/include/lkd/kernel.h" \
 	"$src/arch/lkd/host-include/lkd/"
+
+# Kbuild notices edited headers but not one that moves between our arch
+# directory and asm-generic (a file added to or removed from
+# arch/lkd/include): objects that included the old one are not rebuilt. So
+# when that list changes, drop every object; ccache makes the rebuild cheap.
+headers_id="$(cd "$here" && find arch/lkd/include -type f | sort | sha1sum | cut -d' ' -f1)"
+if [ -d "$build" ] && [ -f "$build/.lkd-headers" ] &&
+	[ "$(cat "$build/.lkd-headers")" != "$headers_id" ]; then
+	log "arch headers were added or removed: recompiling everything"
+	find "$build" -name '*.o' -delete
+fi
+mkdir -p "$build"
+echo "$headers_id" >"$build/.lkd-headers"
 
 export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
 export CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-3G}"

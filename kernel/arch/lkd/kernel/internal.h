@@ -21,7 +21,7 @@ extern const struct lkd_hostops *lkd_host;
  * A task is either a kernel thread (its own host thread, started at its
  * first switch-in) or host-backed: it has no thread of its own, and host
  * threads "enter" it (lkd_run_as) to run system calls or process-level
- * operations; between calls it sleeps in TASK_IDLE ("away").
+ * operations; between calls it sleeps in LKD_TASK_AWAY.
  */
 struct lkd_task_host {
 	/* Valid while the task lives; NULL once the task_struct is freed. */
@@ -74,6 +74,10 @@ void lkd_irq_init_host(void);
 void lkd_run_pending_irqs(void);
 void lkd_idle_wakeup(void);
 extern bool lkd_halting;
+
+/* The state of a host-backed task while no host thread is inside it (see
+ * threads.c): only lkd's own entry wakes it. */
+#define LKD_TASK_AWAY TASK_PARKED
 
 /* time.c */
 void lkd_time_halt(void);

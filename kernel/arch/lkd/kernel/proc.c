@@ -275,7 +275,7 @@ static int proc_exit_locked(int pid)
 	/*
 	 * Threads sleeping in the kernel were woken by SIGKILL and die on
 	 * their way out. Threads whose host thread is outside the kernel
-	 * sleep in TASK_IDLE, which no signal wakes: enter each to let it
+	 * sleep in LKD_TASK_AWAY, which no signal wakes: enter each to let it
 	 * see the signal and die, so the fd table goes away now.
 	 */
 	while ((th = find_task(pid, false))) {

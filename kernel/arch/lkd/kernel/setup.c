@@ -132,6 +132,9 @@ void __init setup_arch(char **cmdline_p)
 	void *mem;
 
 	*cmdline_p = boot_command_line;
+	/* Early so that loglevel=/quiet apply before the console replays the
+	 * log buffer (start_kernel's own call is then a no-op). */
+	parse_early_param();
 	lkd_console_init();
 
 	mem = lkd_host->mem_alloc(lkd_mem_size, 2UL << 20);
@@ -328,9 +331,11 @@ int __ref lkd_start(const struct lkd_hostops *ops, const char *cmdline)
 	}
 	mem = strstr(lkd_cmdline, "mem=");
 	if (mem && (mem == lkd_cmdline || mem[-1] == ' ')) {
-		lkd_mem_size = parse_size(mem + 4);
-		if (lkd_mem_size < (16UL << 20))
+		unsigned long size = parse_size(mem + 4);
+
+		if (size < (16UL << 20))
 			return -EINVAL;
+		lkd_mem_size = size;
 	}
 	strscpy(boot_command_line, lkd_cmdline, COMMAND_LINE_SIZE);
 

@@ -16,17 +16,19 @@
  *    their own. A host thread "enters" one (lkd_run_as): it queues a wake-up
  *    for the task as an interrupt (LKD_WAKE_IRQ) and waits on the task's
  *    semaphore until the scheduler switches to it; it then runs on its own
- *    stack as that task. To leave, the task sleeps in TASK_IDLE and calls
+ *    stack as that task. To leave, the task sleeps in LKD_TASK_AWAY and calls
  *    schedule(); __switch_to() sees that prev is leaving and, instead of
  *    waiting, long-jumps the host thread back out of the scheduler to the
  *    point where it entered (the abandoned frames are never resumed: the
  *    next entry completes the switch with schedule_tail()). A task that dies
  *    is left the same way.
  *
- * A task sleeping in TASK_IDLE is woken by nothing but an explicit
- * wake_up_process(): not by signals (SIGKILL is seen at the next entry),
- * which is what keeps a switch to a host-backed task without a host thread
- * from ever happening.
+ * A task that has left sleeps in LKD_TASK_AWAY (the TASK_PARKED bit alone),
+ * a state that wake_up_process(), signals (even SIGKILL, which is seen at
+ * the next entry) and stale wake-ups from wait queues or wake_q never
+ * match: only the entry's wake_up_state(task, LKD_TASK_AWAY) does. That is
+ * what keeps the scheduler from ever switching to a host-backed task whose
+ * host thread is gone.
  */
 #include <linux/atomic.h>
 #include <linux/sched.h>
@@ -171,6 +173,7 @@ static void kthread_trampoline(void *arg)
 {
 	/* volatile: __builtin_longjmp does not restore registers. */
 	struct lkd_task_host *volatile th = arg;
+	volatile bool became_host_backed = false;
 	void *jb[5];
 
 	if (__builtin_setjmp(jb) == 0) {
@@ -186,14 +189,21 @@ static void kthread_trampoline(void *arg)
 		kernel_sigaction(SIGCHLD, SIG_IGN);
 		th->host_backed = true;
 		lkd_init_task_host = th;
+		became_host_backed = true;
 		th->leaving = true;
-		lkd_boot_complete();
-		set_current_state(TASK_IDLE);
+		set_current_state(LKD_TASK_AWAY);
 		schedule();
 		BUG();
 	}
-	/* Left the kernel (pid 1) or died: the host thread ends. */
-	th->leaving = false;
+	/*
+	 * Left the kernel (pid 1) or died: the host thread ends. Touch
+	 * nothing of `th` here: once we have left, another host thread may
+	 * already be entering pid 1, which is why the boot is reported
+	 * complete only now (and not before leaving, when an early entry
+	 * would have replaced our leave_jb).
+	 */
+	if (became_host_backed)
+		lkd_boot_complete();
 }
 
 int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
@@ -243,7 +253,7 @@ void lkd_wake_irq_handler(void)
 
 	for (; th; th = next) {
 		next = th->wake_next;
-		wake_up_process(th->task);
+		wake_up_state(th->task, LKD_TASK_AWAY);
 	}
 }
 
@@ -286,7 +296,7 @@ long noinline lkd_run_as(struct lkd_task_host *th_arg, long (*fn)(void *),
 		kernel_work_before_leaving(th);
 
 		th->leaving = true;
-		set_current_state(TASK_IDLE);
+		set_current_state(LKD_TASK_AWAY);
 		schedule();
 		BUG();
 	}

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "kernel/testing/kernel_test_util.h"
+
+#include <fcntl.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+
+#include <cstdlib>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "hostops/posix_hostops.h"
+
+namespace lkd::testing {
+namespace {
+
+absl::Status Check(long rc, const std::string& what) {
+  if (rc >= 0) return absl::OkStatus();
+  return absl::ErrnoToStatus(static_cast<int>(-rc), what);
+}
+
+absl::Status MountAt(const char* source, const char* target, const char* fstype) {
+  long rc = Sys(LKD_NR_mkdirat, kAtFdCwd, target, 0755);
+  if (rc < 0 && rc != -EEXIST) return Check(rc, absl::StrCat("mkdir ", target));
+  return Check(Sys(LKD_NR_mount, source, target, fstype, 0, nullptr),
+               absl::StrCat("mount ", fstype, " on ", target));
+}
+
+}  // namespace
+
+absl::Status BootForTest(const std::string& extra_cmdline) {
+  const char* console = getenv("LKD_TEST_CONSOLE");
+  bool full_log = console != nullptr && strcmp(console, "1") == 0;
+  const lkd_hostops* ops = PosixHostops({});
+  std::string cmdline = absl::StrCat("mem=128M ", full_log ? "" : "loglevel=4 ", extra_cmdline);
+  int rc = lkd_start(ops, cmdline.c_str());
+  if (rc < 0) return absl::ErrnoToStatus(-rc, "lkd_start");
+  if (absl::Status s = MountAt("proc", "/proc", "proc"); !s.ok()) return s;
+  if (absl::Status s = MountAt("sysfs", "/sys", "sysfs"); !s.ok()) return s;
+  if (absl::Status s = MountAt("tmpfs", "/tmp", "tmpfs"); !s.ok()) return s;
+  return LinkUp("lo");
+}
+
+absl::Status LinkUp(const char* name) {
+  long fd = Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return Check(fd, "socket");
+  struct ifreq ifr = {};
+  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  absl::Status status = Check(Sys(LKD_NR_ioctl, fd, SIOCGIFFLAGS, &ifr), "SIOCGIFFLAGS");
+  if (status.ok()) {
+    ifr.ifr_flags |= IFF_UP;
+    status = Check(Sys(LKD_NR_ioctl, fd, SIOCSIFFLAGS, &ifr), absl::StrCat("SIOCSIFFLAGS ", name));
+  }
+  Sys(LKD_NR_close, fd);
+  return status;
+}
+
+absl::Status WriteFile(const std::string& path, const std::string& value) {
+  long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_WRONLY | O_CLOEXEC, 0);
+  if (fd < 0) return Check(fd, absl::StrCat("open ", path));
+  long n = Sys(LKD_NR_write, fd, value.data(), value.size());
+  Sys(LKD_NR_close, fd);
+  if (n < 0) return Check(n, absl::StrCat("write ", path));
+  if (static_cast<size_t>(n) != value.size()) return absl::DataLossError("short write to " + path);
+  return absl::OkStatus();
+}
+
+absl::Status ReadFile(const std::string& path, std::string* out) {
+  long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
+  if (fd < 0) return Check(fd, absl::StrCat("open ", path));
+  out->clear();
+  char buf[4096];
+  long n;
+  while ((n = Sys(LKD_NR_read, fd, buf, sizeof(buf))) > 0) out->append(buf, n);
+  Sys(LKD_NR_close, fd);
+  return Check(n, absl::StrCat("read ", path));
+}
+
+}  // namespace lkd::testing

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: GPL-2.0
+// Helpers for tests and benchmarks that run the library kernel in-process.
+#ifndef LKD_KERNEL_TESTING_KERNEL_TEST_UTIL_H_
+#define LKD_KERNEL_TESTING_KERNEL_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <type_traits>
+
+#include "absl/status/status.h"
+#include "lkd/kernel.h"
+#include "lkd/sysnr.h"
+
+namespace lkd::testing {
+
+template <typename T>
+long ToArg(T v) {
+  if constexpr (std::is_pointer_v<T>) {
+    return static_cast<long>(reinterpret_cast<uintptr_t>(v));
+  } else if constexpr (std::is_null_pointer_v<T>) {
+    return 0;
+  } else {
+    return static_cast<long>(v);
+  }
+}
+
+// lkd_syscall with up to six arguments of any integer or pointer type.
+// Returns the result or -errno.
+template <typename... Args>
+long Sys(long nr, Args... args) {
+  static_assert(sizeof...(Args) <= 6, "at most six syscall arguments");
+  long a[6] = {ToArg(args)...};
+  return lkd_syscall(nr, a);
+}
+
+constexpr int kAtFdCwd = -100;
+
+// Boots the kernel with the POSIX hostops (console to stderr at warning
+// level unless LKD_TEST_CONSOLE=1 asks for the full log), mounts /proc,
+// /sys and a tmpfs on /tmp, and brings up the loopback interface.
+absl::Status BootForTest(const std::string& extra_cmdline = "");
+
+// Brings interface `name` up with SIOCSIFFLAGS from the calling thread.
+absl::Status LinkUp(const char* name);
+
+// Writes `value` to a file (e.g. under /proc/sys) in the kernel.
+absl::Status WriteFile(const std::string& path, const std::string& value);
+// Reads a whole small file from the kernel.
+absl::Status ReadFile(const std::string& path, std::string* out);
+
+}  // namespace lkd::testing
+
+#endif  // LKD_KERNEL_TESTING_KERNEL_TEST_UTIL_H_

@@ -1,0 +1,265 @@
+// SPDX-License-Identifier: GPL-2.0
+// Kernel processes (fd tables, fork, exit), credentials, sysctl, time and
+// bad input, through the entry API.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <net/route.h>
+#include <netinet/in.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "kernel/testing/kernel_test_util.h"
+
+namespace lkd::testing {
+namespace {
+
+constexpr lkd_cred kRoot = {0, 0, LKD_CAPS_ALL};
+constexpr lkd_cred kUser = {1000, 1000, LKD_CAPS_NONE};
+
+// Runs `fn` on a fresh host thread bound to process `pid` and returns its
+// result; the thread unbinds (its task exits) before returning.
+template <typename Fn>
+long InProcess(int pid, Fn fn) {
+  long result = -9999;
+  std::thread t([&] {
+    int tid = lkd_bind(pid);
+    if (tid < 0) {
+      result = tid;
+      return;
+    }
+    result = fn();
+    lkd_unbind();
+  });
+  t.join();
+  return result;
+}
+
+long OpenTmpFile(const char* path) {
+  return Sys(LKD_NR_openat, kAtFdCwd, path, O_CREAT | O_RDWR, 0600);
+}
+
+TEST(Processes, FdTablesAreSeparate) {
+  int a = lkd_proc_create(&kRoot);
+  int b = lkd_proc_create(&kRoot);
+  ASSERT_GT(a, 0);
+  ASSERT_GT(b, 0);
+  EXPECT_NE(a, b);
+  long fd = InProcess(a, [] { return OpenTmpFile("/tmp/only-in-a"); });
+  ASSERT_GE(fd, 0);
+  // The fd is open in a ...
+  EXPECT_EQ(InProcess(a, [fd] { return Sys(LKD_NR_fcntl, fd, F_GETFD); }), 0);
+  // ... and does not exist in b.
+  EXPECT_EQ(InProcess(b, [fd] { return Sys(LKD_NR_fcntl, fd, F_GETFD); }), -EBADF);
+  // Each process sees its own pid.
+  EXPECT_EQ(InProcess(a, [] { return Sys(LKD_NR_getpid); }), a);
+  EXPECT_EQ(InProcess(b, [] { return Sys(LKD_NR_getpid); }), b);
+  EXPECT_EQ(lkd_proc_exit(a), 0);
+  EXPECT_EQ(lkd_proc_exit(b), 0);
+}
+
+TEST(Processes, NewProcessStartsWithEmptyFdTable) {
+  int a = lkd_proc_create(&kRoot);
+  ASSERT_GT(a, 0);
+  EXPECT_EQ(InProcess(a, [] { return OpenTmpFile("/tmp/first"); }), 0) << "lowest free fd is 0";
+  EXPECT_EQ(lkd_proc_exit(a), 0);
+}
+
+TEST(Processes, ForkedChildSharesOpenFiles) {
+  int parent = lkd_proc_create(&kRoot);
+  ASSERT_GT(parent, 0);
+  long fd = InProcess(parent, [] {
+    long fd = OpenTmpFile("/tmp/forked");
+    Sys(LKD_NR_write, fd, "0123456789", 10);
+    return fd;
+  });
+  ASSERT_GE(fd, 0);
+  int child = lkd_proc_fork(parent);
+  ASSERT_GT(child, 0);
+  EXPECT_NE(child, parent);
+  // Same open file: the offset (10) is shared, so the child's seek moves
+  // the parent's offset too, as after fork(2).
+  EXPECT_EQ(InProcess(child, [fd] { return Sys(LKD_NR_lseek, fd, 0, SEEK_CUR); }), 10);
+  EXPECT_EQ(InProcess(child, [fd] { return Sys(LKD_NR_lseek, fd, 3, SEEK_SET); }), 3);
+  EXPECT_EQ(InProcess(parent, [fd] { return Sys(LKD_NR_lseek, fd, 0, SEEK_CUR); }), 3);
+  // But the fd tables are copies: closing in the child leaves the parent's.
+  EXPECT_EQ(InProcess(child, [fd] { return Sys(LKD_NR_close, fd); }), 0);
+  EXPECT_EQ(InProcess(parent, [fd] { return Sys(LKD_NR_fcntl, fd, F_GETFD); }), 0);
+  EXPECT_EQ(lkd_proc_exit(child), 0);
+  EXPECT_EQ(lkd_proc_exit(parent), 0);
+  EXPECT_EQ(lkd_proc_fork(999999), -ESRCH);
+}
+
+TEST(Processes, ExitClosesSocketsAndPeerSeesEof) {
+  int server = lkd_proc_create(&kRoot);
+  int client = lkd_proc_create(&kRoot);
+  ASSERT_GT(server, 0);
+  ASSERT_GT(client, 0);
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(6001);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+
+  long lfd = InProcess(server, [&] {
+    long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0);
+    if (Sys(LKD_NR_bind, fd, &addr, sizeof(addr)) < 0) return -1L;
+    if (Sys(LKD_NR_listen, fd, 4) < 0) return -1L;
+    return fd;
+  });
+  ASSERT_GE(lfd, 0);
+  long cfd = InProcess(client, [&] {
+    long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0);
+    long rc = Sys(LKD_NR_connect, fd, &addr, sizeof(addr));
+    if (rc < 0) return rc;
+    return Sys(LKD_NR_write, fd, "hi", 2) == 2 ? fd : -1L;
+  });
+  ASSERT_GE(cfd, 0);
+  long afd = InProcess(server, [&] { return Sys(LKD_NR_accept4, lfd, nullptr, nullptr, 0); });
+  ASSERT_GE(afd, 0);
+  // The client process exits without closing anything itself.
+  ASSERT_EQ(lkd_proc_exit(client), 0);
+  EXPECT_EQ(InProcess(server, [&] {
+              char buf[8];
+              long n = Sys(LKD_NR_read, afd, buf, sizeof(buf));
+              if (n != 2) return -100 + n;
+              return Sys(LKD_NR_read, afd, buf, sizeof(buf));  // then EOF
+            }),
+            0);
+  EXPECT_EQ(lkd_proc_exit(server), 0);
+  EXPECT_EQ(lkd_proc_exit(client), -ESRCH) << "already gone";
+  EXPECT_EQ(lkd_bind(client), -ESRCH);
+}
+
+TEST(Processes, ThreadOfKilledProcessGetsEsrch) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  std::thread t([&] {
+    ASSERT_GT(lkd_bind(p), 0);
+    EXPECT_EQ(Sys(LKD_NR_getpid), p);
+    // Killed from another thread while bound.
+    std::thread([&] { EXPECT_EQ(lkd_proc_exit(p), 0); }).join();
+    EXPECT_EQ(Sys(LKD_NR_getpid), -ESRCH);
+    lkd_unbind();
+  });
+  t.join();
+}
+
+TEST(Credentials, UnprivilegedCannotBindLowPortOrAddRoute) {
+  int user = lkd_proc_create(&kUser);
+  int root = lkd_proc_create(&kRoot);
+  ASSERT_GT(user, 0);
+  ASSERT_GT(root, 0);
+  EXPECT_EQ(InProcess(user, [] { return Sys(LKD_NR_getuid); }), 1000);
+  EXPECT_EQ(InProcess(user, [] { return Sys(LKD_NR_getgid); }), 1000);
+  EXPECT_EQ(InProcess(root, [] { return Sys(LKD_NR_geteuid); }), 0);
+
+  auto bind80 = [] {
+    sockaddr_in addr = {};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(80);
+    long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0);
+    long rc = Sys(LKD_NR_bind, fd, &addr, sizeof(addr));
+    Sys(LKD_NR_close, fd);
+    return rc;
+  };
+  EXPECT_EQ(InProcess(user, bind80), -EACCES);
+  EXPECT_EQ(InProcess(root, bind80), 0);
+
+  auto add_route = [] {
+    rtentry rt = {};
+    auto* dst = reinterpret_cast<sockaddr_in*>(&rt.rt_dst);
+    dst->sin_family = AF_INET;
+    dst->sin_addr.s_addr = htonl(0x0a090000);  // 10.9.0.0/16
+    auto* mask = reinterpret_cast<sockaddr_in*>(&rt.rt_genmask);
+    mask->sin_family = AF_INET;
+    mask->sin_addr.s_addr = htonl(0xffff0000);
+    rt.rt_flags = RTF_UP;
+    char dev[] = "lo";
+    rt.rt_dev = dev;
+    long fd = Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM, 0);
+    long rc = Sys(LKD_NR_ioctl, fd, SIOCADDRT, &rt);
+    Sys(LKD_NR_close, fd);
+    return rc;
+  };
+  EXPECT_EQ(InProcess(user, add_route), -EPERM);
+  EXPECT_EQ(InProcess(root, add_route), 0);
+  std::string routes;
+  ASSERT_TRUE(ReadFile("/proc/net/route", &routes).ok());
+  EXPECT_NE(routes.find("lo\t0000090A"), std::string::npos) << routes;
+
+  // Files: the user cannot write a root-only file.
+  EXPECT_EQ(InProcess(root, [] {
+              long fd = Sys(LKD_NR_openat, kAtFdCwd, "/tmp/root-only", O_CREAT | O_WRONLY, 0600);
+              return fd < 0 ? fd : Sys(LKD_NR_close, fd);
+            }),
+            0);
+  EXPECT_EQ(InProcess(user, [] {
+              return Sys(LKD_NR_openat, kAtFdCwd, "/tmp/root-only", O_WRONLY, 0);
+            }),
+            -EACCES);
+  lkd_proc_exit(user);
+  lkd_proc_exit(root);
+}
+
+TEST(Sysctl, CongestionControlDefaultsToCubicAndBbrSticks) {
+  const std::string path = "/proc/sys/net/ipv4/tcp_congestion_control";
+  std::string value;
+  ASSERT_TRUE(ReadFile(path, &value).ok());
+  EXPECT_EQ(value, "cubic\n");
+  std::string available;
+  ASSERT_TRUE(ReadFile("/proc/sys/net/ipv4/tcp_available_congestion_control", &available).ok());
+  EXPECT_NE(available.find("bbr"), std::string::npos) << available;
+  ASSERT_TRUE(WriteFile(path, "bbr").ok());
+  ASSERT_TRUE(ReadFile(path, &value).ok());
+  EXPECT_EQ(value, "bbr\n");
+  // An unprivileged process cannot change it.
+  int user = lkd_proc_create(&kUser);
+  EXPECT_EQ(InProcess(user, [&] {
+              return Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_WRONLY, 0);
+            }),
+            -EACCES);
+  lkd_proc_exit(user);
+  ASSERT_TRUE(WriteFile(path, "cubic").ok());
+}
+
+TEST(Time, NanosleepSleepsAtLeastItsDuration) {
+  struct timespec before, after;
+  ASSERT_EQ(Sys(LKD_NR_clock_gettime, CLOCK_MONOTONIC, &before), 0);
+  struct timespec req = {0, 10 * 1000 * 1000};
+  ASSERT_EQ(Sys(LKD_NR_nanosleep, &req, nullptr), 0);
+  ASSERT_EQ(Sys(LKD_NR_clock_gettime, CLOCK_MONOTONIC, &after), 0);
+  long long elapsed = (after.tv_sec - before.tv_sec) * 1000000000LL + (after.tv_nsec - before.tv_nsec);
+  EXPECT_GE(elapsed, 10 * 1000 * 1000LL);
+  // The kernel's wall clock follows the host's.
+  struct timespec kernel_now, host_now;
+  ASSERT_EQ(Sys(LKD_NR_clock_gettime, CLOCK_REALTIME, &kernel_now), 0);
+  clock_gettime(CLOCK_REALTIME, &host_now);
+  EXPECT_LT(std::abs(host_now.tv_sec - kernel_now.tv_sec), 5);
+}
+
+TEST(BadInput, UnknownSyscallsAreEnosys) {
+  EXPECT_EQ(Sys(LKD_NR_syscalls), -ENOSYS);
+  EXPECT_EQ(Sys(100000), -ENOSYS);
+  EXPECT_EQ(Sys(-1), -ENOSYS);
+  // Entries of the table that make no sense without user mode.
+  EXPECT_EQ(Sys(LKD_NR_clone, 0, 0, 0, 0, 0), -ENOSYS);
+  EXPECT_EQ(Sys(LKD_NR_rt_sigreturn), -ENOSYS);
+  long a[6] = {};
+  EXPECT_EQ(lkd_syscall(LKD_NR_getpid, a), Sys(LKD_NR_getpid)) << "still alive";
+}
+
+TEST(BadInput, BadProcessArguments) {
+  EXPECT_EQ(lkd_proc_create(nullptr), -EINVAL);
+  EXPECT_EQ(lkd_proc_exit(0), -ESRCH);
+  EXPECT_EQ(lkd_proc_exit(-5), -ESRCH);
+  EXPECT_EQ(lkd_proc_exit(1), -ESRCH) << "pid 1 is not an lkd process";
+  EXPECT_EQ(lkd_bind(1), -ESRCH);
+}
+
+}  // namespace
+}  // namespace lkd::testing
