@@ -126,6 +126,25 @@ void MemFree(void* ptr) { free(ptr); }
 
 // ---------------------------------------------------------------- threads
 
+// Blocks every signal in the calling thread for its lifetime, so that the
+// threads it creates inherit a full mask: kernel threads and the timer
+// thread never take the host's asynchronous signals (SIGINT, SIGTERM, ...);
+// those belong to the application's own threads.
+class AllSignalsBlocked {
+ public:
+  AllSignalsBlocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~AllSignalsBlocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  AllSignalsBlocked(const AllSignalsBlocked&) = delete;
+  AllSignalsBlocked& operator=(const AllSignalsBlocked&) = delete;
+
+ private:
+  sigset_t saved_;
+};
+
 struct ThreadStart {
   void (*fn)(void*);
   void* arg;
@@ -147,15 +166,13 @@ int ThreadCreate(void (*fn)(void*), void* arg, unsigned long stack_size) {
     if (stack_size < min_stack) stack_size = min_stack;
     pthread_attr_setstacksize(&attr, stack_size);
   }
-  // Kernel threads never take the host's asynchronous signals (SIGINT,
-  // SIGTERM, ...): those belong to the application's own threads.
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
   auto* start = new (std::nothrow) ThreadStart{fn, arg};
-  pthread_t tid;
-  int rc = start ? pthread_create(&tid, &attr, ThreadMain, start) : ENOMEM;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  int rc = ENOMEM;
+  if (start != nullptr) {
+    AllSignalsBlocked inherited_by_the_new_thread;
+    pthread_t tid;
+    rc = pthread_create(&tid, &attr, ThreadMain, start);
+  }
   pthread_attr_destroy(&attr);
   if (rc != 0) {
     delete start;
@@ -275,12 +292,8 @@ class TimerThread {
 
  private:
   TimerThread() {
-    // Like kernel threads, the timer thread never takes host signals.
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
+    AllSignalsBlocked inherited_by_the_timer_thread;
     std::thread([this] { Run(); }).detach();
-    pthread_sigmask(SIG_SETMASK, &old, nullptr);
   }
 
   void Disarm(lkd_host_timer* timer) {

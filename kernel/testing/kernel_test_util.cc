@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "kernel/testing/kernel_test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
@@ -29,6 +30,14 @@ absl::Status MountAt(const char* source, const char* target, const char* fstype)
 }
 
 }  // namespace
+
+sockaddr_in Ipv4Loopback(uint16_t port) {
+  sockaddr_in addr = {};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
 
 absl::Status BootForTest(const std::string& extra_cmdline) {
   const char* console = getenv("LKD_TEST_CONSOLE");

@@ -3,6 +3,8 @@
 #ifndef LKD_KERNEL_TESTING_KERNEL_TEST_UTIL_H_
 #define LKD_KERNEL_TESTING_KERNEL_TEST_UTIL_H_
 
+#include <netinet/in.h>
+
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -34,6 +36,9 @@ long Sys(long nr, Args... args) {
 }
 
 constexpr int kAtFdCwd = -100;
+
+// 127.0.0.1:port, for the kernel's sockets (and the host's, in benchmarks).
+sockaddr_in Ipv4Loopback(uint16_t port);
 
 // Boots the kernel with the POSIX hostops (console to stderr at warning
 // level unless LKD_TEST_CONSOLE=1 asks for the full log), mounts /proc,

@@ -68,11 +68,9 @@ struct Endpoint {
 Endpoint Loopback(int family, uint16_t port) {
   Endpoint e{family, {}, 0};
   if (family == AF_INET) {
-    auto* a = reinterpret_cast<sockaddr_in*>(&e.addr);
-    a->sin_family = AF_INET;
-    a->sin_port = htons(port);
-    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    e.len = sizeof(*a);
+    sockaddr_in a = Ipv4Loopback(port);
+    memcpy(&e.addr, &a, sizeof(a));
+    e.len = sizeof(a);
   } else {
     auto* a = reinterpret_cast<sockaddr_in6*>(&e.addr);
     a->sin6_family = AF_INET6;

@@ -100,10 +100,7 @@ TEST(Processes, ExitClosesSocketsAndPeerSeesEof) {
   int client = lkd_proc_create(&kRoot);
   ASSERT_GT(server, 0);
   ASSERT_GT(client, 0);
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(6001);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const sockaddr_in addr = Ipv4Loopback(6001);
 
   long lfd = InProcess(server, [&] {
     long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0);

@@ -106,12 +106,9 @@ SocketApi HostKernel() {
 // One TCP stream over 127.0.0.1, 1 MiB writes, for the configured time.
 // Returns Gbit/s, or a negative value on error.
 double TcpStreamGbps(const SocketApi& api, uint16_t port) {
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  const sockaddr_in addr = lkd::testing::Ipv4Loopback(port);
   long lfd = api.socket(AF_INET, SOCK_STREAM, 0);
-  if (lfd < 0 || api.bind(lfd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 ||
+  if (lfd < 0 || api.bind(lfd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0 ||
       api.listen(lfd, 1) < 0) {
     fprintf(stderr, "bench: listen on port %u failed\n", port);
     return -1;
@@ -125,7 +122,7 @@ double TcpStreamGbps(const SocketApi& api, uint16_t port) {
     api.close(fd);
   });
   long fd = api.socket(AF_INET, SOCK_STREAM, 0);
-  if (api.connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+  if (api.connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) < 0) {
     fprintf(stderr, "bench: connect failed\n");
     return -1;
   }

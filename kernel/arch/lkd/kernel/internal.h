@@ -68,6 +68,9 @@ extern struct lkd_task_host *lkd_init_task_host;
 void lkd_wake_irq_handler(void);
 /* Dequeue non-fatal signals into th->signals; true if a fatal one is pending. */
 bool lkd_collect_signals(struct lkd_task_host *th);
+/* The state of a host-backed task while no host thread is inside it: only
+ * lkd's own entry (lkd_wake_irq_handler) wakes it. */
+#define LKD_TASK_AWAY TASK_PARKED
 
 /* irq.c */
 void lkd_irq_init_host(void);
@@ -75,11 +78,8 @@ void lkd_run_pending_irqs(void);
 void lkd_idle_wakeup(void);
 extern bool lkd_halting;
 
-/* The state of a host-backed task while no host thread is inside it (see
- * threads.c): only lkd's own entry wakes it. */
-#define LKD_TASK_AWAY TASK_PARKED
-
 /* time.c */
+void lkd_time_start(void);
 void lkd_time_halt(void);
 
 /* console.c */
@@ -95,8 +95,5 @@ void lkd_proc_halt(void);
 extern void *lkd_idle_jb;
 void lkd_boot_complete(void);
 extern int lkd_running;	/* 1 between boot completion and halt */
-
-/* time.c */
-void lkd_time_start(void);
 
 #endif
