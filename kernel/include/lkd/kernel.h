@@ -143,11 +143,13 @@ struct lkd_mmio_ops {
 };
 
 /*
- * Register a virtio-mmio device window of `size` bytes before lkd_start().
- * The kernel announces it on its command line (virtio_mmio.device=) so the
- * kernel's own virtio drivers probe it at boot. Returns the interrupt number
- * the device raises with lkd_irq_raise(), or -errno (-EBUSY after start,
- * -ENOSPC when the table is full).
+ * Register a virtio-mmio device window of `size` bytes (at most 4096)
+ * before lkd_start(); may be called before the hostops are known. The
+ * kernel announces it on its command line (virtio_mmio.device=) so the
+ * kernel's own virtio drivers probe it at boot, in registration order.
+ * Returns the interrupt number the device raises with lkd_irq_raise(), or
+ * -errno (-EBUSY after start, -EINVAL for bad ops or size, -ENOSPC when
+ * the table is full).
  */
 int lkd_virtio_mmio_add(const struct lkd_mmio_ops *ops, void *dev,
 			unsigned long size);

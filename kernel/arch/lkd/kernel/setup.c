@@ -53,26 +53,31 @@ struct lkd_mmio_window {
 };
 static struct lkd_mmio_window mmio_windows[CONFIG_LKD_MAX_VIRTIO_DEVICES];
 static int mmio_window_count;
+/*
+ * The windows' addresses: reserved here so that they never alias memory
+ * the kernel uses, and never dereferenced (lkd_iomem_read/write forward
+ * every access to the device). Static, because devices are added before
+ * lkd_start() has the hostops to allocate anything.
+ */
+#define LKD_MMIO_WINDOW_MAX PAGE_SIZE
+static char mmio_space[CONFIG_LKD_MAX_VIRTIO_DEVICES][LKD_MMIO_WINDOW_MAX]
+	__aligned(PAGE_SIZE);
 
 int lkd_virtio_mmio_add(const struct lkd_mmio_ops *ops, void *dev,
 			unsigned long size)
 {
 	struct lkd_mmio_window *w;
-	void *range;
 
-	if (boot_state != 0 || !lkd_host)
-		return boot_state != 0 ? -EBUSY : -EINVAL;
+	if (boot_state != 0)
+		return -EBUSY;
+	if (!ops || !ops->read || !ops->write || !size ||
+	    size > LKD_MMIO_WINDOW_MAX)
+		return -EINVAL;
 	if (mmio_window_count >= CONFIG_LKD_MAX_VIRTIO_DEVICES)
 		return -ENOSPC;
-	size = PAGE_ALIGN(size);
-	/* Reserve host addresses so that windows never alias real memory;
-	 * the range is never dereferenced. */
-	range = lkd_host->mem_alloc(size, PAGE_SIZE);
-	if (!range)
-		return -ENOMEM;
 	w = &mmio_windows[mmio_window_count];
-	w->base = (unsigned long)range;
-	w->size = size;
+	w->base = (unsigned long)mmio_space[mmio_window_count];
+	w->size = LKD_MMIO_WINDOW_MAX;
 	w->ops = ops;
 	w->dev = dev;
 	w->irq = LKD_FIRST_DEVICE_IRQ + mmio_window_count;
@@ -314,8 +319,6 @@ int __ref lkd_start(const struct lkd_hostops *ops, const char *cmdline)
 		return -EINVAL;
 	if (boot_state != 0)
 		return -EALREADY;
-	if (lkd_host && lkd_host != ops)
-		return -EINVAL;	/* devices were registered with other ops */
 	lkd_host = ops;
 	lkd_time_start();
 
