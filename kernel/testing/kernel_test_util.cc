@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "hostops/posix_hostops.h"
+#include "kernel/setup/setup.h"
 
 namespace lkd::testing {
 namespace {
@@ -20,13 +21,6 @@ namespace {
 absl::Status Check(long rc, const std::string& what) {
   if (rc >= 0) return absl::OkStatus();
   return absl::ErrnoToStatus(static_cast<int>(-rc), what);
-}
-
-absl::Status MountAt(const char* source, const char* target, const char* fstype) {
-  long rc = Sys(LKD_NR_mkdirat, kAtFdCwd, target, 0755);
-  if (rc < 0 && rc != -EEXIST) return Check(rc, absl::StrCat("mkdir ", target));
-  return Check(Sys(LKD_NR_mount, source, target, fstype, 0, nullptr),
-               absl::StrCat("mount ", fstype, " on ", target));
 }
 
 }  // namespace
@@ -46,24 +40,10 @@ absl::Status BootForTest(const std::string& extra_cmdline) {
   std::string cmdline = absl::StrCat("mem=128M ", full_log ? "" : "loglevel=4 ", extra_cmdline);
   int rc = lkd_start(ops, cmdline.c_str());
   if (rc < 0) return absl::ErrnoToStatus(-rc, "lkd_start");
-  if (absl::Status s = MountAt("proc", "/proc", "proc"); !s.ok()) return s;
-  if (absl::Status s = MountAt("sysfs", "/sys", "sysfs"); !s.ok()) return s;
-  if (absl::Status s = MountAt("tmpfs", "/tmp", "tmpfs"); !s.ok()) return s;
-  return LinkUp("lo");
-}
-
-absl::Status LinkUp(const char* name) {
-  long fd = Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Check(fd, "socket");
-  struct ifreq ifr = {};
-  strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
-  absl::Status status = Check(Sys(LKD_NR_ioctl, fd, SIOCGIFFLAGS, &ifr), "SIOCGIFFLAGS");
-  if (status.ok()) {
-    ifr.ifr_flags |= IFF_UP;
-    status = Check(Sys(LKD_NR_ioctl, fd, SIOCSIFFLAGS, &ifr), absl::StrCat("SIOCSIFFLAGS ", name));
-  }
-  Sys(LKD_NR_close, fd);
-  return status;
+  if (absl::Status s = setup::Mount("proc", "/proc", "proc", false); !s.ok()) return s;
+  if (absl::Status s = setup::Mount("sysfs", "/sys", "sysfs", false); !s.ok()) return s;
+  if (absl::Status s = setup::Mount("tmpfs", "/tmp", "tmpfs", false); !s.ok()) return s;
+  return setup::LinkUp("lo");
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& value) {

@@ -45,9 +45,6 @@ sockaddr_in Ipv4Loopback(uint16_t port);
 // /sys and a tmpfs on /tmp, and brings up the loopback interface.
 absl::Status BootForTest(const std::string& extra_cmdline = "");
 
-// Brings interface `name` up with SIOCSIFFLAGS from the calling thread.
-absl::Status LinkUp(const char* name);
-
 // Writes `value` to a file (e.g. under /proc/sys) in the kernel.
 absl::Status WriteFile(const std::string& path, const std::string& value);
 // Reads a whole small file from the kernel.
