@@ -45,7 +45,7 @@ packages=(
 	libprotobuf-dev libabsl-dev libboost-dev libuv1-dev googletest libgtest-dev
 	libgmock-dev
 	# system tests: disk images and network namespaces
-	e2fsprogs dosfstools iproute2
+	e2fsprogs dosfstools mtools iproute2
 )
 
 missing=()

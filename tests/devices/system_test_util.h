@@ -1,0 +1,59 @@
+// SPDX-License-Identifier: GPL-2.0
+// Helpers for system tests of the library kernel with real devices: each
+// scenario boots its own kernel in a forked child process (one kernel per
+// process), and the parent checks the outcome from the host: images with
+// e2fsck/debugfs, traffic from network namespaces.
+#ifndef LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
+#define LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
+
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "hostops/virtio/devices.h"
+
+namespace lkd::testing {
+
+enum class KernelEnd {
+  kHalt,   // lkd_halt(): processes killed, file systems synced
+  kCrash,  // the process exits at once, as on a power cut
+};
+
+// Forks; the child adds devices with `add_devices`, boots a kernel
+// (BootForTest), runs `body`, ends as `end` says and reports the first
+// error. Returns that error, or OK.
+absl::Status RunKernelChild(
+    const std::function<absl::Status(virtio::Devices&)>& add_devices,
+    const std::function<absl::Status()>& body, KernelEnd end = KernelEnd::kHalt);
+
+// Runs a shell command; returns its exit status (or -1 if it could not
+// run or was killed) and its stdout+stderr in *output.
+int Shell(const std::string& command, std::string* output = nullptr);
+
+// A network namespace the test owns: created on construction, deleted with
+// everything in it on destruction.
+class ScopedNetns {
+ public:
+  explicit ScopedNetns(std::string name);
+  ~ScopedNetns();
+  ScopedNetns(const ScopedNetns&) = delete;
+  ScopedNetns& operator=(const ScopedNetns&) = delete;
+  const std::string& name() const { return name_; }
+  bool ok() const { return ok_; }
+  // Runs `fn` on a host thread inside the namespace (setns affects only
+  // the calling thread) and waits for it.
+  absl::Status Run(const std::function<absl::Status()>& fn) const;
+
+ private:
+  std::string name_;
+  bool ok_ = false;
+};
+
+// Host-side (ordinary Linux sockets) helpers for traffic checks.
+// A deterministic pseudo-random pattern of `size` bytes.
+std::string Pattern(size_t size, uint32_t seed);
+
+}  // namespace lkd::testing
+
+#endif  // LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
