@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The shared-memory syscall channel between one client thread and its
+ * worker in lkd: the one hand-written wire format of the project (the rest
+ * is Cap'n Proto and protobuf). Both sides include this header.
+ *
+ * Layout of one channel mapping (a memfd the server creates and hands to
+ * the client over the session socket):
+ *
+ *   [0, sizeof(struct lkd_channel))      control block (this struct)
+ *   [data_offset, data_offset+data_size) data area: buffers of the calls
+ *
+ * One call at a time per channel (a channel belongs to one client thread):
+ *   1. The client writes the request (number, arguments, generation) and
+ *      copies input buffers into the data area; pointer arguments are
+ *      (offset, length) pairs into the data area, never addresses.
+ *   2. It stores req_seq + 1 (release), and wakes the server with
+ *      FUTEX_WAKE on req_seq if server_sleeping is set.
+ *   3. The server (after a bounded spin, then FUTEX_WAIT on req_seq) copies
+ *      the request out of shared memory, validates every field of that
+ *      private copy (generation, number against the allow-table, each
+ *      pointer argument inside the data area and large enough for what the
+ *      table says the kernel may touch), runs the call with pointers into
+ *      the data area, writes the response, stores resp_seq = req_seq
+ *      (release) and wakes the client the same way.
+ *
+ * Invariants the server relies on, none of which it trusts the client for:
+ *   - data_offset and data_size are written by the server only, at
+ *     creation; the server keeps its own copy and never rereads them.
+ *   - A request is read once into private memory before validation, so a
+ *     client changing it afterwards cannot change what was validated.
+ *     Lengths the kernel reads through a pointer (socklen_t *addrlen) are
+ *     copied privately too.
+ *   - A request whose generation differs from the channel's is stale (a
+ *     channel reused after a fork or reconnect) and fails with -ESTALE.
+ *   - Nothing polls unconditionally: both sides spin a few microseconds,
+ *     then sleep on the futex word after announcing it in *_sleeping.
+ */
+#ifndef LKD_SCHEMA_LKD_CHANNEL_H
+#define LKD_SCHEMA_LKD_CHANNEL_H
+
+#include <stdint.h>
+
+#define LKD_CHANNEL_MAGIC 0x63646b6cu /* "lkdc" */
+#define LKD_CHANNEL_VERSION 1u
+
+/* A pointer argument that is NULL. */
+#define LKD_CHANNEL_NULL UINT64_MAX
+
+/* Default size of the data area; larger transfers are chunked by the
+ * client (a read of 1 MiB becomes several calls). */
+#define LKD_CHANNEL_DEFAULT_DATA_SIZE (256u * 1024u)
+
+struct lkd_channel_request {
+	uint32_t generation;
+	uint32_t nr;		/* LKD_NR_* (the kernel's own numbers) */
+	/* Value arguments as they are; pointer arguments as an offset into
+	 * the data area (or LKD_CHANNEL_NULL). */
+	uint64_t args[6];
+	/* For pointer arguments: bytes available at the offset. */
+	uint32_t lens[6];
+	uint32_t reserved;
+};
+
+struct lkd_channel_response {
+	int64_t result;		/* the kernel's result or -errno */
+	uint64_t signals;	/* signals raised for the process (lkd_take_signals) */
+};
+
+struct lkd_channel {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t data_offset;
+	uint32_t data_size;
+	uint32_t generation;
+	uint32_t reserved0;
+	/* Doorbells: futex words. */
+	uint32_t req_seq;
+	uint32_t resp_seq;
+	uint32_t server_sleeping;
+	uint32_t client_sleeping;
+	struct lkd_channel_request req;
+	struct lkd_channel_response resp;
+};
+
+#endif /* LKD_SCHEMA_LKD_CHANNEL_H */

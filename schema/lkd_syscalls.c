@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * The served calls and how their arguments cross the channel (see
+ * lkd_syscalls.h). Sizes are those of the kernel's generic ABI: struct
+ * stat 128 bytes, struct statx 256, struct epoll_event 12 (packed),
+ * struct pollfd 8, struct timespec 16, a sockaddr at most 128, the
+ * signal mask 8. Calls with nested pointers (readv/writev, sendmsg/
+ * recvmsg) are marshalled by dedicated code, not by this table.
+ */
+#include "schema/lkd_syscalls.h"
+
+#include <stdlib.h>
+
+#include "lkd/sysnr.h"
+
+#define V { LKD_ARG_VAL, LKD_SIZE_NONE, 0, 0, 0 }
+#define PATH { LKD_ARG_PATH, LKD_SIZE_NONE, 0, 0, 0 }
+#define IN_ARG(k) { LKD_ARG_IN, LKD_SIZE_ARG, (k), 0, 0 }
+#define OUT_ARG(k) { LKD_ARG_OUT, LKD_SIZE_ARG, (k), 0, 0 }
+#define IN_FIXED(n) { LKD_ARG_IN, LKD_SIZE_FIXED, 0, 0, (n) }
+#define OUT_FIXED(n) { LKD_ARG_OUT, LKD_SIZE_FIXED, 0, 0, (n) }
+#define INOUT_FIXED(n) { LKD_ARG_INOUT, LKD_SIZE_FIXED, 0, 0, (n) }
+#define IN_ARG_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG, (k), 1, 0 }
+#define IN_FIXED_OR_NULL(n) { LKD_ARG_IN, LKD_SIZE_FIXED, 0, 1, (n) }
+#define INOUT_FIXED_OR_NULL(n) { LKD_ARG_INOUT, LKD_SIZE_FIXED, 0, 1, (n) }
+#define OUT_AT_PTR(k) { LKD_ARG_OUT, LKD_SIZE_AT_PTR, (k), 0, 0 }
+#define OUT_AT_PTR_OR_NULL(k) { LKD_ARG_OUT, LKD_SIZE_AT_PTR, (k), 1, 0 }
+#define INOUT_TIMES(k, n) { LKD_ARG_INOUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
+#define OUT_TIMES(k, n) { LKD_ARG_OUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
+
+#define CALL(name, ...) { #name, LKD_NR_##name, { __VA_ARGS__ } }
+
+/* Sorted by number (checked by the test). */
+const struct lkd_syscall_desc lkd_syscall_table[] = {
+	CALL(getcwd, OUT_ARG(1), V),
+	CALL(eventfd2, V, V),
+	CALL(epoll_create1, V),
+	CALL(epoll_ctl, V, V, V, IN_FIXED_OR_NULL(12)),
+	CALL(epoll_pwait, V, OUT_TIMES(2, 12), V, V, IN_FIXED_OR_NULL(8), V),
+	CALL(dup, V),
+	CALL(dup3, V, V, V),
+	CALL(fcntl, V, V, V),			/* value commands only (server) */
+	CALL(ioctl, V, V, INOUT_FIXED(4)),	/* FIONREAD, FIONBIO (server) */
+	CALL(mkdirat, V, PATH, V),
+	CALL(unlinkat, V, PATH, V),
+	CALL(renameat, V, PATH, V, PATH),
+	CALL(ftruncate, V, V),
+	CALL(chdir, PATH),
+	CALL(openat, V, PATH, V, V),
+	CALL(close, V),
+	CALL(getdents64, V, OUT_ARG(2), V),
+	CALL(lseek, V, V, V),
+	CALL(read, V, OUT_ARG(2), V),
+	CALL(write, V, IN_ARG(2), V),
+	CALL(pread64, V, OUT_ARG(2), V, V),
+	CALL(pwrite64, V, IN_ARG(2), V, V),
+	CALL(ppoll, INOUT_TIMES(1, 8), V, IN_FIXED_OR_NULL(16),
+	     IN_FIXED_OR_NULL(8), V),
+	CALL(fstat, V, OUT_FIXED(128)),
+	CALL(fsync, V),
+	CALL(fdatasync, V),
+	CALL(getpid),
+	CALL(getppid),
+	CALL(getuid),
+	CALL(geteuid),
+	CALL(getgid),
+	CALL(getegid),
+	CALL(gettid),
+	CALL(socket, V, V, V),
+	CALL(socketpair, V, V, V, OUT_FIXED(8)),
+	CALL(bind, V, IN_ARG(2), V),
+	CALL(listen, V, V),
+	CALL(connect, V, IN_ARG(2), V),
+	CALL(getsockname, V, OUT_AT_PTR(2), INOUT_FIXED(4)),
+	CALL(getpeername, V, OUT_AT_PTR(2), INOUT_FIXED(4)),
+	CALL(sendto, V, IN_ARG(2), V, V, IN_ARG_OR_NULL(5), V),
+	CALL(recvfrom, V, OUT_ARG(2), V, V, OUT_AT_PTR_OR_NULL(5),
+	     INOUT_FIXED_OR_NULL(4)),
+	CALL(setsockopt, V, V, V, IN_ARG(4), V),
+	CALL(getsockopt, V, V, V, OUT_AT_PTR(4), INOUT_FIXED(4)),
+	CALL(shutdown, V, V),
+	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
+	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
+};
+
+const unsigned lkd_syscall_table_size =
+	sizeof(lkd_syscall_table) / sizeof(lkd_syscall_table[0]);
+
+static int compare_nr(const void *key, const void *entry)
+{
+	int nr = *(const int *)key;
+	const struct lkd_syscall_desc *desc = entry;
+
+	return nr < desc->nr ? -1 : nr > desc->nr;
+}
+
+const struct lkd_syscall_desc *lkd_syscall_lookup(int nr)
+{
+	return bsearch(&nr, lkd_syscall_table, lkd_syscall_table_size,
+		       sizeof(lkd_syscall_table[0]), compare_nr);
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * Argument marshalling of the calls lkd serves, described once for both
+ * sides of the channel (lkd_channel.h): the client uses it to copy pointer
+ * arguments into the data area and back, the server to validate them. A
+ * call not in the table is refused (-ENOSYS): the table is also the
+ * allow-table.
+ *
+ * Each argument is a value or a pointer. A pointer has a direction (the
+ * kernel reads it, writes it, or both) and a size rule saying how many
+ * bytes the kernel may touch, which the server checks against the length
+ * the client gave for that region.
+ */
+#ifndef LKD_SCHEMA_LKD_SYSCALLS_H
+#define LKD_SCHEMA_LKD_SYSCALLS_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum lkd_arg_kind {
+	LKD_ARG_NONE = 0,	/* unused argument */
+	LKD_ARG_VAL,		/* a plain value */
+	LKD_ARG_IN,		/* pointer the kernel reads */
+	LKD_ARG_OUT,		/* pointer the kernel writes */
+	LKD_ARG_INOUT,		/* pointer the kernel reads and writes */
+	LKD_ARG_PATH,		/* NUL-terminated string the kernel reads */
+};
+
+enum lkd_size_rule {
+	LKD_SIZE_NONE = 0,	/* (values, paths) */
+	LKD_SIZE_FIXED,		/* `param` bytes */
+	LKD_SIZE_ARG,		/* the value of argument `param` */
+	LKD_SIZE_ARG_TIMES,	/* value of argument `param` x `scale` bytes */
+	LKD_SIZE_AT_PTR,	/* the u32 that pointer argument `param` points to
+				   (socklen_t *): copied privately by the server */
+};
+
+struct lkd_arg_desc {
+	uint8_t kind;		/* enum lkd_arg_kind */
+	uint8_t size_rule;	/* enum lkd_size_rule */
+	uint8_t param;
+	uint8_t nullable;	/* a NULL pointer is allowed */
+	uint16_t scale;
+};
+
+struct lkd_syscall_desc {
+	const char *name;
+	int nr;			/* LKD_NR_* */
+	struct lkd_arg_desc args[6];
+};
+
+/* The table, sorted by nr; and lookup (NULL: not served). */
+extern const struct lkd_syscall_desc lkd_syscall_table[];
+extern const unsigned lkd_syscall_table_size;
+const struct lkd_syscall_desc *lkd_syscall_lookup(int nr);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LKD_SCHEMA_LKD_SYSCALLS_H */

@@ -1,0 +1,45 @@
+// SPDX-License-Identifier: GPL-2.0
+// The server's side of the channel's trust boundary: turns a request (a
+// private copy, taken from shared memory once) into kernel arguments, after
+// checking every field against the allow-table (schema/lkd_syscalls.h) and
+// the data area. A client can only ever hurt itself: every pointer handed
+// to the kernel lies inside its own data area and is large enough for what
+// the kernel may touch there.
+#ifndef LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
+#define LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
+
+#include <cstdint>
+
+#include "schema/lkd_channel.h"
+#include "schema/lkd_syscalls.h"
+
+namespace lkd::server {
+
+// A validated call, ready for lkd_syscall().
+struct DecodedCall {
+  long nr = 0;
+  long args[6] = {};
+  // Lengths the kernel reads and writes through a pointer (socklen_t *)
+  // live here, not in shared memory, so the client cannot change them
+  // between the check and the kernel's use. FinishCall() copies them back.
+  // args[] point at these, so a DecodedCall must stay where it is until
+  // the kernel returns.
+  uint32_t private_len[6] = {};
+  int8_t private_len_arg[6] = {-1, -1, -1, -1, -1, -1};
+  uint32_t private_len_offset[6] = {};  // where each came from
+};
+
+// 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
+// region outside the data area, a NULL that is not allowed, a path without
+// its NUL), -EINVAL (a region smaller than the kernel may touch), -EPERM (a
+// command of fcntl/ioctl that takes pointers this table cannot describe).
+int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
+                  uint8_t* data, uint32_t data_size, DecodedCall* call);
+
+// After the kernel ran the call: copies private lengths back into the data
+// area (the client reads them there).
+void FinishCall(const DecodedCall& call, uint8_t* data);
+
+}  // namespace lkd::server
+
+#endif  // LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
