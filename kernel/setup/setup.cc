@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
+// Host headers are used for structure definitions and constants only
+// (ifreq, nlmsghdr, rtmsg, MS_RDONLY, ...): their layouts and values are
+// the kernel's own uapi, and errno numbers are the generic ones on both
+// sides. Every call goes to the library kernel through lkd_syscall, never
+// to the host.
 #include "kernel/setup/setup.h"
 
 #include <arpa/inet.h>
@@ -7,19 +12,23 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
-#include <net/if_arp.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <charconv>
+#include <cstddef>
+#include <cstdio>
 #include <cstring>
+#include <functional>
+#include <optional>
+#include <type_traits>
 #include <vector>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "lkd/kernel.h"
 #include "lkd/sysnr.h"
 
@@ -28,25 +37,55 @@ namespace {
 
 constexpr int kAtFdCwd = -100;
 
+template <typename T>
+long ToArg(T v) {
+  if constexpr (std::is_pointer_v<T>)
+    return static_cast<long>(reinterpret_cast<uintptr_t>(v));
+  else if constexpr (std::is_null_pointer_v<T>)
+    return 0;
+  else
+    return static_cast<long>(v);
+}
+
 template <typename... Args>
 long Sys(long nr, Args... args) {
-  long a[6] = {(long)(args)...};
+  static_assert(sizeof...(Args) <= 6, "at most six syscall arguments");
+  long a[6] = {ToArg(args)...};
   return lkd_syscall(nr, a);
 }
 
-// "Operation not permitted (EPERM)"-style text for -rc.
-std::string ErrnoText(long rc) {
-  int err = static_cast<int>(-rc);
-  const char* name = strerrorname_np(err);
-  return absl::StrCat(strerror(err), " (", name ? name : "?", ")");
+// Debian's Abseil has its own string_view, which neither StrCat nor
+// StrSplit take from a std::string_view without this.
+absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+// "EEXIST" for -EEXIST: the name is what people search for and what
+// callers' tests match on.
+std::string ErrnoName(long rc) {
+  const char* name = strerrorname_np(static_cast<int>(-rc));
+  return name ? name : absl::StrCat("errno ", -rc);
 }
 
-absl::Status Failed(long rc, absl::string_view what) {
-  return absl::Status(absl::ErrnoToStatus(static_cast<int>(-rc), "").code(),
-                      absl::StrCat(what, ": ", ErrnoText(rc)));
+absl::StatusCode CodeOf(long rc) {
+  return absl::ErrnoToStatus(static_cast<int>(-rc), "").code();
 }
 
-// A kernel fd closed on scope exit.
+// "<what>: File exists (EEXIST)", with the errno's canonical code.
+absl::Status Failed(long rc, const std::string& what) {
+  return absl::Status(CodeOf(rc), absl::StrCat(what, ": ", strerror(static_cast<int>(-rc)),
+                                               " (", ErrnoName(rc), ")"));
+}
+
+// "<what>: <words> (EINVAL)": the errno explained for this operation.
+absl::Status Explained(long rc, const std::string& what, absl::string_view words) {
+  return absl::Status(CodeOf(rc), absl::StrCat(what, ": ", words, " (", ErrnoName(rc), ")"));
+}
+
+absl::Status Invalid(const std::string& what, absl::string_view why) {
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
+}
+
+// A kernel fd, closed when it goes out of scope so that no error path
+// leaks one into the calling process's fd table.
 class KernelFd {
  public:
   explicit KernelFd(long fd) : fd_(fd) {}
@@ -62,83 +101,114 @@ class KernelFd {
   long fd_;
 };
 
-absl::Status IfreqCall(absl::string_view ifname, unsigned long request,
-                       ifreq* ifr, absl::string_view what) {
-  if (ifname.empty() || ifname.size() >= IFNAMSIZ)
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": bad interface name '", ifname, "'"));
+// ---------------------------------------------------------------------
+// Link ioctls
+// ---------------------------------------------------------------------
+
+// Runs a link ioctl on `ifr`, named `ifname`. The socket only carries the
+// ioctl to the kernel's dev_ioctl(); any family would do.
+absl::Status LinkIoctl(std::string_view ifname, unsigned long request, ifreq* ifr,
+                       const std::string& what) {
+  if (ifname.empty() || ifname.size() >= IFNAMSIZ || ifname.find('/') != std::string_view::npos)
+    return Invalid(what, absl::StrCat("bad link name '", Av(ifname), "'"));
   KernelFd fd(Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd.ok()) return Failed(fd.get(), absl::StrCat(what, ": socket"));
+  if (!fd.ok()) return Failed(fd.get(), what + ": socket");
+  memset(ifr->ifr_name, 0, sizeof(ifr->ifr_name));
   memcpy(ifr->ifr_name, ifname.data(), ifname.size());
   long rc = Sys(LKD_NR_ioctl, fd.get(), request, ifr);
-  if (rc == -ENODEV)
+  if (rc == -ENODEV) {
     return absl::NotFoundError(
-        absl::StrCat(what, ": no interface '", ifname, "'"));
+        absl::StrCat(what, ": no link named '", Av(ifname), "' (ENODEV)"));
+  }
   if (rc < 0) return Failed(rc, what);
   return absl::OkStatus();
 }
 
-absl::Status SetFlag(absl::string_view ifname, bool up) {
-  std::string what = absl::StrCat("set ", ifname, up ? " up" : " down");
+absl::StatusOr<int> IndexOf(std::string_view ifname, const std::string& what) {
   ifreq ifr{};
-  if (absl::Status s = IfreqCall(ifname, SIOCGIFFLAGS, &ifr, what); !s.ok())
-    return s;
+  if (absl::Status s = LinkIoctl(ifname, SIOCGIFINDEX, &ifr, what); !s.ok()) return s;
+  return ifr.ifr_ifindex;
+}
+
+absl::Status SetUpFlag(std::string_view ifname, bool up) {
+  std::string what = absl::StrCat("set link ", Av(ifname), up ? " up" : " down");
+  ifreq ifr{};
+  if (absl::Status s = LinkIoctl(ifname, SIOCGIFFLAGS, &ifr, what); !s.ok()) return s;
+  // SIOCSIFFLAGS replaces the whole flag word: keep the others as read.
   if (up)
     ifr.ifr_flags |= IFF_UP;
   else
     ifr.ifr_flags &= ~IFF_UP;
-  ifreq set{};
-  set.ifr_flags = ifr.ifr_flags;
-  return IfreqCall(ifname, SIOCSIFFLAGS, &set, what);
+  return LinkIoctl(ifname, SIOCSIFFLAGS, &ifr, what);
 }
 
-// An IP prefix parsed from "addr/len" (len optional: full length).
+// ---------------------------------------------------------------------
+// Addresses
+// ---------------------------------------------------------------------
+
+// An address with a prefix length, from "addr" or "addr/len".
 struct Prefix {
   int family = 0;
   uint8_t addr[16] = {};
   int length = 0;
-  size_t addr_len() const { return family == AF_INET ? 4 : 16; }
+
+  size_t size() const { return family == AF_INET ? 4 : 16; }
+
+  bool HostBitsSet() const {
+    for (size_t bit = length; bit < size() * 8; bit++)
+      if (addr[bit / 8] & (0x80 >> (bit % 8))) return true;
+    return false;
+  }
 };
 
-absl::StatusOr<Prefix> ParseAddress(absl::string_view text, bool need_length) {
+absl::StatusOr<Prefix> ParsePrefix(std::string_view text, bool allow_length) {
   Prefix p;
-  std::pair<std::string, std::string> parts =
-      absl::StrSplit(text, absl::MaxSplits('/', 1));
-  if (inet_pton(AF_INET, parts.first.c_str(), p.addr) == 1) {
+  size_t slash = text.find('/');
+  std::string address(text.substr(0, slash));
+  if (inet_pton(AF_INET, address.c_str(), p.addr) == 1) {
     p.family = AF_INET;
-  } else if (inet_pton(AF_INET6, parts.first.c_str(), p.addr) == 1) {
+  } else if (inet_pton(AF_INET6, address.c_str(), p.addr) == 1) {
     p.family = AF_INET6;
   } else {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' is not an IPv4 or IPv6 address"));
+        absl::StrCat("'", Av(text), "' is not an IPv4 or IPv6 address"));
   }
   int max = p.family == AF_INET ? 32 : 128;
   p.length = max;
-  if (!parts.second.empty()) {
-    if (!absl::SimpleAtoi(parts.second, &p.length) || p.length < 0 ||
-        p.length > max)
-      return absl::InvalidArgumentError(
-          absl::StrCat("'", text, "': prefix length must be 0..", max));
-  } else if (need_length && text.find('/') != absl::string_view::npos) {
+  if (slash == std::string_view::npos) return p;
+  if (!allow_length) {
     return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "': missing prefix length"));
+        absl::StrCat("'", Av(text), "' must be an address without a prefix length"));
+  }
+  // from_chars, unlike atoi-style parsers, takes no sign, space or suffix.
+  std::string_view digits = text.substr(slash + 1);
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p.length);
+  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
+      p.length < 0 || p.length > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", Av(text), "': the prefix length must be 0..", max));
   }
   return p;
 }
 
-// An rtnetlink request: header, family message, attributes.
+// ---------------------------------------------------------------------
+// rtnetlink
+// ---------------------------------------------------------------------
+
+// One rtnetlink request: header, the family's fixed message, attributes.
 class NetlinkRequest {
  public:
-  NetlinkRequest(uint16_t type, uint16_t flags, const void* body,
-                 size_t body_len)
-      : buf_(NLMSG_SPACE(body_len), 0) {
-    auto* hdr = reinterpret_cast<nlmsghdr*>(buf_.data());
+  template <typename Body>
+  NetlinkRequest(uint16_t type, uint16_t flags, const Body& body)
+      : buf_(NLMSG_SPACE(sizeof(Body)), 0) {
+    nlmsghdr* hdr = header();
+    hdr->nlmsg_len = NLMSG_LENGTH(sizeof(Body));
     hdr->nlmsg_type = type;
-    hdr->nlmsg_flags = flags | NLM_F_REQUEST | NLM_F_ACK;
-    hdr->nlmsg_seq = 1;
-    memcpy(NLMSG_DATA(hdr), body, body_len);
-    hdr->nlmsg_len = NLMSG_LENGTH(body_len);
+    hdr->nlmsg_flags = flags | NLM_F_REQUEST;
+    hdr->nlmsg_seq = kSeq;
+    memcpy(NLMSG_DATA(hdr), &body, sizeof(Body));
   }
+
   void AddAttr(uint16_t type, const void* data, size_t len) {
     size_t offset = NLMSG_ALIGN(header()->nlmsg_len);
     buf_.resize(offset + RTA_SPACE(len), 0);
@@ -148,81 +218,98 @@ class NetlinkRequest {
     memcpy(RTA_DATA(rta), data, len);
     header()->nlmsg_len = offset + RTA_LENGTH(len);
   }
-  void AddU32(uint16_t type, uint32_t value) {
-    AddAttr(type, &value, sizeof(value));
-  }
-  // Sends the request and returns the kernel's answer (0 or -errno).
-  long Run() {
-    KernelFd fd(
-        Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  void AddU32(uint16_t type, uint32_t value) { AddAttr(type, &value, sizeof(value)); }
+
+  // Sends the request on a socket of its own and hands every answer
+  // message to `on_message` until the exchange ends: at the NLMSG_ERROR
+  // acknowledgement (NLM_F_ACK requests: its error field is the kernel's
+  // 0 or -errno) or at NLMSG_DONE (dumps: its payload is the dump's
+  // error). Returns 0 or -errno.
+  long Exchange(const std::function<void(const nlmsghdr&)>& on_message = nullptr) {
+    KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
     if (!fd.ok()) return fd.get();
     sockaddr_nl kernel{};
     kernel.nl_family = AF_NETLINK;
-    long rc = Sys(LKD_NR_sendto, fd.get(), buf_.data(), header()->nlmsg_len, 0,
-                  &kernel, sizeof(kernel));
+    long rc = Sys(LKD_NR_sendto, fd.get(), buf_.data(), header()->nlmsg_len, 0, &kernel,
+                  sizeof(kernel));
     if (rc < 0) return rc;
-    alignas(nlmsghdr) char reply[4096];
+    // The kernel never builds a netlink datagram larger than 32 KiB, so
+    // this buffer holds any whole one; MSG_TRUNC makes recvfrom return the
+    // real length, so a cut one could not go unnoticed.
+    std::vector<char> reply(32768);
     for (;;) {
-      long n = Sys(LKD_NR_recvfrom, fd.get(), reply, sizeof(reply), 0, nullptr,
+      long n = Sys(LKD_NR_recvfrom, fd.get(), reply.data(), reply.size(), MSG_TRUNC, nullptr,
                    nullptr);
       if (n < 0) return n;
-      for (auto* h = reinterpret_cast<nlmsghdr*>(reply); NLMSG_OK(h, n);
-           h = NLMSG_NEXT(h, n)) {
-        if (h->nlmsg_type == NLMSG_ERROR)
-          return reinterpret_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
-        if (h->nlmsg_type == NLMSG_DONE) return 0;
+      if (static_cast<size_t>(n) > reply.size()) return -EMSGSIZE;
+      int left = static_cast<int>(n);
+      for (auto* h = reinterpret_cast<const nlmsghdr*>(reply.data()); NLMSG_OK(h, left);
+           h = NLMSG_NEXT(h, left)) {
+        if (h->nlmsg_seq != kSeq) continue;
+        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
+          int err = 0;
+          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) memcpy(&err, NLMSG_DATA(h), sizeof(err));
+          return err;
+        }
+        if (on_message) on_message(*h);
       }
     }
   }
 
  private:
+  static constexpr uint32_t kSeq = 1;
   nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
   std::vector<char> buf_;
 };
 
-std::string SysctlPath(absl::string_view name) {
-  if (absl::StartsWith(name, "/proc/sys/")) return std::string(name);
-  return absl::StrCat("/proc/sys/", absl::StrReplaceAll(name, {{".", "/"}}));
-}
+// ---------------------------------------------------------------------
+// Files in the kernel
+// ---------------------------------------------------------------------
 
-absl::StatusOr<std::string> ReadKernelFile(const std::string& path) {
+// Reads a whole small kernel file into `out`: 0 or -errno.
+long ReadKernelFile(const std::string& path, std::string* out) {
   KernelFd fd(Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY | O_CLOEXEC, 0));
-  if (fd.get() == -ENOENT) return absl::NotFoundError(path + ": no such file");
-  if (!fd.ok()) return Failed(fd.get(), "open " + path);
-  std::string data;
+  if (!fd.ok()) return fd.get();
+  out->clear();
   char buf[4096];
   long n;
-  while ((n = Sys(LKD_NR_read, fd.get(), buf, sizeof(buf))) > 0)
-    data.append(buf, n);
-  if (n < 0) return Failed(n, "read " + path);
-  return data;
+  while ((n = Sys(LKD_NR_read, fd.get(), buf, sizeof(buf))) > 0) out->append(buf, n);
+  return n;
 }
 
-// Names in a kernel directory (getdents64), without "." and "..".
-absl::StatusOr<std::vector<std::string>> ListKernelDir(const std::string& path) {
-  KernelFd fd(Sys(LKD_NR_openat, kAtFdCwd, path.c_str(),
-                  O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
-  if (!fd.ok()) return Failed(fd.get(), "open " + path);
-  std::vector<std::string> names;
-  alignas(8) char buf[8192];
+// The fixed part of the generic ABI's struct linux_dirent64; the
+// NUL-terminated name starts right after `type`, before any padding.
+struct Dirent64Head {
+  uint64_t ino;
+  int64_t off;
+  uint16_t reclen;
+  uint8_t type;
+};
+constexpr size_t kDirentName = offsetof(Dirent64Head, type) + 1;
+
+// Appends the names in a kernel directory, without "." and "..", to
+// `names`: 0 or -errno.
+long ListKernelDir(const std::string& path, std::vector<std::string>* names) {
+  KernelFd fd(Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
+  if (!fd.ok()) return fd.get();
+  alignas(Dirent64Head) char buf[8192];
   long n;
   while ((n = Sys(LKD_NR_getdents64, fd.get(), buf, sizeof(buf))) > 0) {
     for (long off = 0; off < n;) {
-      // struct linux_dirent64: ino u64, off s64, reclen u16, type u8, name
-      uint16_t reclen;
-      memcpy(&reclen, buf + off + 16, sizeof(reclen));
-      std::string name(buf + off + 19);
-      if (name != "." && name != "..") names.push_back(name);
-      off += reclen;
+      Dirent64Head head;
+      memcpy(&head, buf + off, sizeof(head));
+      std::string_view name(buf + off + kDirentName);
+      if (name != "." && name != "..") names->emplace_back(name);
+      off += head.reclen;
     }
   }
-  if (n < 0) return Failed(n, "getdents " + path);
-  return names;
+  return n;
 }
 
-absl::Status MkdirAll(absl::string_view path) {
+// mkdir -p in the kernel, for an absolute path.
+absl::Status MkdirAll(std::string_view path) {
   std::string sofar;
-  for (absl::string_view part : absl::StrSplit(path, '/', absl::SkipEmpty())) {
+  for (absl::string_view part : absl::StrSplit(Av(path), '/', absl::SkipEmpty())) {
     absl::StrAppend(&sofar, "/", part);
     long rc = Sys(LKD_NR_mkdirat, kAtFdCwd, sofar.c_str(), 0755);
     if (rc < 0 && rc != -EEXIST) return Failed(rc, "mkdir " + sofar);
@@ -230,207 +317,295 @@ absl::Status MkdirAll(absl::string_view path) {
   return absl::OkStatus();
 }
 
-}  // namespace
-
-absl::Status LinkUp(absl::string_view ifname) { return SetFlag(ifname, true); }
-absl::Status LinkDown(absl::string_view ifname) { return SetFlag(ifname, false); }
-
-absl::Status SetMtu(absl::string_view ifname, int mtu) {
-  ifreq ifr{};
-  ifr.ifr_mtu = mtu;
-  return IfreqCall(ifname, SIOCSIFMTU, &ifr,
-                   absl::StrCat("set mtu ", mtu, " on ", ifname));
+// Whether /proc/mounts lists `fstype` mounted on `target`; an error when
+// /proc is not mounted.
+absl::StatusOr<bool> IsMounted(std::string_view target, std::string_view fstype) {
+  std::string mounts;
+  if (long rc = ReadKernelFile("/proc/mounts", &mounts); rc < 0)
+    return Failed(rc, "read /proc/mounts");
+  for (absl::string_view line : absl::StrSplit(mounts, '\n')) {
+    // "source target fstype options 0 0"
+    std::vector<absl::string_view> fields = absl::StrSplit(line, ' ');
+    if (fields.size() >= 3 && fields[1] == Av(target) && fields[2] == Av(fstype)) return true;
+  }
+  return false;
 }
 
-absl::StatusOr<int> LinkIndex(absl::string_view ifname) {
+// The /proc/sys path of a sysctl name, checked to stay inside /proc/sys.
+absl::StatusOr<std::string> SysctlPath(std::string_view name) {
+  constexpr std::string_view kRoot = "/proc/sys/";
+  bool is_path = name.starts_with(kRoot);
+  std::string relative(is_path ? name.substr(kRoot.size()) : name);
+  // sysctl(8) reads a name with a slash in it as a path, so that link
+  // names with dots ("eth0.1") can be written; otherwise dots separate.
+  if (!is_path && relative.find('/') == std::string::npos)
+    for (char& c : relative)
+      if (c == '.') c = '/';
+  for (absl::string_view part : absl::StrSplit(relative, '/')) {
+    if (part.empty() || part == "." || part == "..")
+      return absl::InvalidArgumentError(absl::StrCat("'", Av(name), "' is not a sysctl name"));
+  }
+  return absl::StrCat(Av(kRoot), relative);
+}
+
+// mount(2)'s errnos in words. One errno can mean several things, but
+// these are what they mean nearly always when mounting.
+absl::Status MountError(long rc, const std::string& what, const std::string& source,
+                        const std::string& fstype) {
+  switch (-rc) {
+    case EINVAL: {
+      bool vowel = !fstype.empty() && strchr("aeiou", fstype[0]) != nullptr;
+      return Explained(rc, what,
+                       absl::StrCat("not ", vowel ? "an " : "a ", fstype,
+                                    " file system or bad options"));
+    }
+    case ENODEV:
+      return Explained(rc, what, absl::StrCat("this kernel has no file system type '", fstype,
+                                              "'"));
+    case ENOTBLK:
+      return Explained(rc, what, absl::StrCat(source, " is not a block device"));
+    case ENOENT:
+      return Explained(rc, what, absl::StrCat("no such device ", source));
+    case EROFS:
+    case EACCES:
+      return Explained(rc, what, absl::StrCat(source, " is read-only; mount it read-only"));
+    case EBUSY:
+      return Explained(rc, what, absl::StrCat(source, " is in use or already mounted there"));
+    default:
+      return Failed(rc, what);
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------
+// Links
+// ---------------------------------------------------------------------
+
+absl::Status LinkUp(std::string_view ifname) { return SetUpFlag(ifname, true); }
+
+absl::Status LinkDown(std::string_view ifname) { return SetUpFlag(ifname, false); }
+
+absl::Status SetMtu(std::string_view ifname, int mtu) {
   ifreq ifr{};
-  if (absl::Status s = IfreqCall(ifname, SIOCGIFINDEX, &ifr,
-                                 absl::StrCat("index of ", ifname));
-      !s.ok())
-    return s;
-  return ifr.ifr_ifindex;
+  ifr.ifr_mtu = mtu;
+  return LinkIoctl(ifname, SIOCSIFMTU, &ifr, absl::StrCat("set mtu ", mtu, " on ", Av(ifname)));
+}
+
+absl::StatusOr<int> LinkIndex(std::string_view ifname) {
+  return IndexOf(ifname, absl::StrCat("find link ", Av(ifname)));
 }
 
 absl::StatusOr<std::string> LinkNameByMac(const std::array<uint8_t, 6>& mac) {
-  KernelFd fd(Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!fd.ok()) return Failed(fd.get(), "socket");
-  // Interface indexes are small and dense in a kernel lkd configures.
-  for (int index = 1; index < 4096; index++) {
-    ifreq ifr{};
-    ifr.ifr_ifindex = index;
-    if (Sys(LKD_NR_ioctl, fd.get(), SIOCGIFNAME, &ifr) < 0) continue;
-    if (Sys(LKD_NR_ioctl, fd.get(), SIOCGIFHWADDR, &ifr) < 0) continue;
-    if (ifr.ifr_hwaddr.sa_family == ARPHRD_ETHER &&
-        memcmp(ifr.ifr_hwaddr.sa_data, mac.data(), 6) == 0)
-      return std::string(ifr.ifr_name);
-  }
   char text[18];
-  snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1],
-           mac[2], mac[3], mac[4], mac[5]);
-  return absl::NotFoundError(absl::StrCat("no interface has MAC ", text));
+  snprintf(text, sizeof(text), "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+           mac[4], mac[5]);
+  std::string what = absl::StrCat("find link with MAC ", text);
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  NetlinkRequest req(RTM_GETLINK, NLM_F_DUMP, ifi);
+  std::string found;
+  long rc = req.Exchange([&](const nlmsghdr& h) {
+    if (h.nlmsg_type != RTM_NEWLINK || !found.empty()) return;
+    int left = static_cast<int>(IFLA_PAYLOAD(&h));
+    bool match = false;
+    std::string name;
+    for (auto* rta = IFLA_RTA(NLMSG_DATA(&h)); RTA_OK(rta, left); rta = RTA_NEXT(rta, left)) {
+      if (rta->rta_type == IFLA_ADDRESS && RTA_PAYLOAD(rta) == mac.size())
+        match = memcmp(RTA_DATA(rta), mac.data(), mac.size()) == 0;
+      else if (rta->rta_type == IFLA_IFNAME)
+        name = static_cast<const char*>(RTA_DATA(rta));  // the kernel puts the NUL in
+    }
+    if (match) found = name;
+  });
+  if (rc < 0) return Failed(rc, what);
+  if (found.empty()) return absl::NotFoundError(absl::StrCat(what, ": no link has it"));
+  return found;
 }
 
-absl::Status AddAddress(absl::string_view ifname, absl::string_view cidr) {
-  std::string what = absl::StrCat("add address ", cidr, " to ", ifname);
-  absl::StatusOr<Prefix> prefix = ParseAddress(cidr, true);
-  if (!prefix.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": ", prefix.status().message()));
-  absl::StatusOr<int> index = LinkIndex(ifname);
+// ---------------------------------------------------------------------
+// Addresses and routes
+// ---------------------------------------------------------------------
+
+absl::Status AddAddress(std::string_view ifname, std::string_view cidr) {
+  std::string what = absl::StrCat("add address ", Av(cidr), " to ", Av(ifname));
+  absl::StatusOr<Prefix> prefix = ParsePrefix(cidr, true);
+  if (!prefix.ok()) return Invalid(what, prefix.status().message());
+  absl::StatusOr<int> index = IndexOf(ifname, what);
   if (!index.ok()) return index.status();
+
   ifaddrmsg ifa{};
   ifa.ifa_family = prefix->family;
   ifa.ifa_prefixlen = prefix->length;
   ifa.ifa_index = *index;
   ifa.ifa_flags = prefix->family == AF_INET6 ? IFA_F_NODAD : 0;
-  NetlinkRequest req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, &ifa, sizeof(ifa));
-  req.AddAttr(IFA_LOCAL, prefix->addr, prefix->addr_len());
-  req.AddAttr(IFA_ADDRESS, prefix->addr, prefix->addr_len());
+  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+  NetlinkRequest req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, ifa);
+  req.AddAttr(IFA_LOCAL, prefix->addr, prefix->size());
+  req.AddAttr(IFA_ADDRESS, prefix->addr, prefix->size());
+  // /31 (RFC 3021) and /32 have no broadcast address.
   if (prefix->family == AF_INET && prefix->length < 31) {
     uint32_t addr;
-    memcpy(&addr, prefix->addr, 4);
-    uint32_t host_mask = prefix->length == 0 ? ~0u : (1u << (32 - prefix->length)) - 1;
-    uint32_t broadcast = addr | htonl(host_mask);
-    req.AddAttr(IFA_BROADCAST, &broadcast, 4);
+    memcpy(&addr, prefix->addr, sizeof(addr));
+    uint32_t host_bits = prefix->length == 0 ? ~0u : (1u << (32 - prefix->length)) - 1;
+    uint32_t broadcast = addr | htonl(host_bits);
+    req.AddAttr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
   }
-  long rc = req.Run();
-  return rc < 0 ? Failed(rc, what) : absl::OkStatus();
+  if (long rc = req.Exchange(); rc < 0) return Failed(rc, what);
+  return absl::OkStatus();
 }
 
-absl::Status AddRoute(absl::string_view dest, absl::string_view via,
-                      absl::string_view ifname, uint32_t table) {
-  std::string what = absl::StrCat("add route ", dest,
-                                  via.empty() ? "" : " via ", via,
-                                  ifname.empty() ? "" : " dev ", ifname);
-  if (via.empty() && ifname.empty())
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": needs a gateway or an interface"));
-  Prefix to;
-  bool is_default = dest == "default";
-  absl::StatusOr<Prefix> gateway;
+absl::Status AddRoute(std::string_view dest, std::string_view via, std::string_view ifname,
+                      uint32_t table) {
+  std::string what = absl::StrCat("add route ", Av(dest));
+  if (!via.empty()) absl::StrAppend(&what, " via ", Av(via));
+  if (!ifname.empty()) absl::StrAppend(&what, " dev ", Av(ifname));
+  if (table != 0) absl::StrAppend(&what, " table ", table);
+  if (via.empty() && ifname.empty()) return Invalid(what, "needs a gateway or a link");
+
+  std::optional<Prefix> gateway;
   if (!via.empty()) {
-    gateway = ParseAddress(via, false);
-    if (!gateway.ok())
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": ", gateway.status().message()));
+    absl::StatusOr<Prefix> parsed = ParsePrefix(via, false);
+    if (!parsed.ok()) return Invalid(what, parsed.status().message());
+    gateway = *parsed;
   }
-  if (is_default) {
-    to.family = gateway.ok() && !via.empty() ? gateway->family : AF_INET;
+  Prefix to;
+  if (dest == "default") {
+    to.family = gateway ? gateway->family : AF_INET;
     to.length = 0;
   } else {
-    absl::StatusOr<Prefix> parsed = ParseAddress(dest, true);
-    if (!parsed.ok())
-      return absl::InvalidArgumentError(
-          absl::StrCat(what, ": ", parsed.status().message()));
+    absl::StatusOr<Prefix> parsed = ParsePrefix(dest, true);
+    if (!parsed.ok()) return Invalid(what, parsed.status().message());
     to = *parsed;
+    if (to.HostBitsSet()) {
+      return Invalid(what,
+                     absl::StrCat("'", Av(dest), "' has bits set past its /", to.length, " prefix"));
+    }
   }
-  if (!via.empty() && gateway->family != to.family)
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": gateway and destination families differ"));
+  if (gateway && gateway->family != to.family)
+    return Invalid(what, "the gateway and the destination are of different families");
+
   rtmsg rt{};
   rt.rtm_family = to.family;
   rt.rtm_dst_len = to.length;
-  rt.rtm_table = table < 256 && table != 0 ? table : RT_TABLE_MAIN;
+  // The 8-bit field holds the classic table ids; larger ones need
+  // RTA_TABLE, which the kernel takes over the field.
+  rt.rtm_table = table == 0 ? RT_TABLE_MAIN : table < 256 ? table : RT_TABLE_UNSPEC;
   rt.rtm_protocol = RTPROT_STATIC;
-  rt.rtm_scope = via.empty() ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
+  // An IPv4 route without a gateway reaches hosts on the link itself.
+  // IPv6 routes have no scopes: "universe", as ip(8) sends.
+  rt.rtm_scope = to.family == AF_INET && !gateway ? RT_SCOPE_LINK : RT_SCOPE_UNIVERSE;
   rt.rtm_type = RTN_UNICAST;
-  NetlinkRequest req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, &rt, sizeof(rt));
-  if (to.length > 0) req.AddAttr(RTA_DST, to.addr, to.addr_len());
-  if (!via.empty()) req.AddAttr(RTA_GATEWAY, gateway->addr, gateway->addr_len());
+  NetlinkRequest req(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, rt);
+  if (to.length > 0) req.AddAttr(RTA_DST, to.addr, to.size());
+  if (gateway) req.AddAttr(RTA_GATEWAY, gateway->addr, gateway->size());
   if (!ifname.empty()) {
-    absl::StatusOr<int> index = LinkIndex(ifname);
+    absl::StatusOr<int> index = IndexOf(ifname, what);
     if (!index.ok()) return index.status();
     req.AddU32(RTA_OIF, *index);
   }
   if (table >= 256) req.AddU32(RTA_TABLE, table);
-  long rc = req.Run();
-  return rc < 0 ? Failed(rc, what) : absl::OkStatus();
-}
-
-absl::Status SetSysctl(absl::string_view name, absl::string_view value) {
-  std::string path = SysctlPath(name);
-  std::string what = absl::StrCat("sysctl ", name, "=", value);
-  KernelFd fd(Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_WRONLY | O_CLOEXEC, 0));
-  if (fd.get() == -ENOENT)
-    return absl::NotFoundError(absl::StrCat(what, ": no such sysctl"));
-  if (!fd.ok()) return Failed(fd.get(), what);
-  long n = Sys(LKD_NR_write, fd.get(), value.data(), value.size());
-  if (n < 0) return Failed(n, what);
+  if (long rc = req.Exchange(); rc < 0) return Failed(rc, what);
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> GetSysctl(absl::string_view name) {
-  absl::StatusOr<std::string> value = ReadKernelFile(SysctlPath(name));
-  if (!value.ok() && value.status().code() == absl::StatusCode::kNotFound)
-    return absl::NotFoundError(absl::StrCat("sysctl ", name, ": no such sysctl"));
-  if (value.ok() && !value->empty() && value->back() == '\n') value->pop_back();
+// ---------------------------------------------------------------------
+// Sysctls
+// ---------------------------------------------------------------------
+
+absl::Status SetSysctl(std::string_view name, std::string_view value) {
+  std::string what = absl::StrCat("set sysctl ", Av(name), " to '", Av(value), "'");
+  absl::StatusOr<std::string> path = SysctlPath(name);
+  if (!path.ok()) return Invalid(what, path.status().message());
+  KernelFd fd(Sys(LKD_NR_openat, kAtFdCwd, path->c_str(), O_WRONLY | O_CLOEXEC, 0));
+  if (fd.get() == -ENOENT) return absl::NotFoundError(absl::StrCat(what, ": no such sysctl"));
+  if (!fd.ok()) return Failed(fd.get(), what);
+  // A sysctl takes its value in one write, and judges it there: a bad
+  // value is EINVAL from write, not from open.
+  long n = Sys(LKD_NR_write, fd.get(), value.data(), value.size());
+  if (n < 0) return Failed(n, what);
+  if (static_cast<size_t>(n) != value.size())
+    return absl::DataLossError(absl::StrCat(what, ": the kernel took only ", n, " bytes"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> GetSysctl(std::string_view name) {
+  std::string what = absl::StrCat("get sysctl ", Av(name));
+  absl::StatusOr<std::string> path = SysctlPath(name);
+  if (!path.ok()) return Invalid(what, path.status().message());
+  std::string value;
+  long rc = ReadKernelFile(*path, &value);
+  if (rc == -ENOENT) return absl::NotFoundError(absl::StrCat(what, ": no such sysctl"));
+  if (rc < 0) return Failed(rc, what);
+  if (!value.empty() && value.back() == '\n') value.pop_back();
   return value;
 }
 
+// ---------------------------------------------------------------------
+// File systems
+// ---------------------------------------------------------------------
+
 absl::Status MountDevtmpfs() {
-  absl::StatusOr<std::string> mounts = ReadKernelFile("/proc/mounts");
-  if (mounts.ok() && mounts->find(" /dev devtmpfs ") != std::string::npos)
-    return absl::OkStatus();
-  return Mount("devtmpfs", "/dev", "devtmpfs", false);
+  absl::StatusOr<bool> mounted = IsMounted("/dev", "devtmpfs");
+  if (mounted.ok() && *mounted) return absl::OkStatus();
+  const std::string what = "mount devtmpfs on /dev as devtmpfs";
+  if (absl::Status s = MkdirAll("/dev"); !s.ok())
+    return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
+  long rc = Sys(LKD_NR_mount, "devtmpfs", "/dev", "devtmpfs", 0, nullptr);
+  // Without /proc there is no list to look in. devtmpfs has a single
+  // superblock, and mount(2) answers EBUSY exactly when that superblock
+  // already is the top mount on /dev: it was mounted there before.
+  if (rc == -EBUSY && !mounted.ok()) return absl::OkStatus();
+  if (rc < 0) return MountError(rc, what, "devtmpfs", "devtmpfs");
+  return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> DiskBySerial(absl::string_view serial) {
-  absl::StatusOr<std::vector<std::string>> disks = ListKernelDir("/sys/block");
-  if (!disks.ok()) return disks.status();
-  for (const std::string& disk : *disks) {
-    absl::StatusOr<std::string> id =
-        ReadKernelFile(absl::StrCat("/sys/block/", disk, "/serial"));
-    if (!id.ok()) continue;
-    while (!id->empty() && (id->back() == '\n' || id->back() == '\0'))
-      id->pop_back();
-    if (*id == serial) return absl::StrCat("/dev/", disk);
+absl::StatusOr<std::string> DiskBySerial(std::string_view serial) {
+  std::string what = absl::StrCat("find disk with serial '", Av(serial), "'");
+  std::vector<std::string> disks;
+  long rc = ListKernelDir("/sys/block", &disks);
+  if (rc == -ENOENT)
+    return absl::FailedPreconditionError(absl::StrCat(what, ": no /sys/block; mount sysfs first"));
+  if (rc < 0) return Failed(rc, what);
+  for (const std::string& disk : disks) {
+    // Only virtio disks have this attribute; others are skipped.
+    std::string id;
+    if (ReadKernelFile(absl::StrCat("/sys/block/", disk, "/serial"), &id) < 0) continue;
+    // The device pads its 20-byte id with NULs and the kernel stops at the
+    // first; strip a newline too, should a driver add one.
+    while (!id.empty() && (id.back() == '\n' || id.back() == '\0')) id.pop_back();
+    if (id == serial) return absl::StrCat("/dev/", disk);
   }
-  return absl::NotFoundError(absl::StrCat("no disk has serial '", serial, "'"));
+  return absl::NotFoundError(absl::StrCat(what, ": no disk has it"));
 }
 
-absl::Status Mount(absl::string_view source, absl::string_view target,
-                   absl::string_view fstype, bool read_only,
-                   absl::string_view data) {
-  std::string what = absl::StrCat("mount ", source, " on ", target, " as ",
-                                  fstype, read_only ? " (read-only)" : "");
-  if (absl::Status s = MkdirAll(target); !s.ok()) return s;
+absl::Status Mount(std::string_view source, std::string_view target, std::string_view fstype,
+                   bool read_only, std::string_view data) {
   std::string src(source), dst(target), type(fstype), options(data);
+  std::string what = absl::StrCat("mount ", src, " on ", dst, " as ", type);
+  if (read_only) absl::StrAppend(&what, " (read-only)");
+  if (!target.starts_with('/')) return Invalid(what, "the mount point must be an absolute path");
+  if (absl::Status s = MkdirAll(target); !s.ok())
+    return absl::Status(s.code(), absl::StrCat(what, ": ", s.message()));
   long rc = Sys(LKD_NR_mount, src.c_str(), dst.c_str(), type.c_str(),
-                read_only ? MS_RDONLY : 0,
-                options.empty() ? nullptr : options.c_str());
+                read_only ? MS_RDONLY : 0, options.empty() ? nullptr : options.c_str());
+  if (rc < 0) return MountError(rc, what, src, type);
+  return absl::OkStatus();
+}
+
+absl::Status Unmount(std::string_view target) {
+  std::string path(target);
+  std::string what = absl::StrCat("unmount ", path);
+  long rc = Sys(LKD_NR_umount2, path.c_str(), 0);
   if (rc >= 0) return absl::OkStatus();
-  const char* why = nullptr;
   switch (-rc) {
     case EINVAL:
-      why = "not a valid file system of that type, or bad options";
-      break;
-    case ENODEV:
-      why = "the kernel has no such file system type";
-      break;
-    case ENOTBLK:
-      why = "the source is not a block device";
-      break;
-    case ENOENT:
-      why = "no such device or mount point";
-      break;
-    case EACCES:
-    case EROFS:
-      why = "the device is read-only (mount it read-only)";
-      break;
+      return Explained(rc, what, "not a mount point");
     case EBUSY:
-      why = "already mounted or busy";
-      break;
+      return Explained(rc, what, "busy: files open on it or file systems mounted below it");
+    default:
+      return Failed(rc, what);
   }
-  if (why)
-    return absl::Status(Failed(rc, what).code(),
-                        absl::StrCat(what, ": ", why, " (", ErrnoText(rc), ")"));
-  return Failed(rc, what);
-}
-
-absl::Status Unmount(absl::string_view target) {
-  std::string path(target);
-  long rc = Sys(LKD_NR_umount2, path.c_str(), 0);
-  return rc < 0 ? Failed(rc, "unmount " + path) : absl::OkStatus();
 }
 
 }  // namespace lkd::setup
