@@ -233,6 +233,11 @@ void VirtioBlk::ServeQueue() {
   }
 }
 
+bool VirtioBlk::InImage(uint64_t sector, uint64_t len) const {
+  // Division first: sector * 512 could wrap for a hostile sector.
+  return sector <= size_ / kSector && len <= size_ - sector * kSector;
+}
+
 uint8_t VirtioBlk::Serve(const Chain& chain, uint32_t* written) {
   virtio_blk_outhdr header;
   if (chain.readable_bytes < sizeof(header) || chain.writable_bytes < 1)
@@ -245,8 +250,7 @@ uint8_t VirtioBlk::Serve(const Chain& chain, uint32_t* written) {
       size_t len = chain.writable_bytes - 1;
       SliceIov(chain.writable, 0, len, &data);
       uint64_t offset = header.sector * kSector;
-      if (header.sector > size_ / kSector || len > size_ - offset)
-        return VIRTIO_BLK_S_IOERR;
+      if (!InImage(header.sector, len)) return VIRTIO_BLK_S_IOERR;
       if (!TransferAll(fd_, false, data, len, offset)) return VIRTIO_BLK_S_IOERR;
       *written = static_cast<uint32_t>(len);
       reads_.fetch_add(1, std::memory_order_relaxed);
@@ -258,8 +262,7 @@ uint8_t VirtioBlk::Serve(const Chain& chain, uint32_t* written) {
       size_t len = chain.readable_bytes - sizeof(header);
       SliceIov(chain.readable, sizeof(header), len, &data);
       uint64_t offset = header.sector * kSector;
-      if (header.sector > size_ / kSector || len > size_ - offset)
-        return VIRTIO_BLK_S_IOERR;
+      if (!InImage(header.sector, len)) return VIRTIO_BLK_S_IOERR;
       if (!TransferAll(fd_, true, data, len, offset)) return VIRTIO_BLK_S_IOERR;
       writes_.fetch_add(1, std::memory_order_relaxed);
       write_bytes_.fetch_add(len, std::memory_order_relaxed);
@@ -287,8 +290,7 @@ uint8_t VirtioBlk::Serve(const Chain& chain, uint32_t* written) {
                     sizeof(range));
         uint64_t offset = range.sector * kSector;
         uint64_t len = static_cast<uint64_t>(range.num_sectors) * kSector;
-        if (range.sector > size_ / kSector || len > size_ - offset)
-          return VIRTIO_BLK_S_IOERR;
+        if (!InImage(range.sector, len)) return VIRTIO_BLK_S_IOERR;
         // A hint: a file system that cannot punch holes keeps the data.
         if (fallocate(fd_, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                       static_cast<off_t>(offset), static_cast<off_t>(len)) <

@@ -67,6 +67,8 @@ class VirtioBlk : public VirtioDevice {
   void Worker();
   void ServeQueue();
   uint8_t Serve(const Chain& chain, uint32_t* written);
+  // Whether `len` bytes from `sector` lie inside the image.
+  bool InImage(uint64_t sector, uint64_t len) const;
 
   const DiskSpec spec_;
   const int fd_;

@@ -23,36 +23,15 @@
 #include <cstring>
 #include <functional>
 #include <optional>
-#include <type_traits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
-#include "lkd/kernel.h"
-#include "lkd/sysnr.h"
+#include "kernel/sys.h"
 
 namespace lkd::setup {
 namespace {
-
-constexpr int kAtFdCwd = -100;
-
-template <typename T>
-long ToArg(T v) {
-  if constexpr (std::is_pointer_v<T>)
-    return static_cast<long>(reinterpret_cast<uintptr_t>(v));
-  else if constexpr (std::is_null_pointer_v<T>)
-    return 0;
-  else
-    return static_cast<long>(v);
-}
-
-template <typename... Args>
-long Sys(long nr, Args... args) {
-  static_assert(sizeof...(Args) <= 6, "at most six syscall arguments");
-  long a[6] = {ToArg(args)...};
-  return lkd_syscall(nr, a);
-}
 
 // Debian's Abseil has its own string_view, which neither StrCat nor
 // StrSplit take from a std::string_view without this.

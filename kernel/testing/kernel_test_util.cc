@@ -16,14 +16,10 @@
 #include "kernel/setup/setup.h"
 
 namespace lkd::testing {
-namespace {
-
-absl::Status Check(long rc, const std::string& what) {
+absl::Status SysStatus(long rc, const std::string& what) {
   if (rc >= 0) return absl::OkStatus();
   return absl::ErrnoToStatus(static_cast<int>(-rc), what);
 }
-
-}  // namespace
 
 sockaddr_in Ipv4Loopback(uint16_t port) {
   sockaddr_in addr = {};
@@ -48,23 +44,23 @@ absl::Status BootForTest(const std::string& extra_cmdline) {
 
 absl::Status WriteFile(const std::string& path, const std::string& value) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_WRONLY | O_CLOEXEC, 0);
-  if (fd < 0) return Check(fd, absl::StrCat("open ", path));
+  if (fd < 0) return SysStatus(fd, absl::StrCat("open ", path));
   long n = Sys(LKD_NR_write, fd, value.data(), value.size());
   Sys(LKD_NR_close, fd);
-  if (n < 0) return Check(n, absl::StrCat("write ", path));
+  if (n < 0) return SysStatus(n, absl::StrCat("write ", path));
   if (static_cast<size_t>(n) != value.size()) return absl::DataLossError("short write to " + path);
   return absl::OkStatus();
 }
 
 absl::Status ReadFile(const std::string& path, std::string* out) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return Check(fd, absl::StrCat("open ", path));
+  if (fd < 0) return SysStatus(fd, absl::StrCat("open ", path));
   out->clear();
   char buf[4096];
   long n;
   while ((n = Sys(LKD_NR_read, fd, buf, sizeof(buf))) > 0) out->append(buf, n);
   Sys(LKD_NR_close, fd);
-  return Check(n, absl::StrCat("read ", path));
+  return SysStatus(n, absl::StrCat("read ", path));
 }
 
 }  // namespace lkd::testing

@@ -7,35 +7,20 @@
 
 #include <cstdint>
 #include <string>
-#include <type_traits>
 
 #include "absl/status/status.h"
+#include "kernel/sys.h"
 #include "lkd/kernel.h"
 #include "lkd/sysnr.h"
 
 namespace lkd::testing {
 
-template <typename T>
-long ToArg(T v) {
-  if constexpr (std::is_pointer_v<T>) {
-    return static_cast<long>(reinterpret_cast<uintptr_t>(v));
-  } else if constexpr (std::is_null_pointer_v<T>) {
-    return 0;
-  } else {
-    return static_cast<long>(v);
-  }
-}
+// Tests call the kernel through the shared wrapper.
+using ::lkd::kAtFdCwd;
+using ::lkd::Sys;
 
-// lkd_syscall with up to six arguments of any integer or pointer type.
-// Returns the result or -errno.
-template <typename... Args>
-long Sys(long nr, Args... args) {
-  static_assert(sizeof...(Args) <= 6, "at most six syscall arguments");
-  long a[6] = {ToArg(args)...};
-  return lkd_syscall(nr, a);
-}
-
-constexpr int kAtFdCwd = -100;
+// OK for a non-negative result, else the errno's status with `what`.
+absl::Status SysStatus(long rc, const std::string& what);
 
 // 127.0.0.1:port, for the kernel's sockets (and the host's, in benchmarks).
 sockaddr_in Ipv4Loopback(uint16_t port);

@@ -21,45 +21,40 @@ namespace {
 using virtio::Devices;
 using virtio::DiskSpec;
 
-absl::Status Check(long rc, const std::string& what) {
-  if (rc >= 0) return absl::OkStatus();
-  return absl::ErrnoToStatus(static_cast<int>(-rc), what);
-}
-
 // Writes `data` to a new file in the kernel and fsyncs it.
 absl::Status KernelWrite(const std::string& path, const std::string& data) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(),
                 O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Check(fd, "create " + path);
+  if (fd < 0) return SysStatus(fd, "create " + path);
   size_t done = 0;
   while (done < data.size()) {
     long n = Sys(LKD_NR_write, fd, data.data() + done,
                  std::min<size_t>(data.size() - done, 1 << 20));
     if (n <= 0) {
       Sys(LKD_NR_close, fd);
-      return Check(n < 0 ? n : -EIO, "write " + path);
+      return SysStatus(n < 0 ? n : -EIO, "write " + path);
     }
     done += n;
   }
-  absl::Status status = Check(Sys(LKD_NR_fsync, fd), "fsync " + path);
+  absl::Status status = SysStatus(Sys(LKD_NR_fsync, fd), "fsync " + path);
   Sys(LKD_NR_close, fd);
   return status;
 }
 
 absl::StatusOr<std::string> KernelRead(const std::string& path) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY | O_CLOEXEC, 0);
-  if (fd < 0) return Check(fd, "open " + path);
+  if (fd < 0) return SysStatus(fd, "open " + path);
   std::string data;
   char buf[65536];
   long n;
   while ((n = Sys(LKD_NR_read, fd, buf, sizeof(buf))) > 0) data.append(buf, n);
   Sys(LKD_NR_close, fd);
-  if (n < 0) return Check(n, "read " + path);
+  if (n < 0) return SysStatus(n, "read " + path);
   return data;
 }
 
 absl::Status KernelMkdir(const std::string& path) {
-  return Check(Sys(LKD_NR_mkdirat, kAtFdCwd, path.c_str(), 0755),
+  return SysStatus(Sys(LKD_NR_mkdirat, kAtFdCwd, path.c_str(), 0755),
                "mkdir " + path);
 }
 

@@ -33,11 +33,6 @@ using virtio::NicSpec;
 constexpr size_t kBulkBytes = 16 << 20;  // kernel -> host
 constexpr size_t kEchoBytes = 1 << 20;   // host -> kernel -> host
 
-absl::Status Check(long rc, const std::string& what) {
-  if (rc >= 0) return absl::OkStatus();
-  return absl::ErrnoToStatus(static_cast<int>(-rc), what);
-}
-
 bool IsRoot() { return geteuid() == 0 && access("/dev/net/tun", R_OK) == 0; }
 
 std::string Suffix() { return std::to_string(getpid() % 100000); }
@@ -66,7 +61,7 @@ absl::Status KernelPing(const std::string& peer) {
   bool v6 = peer.find(':') != std::string::npos;
   long fd = Sys(LKD_NR_socket, v6 ? AF_INET6 : AF_INET, SOCK_RAW | SOCK_CLOEXEC,
                 v6 ? int{IPPROTO_ICMPV6} : int{IPPROTO_ICMP});
-  if (fd < 0) return Check(fd, "raw socket");
+  if (fd < 0) return SysStatus(fd, "raw socket");
   sockaddr_storage to{};
   socklen_t to_len;
   if (v6) {
@@ -96,7 +91,7 @@ absl::Status KernelPing(const std::string& peer) {
     }
     long n = Sys(LKD_NR_sendto, fd, packet, sizeof(packet), 0, &to, to_len);
     if (n < 0) {
-      result = Check(n, "send echo to " + peer);
+      result = SysStatus(n, "send echo to " + peer);
       continue;
     }
     while (KernelWaitReadable(fd, 2)) {
@@ -124,7 +119,7 @@ absl::Status KernelSendAll(long fd, const std::string& data) {
     long n = Sys(LKD_NR_sendto, fd, data.data() + done,
                  std::min<size_t>(data.size() - done, 256 << 10), MSG_NOSIGNAL,
                  nullptr, 0);
-    if (n <= 0) return Check(n < 0 ? n : -EPIPE, "kernel send");
+    if (n <= 0) return SysStatus(n < 0 ? n : -EPIPE, "kernel send");
     done += n;
   }
   return absl::OkStatus();
@@ -136,45 +131,37 @@ absl::StatusOr<std::string> KernelRecvExactly(long fd, size_t size) {
   while (done < size) {
     long n = Sys(LKD_NR_recvfrom, fd, &data[done], size - done, 0, nullptr,
                  nullptr);
-    if (n <= 0) return Check(n < 0 ? n : -ECONNRESET, "kernel recv");
+    if (n <= 0) return SysStatus(n < 0 ? n : -ECONNRESET, "kernel recv");
     done += n;
   }
   return data;
 }
 
-sockaddr_in Addr4(const std::string& ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
-  return a;
-}
-
 absl::StatusOr<long> KernelConnect(const std::string& ip, uint16_t port,
                                    int attempts = 1) {
-  sockaddr_in to = Addr4(ip, port);
+  sockaddr_in to = Ipv4Address(ip, port);
   long rc = -ECONNREFUSED;
   for (int i = 0; i < attempts; i++) {
     long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return Check(fd, "socket");
+    if (fd < 0) return SysStatus(fd, "socket");
     rc = Sys(LKD_NR_connect, fd, &to, sizeof(to));
     if (rc == 0) return fd;
     Sys(LKD_NR_close, fd);
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return Check(rc, absl::StrCat("kernel connect to ", ip, ":", port));
+  return SysStatus(rc, absl::StrCat("kernel connect to ", ip, ":", port));
 }
 
 absl::StatusOr<long> KernelListen(const std::string& ip, uint16_t port) {
   long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return Check(fd, "socket");
-  sockaddr_in addr = Addr4(ip, port);
+  if (fd < 0) return SysStatus(fd, "socket");
+  sockaddr_in addr = Ipv4Address(ip, port);
   int one = 1;
   Sys(LKD_NR_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   if (long rc = Sys(LKD_NR_bind, fd, &addr, sizeof(addr)); rc < 0)
-    return Check(rc, "kernel bind");
+    return SysStatus(rc, "kernel bind");
   if (long rc = Sys(LKD_NR_listen, fd, 8); rc < 0)
-    return Check(rc, "kernel listen");
+    return SysStatus(rc, "kernel listen");
   return fd;
 }
 
@@ -205,7 +192,7 @@ absl::Status KernelSideExchange(const std::string& kernel_ip,
     return s;
   Sys(LKD_NR_close, *client);
   long conn = Sys(LKD_NR_accept4, *server, nullptr, nullptr, SOCK_CLOEXEC);
-  if (conn < 0) return Check(conn, "kernel accept");
+  if (conn < 0) return SysStatus(conn, "kernel accept");
   absl::StatusOr<std::string> got = KernelRecvExactly(conn, kEchoBytes);
   if (!got.ok()) return got.status();
   if (*got != Pattern(kEchoBytes, 2))
@@ -253,7 +240,7 @@ absl::Status HostBulkServer(const std::string& ip, int listen_fd) {
 // Connects to the kernel's server (retrying until it listens), sends 1 MiB
 // and checks that the same comes back.
 absl::Status HostEchoClient(const std::string& kernel_ip) {
-  sockaddr_in to = Addr4(kernel_ip, 7002);
+  sockaddr_in to = Ipv4Address(kernel_ip, 7002);
   int fd = -1;
   for (int i = 0; i < 300 && fd < 0; i++) {
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -284,24 +271,13 @@ int HostListen(const std::string& ip) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in addr = Addr4(ip, 7001);
+  sockaddr_in addr = Ipv4Address(ip, 7001);
   if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0 ||
       listen(fd, 4) < 0) {
     close(fd);
     return -1;
   }
   return fd;
-}
-
-// Moves the calling (single-threaded child) process into namespace `name`.
-absl::Status EnterNetns(const std::string& name) {
-  int fd = open(("/run/netns/" + name).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-    if (fd >= 0) close(fd);
-    return absl::InternalError("cannot enter netns " + name);
-  }
-  close(fd);
-  return absl::OkStatus();
 }
 
 // Runs the kernel child and the host peers (in `ns`) together. With
@@ -327,7 +303,7 @@ void RunExchange(const ScopedNetns& ns, const NicSpec& nic,
   absl::Status kernel_status = RunKernelChild(
       [&](Devices& devices) -> absl::Status {
         if (open_in_ns)
-          if (absl::Status s = EnterNetns(ns.name()); !s.ok()) return s;
+          if (absl::Status s = ns.Enter(); !s.ok()) return s;
         return devices.AddNic(nic).status();
       },
       [&]() -> absl::Status {
@@ -424,7 +400,7 @@ TEST(NetTest, WireBetweenTwoKernels) {
             absl::StatusOr<long> listener = KernelListen(me, 7003);
             if (!listener.ok()) return listener.status();
             conn = Sys(LKD_NR_accept4, *listener, nullptr, nullptr, 0);
-            if (conn < 0) return Check(conn, "accept");
+            if (conn < 0) return SysStatus(conn, "accept");
           } else {
             absl::StatusOr<long> c = KernelConnect("10.0.4.1", 7003, 100);
             if (!c.ok()) return c.status();

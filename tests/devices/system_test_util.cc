@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "tests/devices/system_test_util.h"
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/wait.h>
@@ -88,20 +89,32 @@ ScopedNetns::~ScopedNetns() {
   if (ok_) Shell("ip netns del " + name_);
 }
 
+absl::Status ScopedNetns::Enter() const {
+  int fd = open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
+    if (fd >= 0) close(fd);
+    return absl::InternalError("cannot enter netns " + name_);
+  }
+  close(fd);
+  return absl::OkStatus();
+}
+
 absl::Status ScopedNetns::Run(const std::function<absl::Status()>& fn) const {
   absl::Status status;
   std::thread thread([&] {
-    int fd = open(("/run/netns/" + name_).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || setns(fd, CLONE_NEWNET) < 0) {
-      status = absl::InternalError("cannot enter netns " + name_);
-      if (fd >= 0) close(fd);
-      return;
-    }
-    close(fd);
-    status = fn();
+    status = Enter();
+    if (status.ok()) status = fn();
   });
   thread.join();
   return status;
+}
+
+sockaddr_in Ipv4Address(const std::string& ip, uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  inet_pton(AF_INET, ip.c_str(), &a.sin_addr);
+  return a;
 }
 
 std::string Pattern(size_t size, uint32_t seed) {

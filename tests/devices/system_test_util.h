@@ -6,6 +6,8 @@
 #ifndef LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
 #define LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
 
+#include <netinet/in.h>
+
 #include <functional>
 #include <string>
 
@@ -41,8 +43,10 @@ class ScopedNetns {
   ScopedNetns& operator=(const ScopedNetns&) = delete;
   const std::string& name() const { return name_; }
   bool ok() const { return ok_; }
-  // Runs `fn` on a host thread inside the namespace (setns affects only
-  // the calling thread) and waits for it.
+  // Moves the calling thread into the namespace (setns affects only the
+  // calling thread; in a single-threaded child, the whole process).
+  absl::Status Enter() const;
+  // Runs `fn` on a host thread inside the namespace and waits for it.
   absl::Status Run(const std::function<absl::Status()>& fn) const;
 
  private:
@@ -50,7 +54,9 @@ class ScopedNetns {
   bool ok_ = false;
 };
 
-// Host-side (ordinary Linux sockets) helpers for traffic checks.
+// ip:port as a sockaddr_in (for host and kernel sockets alike).
+sockaddr_in Ipv4Address(const std::string& ip, uint16_t port);
+
 // A deterministic pseudo-random pattern of `size` bytes.
 std::string Pattern(size_t size, uint32_t seed);
 

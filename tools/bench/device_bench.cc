@@ -38,6 +38,7 @@ ABSL_FLAG(std::string, only, "", "run only benchmarks whose name contains this")
 
 namespace {
 
+using lkd::testing::Ipv4Address;
 using lkd::testing::kAtFdCwd;
 using lkd::testing::RunKernelChild;
 using lkd::testing::ScopedNetns;
@@ -60,14 +61,6 @@ bool Selected(const std::string& name) {
 void Report(const std::string& name, double value, const char* unit) {
   printf("BENCH %s %.3f %s\n", name.c_str(), value, unit);
   fflush(stdout);
-}
-
-sockaddr_in Addr4(const char* ip, uint16_t port) {
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  inet_pton(AF_INET, ip, &a.sin_addr);
-  return a;
 }
 
 // Receives one connection on `listen_fd` to EOF; returns Gbit/s from the
@@ -96,7 +89,7 @@ int ListenIn(const ScopedNetns& ns, const char* ip, uint16_t port) {
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    sockaddr_in a = Addr4(ip, port);
+    sockaddr_in a = Ipv4Address(ip, port);
     if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
         listen(fd, 4) < 0) {
       close(fd);
@@ -126,10 +119,7 @@ void TapStream(const std::string& name, bool offload) {
       "tap:", tap, ",mac=02:00:00:00:09:02,offload=", offload ? "on" : "off"));
   absl::Status status = RunKernelChild(
       [&](virtio::Devices& devices) -> absl::Status {
-        int fd = open(("/run/netns/" + ns.name()).c_str(), O_RDONLY);
-        if (fd < 0 || setns(fd, CLONE_NEWNET) < 0)
-          return absl::InternalError("setns");
-        close(fd);
+        if (absl::Status s = ns.Enter(); !s.ok()) return s;
         return devices.AddNic(*spec).status();
       },
       [&]() -> absl::Status {
@@ -138,7 +128,7 @@ void TapStream(const std::string& name, bool offload) {
         if (auto s = setup::LinkUp(*ifname); !s.ok()) return s;
         if (auto s = setup::AddAddress(*ifname, "10.0.9.2/24"); !s.ok()) return s;
         long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0);
-        sockaddr_in to = Addr4("10.0.9.1", 5201);
+        sockaddr_in to = Ipv4Address("10.0.9.1", 5201);
         long rc = -1;
         for (int i = 0; i < 50 && rc < 0; i++) {
           rc = Sys(LKD_NR_connect, fd, &to, sizeof(to));
@@ -181,7 +171,7 @@ void VethStream() {
   std::thread receiver([&] { gbps = ReceiveStream(listen_fd); });
   b.Run([&] {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in to = Addr4("10.0.8.1", 5201);
+    sockaddr_in to = Ipv4Address("10.0.8.1", 5201);
     if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
       static char buf[1 << 20];
       memset(buf, 'x', sizeof(buf));
