@@ -46,6 +46,9 @@ packages=(
 	libgmock-dev
 	# system tests: disk images and network namespaces
 	e2fsprogs dosfstools mtools iproute2
+	# the request decoder's libFuzzer target (clang; libFuzzer is only a
+	# recommendation of clang, so named here)
+	clang libclang-rt-14-dev
 )
 
 missing=()

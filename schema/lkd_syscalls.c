@@ -54,7 +54,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(write, V, IN_ARG(2), V),
 	CALL(pread64, V, OUT_ARG(2), V, V),
 	CALL(pwrite64, V, IN_ARG(2), V, V),
-	CALL(ppoll, INOUT_TIMES(1, 8), V, IN_FIXED_OR_NULL(16),
+	CALL(ppoll, INOUT_TIMES(1, 8), V, INOUT_FIXED_OR_NULL(16),
 	     IN_FIXED_OR_NULL(8), V),
 	CALL(fstat, V, OUT_FIXED(128)),
 	CALL(fsync, V),

@@ -31,7 +31,7 @@ enum lkd_arg_kind {
 
 enum lkd_size_rule {
 	LKD_SIZE_NONE = 0,	/* (values, paths) */
-	LKD_SIZE_FIXED,		/* `param` bytes */
+	LKD_SIZE_FIXED,		/* `scale` bytes */
 	LKD_SIZE_ARG,		/* the value of argument `param` */
 	LKD_SIZE_ARG_TIMES,	/* value of argument `param` x `scale` bytes */
 	LKD_SIZE_AT_PTR,	/* the u32 that pointer argument `param` points to

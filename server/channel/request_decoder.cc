@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "server/channel/request_decoder.h"
 
+#include <algorithm>
+
 #include <cerrno>
 #include <cstring>
 
@@ -41,6 +43,7 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
   if (desc->nr == LKD_NR_ioctl && !IoctlCommandAllowed(call->args[1]))
     return -EPERM;
 
+  int paths = 0;
   for (int i = 0; i < 6; i++) {
     const lkd_arg_desc& arg = desc->args[i];
     if (arg.kind == LKD_ARG_NONE || arg.kind == LKD_ARG_VAL) continue;
@@ -55,10 +58,19 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
     uint8_t* region = data + offset;
     uint64_t needed = 0;
     switch (arg.size_rule) {
-      case LKD_SIZE_NONE:
-        if (arg.kind == LKD_ARG_PATH && (len == 0 || !memchr(region, 0, len)))
-          return -EFAULT;
-        break;
+      case LKD_SIZE_NONE: {
+        if (arg.kind != LKD_ARG_PATH) return -EINVAL;
+        // One read of the path into private memory (the NUL included).
+        const uint32_t limit = std::min<uint32_t>(len, kChannelPathMax);
+        const void* nul = memchr(region, 0, limit);
+        if (nul == nullptr) return len > limit ? -ENAMETOOLONG : -EFAULT;
+        if (paths == 2) return -EINVAL;
+        char* copy = call->private_path[paths++];
+        memcpy(copy, region, static_cast<const uint8_t*>(nul) - region);
+        copy[static_cast<const uint8_t*>(nul) - region] = '\0';
+        call->args[i] = static_cast<long>(reinterpret_cast<uintptr_t>(copy));
+        continue;
+      }
       case LKD_SIZE_FIXED:
         needed = arg.scale;
         break;

@@ -15,6 +15,9 @@
 
 namespace lkd::server {
 
+// The longest path a call may pass, with its NUL (the kernel's PATH_MAX).
+inline constexpr uint32_t kChannelPathMax = 4096;
+
 // A validated call, ready for lkd_syscall().
 struct DecodedCall {
   long nr = 0;
@@ -27,11 +30,15 @@ struct DecodedCall {
   uint32_t private_len[6] = {};
   int8_t private_len_arg[6] = {-1, -1, -1, -1, -1, -1};
   uint32_t private_len_offset[6] = {};  // where each came from
+  // Paths, copied with their NUL: the kernel reads a path up to its NUL,
+  // which a client could remove from shared memory after the check.
+  // (Two at most: renameat.)
+  char private_path[2][kChannelPathMax];
 };
 
 // 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
 // region outside the data area, a NULL that is not allowed, a path without
-// its NUL), -EINVAL (a region smaller than the kernel may touch), -EPERM (a
+// its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more), -EINVAL (a region smaller than the kernel may touch), -EPERM (a
 // command of fcntl/ioctl that takes pointers this table cannot describe).
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);

@@ -106,6 +106,14 @@ int lkd_proc_create(const struct lkd_cred *cred);
 int lkd_proc_fork(int pid);
 
 /*
+ * What a successful execve(2) does to process `pid`'s fd table: every fd
+ * marked close-on-exec is closed, the others stay open. The host side
+ * replaced the program; lkd only sees the fd table. Returns 0 or -errno
+ * (-ESRCH: no such lkd process).
+ */
+int lkd_proc_exec(int pid);
+
+/*
  * Kill process `pid` (as SIGKILL would): its threads end, all its fds are
  * closed (sockets shut down as on a real kernel). Host threads bound to its
  * tasks get -ESRCH from their next call. Waits until the process is gone.

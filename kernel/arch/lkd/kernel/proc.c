@@ -181,6 +181,13 @@ static long thread_exit(void *arg)
 	do_exit(0);
 }
 
+/* As the process: what execve(2) does to the fd table. */
+static long exec_close_fds(void *arg)
+{
+	do_close_on_exec(current->files);
+	return 0;
+}
+
 static long noop(void *arg)
 {
 	return 0;
@@ -257,6 +264,25 @@ int lkd_proc_fork(int pid)
 	} else {
 		ret = create_child(leader, CLONE_PARENT, 0, child_setup_ids,
 				   NULL, NULL);
+		lkd_task_host_put(leader);
+	}
+	lkd_host->mutex_unlock(admin_lock);
+	return ret;
+}
+
+int lkd_proc_exec(int pid)
+{
+	struct lkd_task_host *leader;
+	long ret;
+
+	if (!kernel_up())
+		return -ENODEV;
+	lkd_host->mutex_lock(admin_lock);
+	leader = find_task(pid, true);
+	if (!leader) {
+		ret = -ESRCH;
+	} else {
+		ret = run_in_task(leader, exec_close_fds, NULL);
 		lkd_task_host_put(leader);
 	}
 	lkd_host->mutex_unlock(admin_lock);

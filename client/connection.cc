@@ -1,0 +1,509 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+#include "client/connection.h"
+
+#include <capnp/rpc-twoparty.h>
+#include <fcntl.h>
+#include <kj/async-io.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "lkd/sysnr.h"
+#include "schema/lkd.capnp.h"
+#include "schema/lkd_channel.h"
+#include "schema/lkd_channel_doorbell.h"
+#include "schema/lkd_syscalls.h"
+
+namespace lkd::client {
+
+absl::StatusOr<std::string> SocketPathFromUrl(const std::string& url) {
+  std::string path = url;
+  if (absl::StartsWith(url, "unix://")) {
+    path = url.substr(strlen("unix://"));
+  } else if (url.find("://") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("lkd server '", url, "': only unix:///PATH is supported"));
+  }
+  if (path.empty() || path[0] != '/')
+    return absl::InvalidArgumentError(
+        absl::StrCat("lkd server '", url, "': the socket path must be absolute"));
+  return path;
+}
+
+namespace {
+
+// Copying an argument: where it sits in the data area.
+struct Region {
+  uint64_t offset = 0;
+  uint32_t size = 0;
+};
+
+uint64_t RegionSize(const lkd_arg_desc& a, const long args[6]) {
+  switch (a.size_rule) {
+    case LKD_SIZE_FIXED:
+      return a.scale;
+    case LKD_SIZE_ARG:
+      return static_cast<unsigned long>(args[a.param]);
+    case LKD_SIZE_ARG_TIMES:
+      return static_cast<unsigned long>(args[a.param]) * a.scale;
+    case LKD_SIZE_AT_PTR:
+      return args[a.param] ? *reinterpret_cast<const uint32_t*>(args[a.param]) : 0;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace
+
+// One thread's channel: the client end of schema/lkd_channel.h.
+class ChannelClient {
+ public:
+  ChannelClient(uint8_t* base, size_t map_size, uint32_t data_offset,
+                uint32_t data_size, uint32_t generation, int fd)
+      : base_(base), map_size_(map_size), ctl_(reinterpret_cast<lkd_channel*>(base)),
+        data_(base + data_offset), data_size_(data_size), generation_(generation),
+        fd_(fd) {}
+  ~ChannelClient() { munmap(base_, map_size_); }
+
+  uint32_t data_size() const { return data_size_; }
+  int fd() const { return fd_; }
+  uint32_t* resp_word() { return &ctl_->resp_seq; }
+
+  // Marshals, runs and unmarshals one call. `dead` is the connection's
+  // flag; `signals` accumulates raised signals.
+  long Run(const lkd_syscall_desc& desc, const long args[6], uint32_t* dead,
+           uint64_t spin_ns, std::atomic<uint64_t>* signals) {
+    lkd_channel_request req = {};
+    req.generation = generation_;
+    req.nr = static_cast<uint32_t>(desc.nr);
+    Region regions[6];
+    uint64_t cursor = 0;
+    for (int i = 0; i < 6; i++) {
+      const lkd_arg_desc& a = desc.args[i];
+      switch (a.kind) {
+        case LKD_ARG_NONE:
+          continue;
+        case LKD_ARG_VAL:
+          req.args[i] = static_cast<uint64_t>(args[i]);
+          continue;
+        default:
+          break;
+      }
+      if (args[i] == 0) {
+        req.args[i] = LKD_CHANNEL_NULL;
+        continue;
+      }
+      const void* host = reinterpret_cast<const void*>(args[i]);
+      uint64_t size;
+      if (a.kind == LKD_ARG_PATH) {
+        size = strnlen(static_cast<const char*>(host), 4096) + 1;
+        if (size > 4096) return -ENAMETOOLONG;
+      } else {
+        size = RegionSize(a, args);
+      }
+      cursor = (cursor + 7) & ~uint64_t{7};
+      if (size > data_size_ || cursor + size > data_size_) return -EMSGSIZE;
+      if (a.kind == LKD_ARG_IN || a.kind == LKD_ARG_INOUT || a.kind == LKD_ARG_PATH)
+        memcpy(data_ + cursor, host, size);
+      regions[i] = {cursor, static_cast<uint32_t>(size)};
+      req.args[i] = cursor;
+      req.lens[i] = static_cast<uint32_t>(size);
+      cursor += size;
+    }
+
+    memcpy(&ctl_->req, &req, sizeof(req));
+    const uint32_t prev = seq_++;
+    __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
+    lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
+    for (;;) {
+      uint32_t v = lkd_doorbell_wait(&ctl_->resp_seq, prev, &ctl_->client_sleeping,
+                                     dead, spin_ns, 100 * 1000 * 1000);
+      if (v == seq_) break;
+      if (__atomic_load_n(dead, __ATOMIC_ACQUIRE)) return -ENOTCONN;
+    }
+    const long result = ctl_->resp.result;
+    if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
+    if (result < 0) return result;
+
+    for (int i = 0; i < 6; i++) {
+      const lkd_arg_desc& a = desc.args[i];
+      if ((a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) || args[i] == 0) continue;
+      uint64_t n = regions[i].size;
+      if (a.kind == LKD_ARG_OUT &&
+          (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_TIMES)) {
+        // These calls return how much they wrote (bytes or entries).
+        uint64_t scale = a.size_rule == LKD_SIZE_ARG_TIMES ? a.scale : 1;
+        n = std::min<uint64_t>(n, static_cast<uint64_t>(result) * scale);
+      } else if (a.size_rule == LKD_SIZE_AT_PTR) {
+        uint32_t updated;
+        memcpy(&updated, data_ + regions[a.param].offset, sizeof(updated));
+        n = std::min<uint64_t>(n, updated);
+      }
+      memcpy(reinterpret_cast<void*>(args[i]), data_ + regions[i].offset, n);
+    }
+    return result;
+  }
+
+ private:
+  uint8_t* base_;
+  size_t map_size_;
+  lkd_channel* ctl_;
+  uint8_t* data_;
+  uint32_t data_size_;
+  uint32_t generation_;
+  int fd_;
+  uint32_t seq_ = 0;  // a fresh channel's counters are 0
+};
+
+// Lets a thread's exit release its channel if the connection still exists.
+struct Life {
+  std::mutex mu;
+  Connection::Impl* impl = nullptr;
+};
+
+class Connection::Impl {
+ public:
+  Impl(int socket_fd, ConnectionOptions options)
+      : socket_fd_(socket_fd), options_(options), life_(std::make_shared<Life>()) {
+    life_->impl = this;
+  }
+
+  ~Impl() {
+    {
+      std::lock_guard<std::mutex> lock(life_->mu);
+      life_->impl = nullptr;
+    }
+    if (executor_ != nullptr)
+      executor_->executeSync([this]() { stop_->fulfill(); });  // loop alive
+    if (rpc_thread_.joinable()) rpc_thread_.join();
+    channels_.clear();
+    close(socket_fd_);
+  }
+
+  absl::Status Start(const std::string& cookie) {
+    std::promise<absl::Status> ready;
+    auto started = ready.get_future();
+    rpc_thread_ = std::thread([this, cookie, &ready]() { RpcMain(cookie, ready); });
+    return started.get();
+  }
+
+  int pid() const { return pid_; }
+  bool connected() const { return !__atomic_load_n(&dead_, __ATOMIC_ACQUIRE); }
+  uint64_t TakeSignals() { return signals_.exchange(0); }
+
+  long Call(long nr, const long args[6]);
+  absl::StatusOr<std::string> Fork(int* child_pid);
+  absl::StatusOr<std::string> PrepareExec();
+  void CloseFdsAfterFork();
+  void ReleaseChannel(ChannelClient* channel);
+
+ private:
+  struct ThreadSlot;
+  ChannelClient* ThisThreadChannel();
+  absl::StatusOr<ChannelClient*> OpenChannel();
+  void RpcMain(const std::string& cookie, std::promise<absl::Status>& ready);
+  void MarkDead();
+  long Chunked(const lkd_syscall_desc& desc, const long args[6]);
+
+  const int socket_fd_;
+  const ConnectionOptions options_;
+  std::shared_ptr<Life> life_;
+  std::thread rpc_thread_;
+  const kj::Executor* executor_ = nullptr;
+  int pid_ = 0;
+  uint32_t dead_ = 0;
+  std::atomic<uint64_t> signals_{0};
+
+  // Owned by the RPC thread.
+  kj::Own<kj::PromiseFulfiller<void>> stop_;
+  kj::Maybe<rpc::Session::Client> session_;
+  std::map<ChannelClient*, rpc::Channel::Client> channel_caps_;
+
+  std::mutex channels_mu_;
+  std::map<ChannelClient*, std::unique_ptr<ChannelClient>> channels_;
+};
+
+// Per thread: the channels this thread opened, released when it exits.
+struct Connection::Impl::ThreadSlot {
+  struct Entry {
+    std::weak_ptr<Life> life;
+    Life* key;
+    ChannelClient* channel;
+  };
+  std::vector<Entry> entries;
+  ~ThreadSlot() {
+    for (Entry& e : entries) {
+      if (auto life = e.life.lock()) {
+        std::lock_guard<std::mutex> lock(life->mu);
+        if (life->impl) life->impl->ReleaseChannel(e.channel);
+      }
+    }
+  }
+};
+
+ChannelClient* Connection::Impl::ThisThreadChannel() {
+  thread_local ThreadSlot slot;
+  for (auto& e : slot.entries)
+    if (e.key == life_.get() && !e.life.expired()) return e.channel;
+  auto channel = OpenChannel();
+  if (!channel.ok()) {
+    // The call fails with ENOTCONN; this says why.
+    fprintf(stderr, "lkd client: %s\n", std::string(channel.status().message()).c_str());
+    return nullptr;
+  }
+  // Entries of dead connections are dropped on the way.
+  std::erase_if(slot.entries, [](const ThreadSlot::Entry& e) { return e.life.expired(); });
+  slot.entries.push_back({life_, life_.get(), *channel});
+  return *channel;
+}
+
+absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
+  if (!connected()) return absl::UnavailableError("lkd session lost");
+  try {
+    return executor_->executeSync([this]() -> kj::Promise<ChannelClient*> {
+      KJ_IF_MAYBE(session, session_) {
+        return session->openChannelRequest().send().then(
+            [this](capnp::Response<rpc::Session::OpenChannelResults> resp) {
+              auto cap = resp.getChannel();
+              uint32_t offset = resp.getDataOffset(), size = resp.getDataSize();
+              uint32_t generation = resp.getGeneration();
+              return cap.getFd().then([this, cap, offset, size, generation](
+                                          kj::Maybe<int> maybe_fd) mutable {
+                int fd = -1;
+                KJ_IF_MAYBE(f, maybe_fd) { fd = *f; }
+                KJ_REQUIRE(fd >= 0, "lkd sent a channel without its memory");
+                KJ_REQUIRE(offset >= sizeof(lkd_channel) && size > 0,
+                           "bad channel layout");
+                size_t total = size_t{offset} + size;
+                void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE,
+                                  MAP_SHARED, fd, 0);
+                KJ_REQUIRE(base != MAP_FAILED, "mmap channel", strerror(errno));
+                // A forked child must not write into its parent's channels.
+                madvise(base, total, MADV_DONTFORK);
+                auto channel = std::make_unique<ChannelClient>(
+                    static_cast<uint8_t*>(base), total, offset, size, generation, fd);
+                ChannelClient* raw = channel.get();
+                {
+                  std::lock_guard<std::mutex> lock(channels_mu_);
+                  channels_[raw] = std::move(channel);
+                }
+                channel_caps_.emplace(raw, kj::mv(cap));
+                return raw;
+              });
+            });
+      }
+      KJ_FAIL_REQUIRE("not attached");
+    });
+  } catch (const kj::Exception& e) {
+    return absl::UnavailableError(
+        absl::StrCat("lkd: opening a channel: ", e.getDescription().cStr()));
+  }
+}
+
+void Connection::Impl::ReleaseChannel(ChannelClient* channel) {
+  if (executor_ == nullptr) return;
+  try {
+    executor_->executeSync([this, channel]() { channel_caps_.erase(channel); });
+  } catch (const kj::Exception&) {
+  }
+  std::lock_guard<std::mutex> lock(channels_mu_);
+  channels_.erase(channel);
+}
+
+void Connection::Impl::MarkDead() {
+  __atomic_store_n(&dead_, 1, __ATOMIC_SEQ_CST);
+  std::lock_guard<std::mutex> lock(channels_mu_);
+  for (auto& [raw, channel] : channels_)
+    syscall(SYS_futex, channel->resp_word(), FUTEX_WAKE, INT32_MAX, nullptr,
+            nullptr, 0);
+}
+
+void Connection::Impl::RpcMain(const std::string& cookie,
+                               std::promise<absl::Status>& ready) {
+  auto io = kj::setupAsyncIo();
+  auto stream = io.lowLevelProvider->wrapUnixSocketFd(
+      socket_fd_, kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
+                      kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
+  capnp::TwoPartyClient client(*stream, 4);
+  try {
+    auto gate = client.bootstrap().castAs<rpc::Gate>();
+    auto request = gate.attachRequest();
+    request.setVersion(rpc::PROTOCOL_VERSION);
+    request.setCookie(kj::arrayPtr(reinterpret_cast<const kj::byte*>(cookie.data()),
+                                   cookie.size()));
+    auto response = request.send().wait(io.waitScope);
+    session_ = response.getSession();
+    pid_ = response.getPid();
+  } catch (const kj::Exception& e) {
+    MarkDead();
+    ready.set_value(absl::UnavailableError(
+        absl::StrCat("lkd: attach failed: ", e.getDescription().cStr())));
+    return;
+  }
+  auto stop = kj::newPromiseAndFulfiller<void>();
+  stop_ = kj::mv(stop.fulfiller);
+  auto stopped = stop.promise.fork();
+  executor_ = &kj::getCurrentThreadExecutor();
+  ready.set_value(absl::OkStatus());
+
+  // The loop runs until the destructor stops it, also after the session
+  // is lost: calls made meanwhile fail through capnp, never on a dead loop.
+  bool by_stop = false;
+  try {
+    by_stop = client.onDisconnect()
+                  .then([]() { return false; })
+                  .exclusiveJoin(stopped.addBranch().then([]() { return true; }))
+                  .wait(io.waitScope);
+  } catch (const kj::Exception& e) {
+    fprintf(stderr, "lkd client: session ended: %s\n", e.getDescription().cStr());
+  }
+  MarkDead();
+  if (!by_stop) {
+    fprintf(stderr, "lkd client: lkd closed the session (pid %d)\n", getpid());
+    stopped.addBranch().wait(io.waitScope);
+  }
+  channel_caps_.clear();
+  session_ = nullptr;
+}
+
+long Connection::Impl::Call(long nr, const long args[6]) {
+  if (!connected()) return -ENOTCONN;
+  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(nr));
+  if (desc == nullptr) return -ENOSYS;
+  return Chunked(*desc, args);
+}
+
+// Reads, writes and sends larger than a channel's data area go in pieces.
+long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6]) {
+  ChannelClient* channel = ThisThreadChannel();
+  if (channel == nullptr) return -ENOTCONN;
+  // Room for the call's other arguments (a socket address and its length).
+  const uint64_t room = channel->data_size() - 1024;
+  const long nr = desc.nr;
+  const bool reads = nr == LKD_NR_read || nr == LKD_NR_pread64 || nr == LKD_NR_recvfrom;
+  const bool writes = nr == LKD_NR_write || nr == LKD_NR_pwrite64 || nr == LKD_NR_sendto;
+  uint64_t count = static_cast<unsigned long>(args[2]);
+  if ((!reads && !writes) || count <= room)
+    return channel->Run(desc, args, &dead_, options_.spin_ns, &signals_);
+  long piece[6];
+  memcpy(piece, args, sizeof(piece));
+  if (reads) {
+    // A read may return less than asked: one piece is a correct answer.
+    piece[2] = static_cast<long>(room);
+    return channel->Run(desc, piece, &dead_, options_.spin_ns, &signals_);
+  }
+  if (nr == LKD_NR_sendto && args[4] != 0) return -EMSGSIZE;  // one datagram
+  uint64_t done = 0;
+  while (done < count) {
+    uint64_t n = std::min(room, count - done);
+    piece[1] = args[1] + static_cast<long>(done);
+    piece[2] = static_cast<long>(n);
+    if (nr == LKD_NR_pwrite64) piece[3] = args[3] + static_cast<long>(done);
+    long r = channel->Run(desc, piece, &dead_, options_.spin_ns, &signals_);
+    if (r < 0) return done > 0 ? static_cast<long>(done) : r;
+    done += static_cast<uint64_t>(r);
+    if (static_cast<uint64_t>(r) < n) break;
+  }
+  return static_cast<long>(done);
+}
+
+absl::StatusOr<std::string> Connection::Impl::Fork(int* child_pid) {
+  if (!connected()) return absl::UnavailableError("lkd session lost");
+  try {
+    return executor_->executeSync([this, child_pid]() -> kj::Promise<std::string> {
+      KJ_IF_MAYBE(session, session_) {
+        return session->forkRequest().send().then(
+            [child_pid](capnp::Response<rpc::Session::ForkResults> resp) {
+              *child_pid = resp.getChildPid();
+              auto c = resp.getCookie();
+              return std::string(reinterpret_cast<const char*>(c.begin()), c.size());
+            });
+      }
+      KJ_FAIL_REQUIRE("not attached");
+    });
+  } catch (const kj::Exception& e) {
+    return absl::UnavailableError(absl::StrCat("lkd: fork: ", e.getDescription().cStr()));
+  }
+}
+
+absl::StatusOr<std::string> Connection::Impl::PrepareExec() {
+  if (!connected()) return absl::UnavailableError("lkd session lost");
+  try {
+    return executor_->executeSync([this]() -> kj::Promise<std::string> {
+      KJ_IF_MAYBE(session, session_) {
+        return session->prepareExecRequest().send().then(
+            [](capnp::Response<rpc::Session::PrepareExecResults> resp) {
+              auto c = resp.getCookie();
+              return std::string(reinterpret_cast<const char*>(c.begin()), c.size());
+            });
+      }
+      KJ_FAIL_REQUIRE("not attached");
+    });
+  } catch (const kj::Exception& e) {
+    return absl::UnavailableError(absl::StrCat("lkd: exec: ", e.getDescription().cStr()));
+  }
+}
+
+void Connection::Impl::CloseFdsAfterFork() {
+  // Channel mappings are not inherited (MADV_DONTFORK); their memfds and
+  // the session socket are.
+  for (auto& [raw, channel] : channels_) close(channel->fd());
+  close(socket_fd_);
+}
+
+absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
+    const std::string& server, const std::string& cookie,
+    const ConnectionOptions& options) {
+  auto path = SocketPathFromUrl(server);
+  if (!path.ok()) return path.status();
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path->size() >= sizeof(addr.sun_path))
+    return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", *path));
+  memcpy(addr.sun_path, path->c_str(), path->size() + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(
+        err, absl::StrCat("cannot reach lkd at ", *path, " (is lkd running?)"));
+  }
+  fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+  auto impl = std::make_unique<Impl>(fd, options);
+  if (absl::Status s = impl->Start(cookie); !s.ok()) return s;
+  return std::unique_ptr<Connection>(new Connection(std::move(impl)));
+}
+
+Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Connection::~Connection() = default;
+int Connection::pid() const { return impl_->pid(); }
+bool Connection::connected() const { return impl_->connected(); }
+long Connection::Call(long nr, const long args[6]) { return impl_->Call(nr, args); }
+uint64_t Connection::TakeSignals() { return impl_->TakeSignals(); }
+absl::StatusOr<std::string> Connection::Fork(int* child_pid) { return impl_->Fork(child_pid); }
+absl::StatusOr<std::string> Connection::PrepareExec() { return impl_->PrepareExec(); }
+
+void Connection::AbandonAfterFork(std::unique_ptr<Connection> connection) {
+  if (!connection) return;
+  connection->impl_->CloseFdsAfterFork();
+  // Deliberately leaked: its threads, locks and event loop belong to the
+  // parent; running their destructors here would be undefined.
+  (void)connection->impl_.release();
+  (void)connection.release();
+}
+
+}  // namespace lkd::client

@@ -1,0 +1,88 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+// The client side of lkd's transport: one Connection per host process,
+// attached to one kernel process inside lkd (schema/lkd.capnp), and one
+// shared-memory channel (schema/lkd_channel.h) per calling thread, created
+// on the thread's first call.
+//
+// The session's Cap'n Proto RPC runs on a thread of its own (kj event
+// loops belong to one thread; calls come from any thread). System calls
+// never touch it: they go through the caller's channel. When the session
+// socket goes away (lkd killed or stopped), that thread marks the
+// connection dead and rings every channel, so blocked and later calls fail
+// at once with -ENOTCONN instead of hanging.
+#ifndef LKD_CLIENT_CONNECTION_H_
+#define LKD_CLIENT_CONNECTION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace lkd::client {
+
+// "unix:///run/lkd/lkd.sock" (default), or a plain absolute path. Another
+// scheme is InvalidArgument.
+absl::StatusOr<std::string> SocketPathFromUrl(const std::string& url);
+inline constexpr char kDefaultServer[] = "unix:///run/lkd/lkd.sock";
+
+struct ConnectionOptions {
+  // Bounded spin before sleeping on the response doorbell.
+  uint64_t spin_ns = 20000;
+};
+
+class Connection {
+ public:
+  // Connects to lkd at `server` (a URL, see above) and attaches: a new
+  // kernel process with this process's credentials, or, with a hand-over
+  // `cookie` from Fork/PrepareExec, the process it names.
+  static absl::StatusOr<std::unique_ptr<Connection>> Connect(
+      const std::string& server, const std::string& cookie = "",
+      const ConnectionOptions& options = {});
+  // Ends the session: the kernel process exits unless an exec hand-over
+  // keeps it.
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // The kernel process's pid inside lkd.
+  int pid() const;
+  // False once the session is lost.
+  bool connected() const;
+
+  // Runs system call `nr` (LKD_NR_*) in the kernel. Pointer arguments are
+  // this process's addresses; they are copied through the calling thread's
+  // channel as the shared table (schema/lkd_syscalls.h) describes, large
+  // reads and writes in chunks. Structures are the kernel's layouts (see
+  // host_abi.h for those that differ from the host's). Returns the result
+  // or -errno: -ENOSYS for a call lkd does not serve, -ENOTCONN once the
+  // session is lost, -EMSGSIZE for an argument larger than a channel.
+  long Call(long nr, const long args[6]);
+
+  // Signals the kernel raised for this process by calls of this
+  // connection (bit n-1 for signal n), cleared by the call.
+  uint64_t TakeSignals();
+
+  // Duplicates the kernel process for a host fork(): returns the cookie the
+  // child passes to Connect, and the kernel child's pid.
+  absl::StatusOr<std::string> Fork(int* child_pid);
+  // Before execve(): the cookie the new program passes to Connect.
+  absl::StatusOr<std::string> PrepareExec();
+
+  // In the child of a host fork(): this connection's threads do not exist
+  // there. Closes its socket and channel fds and forgets it without
+  // touching its state (which stays allocated: destroying it would be
+  // undefined). The child then connects anew with its Fork() cookie.
+  static void AbandonAfterFork(std::unique_ptr<Connection> connection);
+
+  class Impl;
+
+ private:
+  explicit Connection(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lkd::client
+
+#endif  // LKD_CLIENT_CONNECTION_H_

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * liblkclient: system calls of the Linux kernel that runs inside lkd, for
+ * ordinary programs (in the spirit of NetBSD's librumpclient).
+ *
+ * lk_init() attaches the calling process to lkd (LKD_SERVER, default
+ * unix:///run/lkd/lkd.sock): lkd creates a kernel process with this
+ * process's uid and gid. Every lk_sys_*() then runs in that kernel
+ * process and returns what the libc function of the same name would:
+ * -1 with errno on failure. File descriptors are the kernel process's own,
+ * unrelated to the host's. Each host thread gets its own channel to lkd on
+ * its first call, so a call that blocks blocks only its thread.
+ *
+ * Structures are the kernel's. Where the host's layout differs (struct
+ * stat) lk_sys_fstat translates; lk_syscall() passes everything through
+ * untouched. If lkd goes away, calls fail with ENOTCONN (never hang).
+ * A signal the kernel raises for the process (SIGPIPE on a write to a
+ * closed connection) is raised in the calling host process, as a real
+ * kernel would deliver it.
+ */
+#ifndef LKD_RUMPCLIENT_LKCLIENT_H
+#define LKD_RUMPCLIENT_LKCLIENT_H
+
+#include <poll.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Attach (idempotent). 0, or -1 with errno (ECONNREFUSED/ENOENT: lkd not
+ * running; EINVAL: bad LKD_SERVER). lk_errmsg() says more. A program
+ * started by lk_exec() re-attaches to its kernel process here. */
+int lk_init(void);
+/* The last attach error in words (empty if none). */
+const char *lk_errmsg(void);
+/* Detach: the kernel process exits, its fds close. */
+void lk_fini(void);
+/* The kernel process's pid inside lkd, or -1 when not attached. */
+int lk_kernel_pid(void);
+
+/* fork(2) for both sides: the kernel process is duplicated (the child's
+ * fds are the parent's, shared as fork shares them) and the host child
+ * attaches to the copy. Returns as fork() does. */
+pid_t lk_fork(void);
+/* execve(2) keeping the kernel process: the new program (which calls
+ * lk_init) keeps the fds not marked close-on-exec. Returns only on
+ * failure (-1, errno). */
+int lk_exec(const char *path, char *const argv[], char *const envp[]);
+
+/* Any served call by number (LKD_NR_*, the kernel's generic numbers), no
+ * translation. -1/errno; ENOSYS for calls lkd does not serve. */
+long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
+/* Sockets */
+int lk_sys_socket(int domain, int type, int protocol);
+int lk_sys_socketpair(int domain, int type, int protocol, int sv[2]);
+int lk_sys_bind(int fd, const struct sockaddr *addr, socklen_t len);
+int lk_sys_listen(int fd, int backlog);
+int lk_sys_accept(int fd, struct sockaddr *addr, socklen_t *len);
+int lk_sys_accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags);
+int lk_sys_connect(int fd, const struct sockaddr *addr, socklen_t len);
+ssize_t lk_sys_send(int fd, const void *buf, size_t len, int flags);
+ssize_t lk_sys_recv(int fd, void *buf, size_t len, int flags);
+ssize_t lk_sys_sendto(int fd, const void *buf, size_t len, int flags,
+		      const struct sockaddr *to, socklen_t tolen);
+ssize_t lk_sys_recvfrom(int fd, void *buf, size_t len, int flags,
+			struct sockaddr *from, socklen_t *fromlen);
+/* Without ancillary data (msg_controllen must be 0: EOPNOTSUPP). */
+ssize_t lk_sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+ssize_t lk_sys_recvmsg(int fd, struct msghdr *msg, int flags);
+int lk_sys_shutdown(int fd, int how);
+int lk_sys_setsockopt(int fd, int level, int name, const void *val,
+		      socklen_t len);
+int lk_sys_getsockopt(int fd, int level, int name, void *val, socklen_t *len);
+int lk_sys_getsockname(int fd, struct sockaddr *addr, socklen_t *len);
+int lk_sys_getpeername(int fd, struct sockaddr *addr, socklen_t *len);
+
+/* Descriptors and I/O */
+ssize_t lk_sys_read(int fd, void *buf, size_t len);
+ssize_t lk_sys_write(int fd, const void *buf, size_t len);
+ssize_t lk_sys_readv(int fd, const struct iovec *iov, int iovcnt);
+ssize_t lk_sys_writev(int fd, const struct iovec *iov, int iovcnt);
+ssize_t lk_sys_pread(int fd, void *buf, size_t len, off_t off);
+ssize_t lk_sys_pwrite(int fd, const void *buf, size_t len, off_t off);
+int lk_sys_close(int fd);
+int lk_sys_fcntl(int fd, int cmd, long arg);	/* value commands only */
+int lk_sys_ioctl(int fd, unsigned long req, int *arg); /* FIONREAD, FIONBIO */
+int lk_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
+int lk_sys_epoll_create1(int flags);
+int lk_sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev);
+int lk_sys_epoll_wait(int epfd, struct epoll_event *evs, int max,
+		      int timeout_ms);
+int lk_sys_dup(int fd);
+int lk_sys_dup3(int fd, int newfd, int flags);
+int lk_sys_eventfd(unsigned int initval, int flags);
+
+/* Files */
+int lk_sys_openat(int dirfd, const char *path, int flags, mode_t mode);
+off_t lk_sys_lseek(int fd, off_t off, int whence);
+int lk_sys_fstat(int fd, struct stat *st);
+struct statx;
+int lk_sys_statx(int dirfd, const char *path, int flags, unsigned int mask,
+		 struct statx *stx);
+int lk_sys_mkdirat(int dirfd, const char *path, mode_t mode);
+int lk_sys_unlinkat(int dirfd, const char *path, int flags);
+int lk_sys_renameat(int olddirfd, const char *oldpath, int newdirfd,
+		    const char *newpath);
+ssize_t lk_sys_getdents64(int fd, void *buf, size_t len);
+int lk_sys_fsync(int fd);
+int lk_sys_ftruncate(int fd, off_t len);
+int lk_sys_chdir(const char *path);
+char *lk_sys_getcwd(char *buf, size_t size);
+pid_t lk_sys_getpid(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LKD_RUMPCLIENT_LKCLIENT_H */

@@ -1,0 +1,62 @@
+# SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
+# The session protocol between lkd and its clients: Cap'n Proto RPC over
+# lkd's Unix socket (LKD_SERVER, unix:///run/lkd/lkd.sock by default).
+#
+# The socket's bootstrap capability is a Gate. A client attaches once per
+# host process and gets a Session: its kernel process inside lkd, created
+# with the credentials the kernel saw on the socket (SO_PEERCRED), never
+# with credentials the client claims. System calls do not travel here but
+# over shared-memory channels (lkd_channel.h), one per client thread, whose
+# memory is handed over as a memfd attached to the Channel capability.
+#
+# Lifetimes follow capabilities: dropping a Channel ends its worker (the
+# kernel task of that client thread); losing the connection drops the
+# Session, and the kernel process exits as if the client had been killed,
+# closing its fds. The only thing that outlives a connection is a pending
+# hand-over (fork or exec), until it is claimed or expires.
+@0x91bf4372e2c69b94;
+
+using Cxx = import "/capnp/c++.capnp";
+$Cxx.namespace("lkd::rpc");
+
+const protocolVersion :UInt32 = 1;
+# Bumped on any incompatible change of this file or of lkd_channel.h.
+
+interface Gate {
+  attach @0 (version :UInt32, cookie :Data) -> (session :Session, pid :Int32);
+  # version: the client's protocolVersion; a different one fails with an
+  # error naming both.
+  # cookie: empty for a new kernel process; else a hand-over cookie from
+  # Session.fork or Session.prepareExec, which gives this connection that
+  # process (once; the peer's uid must be the one that asked for it).
+  # An exec cookie closes the process's close-on-exec fds, as execve does.
+  # pid: the kernel process's pid inside lkd.
+}
+
+interface Session {
+  openChannel @0 () -> (channel :Channel, generation :UInt32,
+                        dataOffset :UInt32, dataSize :UInt32);
+  # A new channel and its worker, a new kernel task of this process. The
+  # channel's memfd comes attached to `channel` (Capability getFd); map it
+  # shared, size dataOffset + dataSize. Every request carries `generation`.
+
+  fork @1 () -> (cookie :Data, childPid :Int32);
+  # Duplicates the kernel process (fd table shared as fork(2) does). The
+  # host child attaches with the cookie within handoverTimeoutSeconds, or
+  # the kernel child exits.
+
+  prepareExec @2 () -> (cookie :Data);
+  # Before execve(2): the new program attaches with the cookie and keeps
+  # this kernel process (close-on-exec fds closed). If execve fails the
+  # caller keeps using this session; the cookie then just expires.
+
+  detach @3 ();
+  # Ends the kernel process now (as exit would); the session is unusable
+  # afterwards.
+}
+
+interface Channel {
+  # Carries the channel's memfd. No methods: dropping it ends the worker.
+}
+
+const handoverTimeoutSeconds :UInt32 = 30;

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: GPL-2.0
+// libFuzzer target for the channel's trust boundary (request_decoder.h):
+// whatever a client writes into its request and data area, a successful
+// DecodeRequest() only hands the kernel pointers inside that data area (or
+// at the DecodedCall's private lengths), each with room for everything the
+// table (lkd_syscall_lookup) says the kernel may touch there; a request
+// with another generation fails with -ESTALE. A broken promise abort()s
+// with a message naming it and the request.
+//
+// The data area is allocated at exactly its size, and after the checks the
+// fuzzer touches every byte the kernel may touch (reads what it reads,
+// writes what it writes), so AddressSanitizer confirms the arithmetic.
+//
+// Paths are the one thing the kernel reads without a size (up to their
+// NUL): the decoder hands it a private copy, so a client that rewrites its
+// shared data area during the call cannot make the kernel read past it.
+//
+// Built with clang and libFuzzer by fuzz/build_fuzzer.sh (the Bazel C++
+// toolchain is gcc); run for a bounded number of inputs by
+// fuzz/request_decoder_fuzz_test.sh. Input layout: fuzz/fuzz_input.h.
+#include <cerrno>
+#include <cstdarg>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <vector>
+
+#include "lkd/sysnr.h"
+#include "schema/lkd_channel.h"
+#include "schema/lkd_syscalls.h"
+#include "server/channel/fuzz/fuzz_input.h"
+#include "server/channel/request_decoder.h"
+
+namespace lkd::server {
+namespace {
+
+// Results seen so far, printed at exit: the test checks from them that the
+// search reached the success paths of the served calls. (A process-wide
+// tally is the only way to see across libFuzzer's calls.)
+struct Tally {
+  uint64_t inputs = 0;
+  uint64_t ok = 0;
+  uint64_t estale = 0;
+  uint64_t enosys = 0;
+  uint64_t efault = 0;
+  uint64_t einval = 0;
+  uint64_t eperm = 0;
+  std::vector<bool> decoded;  // per lkd_syscall_table index
+};
+Tally tally;
+
+
+void PrintTally() {
+  unsigned served = 0;
+  for (bool d : tally.decoded) served += d;
+  fprintf(stderr,
+          "request_decoder_fuzzer: %llu inputs: ok=%llu estale=%llu "
+          "enosys=%llu efault=%llu einval=%llu eperm=%llu; served calls "
+          "decoded: %u of %u\n",
+          static_cast<unsigned long long>(tally.inputs),
+          static_cast<unsigned long long>(tally.ok),
+          static_cast<unsigned long long>(tally.estale),
+          static_cast<unsigned long long>(tally.enosys),
+          static_cast<unsigned long long>(tally.efault),
+          static_cast<unsigned long long>(tally.einval),
+          static_cast<unsigned long long>(tally.eperm), served,
+          lkd_syscall_table_size);
+  for (unsigned i = 0; i < lkd_syscall_table_size; i++)
+    if (!tally.decoded[i])
+      fprintf(stderr, "request_decoder_fuzzer: never decoded: %s\n",
+              lkd_syscall_table[i].name);
+}
+
+[[noreturn]] __attribute__((format(printf, 3, 4))) void Violation(
+    const lkd_channel_request& r, uint32_t data_size, const char* format, ...) {
+  fprintf(stderr, "request_decoder_fuzzer: VIOLATION: ");
+  va_list ap;
+  va_start(ap, format);
+  vfprintf(stderr, format, ap);
+  va_end(ap);
+  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(r.nr));
+  fprintf(stderr, "\n  request: nr=%u (%s) generation=%u data_size=%u\n", r.nr,
+          desc ? desc->name : "not served", r.generation, data_size);
+  for (int i = 0; i < 6; i++)
+    fprintf(stderr, "  args[%d]=0x%llx lens[%d]=%u\n", i,
+            static_cast<unsigned long long>(r.args[i]), i, r.lens[i]);
+  abort();
+}
+
+// For functions with `request` and `data_size` in scope.
+#define EXPECT_OR_ABORT(cond, ...)                             \
+  do {                                                         \
+    if (!(cond)) Violation(request, data_size, __VA_ARGS__);   \
+  } while (0)
+
+bool IsPointer(const lkd_arg_desc& a) {
+  return a.kind == LKD_ARG_IN || a.kind == LKD_ARG_OUT ||
+         a.kind == LKD_ARG_INOUT || a.kind == LKD_ARG_PATH;
+}
+
+// Whether some (non-NULL) pointer argument of `call` is sized by the u32
+// that argument `k` points to.
+bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) {
+  for (int i = 0; i < 6; i++)
+    if (desc.args[i].size_rule == LKD_SIZE_AT_PTR && desc.args[i].param == k &&
+        call.args[i] != 0)
+      return true;
+  return false;
+}
+
+// Checks every promise of a successful decode, then plays the kernel:
+// touches what it may touch, writes the private lengths back, and checks
+// that FinishCall() writes exactly those back and nothing else.
+void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
+                  uint8_t* data, uint32_t data_size) {
+  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
+  EXPECT_OR_ABORT(desc != nullptr, "decoded a call that is not served");
+  EXPECT_OR_ABORT(call.nr == desc->nr, "call.nr %ld is not the request's", call.nr);
+
+  // The kernel takes these commands as unsigned int: what it sees must be
+  // a command whose argument is the value (fcntl) or an int (ioctl).
+  if (desc->nr == LKD_NR_fcntl) {
+    unsigned cmd = static_cast<unsigned>(call.args[1]);
+    EXPECT_OR_ABORT(cmd <= 4 || cmd == 1030,
+                    "fcntl command %u takes a pointer", cmd);
+  }
+  if (desc->nr == LKD_NR_ioctl) {
+    unsigned cmd = static_cast<unsigned>(call.args[1]);
+    EXPECT_OR_ABORT(cmd == 0x541B || cmd == 0x5421,
+                    "ioctl request 0x%x is not FIONREAD or FIONBIO", cmd);
+  }
+
+  const uintptr_t base = reinterpret_cast<uintptr_t>(data);
+  uint64_t may_touch[6] = {};
+  for (int i = 0; i < 6; i++) {
+    const lkd_arg_desc& a = desc->args[i];
+    if (a.kind == LKD_ARG_VAL) {
+      EXPECT_OR_ABORT(call.args[i] == static_cast<long>(request.args[i]),
+                      "value argument %d changed", i);
+      continue;
+    }
+    if (!IsPointer(a)) continue;
+    const uintptr_t p = static_cast<uintptr_t>(call.args[i]);
+    if (p == 0) {
+      EXPECT_OR_ABORT(request.args[i] == LKD_CHANNEL_NULL && a.nullable,
+                      "argument %d is NULL but the client did not ask for it "
+                      "or it may not be NULL", i);
+      EXPECT_OR_ABORT(call.private_len_arg[i] < 0,
+                      "NULL argument %d has a private length", i);
+      continue;
+    }
+
+    // Where the client put the region: inside the data area.
+    const uint64_t offset = request.args[i];
+    EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset,
+                    "argument %d's region [%llu, +%u) is outside the data area",
+                    i, static_cast<unsigned long long>(offset), request.lens[i]);
+
+    if (call.private_len_arg[i] >= 0) {
+      // A length the kernel reads through a pointer: our copy, which
+      // FinishCall() writes back to where the client keeps it.
+      EXPECT_OR_ABORT(call.private_len_arg[i] == i,
+                      "private_len_arg[%d] is %d", i, call.private_len_arg[i]);
+      EXPECT_OR_ABORT(p == reinterpret_cast<uintptr_t>(&call.private_len[i]),
+                      "argument %d has a private length but points elsewhere", i);
+      EXPECT_OR_ABORT(SizesAnother(*desc, call, i),
+                      "argument %d has a private length nothing is sized by", i);
+      EXPECT_OR_ABORT(call.private_len_offset[i] == offset,
+                      "private length %d goes back to %u, not to %llu", i,
+                      call.private_len_offset[i],
+                      static_cast<unsigned long long>(offset));
+      EXPECT_OR_ABORT(request.lens[i] >= sizeof(uint32_t),
+                      "private length %d's region is only %u bytes", i,
+                      request.lens[i]);
+      continue;
+    }
+    if (a.kind == LKD_ARG_PATH) {
+      // A private copy of the client's NUL-terminated string.
+      const auto* copy = reinterpret_cast<const char*>(p);
+      bool is_private = false;
+      for (const auto& slot : call.private_path)
+        is_private |= copy == slot;
+      EXPECT_OR_ABORT(is_private, "path argument %d is not a private copy", i);
+      EXPECT_OR_ABORT(request.lens[i] > 0 && memchr(data + offset, 0, request.lens[i]),
+                      "path argument %d has no NUL inside its region", i);
+      EXPECT_OR_ABORT(strcmp(copy, reinterpret_cast<const char*>(data + offset)) == 0,
+                      "path argument %d's copy differs from the client's", i);
+      continue;
+    }
+    EXPECT_OR_ABORT(!SizesAnother(*desc, call, i),
+                    "argument %d sizes another argument but the kernel would "
+                    "read it from shared memory", i);
+
+    // What the kernel is handed: exactly the client's region.
+    EXPECT_OR_ABORT(p >= base && p - base == offset,
+                    "argument %d points %lld bytes from the data area, the "
+                    "client asked for offset %llu", i,
+                    static_cast<long long>(p - base),
+                    static_cast<unsigned long long>(offset));
+
+    // What the kernel may touch there, as it will see the sizes.
+    unsigned __int128 n = 0;
+    switch (a.size_rule) {
+      case LKD_SIZE_NONE:
+        Violation(request, data_size, "pointer argument %d has no size rule", i);
+      case LKD_SIZE_FIXED:
+        n = a.scale;
+        break;
+      case LKD_SIZE_ARG:
+        n = static_cast<unsigned long>(call.args[a.param]);
+        break;
+      case LKD_SIZE_ARG_TIMES:
+        n = static_cast<unsigned __int128>(static_cast<unsigned long>(call.args[a.param])) *
+            a.scale;
+        break;
+      case LKD_SIZE_AT_PTR:
+        EXPECT_OR_ABORT(call.private_len_arg[a.param] == a.param,
+                        "argument %d is sized by argument %d, which is not private",
+                        i, a.param);
+        n = call.private_len[a.param];
+        break;
+      default:
+        Violation(request, data_size, "argument %d has size rule %d", i, a.size_rule);
+    }
+    EXPECT_OR_ABORT(n <= request.lens[i],
+                    "argument %d: the kernel may touch %llu%s bytes, the "
+                    "region has %u", i, static_cast<unsigned long long>(n),
+                    n > UINT64_MAX ? " + k * 2^64" : "", request.lens[i]);
+    may_touch[i] = static_cast<uint64_t>(n);
+  }
+
+  // Play the kernel. All checks are done: writes below may overlap other
+  // regions (the client's business), and overwrite a path's NUL.
+  volatile uint8_t sink = 0;
+  for (int i = 0; i < 6; i++) {
+    const lkd_arg_desc& a = desc->args[i];
+    if (!IsPointer(a) || call.args[i] == 0 || call.private_len_arg[i] >= 0 ||
+        a.kind == LKD_ARG_PATH)
+      continue;
+    auto* p = reinterpret_cast<uint8_t*>(call.args[i]);
+    if (a.kind != LKD_ARG_OUT)
+      for (uint64_t b = 0; b < may_touch[i]; b++) sink = sink + p[b];
+    if (a.kind == LKD_ARG_OUT || a.kind == LKD_ARG_INOUT)
+      memset(p, 0xa5, may_touch[i]);
+  }
+  for (int k = 0; k < 6; k++) {
+    if (call.private_len_arg[k] < 0) continue;
+    auto* len = reinterpret_cast<uint32_t*>(call.args[k]);
+    *len = *len / 2 + 1;  // the kernel stores the address's real length
+  }
+
+  std::unique_ptr<uint8_t[]> expected(new uint8_t[data_size]);
+  if (data_size) memcpy(expected.get(), data, data_size);
+  for (int k = 0; k < 6; k++)
+    if (call.private_len_arg[k] >= 0)
+      memcpy(expected.get() + call.private_len_offset[k], &call.private_len[k],
+             sizeof(uint32_t));
+  FinishCall(call, data);
+  EXPECT_OR_ABORT(data_size == 0 || memcmp(expected.get(), data, data_size) == 0,
+                  "FinishCall() wrote something else than the private lengths");
+}
+
+void TallyResult(int rc) {
+  switch (rc) {
+    case 0: tally.ok++; break;
+    case -ESTALE: tally.estale++; break;
+    case -ENOSYS: tally.enosys++; break;
+    case -EFAULT: tally.efault++; break;
+    case -EINVAL: tally.einval++; break;
+    case -EPERM: tally.eperm++; break;
+  }
+}
+
+void FuzzOne(const uint8_t* bytes, size_t size) {
+  fuzz::FuzzInput in = fuzz::ParseFuzzInput(bytes, size);
+  lkd_channel_request& request = in.request;
+  const uint32_t data_size = in.data_size;
+  if (in.flags & fuzz::kFlagNrIsTableIndex)
+    request.nr = static_cast<uint32_t>(
+        lkd_syscall_table[request.nr % lkd_syscall_table_size].nr);
+  uint32_t generation = request.generation;
+  if (in.flags & fuzz::kFlagStale) generation += 1u + (in.flags >> 2);
+
+  // Exactly data_size bytes, so that ASan reports any access past them.
+  std::unique_ptr<uint8_t[]> data(new uint8_t[data_size]);
+  size_t copied = in.data_len < data_size ? in.data_len : data_size;
+  if (copied) memcpy(data.get(), in.data, copied);
+  memset(data.get() + copied, 0, data_size - copied);
+
+  tally.inputs++;
+  DecodedCall call;
+  int rc = DecodeRequest(request, generation, data.get(), data_size, &call);
+  TallyResult(rc);
+  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
+  if (generation != request.generation) {
+    EXPECT_OR_ABORT(rc == -ESTALE, "a stale request (channel generation %u) "
+                    "returned %d, not -ESTALE", generation, rc);
+  } else if (!desc) {
+    EXPECT_OR_ABORT(rc == -ENOSYS, "a call not served returned %d, not -ENOSYS", rc);
+  } else if (rc == -EPERM) {
+    EXPECT_OR_ABORT(desc->nr == LKD_NR_fcntl || desc->nr == LKD_NR_ioctl,
+                    "-EPERM for %s, which has no commands", desc->name);
+  } else {
+    EXPECT_OR_ABORT(rc == 0 || rc == -EFAULT || rc == -EINVAL || rc == -ENAMETOOLONG,
+                    "returned %d, which DecodeRequest() does not promise", rc);
+  }
+  if (rc == 0) {
+    tally.decoded[desc - lkd_syscall_table] = true;
+    CheckDecoded(request, call, data.get(), data_size);
+  }
+
+  // The same request on a channel that moved on (fork, reconnect): stale,
+  // whatever else is right or wrong with it.
+  DecodedCall stale_call;
+  int stale_rc = DecodeRequest(request, request.generation + 1, data.get(),
+                               data_size, &stale_call);
+  EXPECT_OR_ABORT(stale_rc == -ESTALE,
+                  "the request on a channel of generation %u returned %d, not "
+                  "-ESTALE", request.generation + 1, stale_rc);
+}
+
+}  // namespace
+}  // namespace lkd::server
+
+extern "C" int LLVMFuzzerInitialize(int* /*argc*/, char*** /*argv*/) {
+  lkd::server::tally.decoded.assign(lkd_syscall_table_size, false);
+  atexit(lkd::server::PrintTally);
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  lkd::server::FuzzOne(data, size);
+  return 0;
+}

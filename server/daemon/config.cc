@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "server/daemon/config.h"
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <vector>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
+#include "hostops/virtio/nic_backend.h"
+
+namespace lkd::daemon {
+namespace {
+
+using config::Disk;
+using config::Nic;
+using config::Route;
+using config::Sysctl;
+
+// The kernel refuses less (kernel/arch/lkd/kernel/setup.c).
+constexpr uint64_t kMinMem = 16ull << 20;
+constexpr char kUnixScheme[] = "unix://";
+
+absl::Status Invalid(const std::string& what, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
+}
+
+// Prefixes a status's message with the item it is about, keeping its code.
+absl::Status About(const std::string& what, const absl::Status& status) {
+  if (status.ok()) return status;
+  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
+}
+
+// Collects the text-format parser's messages, which carry 0-based
+// positions, as "SOURCE:LINE:COLUMN: message" lines.
+class ErrorLines : public google::protobuf::io::ErrorCollector {
+ public:
+  explicit ErrorLines(std::string source) : source_(std::move(source)) {}
+  void AddError(int line, google::protobuf::io::ColumnNumber column,
+                const std::string& message) override {
+    Add(line, column, message);
+  }
+  void AddWarning(int line, google::protobuf::io::ColumnNumber column,
+                  const std::string& message) override {
+    Add(line, column, "warning: " + message);
+  }
+  std::string Text() const { return absl::StrJoin(lines_, "\n"); }
+
+ private:
+  void Add(int line, int column, const std::string& message) {
+    lines_.push_back(absl::StrCat(source_, ":", line + 1, ":", column + 1, ": ", message));
+  }
+  std::string source_;
+  std::vector<std::string> lines_;
+};
+
+// An address with an optional prefix length, in network byte order.
+struct Cidr {
+  int family = 0;
+  unsigned char bytes[16] = {};
+  int prefix = 0;
+};
+
+absl::StatusOr<Cidr> ParseCidr(const std::string& text) {
+  Cidr cidr;
+  std::string address = text, length;
+  if (size_t slash = text.find('/'); slash != std::string::npos) {
+    address = text.substr(0, slash);
+    length = text.substr(slash + 1);
+  }
+  if (inet_pton(AF_INET, address.c_str(), cidr.bytes) == 1) {
+    cidr.family = AF_INET;
+  } else if (inet_pton(AF_INET6, address.c_str(), cidr.bytes) == 1) {
+    cidr.family = AF_INET6;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' is not an address (want 10.0.2.2/24 or fd00:2::2/64)"));
+  }
+  int max = cidr.family == AF_INET ? 32 : 128;
+  cidr.prefix = max;
+  if (text.find('/') != std::string::npos &&
+      (length.empty() || length.size() > 3 ||
+       !std::all_of(length.begin(), length.end(), absl::ascii_isdigit) ||
+       !absl::SimpleAtoi(length, &cidr.prefix) || cidr.prefix > max)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "' has a bad prefix length (want 0..", max, ")"));
+  }
+  return cidr;
+}
+
+// Whether any bit past the prefix length is set ("10.1.2.0/16").
+bool HasHostBits(const Cidr& cidr) {
+  int size = cidr.family == AF_INET ? 4 : 16;
+  for (int bit = cidr.prefix; bit < size * 8; bit++) {
+    if (cidr.bytes[bit / 8] & (0x80 >> (bit % 8))) return true;
+  }
+  return false;
+}
+
+// Linux's dev_valid_name(): what a link may be called.
+bool ValidLinkName(const std::string& name) {
+  if (name.empty() || name.size() >= IFNAMSIZ || name == "." || name == "..") return false;
+  for (char c : name) {
+    if (c == '/' || c == ':' || absl::ascii_isspace(c)) return false;
+  }
+  return true;
+}
+
+// "/data", "/mnt/a": absolute, no empty, "." or ".." components, no
+// trailing slash, so that two spellings of one directory compare equal.
+bool CanonicalAbsolutePath(const std::string& path) {
+  if (path.size() < 2 || path[0] != '/') return false;
+  for (absl::string_view part : absl::StrSplit(absl::string_view(path).substr(1), '/')) {
+    if (part.empty() || part == "." || part == "..") return false;
+  }
+  return true;
+}
+
+// Whether `path` is `dir` or lies below it (both canonical).
+bool Within(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 &&
+                         path[dir.size()] == '/');
+}
+
+absl::Status ValidateListen(const std::string& listen) { return UnixListenPath(listen).status(); }
+
+absl::Status ValidateMem(const std::string& mem) {
+  absl::StatusOr<uint64_t> bytes = ParseMemSize(mem.empty() ? kDefaultMem : mem);
+  if (!bytes.ok()) return bytes.status();
+  if (*bytes < kMinMem)
+    return absl::InvalidArgumentError(
+        absl::StrCat("mem '", mem, "' is too small (the kernel needs at least 16M)"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateNics(const LkdConfig& config) {
+  std::set<virtio::MacAddress> macs;
+  for (int i = 0; i < config.nic_size(); i++) {
+    const Nic& nic = config.nic(i);
+    std::string what = absl::StrCat("nic ", i, " (", nic.backend(), ")");
+    if (nic.backend().empty())
+      return Invalid(what, "no backend (want tap:NAME, raw:IFNAME or wire:PATH)");
+    absl::StatusOr<virtio::NicSpec> spec = virtio::ParseNicSpec(nic.backend());
+    if (!spec.ok()) return About(what, spec.status());
+    // Boot finds each NIC's link by its MAC.
+    if (spec->mac_set && !macs.insert(spec->mac).second)
+      return Invalid(
+          what, absl::StrCat("MAC ", virtio::FormatMac(spec->mac), " is already another NIC's"));
+    for (const std::string& address : nic.address()) {
+      if (absl::StatusOr<Cidr> cidr = ParseCidr(address); !cidr.ok())
+        return About(what, cidr.status());
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDisks(const LkdConfig& config) {
+  for (int i = 0; i < config.disk_size(); i++) {
+    const Disk& disk = config.disk(i);
+    std::string what = absl::StrCat("disk ", i, " (", disk.image(), ")");
+    if (disk.image().empty()) return Invalid(what, "no image path");
+    if (disk.fstype().empty()) return Invalid(what, "no file system type (fstype, e.g. ext4)");
+    const std::string& mnt = disk.mountpoint();
+    if (!CanonicalAbsolutePath(mnt))
+      return Invalid(what, absl::StrCat("mountpoint '", mnt,
+                                        "' is not an absolute path such as /data (no ., .., "
+                                        "// or trailing /; not / itself)"));
+    for (const char* own : {"/proc", "/sys", "/dev"}) {
+      if (Within(mnt, own))
+        return Invalid(what, absl::StrCat("mountpoint '", mnt, "' is on ", own,
+                                          ", which the daemon mounts itself"));
+    }
+    // Disks are mounted in order: one below a later one would be hidden.
+    for (int j = i + 1; j < config.disk_size(); j++) {
+      const std::string& later = config.disk(j).mountpoint();
+      if (Within(mnt, later))
+        return Invalid(
+            what, absl::StrCat("mountpoint '", mnt, "' is ", mnt == later ? "also" : "below",
+                               " disk ", j, "'s mountpoint '", later, "' (list outer ones first)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRoute(const Route& route, const std::string& what) {
+  if (route.via().empty() && route.dev().empty())
+    return Invalid(what, "needs a gateway (via) or a link (dev)");
+  int via_family = 0;
+  if (!route.via().empty()) {
+    unsigned char bytes[16];
+    if (inet_pton(AF_INET, route.via().c_str(), bytes) == 1) {
+      via_family = AF_INET;
+    } else if (inet_pton(AF_INET6, route.via().c_str(), bytes) == 1) {
+      via_family = AF_INET6;
+    } else {
+      return Invalid(what, absl::StrCat("gateway '", route.via(), "' is not an address"));
+    }
+  }
+  if (!route.dev().empty() && !ValidLinkName(route.dev()))
+    return Invalid(what, absl::StrCat("bad link name '", route.dev(), "'"));
+  if (route.dest() == "default") return absl::OkStatus();
+  if (route.dest().empty()) return Invalid(what, "no destination (want default or a CIDR)");
+  absl::StatusOr<Cidr> dest = ParseCidr(route.dest());
+  if (!dest.ok()) return About(what, dest.status());
+  if (HasHostBits(*dest))
+    return Invalid(
+        what, absl::StrCat("destination '", route.dest(), "' has bits set past its prefix length"));
+  if (via_family != 0 && via_family != dest->family)
+    return Invalid(what, absl::StrCat("gateway '", route.via(),
+                                      "' is not of the destination's address family"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateSysctl(const Sysctl& sysctl, const std::string& what) {
+  if (sysctl.name().empty()) return Invalid(what, "no name");
+  for (char c : sysctl.name()) {
+    if (absl::ascii_isspace(c) || c == '=')
+      return Invalid(what, absl::StrCat("bad name '", sysctl.name(), "'"));
+  }
+  if (sysctl.value().empty()) return Invalid(what, "no value");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<LkdConfig> ParseConfigText(std::string_view text, std::string_view source) {
+  LkdConfig config;
+  ErrorLines errors{std::string(source)};
+  google::protobuf::TextFormat::Parser parser;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config))
+    return absl::InvalidArgumentError(errors.Text());
+  return config;
+}
+
+absl::StatusOr<LkdConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream file(path);
+  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("read config ", path));
+  std::stringstream text;
+  text << file.rdbuf();
+  if (file.bad()) return absl::ErrnoToStatus(errno, absl::StrCat("read config ", path));
+  return ParseConfigText(text.str(), path);
+}
+
+void ApplyDefaults(LkdConfig* config) {
+  if (config->listen().empty()) config->set_listen(kDefaultListen);
+  if (config->mem().empty()) config->set_mem(kDefaultMem);
+}
+
+absl::Status AddNicFlag(std::string_view spec, LkdConfig* config) {
+  std::string what = absl::StrCat("bad --nic '", std::string(spec), "'");
+  Nic nic;
+  std::vector<std::string> backend;
+  std::vector<std::string> items = absl::StrSplit(std::string(spec), ',');
+  for (const std::string& item : items) {
+    if (item.starts_with("addr=")) {
+      std::string address = item.substr(5);
+      if (absl::StatusOr<Cidr> cidr = ParseCidr(address); !cidr.ok())
+        return About(what, cidr.status());
+      nic.add_address(address);
+    } else {
+      backend.push_back(item);
+    }
+  }
+  nic.set_backend(absl::StrJoin(backend, ","));
+  // Only parses: opening the backend is Boot's business.
+  if (absl::StatusOr<virtio::NicSpec> parsed = virtio::ParseNicSpec(nic.backend()); !parsed.ok())
+    return About(what, parsed.status());
+  *config->add_nic() = std::move(nic);
+  return absl::OkStatus();
+}
+
+absl::Status AddDiskFlag(std::string_view spec, LkdConfig* config) {
+  std::string what = absl::StrCat("bad --disk '", std::string(spec), "'");
+  std::vector<std::string> fields = absl::StrSplit(std::string(spec), ',');
+  if (fields.size() < 3 || fields.size() > 4)
+    return Invalid(what, "want IMAGE,FSTYPE,MOUNTPOINT[,ro|rw]");
+  Disk disk;
+  disk.set_image(fields[0]);
+  disk.set_fstype(fields[1]);
+  disk.set_mountpoint(fields[2]);
+  if (fields.size() == 4) {
+    if (fields[3] != "ro" && fields[3] != "rw")
+      return Invalid(what, absl::StrCat("unknown option '", fields[3], "' (want ro or rw)"));
+    disk.set_read_only(fields[3] == "ro");
+  }
+  if (disk.image().empty()) return Invalid(what, "no image path");
+  if (disk.fstype().empty()) return Invalid(what, "no file system type");
+  if (!CanonicalAbsolutePath(disk.mountpoint()))
+    return Invalid(what,
+                   absl::StrCat("mountpoint '", disk.mountpoint(), "' is not an absolute path"));
+  *config->add_disk() = std::move(disk);
+  return absl::OkStatus();
+}
+
+absl::Status AddRouteFlag(std::string_view spec, LkdConfig* config) {
+  std::string what = absl::StrCat("bad --route '", std::string(spec), "'");
+  std::vector<std::string> fields = absl::StrSplit(std::string(spec), ',');
+  Route route;
+  route.set_dest(fields[0]);
+  for (size_t i = 1; i < fields.size(); i++) {
+    std::pair<std::string, std::string> kv = absl::StrSplit(fields[i], absl::MaxSplits('=', 1));
+    if (kv.first == "via") {
+      route.set_via(kv.second);
+    } else if (kv.first == "dev") {
+      route.set_dev(kv.second);
+    } else if (kv.first == "table") {
+      uint32_t table;
+      if (kv.second.empty() ||
+          !std::all_of(kv.second.begin(), kv.second.end(), absl::ascii_isdigit) ||
+          !absl::SimpleAtoi(kv.second, &table))
+        return Invalid(what, absl::StrCat("table '", kv.second, "' is not a number"));
+      route.set_table(table);
+    } else {
+      return Invalid(what,
+                     absl::StrCat("unknown option '", kv.first, "' (known: via, dev, table)"));
+    }
+  }
+  if (absl::Status s = ValidateRoute(route, what); !s.ok()) return s;
+  *config->add_route() = std::move(route);
+  return absl::OkStatus();
+}
+
+absl::Status AddSysctlFlag(std::string_view spec, LkdConfig* config) {
+  std::string what = absl::StrCat("bad --sysctl '", std::string(spec), "'");
+  size_t equals = spec.find('=');
+  if (equals == std::string_view::npos) return Invalid(what, "want NAME=VALUE");
+  Sysctl sysctl;
+  sysctl.set_name(std::string(spec.substr(0, equals)));
+  sysctl.set_value(std::string(spec.substr(equals + 1)));
+  if (absl::Status s = ValidateSysctl(sysctl, what); !s.ok()) return s;
+  *config->add_sysctl() = std::move(sysctl);
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const LkdConfig& config) {
+  if (absl::Status s = ValidateListen(config.listen()); !s.ok()) return s;
+  if (absl::Status s = ValidateMem(config.mem()); !s.ok()) return s;
+  if (absl::Status s = ValidateNics(config); !s.ok()) return s;
+  if (absl::Status s = ValidateDisks(config); !s.ok()) return s;
+  for (int i = 0; i < config.route_size(); i++) {
+    std::string what = absl::StrCat("route ", i, " (", RouteText(config.route(i)), ")");
+    if (absl::Status s = ValidateRoute(config.route(i), what); !s.ok()) return s;
+  }
+  for (int i = 0; i < config.sysctl_size(); i++) {
+    const Sysctl& sysctl = config.sysctl(i);
+    std::string what = absl::StrCat("sysctl ", i, " (", sysctl.name(), ")");
+    if (absl::Status s = ValidateSysctl(sysctl, what); !s.ok()) return s;
+  }
+  // The kernel takes the first mem= it sees, which is ours; a second one
+  // would be silently ignored.
+  for (absl::string_view word : absl::StrSplit(config.cmdline(), ' ', absl::SkipEmpty())) {
+    if (absl::StartsWith(word, "mem="))
+      return Invalid(absl::StrCat("cmdline '", config.cmdline(), "'"),
+                     "sets mem=; use the config's mem instead");
+  }
+  return absl::OkStatus();
+}
+
+std::string RouteText(const config::Route& route) {
+  std::string text = route.dest();
+  if (!route.via().empty()) absl::StrAppend(&text, " via ", route.via());
+  if (!route.dev().empty()) absl::StrAppend(&text, " dev ", route.dev());
+  if (route.table() != 0) absl::StrAppend(&text, " table ", route.table());
+  return text;
+}
+
+absl::StatusOr<uint64_t> ParseMemSize(std::string_view text) {
+  std::string digits(text);
+  uint64_t shift = 0;
+  if (!digits.empty()) {
+    switch (absl::ascii_toupper(digits.back())) {
+      case 'K':
+        shift = 10;
+        break;
+      case 'M':
+        shift = 20;
+        break;
+      case 'G':
+        shift = 30;
+        break;
+    }
+    if (shift != 0) digits.pop_back();
+  }
+  uint64_t value;
+  if (digits.empty() || digits.size() > 12 ||
+      !std::all_of(digits.begin(), digits.end(), absl::ascii_isdigit) ||
+      !absl::SimpleAtoi(digits, &value))
+    return absl::InvalidArgumentError(absl::StrCat(
+        "mem '", std::string(text), "' is not a size such as 256M (K, M or G suffix)"));
+  if (value > (~uint64_t{0} >> shift))
+    return absl::InvalidArgumentError(absl::StrCat("mem '", std::string(text), "' is too large"));
+  return value << shift;
+}
+
+absl::StatusOr<std::string> UnixListenPath(std::string_view listen) {
+  std::string text(listen.empty() ? std::string_view(kDefaultListen) : listen);
+  std::string what = absl::StrCat("listen '", text, "'");
+  if (!text.starts_with(kUnixScheme)) {
+    if (text.find("://") != std::string::npos)
+      return Invalid(what, "only unix:// addresses are supported for now");
+    return Invalid(what, "want unix:///ABSOLUTE/PATH");
+  }
+  std::string path = text.substr(strlen(kUnixScheme));
+  if (path.empty() || path[0] != '/') return Invalid(what, "the socket path must be absolute");
+  if (path.size() >= sizeof(sockaddr_un{}.sun_path))
+    return Invalid(what, absl::StrCat("the socket path is longer than ",
+                                      sizeof(sockaddr_un{}.sun_path) - 1, " bytes"));
+  return path;
+}
+
+}  // namespace lkd::daemon

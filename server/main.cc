@@ -1,0 +1,167 @@
+// SPDX-License-Identifier: GPL-2.0
+// lkd: boots the Linux library kernel with its NICs and disks and serves
+// system calls to the client processes that attach to it (in the spirit of
+// NetBSD's rump_server). Runs in the foreground and logs to stderr.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/flags/usage_config.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "server/daemon/config.h"
+#include "server/daemon/kernel_host.h"
+#include "server/session/session_server.h"
+
+ABSL_FLAG(std::string, config, "",
+          "configuration file (protobuf text format; see "
+          "server/daemon/lkd.conf.example); flags add to it");
+ABSL_FLAG(std::string, listen, "",
+          "session socket, unix:///PATH (default unix:///run/lkd/lkd.sock)");
+ABSL_FLAG(std::string, mem, "", "kernel memory, e.g. 256M (default 256M)");
+// The four below may be given many times; main() collects every
+// occurrence (absl flags keep only the last), these entries document them.
+ABSL_FLAG(std::string, net, "",
+          "a NIC, repeatable: tap:NAME | raw:IFNAME | wire:PATH, then "
+          "[,mac=MAC][,mtu=N][,offload=on|off][,addr=CIDR]...");
+ABSL_FLAG(std::string, disk, "",
+          "a disk, repeatable: IMAGE,FSTYPE,MOUNTPOINT[,ro]");
+ABSL_FLAG(std::string, route, "",
+          "a route, repeatable: DEST[,via=GW][,dev=IF][,table=N]");
+ABSL_FLAG(std::string, sysctl, "", "a sysctl, repeatable: NAME=VALUE");
+ABSL_FLAG(bool, check, false,
+          "check the configuration and exit without booting");
+
+namespace {
+
+struct RepeatedFlags {
+  std::vector<std::string> net, disk, route, sysctl;
+};
+
+// Takes every --net/--disk/--route/--sysctl (as --f=V or --f V) out of
+// argv, keeping the rest for absl.
+std::vector<char*> CollectRepeated(int argc, char** argv, RepeatedFlags* out) {
+  struct Name {
+    const char* flag;
+    std::vector<std::string>* values;
+  } names[] = {{"net", &out->net}, {"disk", &out->disk},
+               {"route", &out->route}, {"sysctl", &out->sysctl}};
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; i++) {
+    bool taken = false;
+    std::string arg = argv[i];
+    if (i > 0 && arg == "--") {  // everything after "--" is not a flag
+      for (; i < argc; i++) rest.push_back(argv[i]);
+      break;
+    }
+    for (const Name& n : names) {
+      for (const std::string dashes : {"--", "-"}) {
+        std::string bare = dashes + n.flag;
+        if (arg == bare && i + 1 < argc) {
+          n.values->push_back(argv[++i]);
+          taken = true;
+        } else if (absl::StartsWith(arg, bare + "=")) {
+          n.values->push_back(arg.substr(bare.size() + 1));
+          taken = true;
+        }
+        if (taken) break;
+      }
+      if (taken) break;
+    }
+    if (!taken) rest.push_back(argv[i]);
+  }
+  return rest;
+}
+
+int Fail(const absl::Status& status) {
+  fprintf(stderr, "lkd: %s\n", std::string(status.message()).c_str());
+  return 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any thread exists: the kernel's threads inherit the mask, so
+  // SIGTERM/SIGINT reach only the session server's event loop.
+  lkd::server::SessionServer::BlockShutdownSignals();
+
+  absl::SetProgramUsageMessage(
+      "the Linux kernel as a daemon.\n\n"
+      "Usage: lkd [--config FILE] [--listen unix:///PATH] [--mem SIZE]\n"
+      "           [--net SPEC]... [--disk SPEC]... [--route SPEC]... "
+      "[--sysctl N=V]...\n\n"
+      "Example: lkd --net tap:lkd0,addr=10.0.2.2/24 --route default,via=10.0.2.1 \\\n"
+      "             --disk /srv/data.img,ext4,/data\n"
+      "Clients attach with liblkclient (LKD_SERVER=unix:///PATH). SIGTERM or\n"
+      "SIGINT: stop accepting, end every client's kernel process, sync and\n"
+      "unmount the disks, halt.");
+  absl::FlagsUsageConfig usage;
+  // --help lists the flags of this file (absl's default looks for a file
+  // named after the program).
+  usage.contains_help_flags = [](absl::string_view file) {
+    return absl::StrContains(file, "server/main.cc");
+  };
+  absl::SetFlagsUsageConfig(usage);
+  RepeatedFlags repeated;
+  std::vector<char*> rest = CollectRepeated(argc, argv, &repeated);
+  std::vector<char*> positional =
+      absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  if (positional.size() > 1) {
+    fprintf(stderr, "lkd: unexpected argument '%s' (see --help)\n", positional[1]);
+    return 2;
+  }
+
+  lkd::daemon::LkdConfig config;
+  if (std::string path = absl::GetFlag(FLAGS_config); !path.empty()) {
+    auto loaded = lkd::daemon::LoadConfigFile(path);
+    if (!loaded.ok()) return Fail(loaded.status());
+    config = *loaded;
+  }
+  if (auto v = absl::GetFlag(FLAGS_listen); !v.empty()) config.set_listen(v);
+  if (auto v = absl::GetFlag(FLAGS_mem); !v.empty()) config.set_mem(v);
+  for (const auto& s : repeated.net)
+    if (auto st = lkd::daemon::AddNicFlag(s, &config); !st.ok()) return Fail(st);
+  for (const auto& s : repeated.disk)
+    if (auto st = lkd::daemon::AddDiskFlag(s, &config); !st.ok()) return Fail(st);
+  for (const auto& s : repeated.route)
+    if (auto st = lkd::daemon::AddRouteFlag(s, &config); !st.ok()) return Fail(st);
+  for (const auto& s : repeated.sysctl)
+    if (auto st = lkd::daemon::AddSysctlFlag(s, &config); !st.ok()) return Fail(st);
+  lkd::daemon::ApplyDefaults(&config);
+  if (auto st = lkd::daemon::Validate(config); !st.ok()) return Fail(st);
+  auto socket_path = lkd::daemon::UnixListenPath(config.listen());
+  if (!socket_path.ok()) return Fail(socket_path.status());
+  if (absl::GetFlag(FLAGS_check)) {
+    fprintf(stderr, "lkd: configuration OK\n");
+    return 0;
+  }
+
+  lkd::server::SessionServerOptions options;
+  options.socket_path = *socket_path;
+  lkd::server::SessionServer sessions(options);
+  // The socket first: a second lkd on the same path fails before booting.
+  if (auto st = sessions.Listen(); !st.ok()) return Fail(st);
+
+  auto kernel = lkd::daemon::KernelHost::Boot(config);
+  if (!kernel.ok()) return Fail(kernel.status());
+  for (const std::string& line : (*kernel)->Describe())
+    fprintf(stderr, "lkd: %s\n", line.c_str());
+  fprintf(stderr, "lkd: serving on %s\n", config.listen().c_str());
+
+  auto signal_number = sessions.Serve();
+  if (!signal_number.ok()) {
+    (void)(*kernel)->Shutdown();
+    return Fail(signal_number.status());
+  }
+  fprintf(stderr, "lkd: syncing and unmounting disks, halting the kernel\n");
+  if (auto st = (*kernel)->Shutdown(); !st.ok()) return Fail(st);
+  fprintf(stderr, "lkd: stopped\n");
+  return 0;
+}

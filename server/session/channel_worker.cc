@@ -1,0 +1,157 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "server/session/channel_worker.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "lkd/kernel.h"
+#include "schema/lkd_channel_doorbell.h"
+#include "server/channel/request_decoder.h"
+
+namespace lkd::server {
+
+namespace {
+constexpr uint32_t kPage = 4096;
+}
+
+absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
+    uint32_t data_size, uint32_t generation) {
+  if (data_size == 0 || data_size % kPage != 0 || data_size > (64u << 20))
+    return absl::InvalidArgumentError(
+        absl::StrCat("channel data size ", data_size,
+                     ": must be a multiple of 4096, at most 64 MiB"));
+  const uint32_t data_offset = (sizeof(lkd_channel) + kPage - 1) / kPage * kPage;
+  const size_t total = size_t{data_offset} + data_size;
+  int fd = memfd_create("lkd-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "memfd_create");
+  if (ftruncate(fd, total) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, "channel memfd size/seals");
+  }
+  void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, "mmap channel");
+  }
+  auto* ctl = static_cast<lkd_channel*>(base);
+  ctl->magic = LKD_CHANNEL_MAGIC;
+  ctl->version = LKD_CHANNEL_VERSION;
+  ctl->data_offset = data_offset;
+  ctl->data_size = data_size;
+  ctl->generation = generation;
+  return std::unique_ptr<ChannelMemory>(new ChannelMemory(
+      fd, static_cast<uint8_t*>(base), data_offset, data_size, generation));
+}
+
+ChannelMemory::~ChannelMemory() {
+  munmap(base_, size_t{data_offset_} + data_size_);
+  close(fd_);
+}
+
+void WorkerSet::Add() {
+  absl::MutexLock lock(&mu_);
+  ++live_;
+}
+
+void WorkerSet::Done() {
+  absl::MutexLock lock(&mu_);
+  --live_;
+}
+
+bool WorkerSet::WaitIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return live_ == 0; };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+int WorkerSet::live() const {
+  absl::MutexLock lock(&mu_);
+  return live_;
+}
+
+struct ChannelWorker::State {
+  std::unique_ptr<ChannelMemory> memory;
+  // A futex-style flag the doorbell wait checks around its sleeps.
+  uint32_t stop = 0;
+};
+
+std::unique_ptr<ChannelWorker> ChannelWorker::Start(
+    std::unique_ptr<ChannelMemory> memory, int pid, WorkerSet* workers,
+    const Options& options) {
+  auto state = std::make_shared<State>();
+  state->memory = std::move(memory);
+  workers->Add();
+  std::thread(Run, state, pid, workers, options).detach();
+  return std::unique_ptr<ChannelWorker>(new ChannelWorker(std::move(state)));
+}
+
+int ChannelWorker::fd() const { return state_ ? state_->memory->fd() : -1; }
+
+void ChannelWorker::Stop() {
+  if (!state_) return;
+  __atomic_store_n(&state_->stop, 1, __ATOMIC_SEQ_CST);
+  // The worker may sleep on the request doorbell.
+  syscall(SYS_futex, &state_->memory->control()->req_seq, FUTEX_WAKE, 1,
+          nullptr, nullptr, 0);
+  state_.reset();
+}
+
+void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
+                        WorkerSet* workers, Options options) {
+  ChannelMemory& mem = *state->memory;
+  lkd_channel* ctl = mem.control();
+  const int tid = lkd_bind(pid);
+  if (tid < 0)
+    fprintf(stderr, "lkd: channel worker for process %d: bind: %s\n", pid,
+            strerror(-tid));
+  // A fresh channel's counters are 0. Not reread here: the client may have
+  // rung already, before this thread ran.
+  uint32_t seen = 0;
+  for (;;) {
+    uint32_t seq = lkd_doorbell_wait(&ctl->req_seq, seen, &ctl->server_sleeping,
+                                     &state->stop, options.spin_ns, 0);
+    if (__atomic_load_n(&state->stop, __ATOMIC_ACQUIRE)) break;
+    if (seq == seen) continue;
+    seen = seq;
+    // One read of the request into private memory; everything after works
+    // on this copy (lkd_channel.h, invariants).
+    lkd_channel_request request;
+    memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req),
+           sizeof(request));
+    DecodedCall call;
+    long result;
+    uint64_t signals = 0;
+    if (tid < 0) {
+      result = tid;
+    } else if (int rc = DecodeRequest(request, mem.generation(), mem.data(),
+                                      mem.data_size(), &call);
+               rc < 0) {
+      result = rc;
+    } else {
+      result = lkd_syscall(call.nr, call.args);
+      FinishCall(call, mem.data());
+      signals = lkd_take_signals();
+    }
+    ctl->resp.result = result;
+    ctl->resp.signals = signals;
+    __atomic_store_n(&ctl->resp_seq, seq, __ATOMIC_RELEASE);
+    lkd_doorbell_ring(&ctl->resp_seq, &ctl->client_sleeping);
+  }
+  if (tid >= 0) lkd_unbind();
+  state.reset();  // unmaps before the server may consider us gone
+  workers->Done();
+}
+
+}  // namespace lkd::server

@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "server/session/session_server.h"
+
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+#include <kj/async-unix.h>
+#include <signal.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <list>
+#include <map>
+#include <string>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "lkd/kernel.h"
+#include "schema/lkd.capnp.h"
+
+namespace lkd::server {
+
+namespace {
+
+[[noreturn]] void Fail(const std::string& message) {
+  throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
+                      kj::heapString(message));
+}
+
+struct Peer {
+  uint32_t uid = 0;
+  uint32_t gid = 0;
+  int host_pid = 0;
+};
+
+// One kernel process; it exits (as SIGKILL would, closing its fds) when the
+// last owner drops it: its session, or a pending exec hand-over.
+class KernelProcess {
+ public:
+  KernelProcess(int pid, uint32_t uid) : pid_(pid), uid_(uid) {}
+  ~KernelProcess() { Exit(); }
+  KernelProcess(const KernelProcess&) = delete;
+  KernelProcess& operator=(const KernelProcess&) = delete;
+  int pid() const { return pid_; }
+  uint32_t uid() const { return uid_; }
+  void Exit() {
+    if (pid_ <= 0) return;
+    int rc = lkd_proc_exit(pid_);
+    if (rc < 0 && rc != -ESRCH && rc != -ENODEV)
+      fprintf(stderr, "lkd: ending kernel process %d: %s\n", pid_, strerror(-rc));
+    pid_ = 0;
+  }
+
+ private:
+  int pid_;
+  uint32_t uid_;
+};
+
+struct Handover {
+  std::shared_ptr<KernelProcess> process;
+  bool exec = false;
+};
+
+std::string NewCookie() {
+  uint8_t bytes[16];
+  ssize_t n = getrandom(bytes, sizeof(bytes), 0);
+  if (n != sizeof(bytes)) Fail("getrandom failed");
+  return std::string(reinterpret_cast<char*>(bytes), sizeof(bytes));
+}
+
+}  // namespace
+
+class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
+ public:
+  explicit Impl(SessionServerOptions options) : options_(std::move(options)) {}
+  ~Impl() {
+    if (listen_fd_ >= 0) {
+      close(listen_fd_);
+      unlink(options_.socket_path.c_str());
+    }
+  }
+
+  absl::Status Listen();
+  absl::StatusOr<int> Serve();
+
+  const SessionServerOptions& options() const { return options_; }
+  WorkerSet& workers() { return workers_; }
+
+  std::string AddHandover(Handover handover) {
+    std::string cookie = NewCookie();
+    handovers_[cookie] = std::move(handover);
+    if (timer_ != nullptr) {
+      tasks_->add(timer_->afterDelay(options_.handover_timeout_s * kj::SECONDS)
+                      .then([this, cookie]() {
+                        auto it = handovers_.find(cookie);
+                        if (it == handovers_.end()) return;
+                        fprintf(stderr,
+                                "lkd: hand-over of kernel process %d expired\n",
+                                it->second.process->pid());
+                        handovers_.erase(it);
+                      }));
+    }
+    return cookie;
+  }
+
+  // The hand-over for `cookie`, removed from the table, if `peer` may claim it.
+  Handover ClaimHandover(const std::string& cookie, const Peer& peer) {
+    auto it = handovers_.find(cookie);
+    if (it == handovers_.end()) Fail("unknown or expired hand-over cookie");
+    if (it->second.process->uid() != peer.uid)
+      Fail("hand-over cookie belongs to another user");
+    Handover h = std::move(it->second);
+    handovers_.erase(it);
+    return h;
+  }
+
+ private:
+  void taskFailed(kj::Exception&& exception) override {
+    fprintf(stderr, "lkd: %s\n", exception.getDescription().cStr());
+  }
+  kj::Promise<void> AcceptLoop(kj::ConnectionReceiver& listener);
+  void ServeConnection(kj::Own<kj::AsyncIoStream> stream);
+
+  SessionServerOptions options_;
+  int listen_fd_ = -1;
+  WorkerSet workers_;
+  std::map<std::string, Handover> handovers_;
+  // Valid while Serve() runs.
+  kj::Timer* timer_ = nullptr;
+  kj::TaskSet* tasks_ = nullptr;
+  kj::TaskSet* connections_ = nullptr;
+};
+
+namespace {
+
+class ChannelImpl final : public rpc::Channel::Server {
+ public:
+  explicit ChannelImpl(std::unique_ptr<ChannelWorker> worker)
+      : worker_(std::move(worker)) {}
+  kj::Maybe<int> getFd() override { return worker_->fd(); }
+
+ private:
+  std::unique_ptr<ChannelWorker> worker_;
+};
+
+class SessionImpl final : public rpc::Session::Server {
+ public:
+  SessionImpl(SessionServer::Impl& server, std::shared_ptr<KernelProcess> process,
+              Peer peer)
+      : server_(server), process_(std::move(process)), peer_(peer) {}
+  ~SessionImpl() {
+    fprintf(stderr, "lkd: host pid %d (kernel process %d) detached\n",
+            peer_.host_pid, process_->pid());
+  }
+
+  kj::Promise<void> openChannel(OpenChannelContext context) override {
+    if (process_->pid() <= 0) Fail("session detached");
+    uint32_t generation;
+    if (getrandom(&generation, sizeof(generation), 0) != sizeof(generation))
+      Fail("getrandom failed");
+    auto memory = ChannelMemory::Create(server_.options().channel_data_size,
+                                        generation);
+    if (!memory.ok()) Fail(std::string(memory.status().message()));
+    auto results = context.getResults();
+    results.setGeneration(generation);
+    results.setDataOffset((*memory)->data_offset());
+    results.setDataSize((*memory)->data_size());
+    results.setChannel(kj::heap<ChannelImpl>(
+        ChannelWorker::Start(std::move(*memory), process_->pid(),
+                             &server_.workers(), server_.options().worker)));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> fork(ForkContext context) override {
+    if (process_->pid() <= 0) Fail("session detached");
+    int child = lkd_proc_fork(process_->pid());
+    if (child < 0) Fail(absl::StrCat("fork: ", strerror(-child)));
+    std::string cookie = server_.AddHandover(
+        {std::make_shared<KernelProcess>(child, process_->uid()), false});
+    auto results = context.getResults();
+    results.setCookie(kj::arrayPtr(
+        reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size()));
+    results.setChildPid(child);
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> prepareExec(PrepareExecContext context) override {
+    if (process_->pid() <= 0) Fail("session detached");
+    std::string cookie = server_.AddHandover({process_, true});
+    context.getResults().setCookie(kj::arrayPtr(
+        reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size()));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> detach(DetachContext context) override {
+    process_->Exit();
+    return kj::READY_NOW;
+  }
+
+ private:
+  SessionServer::Impl& server_;
+  std::shared_ptr<KernelProcess> process_;
+  Peer peer_;
+};
+
+// The bootstrap capability of one connection: knows who is on the other end.
+class GateImpl final : public rpc::Gate::Server {
+ public:
+  GateImpl(SessionServer::Impl& server, Peer peer) : server_(server), peer_(peer) {}
+
+  kj::Promise<void> attach(AttachContext context) override {
+    auto params = context.getParams();
+    if (params.getVersion() != rpc::PROTOCOL_VERSION)
+      Fail(absl::StrCat("client speaks protocol version ", params.getVersion(),
+                        ", lkd speaks ", rpc::PROTOCOL_VERSION));
+    if (attached_) Fail("this connection is attached already");
+    std::shared_ptr<KernelProcess> process;
+    auto cookie_bytes = params.getCookie();
+    const char* how = "new";
+    if (cookie_bytes.size() == 0) {
+      lkd_cred cred = {peer_.uid, peer_.gid,
+                       peer_.uid == 0 ? LKD_CAPS_ALL : LKD_CAPS_NONE};
+      int pid = lkd_proc_create(&cred);
+      if (pid < 0) Fail(absl::StrCat("creating the kernel process: ", strerror(-pid)));
+      process = std::make_shared<KernelProcess>(pid, peer_.uid);
+    } else {
+      Handover h = server_.ClaimHandover(
+          std::string(reinterpret_cast<const char*>(cookie_bytes.begin()),
+                      cookie_bytes.size()),
+          peer_);
+      process = std::move(h.process);
+      how = h.exec ? "exec" : "fork";
+      if (h.exec) {
+        int rc = lkd_proc_exec(process->pid());
+        if (rc < 0) Fail(absl::StrCat("exec hand-over: ", strerror(-rc)));
+      }
+    }
+    attached_ = true;
+    fprintf(stderr, "lkd: host pid %d uid %u attached (%s) as kernel process %d\n",
+            peer_.host_pid, peer_.uid, how, process->pid());
+    auto results = context.getResults();
+    results.setPid(process->pid());
+    results.setSession(kj::heap<SessionImpl>(server_, std::move(process), peer_));
+    return kj::READY_NOW;
+  }
+
+ private:
+  SessionServer::Impl& server_;
+  Peer peer_;
+  bool attached_ = false;
+};
+
+// Clients send no fds; a non-zero limit is what makes capnp pass the
+// channel memfds this side sends (with 0 it treats the socket as a plain
+// byte stream).
+constexpr uint kMaxFdsFromClient = 1;
+
+struct Connection {
+  Connection(kj::Own<kj::AsyncCapabilityStream> s, capnp::Capability::Client gate)
+      : stream(kj::mv(s)),
+        network(*stream, kMaxFdsFromClient, capnp::rpc::twoparty::Side::SERVER),
+        rpc(capnp::makeRpcServer(network, kj::mv(gate))) {}
+  kj::Own<kj::AsyncCapabilityStream> stream;
+  capnp::TwoPartyVatNetwork network;
+  capnp::RpcSystem<capnp::rpc::twoparty::VatId> rpc;
+};
+
+}  // namespace
+
+absl::Status SessionServer::Impl::Listen() {
+  const std::string& path = options_.socket_path;
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    return absl::InvalidArgumentError(
+        absl::StrCat("socket path '", path, "': empty or longer than ",
+                     sizeof(addr.sun_path) - 1, " bytes"));
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  if (rc < 0 && errno == EADDRINUSE) {
+    // Someone listening, or a file left by a dead server?
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(probe);
+    if (live) {
+      close(fd);
+      return absl::AlreadyExistsError(absl::StrCat("another lkd is serving ", path));
+    }
+    unlink(path.c_str());
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  }
+  if (rc < 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, absl::StrCat("bind ", path));
+  }
+  if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, 256) < 0) {
+    int err = errno;
+    close(fd);
+    return absl::ErrnoToStatus(err, absl::StrCat("listen on ", path));
+  }
+  listen_fd_ = fd;
+  return absl::OkStatus();
+}
+
+kj::Promise<void> SessionServer::Impl::AcceptLoop(kj::ConnectionReceiver& listener) {
+  return listener.accept()
+      .then(
+          [this](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
+            ServeConnection(kj::mv(stream));
+            return kj::READY_NOW;
+          },
+            [this](kj::Exception&& e) -> kj::Promise<void> {
+              // EMFILE and the like: say so and keep serving the others.
+              fprintf(stderr, "lkd: accept: %s\n", e.getDescription().cStr());
+              return timer_->afterDelay(100 * kj::MILLISECONDS);
+            })
+      .then([this, &listener]() { return AcceptLoop(listener); });
+}
+
+void SessionServer::Impl::ServeConnection(kj::Own<kj::AsyncIoStream> stream) {
+  ucred cred = {};
+  uint len = sizeof(cred);
+  stream->getsockopt(SOL_SOCKET, SO_PEERCRED, &cred, &len);
+  Peer peer{cred.uid, cred.gid, cred.pid};
+  // Unix sockets of kj's provider are capability streams (fd passing).
+  auto caps = stream.downcast<kj::AsyncCapabilityStream>();
+  auto connection = kj::heap<Connection>(kj::mv(caps), kj::heap<GateImpl>(*this, peer));
+  auto& network = connection->network;
+  connections_->add(network.onDisconnect().attach(kj::mv(connection)));
+}
+
+absl::StatusOr<int> SessionServer::Impl::Serve() {
+  if (listen_fd_ < 0) return absl::FailedPreconditionError("Serve before Listen");
+  auto io = kj::setupAsyncIo();
+  kj::TaskSet tasks(*this);
+  auto connections = kj::heap<kj::TaskSet>(*this);
+  timer_ = &io.provider->getTimer();
+  tasks_ = &tasks;
+  connections_ = connections.get();
+  int signal_number = 0;
+  {
+    auto listener = io.lowLevelProvider->wrapListenSocketFd(listen_fd_);
+    auto accepting = AcceptLoop(*listener).eagerlyEvaluate(
+        [](kj::Exception&& e) { fprintf(stderr, "lkd: %s\n", e.getDescription().cStr()); });
+    auto& port = io.unixEventPort;
+    auto siginfo = port.onSignal(SIGTERM)
+                       .exclusiveJoin(port.onSignal(SIGINT))
+                       .wait(io.waitScope);
+    signal_number = siginfo.si_signo;
+    fprintf(stderr, "lkd: %s: no new clients; ending %zu pending hand-overs and every session\n",
+            strsignal(signal_number), handovers_.size());
+  }
+  close(listen_fd_);
+  unlink(options_.socket_path.c_str());
+  listen_fd_ = -1;
+  // Dropping the connections drops their sessions: each kernel process
+  // exits (its TCP connections close as on a real kernel), each channel's
+  // worker ends once out of the kernel.
+  connections = nullptr;
+  handovers_.clear();
+  connections_ = nullptr;
+  tasks_ = nullptr;
+  timer_ = nullptr;
+  if (!workers_.WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
+    fprintf(stderr, "lkd: %d channel workers still in the kernel after %us\n",
+            workers_.live(), options_.shutdown_timeout_s);
+  return signal_number;
+}
+
+SessionServer::SessionServer(SessionServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+SessionServer::~SessionServer() = default;
+absl::Status SessionServer::Listen() { return impl_->Listen(); }
+absl::StatusOr<int> SessionServer::Serve() { return impl_->Serve(); }
+
+void SessionServer::BlockShutdownSignals() {
+  kj::UnixEventPort::captureSignal(SIGTERM);
+  kj::UnixEventPort::captureSignal(SIGINT);
+  signal(SIGPIPE, SIG_IGN);
+}
+
+}  // namespace lkd::server

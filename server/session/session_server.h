@@ -1,0 +1,65 @@
+// SPDX-License-Identifier: GPL-2.0
+// lkd's session manager: Cap'n Proto RPC (schema/lkd.capnp) on a Unix
+// socket. Each connection's peer credentials (SO_PEERCRED) become the
+// credentials of the kernel process it attaches to; each channel it opens
+// gets a worker thread (channel_worker.h). A connection that goes away
+// takes its kernel process with it, as a killed process's fds close on a
+// real kernel.
+#ifndef LKD_SERVER_SESSION_SESSION_SERVER_H_
+#define LKD_SERVER_SESSION_SESSION_SERVER_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "schema/lkd_channel.h"
+#include "server/session/channel_worker.h"
+
+namespace lkd::server {
+
+struct SessionServerOptions {
+  // Filesystem path of the Unix socket (not the unix:// URL).
+  std::string socket_path = "/run/lkd/lkd.sock";
+  // Mode of the socket file: who may attach at all (the kernel then checks
+  // what each attached client may do with its own credentials).
+  uint32_t socket_mode = 0666;
+  uint32_t channel_data_size = LKD_CHANNEL_DEFAULT_DATA_SIZE;
+  ChannelWorker::Options worker;
+  // How long a fork or exec hand-over waits to be claimed.
+  uint32_t handover_timeout_s = 30;
+  // How long shutdown waits for workers to leave the kernel.
+  uint32_t shutdown_timeout_s = 10;
+};
+
+class SessionServer {
+ public:
+  explicit SessionServer(SessionServerOptions options);
+  ~SessionServer();
+  SessionServer(const SessionServer&) = delete;
+  SessionServer& operator=(const SessionServer&) = delete;
+
+  // Creates the socket (and its directory). A socket file left by a dead
+  // lkd is replaced; one a live server listens on is AlreadyExists.
+  absl::Status Listen();
+
+  // Serves on the calling thread until SIGTERM or SIGINT arrives (the
+  // caller must have blocked them in every thread: see
+  // BlockShutdownSignals), then stops accepting, ends every session (their
+  // kernel processes exit, closing their connections) and waits for the
+  // workers. Returns the signal that ended it.
+  absl::StatusOr<int> Serve();
+
+  // Call first thing in main(), before any thread exists (the kernel's
+  // threads inherit the mask): SIGTERM/SIGINT then reach Serve() only.
+  static void BlockShutdownSignals();
+
+  class Impl;  // (public so the session objects in the .cc can name it)
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace lkd::server
+
+#endif  // LKD_SERVER_SESSION_SESSION_SERVER_H_

@@ -1,0 +1,531 @@
+// SPDX-License-Identifier: GPL-2.0
+// The daemon end to end: real lkd processes, real client processes
+// attached through liblkclient, the real kernel's TCP/IP in between.
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "rumpclient/lkclient.h"
+#include "tests/daemon/lkd_fixture.h"
+
+namespace lkd::testing {
+namespace {
+
+#define CHECK_OR(cond, code)                                              \
+  do {                                                                    \
+    if (!(cond)) {                                                        \
+      fprintf(stderr, "client %d: %s failed: %s\n", getpid(), #cond,      \
+              strerror(errno));                                           \
+      return code;                                                        \
+    }                                                                     \
+  } while (0)
+
+sockaddr_in Loopback(uint16_t port) {
+  sockaddr_in a = {};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+int Listen(uint16_t port, int flags = 0) {
+  int fd = lk_sys_socket(AF_INET, SOCK_STREAM | flags, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  lk_sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in a = Loopback(port);
+  if (lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return -1;
+  if (lk_sys_listen(fd, 128) < 0) return -1;
+  return fd;
+}
+
+int Connect(uint16_t port) {
+  int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in a = Loopback(port);
+  if (lk_sys_connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return -1;
+  return fd;
+}
+
+bool WriteAll(int fd, const char* p, size_t n) {
+  while (n > 0) {
+    ssize_t w = lk_sys_write(fd, p, n);
+    if (w <= 0) return false;
+    p += w;
+    n -= w;
+  }
+  return true;
+}
+
+bool ReadAll(int fd, char* p, size_t n) {
+  while (n > 0) {
+    ssize_t r = lk_sys_read(fd, p, n);
+    if (r <= 0) return false;
+    p += r;
+    n -= r;
+  }
+  return true;
+}
+
+std::string Pattern(int seed, size_t n) {
+  std::string s(n, '\0');
+  uint32_t x = 2654435761u * (seed + 1);
+  for (size_t i = 0; i < n; i++) {
+    x = x * 1103515245u + 12345u;
+    s[i] = static_cast<char>(x >> 24);
+  }
+  return s;
+}
+
+class DaemonTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = LkdDaemon::Start();
+    ASSERT_TRUE(d.ok()) << d.status();
+    lkd_ = std::move(*d);
+  }
+  void TearDown() override {
+    if (HasFailure() && lkd_) fprintf(stderr, "--- lkd log ---\n%s\n", lkd_->Log().c_str());
+  }
+  std::unique_ptr<LkdDaemon> lkd_;
+};
+
+// 64 clients at once: one listens, 63 connect and exchange data through it,
+// byte for byte; each client's fd numbers start at 0 (its own table).
+TEST_F(DaemonTest, SixtyFourClientsExchangeData) {
+  constexpr int kClients = 64;
+  constexpr size_t kBytes = 64 * 1024;
+  ReadyPipe listening;
+  pid_t server = ForkClient(lkd_->url(), [&]() {
+    CHECK_OR(lk_init() == 0, 10);
+    int lfd = Listen(5000);
+    CHECK_OR(lfd == 0, 11);  // a fresh process's first fd
+    listening.Signal();
+    std::vector<std::thread> echoers;
+    std::atomic<int> failures{0};
+    for (int i = 0; i < kClients - 1; i++) {
+      int c = lk_sys_accept4(lfd, nullptr, nullptr, 0);
+      CHECK_OR(c >= 0, 12);
+      echoers.emplace_back([c, &failures]() {
+        std::string buf(kBytes, '\0');
+        if (!ReadAll(c, buf.data(), kBytes) || !WriteAll(c, buf.data(), kBytes))
+          failures++;
+        lk_sys_close(c);
+      });
+    }
+    for (auto& t : echoers) t.join();
+    return failures.load() == 0 ? 0 : 13;
+  });
+  ASSERT_TRUE(listening.Wait());
+  std::vector<pid_t> clients;
+  for (int i = 1; i < kClients; i++) {
+    clients.push_back(ForkClient(lkd_->url(), [i]() {
+      CHECK_OR(lk_init() == 0, 20);
+      int fd = Connect(5000);
+      CHECK_OR(fd == 0, 21);
+      std::string out = Pattern(i, kBytes), in(kBytes, '\0');
+      CHECK_OR(WriteAll(fd, out.data(), kBytes), 22);
+      CHECK_OR(ReadAll(fd, in.data(), kBytes), 23);
+      CHECK_OR(in == out, 24);
+      return 0;
+    }));
+  }
+  for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 0);
+  EXPECT_EQ(WaitClient(server), 0);
+}
+
+// Adds 10.99.0.0/16 via lo through rtnetlink; returns 0 or the kernel's errno.
+int AddRouteErrno() {
+  int fd = lk_sys_socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return errno;
+  struct {
+    nlmsghdr nh;
+    rtmsg rt;
+    char attrs[64];
+  } req = {};
+  req.nh.nlmsg_type = RTM_NEWROUTE;
+  req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  req.nh.nlmsg_seq = 1;
+  req.rt.rtm_family = AF_INET;
+  req.rt.rtm_dst_len = 16;
+  req.rt.rtm_table = RT_TABLE_MAIN;
+  req.rt.rtm_protocol = RTPROT_STATIC;
+  req.rt.rtm_scope = RT_SCOPE_LINK;
+  req.rt.rtm_type = RTN_UNICAST;
+  size_t len = NLMSG_LENGTH(sizeof(rtmsg));
+  auto add = [&](uint16_t type, const void* data, size_t n) {
+    auto* rta = reinterpret_cast<rtattr*>(reinterpret_cast<char*>(&req) + NLMSG_ALIGN(len));
+    rta->rta_type = type;
+    rta->rta_len = RTA_LENGTH(n);
+    memcpy(RTA_DATA(rta), data, n);
+    len = NLMSG_ALIGN(len) + RTA_ALIGN(rta->rta_len);
+  };
+  in_addr dst;
+  inet_pton(AF_INET, "10.99.0.0", &dst);
+  add(RTA_DST, &dst, 4);
+  int lo = 1;
+  add(RTA_OIF, &lo, 4);
+  req.nh.nlmsg_len = len;
+  if (lk_sys_send(fd, &req, len, 0) < 0) return errno;
+  char buf[512];
+  ssize_t n = lk_sys_recv(fd, buf, sizeof(buf), 0);
+  lk_sys_close(fd);
+  if (n < static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr)))) return EIO;
+  auto* nh = reinterpret_cast<nlmsghdr*>(buf);
+  if (nh->nlmsg_type != NLMSG_ERROR) return EIO;
+  return -reinterpret_cast<nlmsgerr*>(NLMSG_DATA(nh))->error;
+}
+
+int BindErrno(uint16_t port) {
+  int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return errno;
+  sockaddr_in a = Loopback(port);
+  int rc = lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
+  int err = rc < 0 ? errno : 0;
+  lk_sys_close(fd);
+  return err;
+}
+
+// The peer's credentials decide: nobody cannot bind port 80 nor change
+// routes, root can.
+TEST_F(DaemonTest, CredentialsComeFromThePeer) {
+  pid_t nobody = ForkClient(lkd_->url(), []() {
+    CHECK_OR(setgid(65534) == 0 && setuid(65534) == 0, 30);
+    CHECK_OR(lk_init() == 0, 31);
+    if (BindErrno(80) != EACCES) return 32;
+    if (AddRouteErrno() != EPERM) return 33;
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(nobody), 0);
+  pid_t root = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 40);
+    if (BindErrno(80) != 0) return 41;
+    if (AddRouteErrno() != 0) return 42;
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(root), 0);
+}
+
+// A client killed while blocked in accept: its kernel process exits and
+// the port is free again; a bystander client notices nothing; after 100
+// kills lkd's threads and fds are back where they were.
+TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
+  // The bystander keeps a connection to itself and pings over it until told
+  // to stop (by a byte on its pipe), failing on any error.
+  int stop_pipe[2];
+  ASSERT_EQ(pipe(stop_pipe), 0);
+  pid_t bystander = ForkClient(lkd_->url(), [&]() {
+    close(stop_pipe[1]);
+    CHECK_OR(lk_init() == 0, 50);
+    int l = Listen(5100);
+    CHECK_OR(l >= 0, 51);
+    int c = Connect(5100);
+    CHECK_OR(c >= 0, 52);
+    int s = lk_sys_accept4(l, nullptr, nullptr, 0);
+    CHECK_OR(s >= 0, 53);
+    fcntl(stop_pipe[0], F_SETFL, O_NONBLOCK);
+    char b[64];
+    for (long i = 0;; i++) {
+      char x;
+      if (read(stop_pipe[0], &x, 1) == 1) return 0;
+      memset(b, static_cast<int>(i), sizeof(b));
+      CHECK_OR(lk_sys_write(c, b, sizeof(b)) == sizeof(b), 54);
+      CHECK_OR(ReadAll(s, b, sizeof(b)), 55);
+      CHECK_OR(b[63] == static_cast<char>(i), 56);
+    }
+  });
+  close(stop_pipe[0]);
+
+  auto kill_one = [&](int round) {
+    ReadyPipe blocked;
+    pid_t victim = ForkClient(lkd_->url(), [&]() {
+      CHECK_OR(lk_init() == 0, 60);
+      int l = Listen(5200);
+      CHECK_OR(l >= 0, 61);
+      blocked.Signal();
+      lk_sys_accept4(l, nullptr, nullptr, 0);  // blocks until killed
+      return 62;
+    });
+    ASSERT_TRUE(blocked.Wait()) << "round " << round;
+    absl::SleepFor(absl::Milliseconds(2));  // let it reach accept
+    kill(victim, SIGKILL);
+    EXPECT_EQ(WaitClient(victim), 128 + SIGKILL);
+  };
+
+  kill_one(0);
+  // The port is free again once lkd noticed (polled, no timing assumed).
+  pid_t rebinder = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 70);
+    for (int i = 0; i < 1000; i++) {
+      int err = BindErrno(5200);
+      if (err == 0) return 0;
+      if (err != EADDRINUSE) return 71;
+      usleep(10000);
+    }
+    return 72;
+  });
+  EXPECT_EQ(WaitClient(rebinder), 0);
+
+  // Baseline after the first round (lazy allocations done), then 100 more.
+  auto settle = [&](int threads, int fds) {
+    for (int i = 0; i < 500; i++) {
+      if (lkd_->Threads() <= threads && lkd_->OpenFds() <= fds) return;
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+  };
+  absl::SleepFor(absl::Milliseconds(200));
+  const int threads0 = lkd_->Threads(), fds0 = lkd_->OpenFds();
+  const long rss0 = lkd_->RssKib();
+  for (int round = 1; round <= 100; round++) kill_one(round);
+  settle(threads0, fds0);
+  EXPECT_LE(lkd_->Threads(), threads0);
+  EXPECT_LE(lkd_->OpenFds(), fds0);
+  // Memory: the kernel's own caches may keep a little; leaking a channel
+  // (256 KiB) or a thread stack per kill would show as tens of MiB.
+  EXPECT_LE(lkd_->RssKib(), rss0 + 8 * 1024)
+      << "baseline " << rss0 << " KiB, now " << lkd_->RssKib() << " KiB";
+  fprintf(stderr, "after 100 kills: threads %d (baseline %d), fds %d (%d), rss %ld KiB (%ld)\n",
+          lkd_->Threads(), threads0, lkd_->OpenFds(), fds0, lkd_->RssKib(), rss0);
+
+  ASSERT_EQ(write(stop_pipe[1], "x", 1), 1);
+  close(stop_pipe[1]);
+  EXPECT_EQ(WaitClient(bystander), 0);
+}
+
+// A recv blocked in one thread does not hold up another thread of the same
+// client, nor another client.
+TEST_F(DaemonTest, BlockingCallBlocksOnlyItsThread) {
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 80);
+    int sv[2];
+    CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 81);
+    std::atomic<bool> returned{false};
+    std::thread blocked([&]() {
+      char c;
+      lk_sys_recv(sv[0], &c, 1, 0);
+      returned = true;
+    });
+    // The other thread's calls complete while recv is still blocked.
+    for (int i = 0; i < 2000; i++) CHECK_OR(lk_sys_getpid() > 0, 82);
+    int fd = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+    CHECK_OR(fd >= 0, 83);
+    CHECK_OR(!returned.load(), 84);
+    CHECK_OR(lk_sys_send(sv[1], "x", 1, 0) == 1, 85);
+    blocked.join();
+    return returned.load() ? 0 : 86;
+  });
+  // Meanwhile another client works normally.
+  pid_t other = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 90);
+    for (int i = 0; i < 2000; i++) CHECK_OR(lk_sys_getpid() > 0, 91);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(other), 0);
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
+// fork: the child accepts on its parent's listening socket.
+TEST_F(DaemonTest, ForkedChildAcceptsOnParentsSocket) {
+  pid_t parent = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 100);
+    int l = Listen(5300);
+    CHECK_OR(l >= 0, 101);
+    pid_t child = lk_fork();
+    CHECK_OR(child >= 0, 102);
+    if (child == 0) {
+      int c = lk_sys_accept4(l, nullptr, nullptr, 0);
+      if (c < 0) _exit(103);
+      char buf[5];
+      if (!ReadAll(c, buf, 5) || memcmp(buf, "hello", 5) != 0) _exit(104);
+      _exit(0);
+    }
+    int status;
+    waitpid(child, &status, 0);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 105;
+  });
+  pid_t connector = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 110);
+    int fd = -1;
+    for (int i = 0; i < 500 && fd < 0; i++) {
+      fd = Connect(5300);
+      if (fd < 0) usleep(10000);
+    }
+    CHECK_OR(fd >= 0, 111);
+    CHECK_OR(WriteAll(fd, "hello", 5), 112);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(connector), 0);
+  EXPECT_EQ(WaitClient(parent), 0);
+}
+
+// exec: a socket without close-on-exec survives into the new program, one
+// with it does not.
+TEST_F(DaemonTest, ExecKeepsSocketsWithoutCloexec) {
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 120);
+    int kept = Listen(5400);
+    int gone = lk_sys_socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    CHECK_OR(kept >= 0 && gone >= 0, 121);
+    std::string a = std::to_string(kept), b = std::to_string(gone);
+    char* argv[] = {const_cast<char*>("tests/daemon/exec_probe"), a.data(), b.data(),
+                    const_cast<char*>("5400"), nullptr};
+    lk_exec(argv[0], argv, environ);
+    perror("lk_exec");
+    return 122;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
+// lkd killed outright: a call blocked in the kernel and later calls all
+// fail (ENOTCONN) instead of hanging.
+TEST_F(DaemonTest, ClientsFailFastWhenLkdDies) {
+  ReadyPipe ready;
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    CHECK_OR(lk_init() == 0, 130);
+    int l = Listen(5500);
+    CHECK_OR(l >= 0, 131);
+    ready.Signal();
+    absl::Time start = absl::Now();
+    int rc = lk_sys_accept4(l, nullptr, nullptr, 0);
+    CHECK_OR(rc < 0 && errno == ENOTCONN, 132);
+    fprintf(stderr, "blocked accept failed %.0f ms after lkd was killed (or less)\n",
+            absl::ToDoubleMilliseconds(absl::Now() - start));
+    CHECK_OR(lk_sys_getpid() < 0 && errno == ENOTCONN, 133);
+    CHECK_OR(lk_sys_socket(AF_INET, SOCK_STREAM, 0) < 0 && errno == ENOTCONN, 134);
+    return 0;
+  });
+  ASSERT_TRUE(ready.Wait());
+  absl::SleepFor(absl::Milliseconds(50));
+  auto status = lkd_->StopWith(SIGKILL);
+  ASSERT_TRUE(status.ok());
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
+// The socket and file calls of the C API, through the real kernel.
+TEST_F(DaemonTest, SocketAndFileApi) {
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 140);
+    // Sockets: poll, epoll, FIONREAD/FIONBIO, fcntl, options, names,
+    // readv/writev, sendmsg/recvmsg, dup/dup3, eventfd, shutdown.
+    int l = Listen(5600);
+    int c = Connect(5600);
+    int s = lk_sys_accept4(l, nullptr, nullptr, SOCK_CLOEXEC);
+    CHECK_OR(l >= 0 && c >= 0 && s >= 0, 141);
+    sockaddr_in name = {};
+    socklen_t len = sizeof(name);
+    CHECK_OR(lk_sys_getpeername(s, reinterpret_cast<sockaddr*>(&name), &len) == 0, 142);
+    sockaddr_in mine = {};
+    len = sizeof(mine);
+    CHECK_OR(lk_sys_getsockname(c, reinterpret_cast<sockaddr*>(&mine), &len) == 0, 143);
+    CHECK_OR(name.sin_port == mine.sin_port, 144);
+    int nodelay = 1, got = 0;
+    CHECK_OR(lk_sys_setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &nodelay, sizeof(nodelay)) == 0, 145);
+    len = sizeof(got);
+    CHECK_OR(lk_sys_getsockopt(c, IPPROTO_TCP, TCP_NODELAY, &got, &len) == 0 && got == 1, 146);
+    char a[] = "abc", b[] = "defg";
+    iovec out[2] = {{a, 3}, {b, 4}};
+    CHECK_OR(lk_sys_writev(c, out, 2) == 7, 147);
+    pollfd p = {s, POLLIN, 0};
+    CHECK_OR(lk_sys_poll(&p, 1, 5000) == 1 && (p.revents & POLLIN), 148);
+    int avail = 0;
+    CHECK_OR(lk_sys_ioctl(s, FIONREAD, &avail) == 0 && avail == 7, 149);
+    char x[3], y[4];
+    iovec in[2] = {{x, 3}, {y, 4}};
+    CHECK_OR(lk_sys_readv(s, in, 2) == 7, 150);
+    CHECK_OR(memcmp(x, "abc", 3) == 0 && memcmp(y, "defg", 4) == 0, 151);
+    msghdr m = {};
+    m.msg_iov = out;
+    m.msg_iovlen = 2;
+    CHECK_OR(lk_sys_sendmsg(c, &m, 0) == 7, 152);
+    msghdr r = {};
+    r.msg_iov = in;
+    r.msg_iovlen = 2;
+    CHECK_OR(lk_sys_recvmsg(s, &r, MSG_WAITALL) == 7 && memcmp(y, "defg", 4) == 0, 153);
+    int ep = lk_sys_epoll_create1(EPOLL_CLOEXEC);
+    epoll_event ev = {};
+    ev.events = EPOLLIN;
+    ev.data.u64 = 0x1122334455667788ull;
+    CHECK_OR(lk_sys_epoll_ctl(ep, EPOLL_CTL_ADD, s, &ev) == 0, 154);
+    CHECK_OR(lk_sys_epoll_wait(ep, &ev, 1, 0) == 0, 155);
+    CHECK_OR(lk_sys_send(c, "z", 1, 0) == 1, 156);
+    epoll_event got_ev[4] = {};
+    CHECK_OR(lk_sys_epoll_wait(ep, got_ev, 4, 5000) == 1, 157);
+    CHECK_OR(got_ev[0].data.u64 == 0x1122334455667788ull, 158);
+    int nb = 1;
+    CHECK_OR(lk_sys_ioctl(s, FIONBIO, &nb) == 0, 159);
+    char z[2];
+    CHECK_OR(lk_sys_recv(s, z, 2, 0) == 1, 160);
+    CHECK_OR(lk_sys_recv(s, z, 2, 0) < 0 && errno == EAGAIN, 161);
+    CHECK_OR((lk_sys_fcntl(s, F_GETFL, 0) & O_NONBLOCK) != 0, 162);
+    CHECK_OR((lk_sys_fcntl(s, F_GETFD, 0) & FD_CLOEXEC) != 0, 163);
+    int d = lk_sys_dup(c);
+    CHECK_OR(d > c && lk_sys_dup3(c, 100, O_CLOEXEC) == 100, 164);
+    int efd = lk_sys_eventfd(3, 0);
+    uint64_t ecount = 0;
+    CHECK_OR(efd >= 0 && lk_sys_read(efd, &ecount, 8) == 8 && ecount == 3, 165);
+    CHECK_OR(lk_sys_shutdown(c, SHUT_WR) == 0, 166);
+    nb = 0;
+    lk_sys_ioctl(s, FIONBIO, &nb);
+    CHECK_OR(lk_sys_recv(s, z, 1, 0) == 0, 167);  // EOF after shutdown
+    // 4 MiB one way in single calls: chunked through the 256 KiB channel.
+    int c2 = Connect(5600);
+    int s2 = lk_sys_accept4(l, nullptr, nullptr, 0);
+    std::string big = Pattern(7, 4 << 20), back(4 << 20, '\0');
+    std::thread writer([&]() { WriteAll(c2, big.data(), big.size()); });
+    CHECK_OR(ReadAll(s2, back.data(), back.size()), 168);
+    writer.join();
+    CHECK_OR(back == big, 169);
+
+    // Files (on the kernel's tmpfs at /tmp).
+    CHECK_OR(lk_sys_mkdirat(AT_FDCWD, "/tmp/dir", 0755) == 0, 170);
+    CHECK_OR(lk_sys_chdir("/tmp/dir") == 0, 171);
+    char cwd[64];
+    CHECK_OR(lk_sys_getcwd(cwd, sizeof(cwd)) && strcmp(cwd, "/tmp/dir") == 0, 172);
+    int f = lk_sys_openat(AT_FDCWD, "file", O_RDWR | O_CREAT | O_TRUNC, 0640);
+    CHECK_OR(f >= 0 && lk_sys_write(f, "hello world", 11) == 11, 173);
+    CHECK_OR(lk_sys_pwrite(f, "W", 1, 6) == 1 && lk_sys_fsync(f) == 0, 174);
+    char rb[16] = {};
+    CHECK_OR(lk_sys_pread(f, rb, 11, 0) == 11 && memcmp(rb, "hello World", 11) == 0, 175);
+    CHECK_OR(lk_sys_lseek(f, 0, SEEK_END) == 11, 176);
+    CHECK_OR(lk_sys_ftruncate(f, 5) == 0, 177);
+    struct stat st;
+    CHECK_OR(lk_sys_fstat(f, &st) == 0 && st.st_size == 5 && (st.st_mode & 0777) == 0640 &&
+                 S_ISREG(st.st_mode), 178);
+    struct statx stx;
+    CHECK_OR(lk_sys_statx(AT_FDCWD, "file", 0, STATX_SIZE, &stx) == 0 && stx.stx_size == 5, 179);
+    CHECK_OR(lk_sys_renameat(AT_FDCWD, "file", AT_FDCWD, "/tmp/dir/renamed") == 0, 180);
+    int dfd = lk_sys_openat(AT_FDCWD, "/tmp/dir", O_RDONLY | O_DIRECTORY, 0);
+    char dents[1024];
+    ssize_t dn = lk_sys_getdents64(dfd, dents, sizeof(dents));
+    CHECK_OR(dn > 0 && memmem(dents, dn, "renamed", 7) != nullptr, 181);
+    CHECK_OR(lk_sys_unlinkat(AT_FDCWD, "renamed", 0) == 0, 182);
+    CHECK_OR(lk_sys_unlinkat(AT_FDCWD, "renamed", 0) < 0 && errno == ENOENT, 183);
+    // Unknown and refused calls.
+    CHECK_OR(lk_syscall(9999, 0, 0, 0, 0, 0, 0) < 0 && errno == ENOSYS, 184);
+    CHECK_OR(lk_sys_close(12345) < 0 && errno == EBADF, 185);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
+}  // namespace
+}  // namespace lkd::testing
