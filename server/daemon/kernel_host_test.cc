@@ -9,14 +9,10 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <functional>
 #include <string>
 
 #include <gmock/gmock.h>
@@ -25,54 +21,20 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "kernel/sys.h"
+#include "tests/devices/system_test_util.h"
 
 namespace lkd::daemon {
 namespace {
 
+using ::lkd::testing::RunInChild;
+using ::lkd::testing::Shell;
 using ::testing::HasSubstr;
 
-// Runs `body` in a forked child and returns its status. The child never
-// returns into gtest: it reports through a pipe and _exits.
-absl::Status InChild(const std::function<absl::Status()>& body) {
-  int fds[2];
-  if (pipe2(fds, O_CLOEXEC) < 0) return absl::InternalError("pipe");
-  fflush(nullptr);
-  pid_t pid = fork();
-  if (pid < 0) return absl::InternalError("fork");
-  if (pid == 0) {
-    close(fds[0]);
-    absl::Status status = body();
-    std::string report = absl::StrCat(static_cast<int>(status.code()), " ", status.message());
-    [[maybe_unused]] ssize_t n = write(fds[1], report.data(), report.size());
-    _exit(0);
-  }
-  close(fds[1]);
-  std::string report;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(fds[0], buf, sizeof(buf))) > 0) report.append(buf, n);
-  close(fds[0]);
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  if (!WIFEXITED(wstatus) || report.empty())
-    return absl::InternalError(
-        absl::StrCat("kernel child died (wait status ", wstatus, "); report: '", report, "'"));
-  size_t space = report.find(' ');
-  return absl::Status(static_cast<absl::StatusCode>(atoi(report.c_str())),
-                      report.substr(space + 1));
-}
-
-// Runs a shell command: its exit status (-1: did not run) and output.
-int Shell(const std::string& command, std::string* output = nullptr) {
-  FILE* pipe = popen(command.c_str(), "r");
-  if (!pipe) return -1;
-  std::string text;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof(buf), pipe)) > 0) text.append(buf, n);
-  int status = pclose(pipe);
-  if (output) *output = text;
-  return status >= 0 && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+// debugfs's `cat path` on `image`: its exit status, and the file in *out.
+// Shell() merges stderr into the output, where debugfs prints its banner;
+// the group's own 2>/dev/null comes after Shell()'s 2>&1 and keeps it out.
+int DebugfsCat(const std::string& image, const std::string& path, std::string* out) {
+  return Shell("{ debugfs -R 'cat " + path + "' " + image + " 2>/dev/null; }", out);
 }
 
 absl::Status Check(bool ok, const std::string& what) {
@@ -126,8 +88,7 @@ class KernelHostTest : public ::testing::Test {
   // A new ext4 image of 32 MiB.
   std::string MakeExt4(const std::string& name) {
     std::string path = dir_ + "/" + name, out;
-    EXPECT_EQ(Shell("rm -f " + path + " && truncate -s 32M " + path + " && mkfs.ext4 -q -F " +
-                        path + " 2>&1",
+    EXPECT_EQ(Shell("rm -f " + path + " && truncate -s 32M " + path + " && mkfs.ext4 -q -F " + path,
                     &out),
               0)
         << out;
@@ -151,7 +112,7 @@ TEST_F(KernelHostTest, Ext4DiskWrittenByTheKernelIsCleanAfterShutdown) {
   const std::string content = "written through lkd's KernelHost\n";
   LkdConfig config;
   AddDisk(&config, image, "/data");
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<KernelHost>> host = KernelHost::Boot(config);
     if (!host.ok()) return host.status();
     if (auto s = CheckDescribed(**host, "disk 0: " + image + " is /dev/vd"); !s.ok()) return s;
@@ -165,8 +126,8 @@ TEST_F(KernelHostTest, Ext4DiskWrittenByTheKernelIsCleanAfterShutdown) {
   });
   ASSERT_TRUE(status.ok()) << status;
   std::string out;
-  EXPECT_EQ(Shell("e2fsck -fn " + image + " 2>&1", &out), 0) << out;
-  EXPECT_EQ(Shell("debugfs -R 'cat /hello.txt' " + image + " 2>/dev/null", &out), 0);
+  EXPECT_EQ(Shell("e2fsck -fn " + image, &out), 0) << out;
+  EXPECT_EQ(DebugfsCat(image, "/hello.txt", &out), 0);
   EXPECT_EQ(out, content);
 }
 
@@ -176,7 +137,7 @@ TEST_F(KernelHostTest, BusyUnmountIsReportedAndShutdownGoesOn) {
   std::string image = MakeExt4("busy.img");
   LkdConfig config;
   AddDisk(&config, image, "/data");
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<KernelHost>> host = KernelHost::Boot(config);
     if (!host.ok()) return host.status();
     if (auto s = KernelWrite("/data/kept.txt", "kept\n"); !s.ok()) return s;
@@ -191,12 +152,12 @@ TEST_F(KernelHostTest, BusyUnmountIsReportedAndShutdownGoesOn) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("/data"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("EBUSY"));
   std::string out;
-  EXPECT_EQ(Shell("debugfs -R 'cat /kept.txt' " + image + " 2>/dev/null", &out), 0);
+  EXPECT_EQ(DebugfsCat(image, "/kept.txt", &out), 0);
   EXPECT_EQ(out, "kept\n");
 }
 
 TEST_F(KernelHostTest, SecondBootInOneProcessIsRefused) {
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<KernelHost>> host = KernelHost::Boot(LkdConfig());
     if (!host.ok()) return host.status();
     host->reset();  // the destructor shuts down
@@ -208,7 +169,7 @@ TEST_F(KernelHostTest, SecondBootInOneProcessIsRefused) {
 }
 
 TEST_F(KernelHostTest, MissingImageIsNamedAndNoKernelStarts) {
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     LkdConfig config;
     AddDisk(&config, "/nonexistent/lkd.img", "/data");
     absl::Status boot = KernelHost::Boot(config).status();
@@ -220,7 +181,7 @@ TEST_F(KernelHostTest, MissingImageIsNamedAndNoKernelStarts) {
 }
 
 TEST_F(KernelHostTest, MissingHostInterfaceIsNamed) {
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     LkdConfig config;
     config.add_nic()->set_backend("raw:lkdnosuch0");
     absl::Status boot = KernelHost::Boot(config).status();
@@ -248,7 +209,7 @@ TEST_F(KernelHostTest, MountFailureAfterBootUndoesEverything) {
   LkdConfig config;
   AddDisk(&config, good, "/data");
   AddDisk(&config, blank, "/more");
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::Status boot = KernelHost::Boot(config).status();
     if (auto s = CheckNoKernel(); !s.ok()) return s;
     return boot;
@@ -257,7 +218,7 @@ TEST_F(KernelHostTest, MountFailureAfterBootUndoesEverything) {
   EXPECT_THAT(std::string(status.message()), HasSubstr("disk 1 (" + blank + "): mount /dev/vd"));
   EXPECT_THAT(std::string(status.message()), HasSubstr("ext4"));
   std::string out;
-  EXPECT_EQ(Shell("e2fsck -fn " + good + " 2>&1", &out), 0) << out;
+  EXPECT_EQ(Shell("e2fsck -fn " + good, &out), 0) << out;
 }
 
 TEST_F(KernelHostTest, SysctlsAndRoutesAreApplied) {
@@ -275,7 +236,7 @@ TEST_F(KernelHostTest, SysctlsAndRoutesAreApplied) {
   route->set_dest("10.78.0.0/16");
   route->set_dev("lo");
   route->set_table(100);
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<KernelHost>> host = KernelHost::Boot(config);
     if (!host.ok()) return host.status();
     absl::StatusOr<std::string> forward = KernelRead("/proc/sys/net/ipv4/ip_forward");
@@ -303,7 +264,7 @@ TEST_F(KernelHostTest, BadSysctlIsNamedAndTheKernelHalted) {
   config::Sysctl* sysctl = config.add_sysctl();
   sysctl->set_name("net.ipv4.no_such_thing");
   sysctl->set_value("1");
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::Status boot = KernelHost::Boot(config).status();
     if (auto s = CheckNoKernel(); !s.ok()) return s;
     return boot;
@@ -325,7 +286,7 @@ TEST_F(KernelHostTest, NicsAreFoundByMacAndGetTheirAddresses) {
   nic->add_address("10.9.0.2/24");
   nic->add_address("fd00:9::2/64");
   config.add_nic()->set_backend("wire:" + sockdir + "/b");
-  absl::Status status = InChild([&]() -> absl::Status {
+  absl::Status status = RunInChild([&]() -> absl::Status {
     absl::StatusOr<std::unique_ptr<KernelHost>> host = KernelHost::Boot(config);
     if (!host.ok()) return host.status();
     const std::vector<std::string>& links = (*host)->link_names();

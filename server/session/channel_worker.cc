@@ -88,12 +88,13 @@ struct ChannelWorker::State {
 };
 
 std::unique_ptr<ChannelWorker> ChannelWorker::Start(
-    std::unique_ptr<ChannelMemory> memory, int pid, WorkerSet* workers,
+    std::unique_ptr<ChannelMemory> memory, int pid,
+    std::shared_ptr<const std::atomic<bool>> process_ended, WorkerSet* workers,
     const Options& options) {
   auto state = std::make_shared<State>();
   state->memory = std::move(memory);
   workers->Add();
-  std::thread(Run, state, pid, workers, options).detach();
+  std::thread(Run, state, pid, std::move(process_ended), workers, options).detach();
   return std::unique_ptr<ChannelWorker>(new ChannelWorker(std::move(state)));
 }
 
@@ -109,6 +110,7 @@ void ChannelWorker::Stop() {
 }
 
 void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
+                        std::shared_ptr<const std::atomic<bool>> process_ended,
                         WorkerSet* workers, Options options) {
   ChannelMemory& mem = *state->memory;
   lkd_channel* ctl = mem.control();
@@ -143,6 +145,14 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
       result = lkd_syscall(call.nr, call.args);
       FinishCall(call, mem.data());
       signals = lkd_take_signals();
+    }
+    if (process_ended->load(std::memory_order_acquire)) {
+      result = -ENOTCONN;
+      signals = 0;
+    } else if (result <= -512 && result >= -516) {
+      // The kernel's internal restart codes never reach user space; a
+      // restart is the client's business (it sees what a signal would).
+      result = -EINTR;
     }
     ctl->resp.result = result;
     ctl->resp.signals = signals;

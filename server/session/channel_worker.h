@@ -74,9 +74,14 @@ class ChannelWorker {
   };
   // Starts the thread, which binds itself to a new task of kernel process
   // `pid`. `workers` must outlive the thread (the server waits on it).
+  // `process_ended` is set when lkd ends the process (client gone, detach,
+  // shutdown): a call the kill interrupted then answers -ENOTCONN, as
+  // every later call of that client does, instead of whatever the
+  // interrupted kernel path returned.
   static std::unique_ptr<ChannelWorker> Start(std::unique_ptr<ChannelMemory> memory,
-                                              int pid, WorkerSet* workers,
-                                              const Options& options);
+                                              int pid,
+                                              std::shared_ptr<const std::atomic<bool>> process_ended,
+                                              WorkerSet* workers, const Options& options);
   ~ChannelWorker() { Stop(); }
   void Stop();
   int fd() const;
@@ -84,8 +89,9 @@ class ChannelWorker {
  private:
   struct State;
   explicit ChannelWorker(std::shared_ptr<State> state) : state_(std::move(state)) {}
-  static void Run(std::shared_ptr<State> state, int pid, WorkerSet* workers,
-                  Options options);
+  static void Run(std::shared_ptr<State> state, int pid,
+                  std::shared_ptr<const std::atomic<bool>> process_ended,
+                  WorkerSet* workers, Options options);
 
   std::shared_ptr<State> state_;
 };

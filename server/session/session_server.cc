@@ -49,8 +49,10 @@ class KernelProcess {
   KernelProcess& operator=(const KernelProcess&) = delete;
   int pid() const { return pid_; }
   uint32_t uid() const { return uid_; }
+  std::shared_ptr<const std::atomic<bool>> ended() const { return ended_; }
   void Exit() {
     if (pid_ <= 0) return;
+    ended_->store(true, std::memory_order_release);
     int rc = lkd_proc_exit(pid_);
     if (rc < 0 && rc != -ESRCH && rc != -ENODEV)
       fprintf(stderr, "lkd: ending kernel process %d: %s\n", pid_, strerror(-rc));
@@ -60,6 +62,7 @@ class KernelProcess {
  private:
   int pid_;
   uint32_t uid_;
+  std::shared_ptr<std::atomic<bool>> ended_ = std::make_shared<std::atomic<bool>>(false);
 };
 
 struct Handover {
@@ -172,7 +175,7 @@ class SessionImpl final : public rpc::Session::Server {
     results.setDataOffset((*memory)->data_offset());
     results.setDataSize((*memory)->data_size());
     results.setChannel(kj::heap<ChannelImpl>(
-        ChannelWorker::Start(std::move(*memory), process_->pid(),
+        ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
                              &server_.workers(), server_.options().worker)));
     return kj::READY_NOW;
   }

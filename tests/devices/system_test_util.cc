@@ -18,9 +18,7 @@
 
 namespace lkd::testing {
 
-absl::Status RunKernelChild(
-    const std::function<absl::Status(virtio::Devices&)>& add_devices,
-    const std::function<absl::Status()>& body, KernelEnd end) {
+absl::Status RunInChild(const std::function<absl::Status()>& body) {
   int pipefd[2];
   if (pipe2(pipefd, O_CLOEXEC) < 0) return absl::InternalError("pipe");
   fflush(nullptr);
@@ -28,23 +26,10 @@ absl::Status RunKernelChild(
   if (pid < 0) return absl::InternalError("fork");
   if (pid == 0) {
     close(pipefd[0]);
-    absl::Status status;
-    {
-      virtio::Devices devices(virtio::LibraryKernelHooks());
-      status = add_devices(devices);
-      if (status.ok()) status = BootForTest();
-      if (status.ok()) status = body();
-      if (end == KernelEnd::kHalt) {
-        int rc = lkd_halt();
-        if (status.ok() && rc < 0)
-          status = absl::ErrnoToStatus(-rc, "lkd_halt");
-        devices.StopAll();
-      }
-      std::string report = absl::StrCat(static_cast<int>(status.code()), " ",
-                                         status.message());
-      [[maybe_unused]] ssize_t n = write(pipefd[1], report.data(), report.size());
-      if (end == KernelEnd::kCrash) _exit(0);  // no halt, no device stop
-    }
+    absl::Status status = body();
+    std::string report =
+        absl::StrCat(static_cast<int>(status.code()), " ", status.message());
+    [[maybe_unused]] ssize_t n = write(pipefd[1], report.data(), report.size());
     _exit(0);
   }
   close(pipefd[1]);
@@ -55,15 +40,36 @@ absl::Status RunKernelChild(
   close(pipefd[0]);
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
-  if (!WIFEXITED(wstatus))
-    return absl::InternalError(absl::StrCat(
-        "kernel child died (signal ", WTERMSIG(wstatus), "); report: ", report));
-  if (report.empty())
-    return absl::InternalError("kernel child exited without a report");
+  if (!WIFEXITED(wstatus) || report.empty())
+    return absl::InternalError(absl::StrCat("child died (wait status ", wstatus,
+                                            "); report: '", report, "'"));
   int code = atoi(report.c_str());
   size_t space = report.find(' ');
-  return absl::Status(static_cast<absl::StatusCode>(code),
-                      space == std::string::npos ? "" : report.substr(space + 1));
+  return absl::Status(
+      static_cast<absl::StatusCode>(code),
+      space == std::string::npos ? "" : report.substr(space + 1));
+}
+
+absl::Status RunKernelChild(
+    const std::function<absl::Status(virtio::Devices&)>& add_devices,
+    const std::function<absl::Status()>& body, KernelEnd end) {
+  return RunInChild([&]() -> absl::Status {
+    // On the heap, and deleted only after a halt: with kCrash the devices
+    // must not be stopped (nor the kernel halted) before the report, as on
+    // a power cut. RunInChild _exits right after the report, so they are
+    // never destroyed.
+    auto* devices = new virtio::Devices(virtio::LibraryKernelHooks());
+    absl::Status status = add_devices(*devices);
+    if (status.ok()) status = BootForTest();
+    if (status.ok()) status = body();
+    if (end == KernelEnd::kHalt) {
+      int rc = lkd_halt();
+      if (status.ok() && rc < 0) status = absl::ErrnoToStatus(-rc, "lkd_halt");
+      devices->StopAll();
+      delete devices;
+    }
+    return status;
+  });
 }
 
 int Shell(const std::string& command, std::string* output) {

@@ -22,7 +22,14 @@ enum class KernelEnd {
   kCrash,  // the process exits at once, as on a power cut
 };
 
-// Forks; the child adds devices with `add_devices`, boots a kernel
+// Forks; the child runs `body` and reports its status through a pipe,
+// then _exits at once: it never returns into the caller (gtest), and
+// nothing of its state is destroyed (no destructors, no atexit handlers).
+// Returns the child's status, or an InternalError naming the wait status
+// if the child died without a report.
+absl::Status RunInChild(const std::function<absl::Status()>& body);
+
+// Forks (RunInChild); the child adds devices with `add_devices`, boots a kernel
 // (BootForTest), runs `body`, ends as `end` says and reports the first
 // error. Returns that error, or OK.
 absl::Status RunKernelChild(

@@ -1,0 +1,362 @@
+// SPDX-License-Identifier: GPL-2.0
+// Bad input and shutdown: malformed channel entries and garbage on the
+// session socket hurt only the client that sent them; SIGTERM under load
+// ends every client's connections and leaves the disk clean; startup
+// errors are one clear message and a non-zero exit.
+#include <capnp/rpc-twoparty.h>
+#include <fcntl.h>
+#include <kj/async-io.h>
+#include <linux/futex.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <random>
+#include <string>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "lkd/sysnr.h"
+#include "rumpclient/lkclient.h"
+#include "schema/lkd.capnp.h"
+#include "schema/lkd_channel.h"
+#include "tests/daemon/lkd_fixture.h"
+
+namespace lkd::testing {
+namespace {
+
+int RunShell(const std::string& command, std::string* output) {
+  FILE* p = popen((command + " 2>&1").c_str(), "r");
+  if (!p) return -1;
+  char buf[4096];
+  size_t n;
+  output->clear();
+  while ((n = fread(buf, 1, sizeof(buf), p)) > 0) output->append(buf, n);
+  int status = pclose(p);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int ConnectUnix(const std::string& path) {
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// A client that speaks the protocol by hand: attach, one channel, raw
+// requests written straight into shared memory.
+class RawClient {
+ public:
+  explicit RawClient(const std::string& socket_path, uint32_t version = rpc::PROTOCOL_VERSION)
+      : io_(kj::setupAsyncIo()) {
+    int fd = ConnectUnix(socket_path);
+    stream_ = io_.lowLevelProvider->wrapUnixSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
+    client_ = kj::heap<capnp::TwoPartyClient>(*stream_, 2);
+    auto req = client_->bootstrap().castAs<rpc::Gate>().attachRequest();
+    req.setVersion(version);
+    try {
+      session_ = req.send().wait(io_.waitScope).getSession();
+    } catch (const kj::Exception& e) {
+      error_ = e.getDescription().cStr();
+    }
+  }
+  const std::string& error() const { return error_; }
+
+  bool OpenChannel() {
+    auto resp = session_.openChannelRequest().send().wait(io_.waitScope);
+    channel_ = resp.getChannel();
+    generation_ = resp.getGeneration();
+    data_offset_ = resp.getDataOffset();
+    data_size_ = resp.getDataSize();
+    KJ_IF_MAYBE(fd, channel_.getFd().wait(io_.waitScope)) {
+      void* base = mmap(nullptr, data_offset_ + data_size_, PROT_READ | PROT_WRITE,
+                        MAP_SHARED, *fd, 0);
+      if (base == MAP_FAILED) return false;
+      ctl_ = static_cast<lkd_channel*>(base);
+      data_ = static_cast<uint8_t*>(base) + data_offset_;
+      return true;
+    }
+    return false;
+  }
+
+  // Sends `req` as is; returns the response's result.
+  int64_t Call(const lkd_channel_request& req) {
+    __atomic_store_n(&ctl_->client_sleeping, 1, __ATOMIC_SEQ_CST);  // always wake us
+    memcpy(&ctl_->req, &req, sizeof(req));
+    uint32_t seq = ++seq_;
+    __atomic_store_n(&ctl_->req_seq, seq, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &ctl_->req_seq, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    while (__atomic_load_n(&ctl_->resp_seq, __ATOMIC_ACQUIRE) != seq) {
+      timespec ts = {0, 1000000};
+      syscall(SYS_futex, &ctl_->resp_seq, FUTEX_WAIT, seq - 1, &ts, nullptr, 0);
+    }
+    return ctl_->resp.result;
+  }
+
+  lkd_channel_request Request(uint32_t nr) const {
+    lkd_channel_request r = {};
+    r.generation = generation_;
+    r.nr = nr;
+    return r;
+  }
+  uint32_t data_size() const { return data_size_; }
+  uint8_t* data() const { return data_; }
+
+ private:
+  kj::AsyncIoContext io_;
+  kj::Own<kj::AsyncCapabilityStream> stream_;
+  kj::Own<capnp::TwoPartyClient> client_;
+  rpc::Session::Client session_ = nullptr;
+  rpc::Channel::Client channel_ = nullptr;
+  std::string error_;
+  lkd_channel* ctl_ = nullptr;
+  uint8_t* data_ = nullptr;
+  uint32_t generation_ = 0, data_offset_ = 0, data_size_ = 0, seq_ = 0;
+};
+
+class RobustnessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto d = LkdDaemon::Start();
+    ASSERT_TRUE(d.ok()) << d.status();
+    lkd_ = std::move(*d);
+  }
+  void TearDown() override {
+    if (HasFailure() && lkd_) fprintf(stderr, "--- lkd log ---\n%s\n", lkd_->Log().c_str());
+  }
+  // A well-behaved client keeps working: a TCP exchange with itself.
+  int BystanderWorks() {
+    pid_t c = ForkClient(lkd_->url(), []() {
+      if (lk_init() < 0) return 1;
+      int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a = {};
+      a.sin_family = AF_INET;
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      socklen_t len = sizeof(a);
+      if (lk_sys_bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
+          lk_sys_listen(l, 1) < 0 ||
+          lk_sys_getsockname(l, reinterpret_cast<sockaddr*>(&a), &len) < 0)
+        return 2;
+      int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+      if (lk_sys_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 3;
+      int s = lk_sys_accept(l, nullptr, nullptr);
+      char buf[4] = {};
+      if (lk_sys_write(c, "ping", 4) != 4 || lk_sys_read(s, buf, 4) != 4) return 4;
+      return memcmp(buf, "ping", 4) == 0 ? 0 : 5;
+    });
+    return WaitClient(c);
+  }
+  std::unique_ptr<LkdDaemon> lkd_;
+};
+
+TEST_F(RobustnessTest, MalformedChannelEntriesFailOnlyThatCall) {
+  RawClient raw(lkd_->socket_path());
+  ASSERT_EQ(raw.error(), "");
+  ASSERT_TRUE(raw.OpenChannel());
+  const uint32_t size = raw.data_size();
+
+  EXPECT_GT(raw.Call(raw.Request(LKD_NR_getpid)), 0);
+  EXPECT_EQ(raw.Call(raw.Request(9999)), -ENOSYS);
+  EXPECT_EQ(raw.Call(raw.Request(LKD_NR_execve)), -ENOSYS);  // not served
+
+  auto stale = raw.Request(LKD_NR_getpid);
+  stale.generation ^= 1;
+  EXPECT_EQ(raw.Call(stale), -ESTALE);
+
+  auto outside = raw.Request(LKD_NR_getcwd);  // buffer past the data area
+  outside.args[0] = size - 8;
+  outside.lens[0] = 64;
+  outside.args[1] = 64;
+  EXPECT_EQ(raw.Call(outside), -EFAULT);
+
+  auto wrap = raw.Request(LKD_NR_read);  // offset + length wraps around
+  wrap.args[0] = 0;
+  wrap.args[1] = UINT64_MAX - 4;
+  wrap.lens[1] = 16;
+  wrap.args[2] = 16;
+  EXPECT_EQ(raw.Call(wrap), -EFAULT);
+
+  auto small = raw.Request(LKD_NR_write);  // count larger than the region
+  small.args[0] = 1;
+  small.args[1] = 0;
+  small.lens[1] = 4;
+  small.args[2] = 4096;
+  EXPECT_EQ(raw.Call(small), -EINVAL);
+
+  auto no_nul = raw.Request(LKD_NR_chdir);  // path without its NUL
+  memset(raw.data(), 'x', 32);
+  no_nul.args[0] = 0;
+  no_nul.lens[0] = 32;
+  EXPECT_EQ(raw.Call(no_nul), -EFAULT);
+
+  // Random entries: every one gets an answer, lkd stays up.
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 20000; i++) {
+    lkd_channel_request r;
+    for (auto& w : r.args) w = rng() % 4 == 0 ? rng() : rng() % (size + 64);
+    for (auto& l : r.lens) l = static_cast<uint32_t>(rng() % 2 ? rng() : rng() % 512);
+    r.generation = rng() % 8 ? raw.Request(0).generation : static_cast<uint32_t>(rng());
+    r.nr = static_cast<uint32_t>(rng() % 8 ? rng() % 300 : rng());
+    // Not calls that would block or end the test's own process.
+    if (r.nr == LKD_NR_read || r.nr == LKD_NR_recvfrom || r.nr == LKD_NR_accept4 ||
+        r.nr == LKD_NR_ppoll || r.nr == LKD_NR_epoll_pwait || r.nr == LKD_NR_pread64)
+      continue;
+    r.reserved = 0;
+    raw.Call(r);
+  }
+  EXPECT_GT(raw.Call(raw.Request(LKD_NR_getpid)), 0);
+  EXPECT_EQ(BystanderWorks(), 0);
+}
+
+TEST_F(RobustnessTest, GarbageOnTheSessionSocketDropsOnlyThatConnection) {
+  int fd = ConnectUnix(lkd_->socket_path());
+  ASSERT_GE(fd, 0);
+  std::mt19937 rng(7);
+  std::string junk(65536, '\0');
+  for (auto& c : junk) c = static_cast<char>(rng());
+  // A first segment size that is absurd: the server must hang up.
+  (void)!send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+  char buf[256];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof(buf))) > 0) {
+  }
+  // Closed with our junk unread: EOF or a reset.
+  EXPECT_TRUE(n == 0 || errno == ECONNRESET) << "lkd should close the connection: "
+                                             << strerror(errno);
+  close(fd);
+  EXPECT_EQ(kill(lkd_->pid(), 0), 0) << "lkd died";
+  EXPECT_EQ(BystanderWorks(), 0);
+}
+
+TEST_F(RobustnessTest, ProtocolVersionIsChecked) {
+  RawClient raw(lkd_->socket_path(), 99);
+  EXPECT_NE(raw.error().find("protocol version 99"), std::string::npos) << raw.error();
+  EXPECT_NE(raw.error().find("lkd speaks 1"), std::string::npos) << raw.error();
+  EXPECT_EQ(BystanderWorks(), 0);
+}
+
+TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
+  std::string out;
+  const std::string image = absl::StrCat(getenv("TEST_TMPDIR"), "/data.img");
+  ASSERT_EQ(RunShell("truncate -s 64M " + image + " && mkfs.ext4 -q -F " + image, &out), 0)
+      << out;
+  auto d = LkdDaemon::Start({"--disk", image + ",ext4,/data"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  auto& lkd = *d;
+
+  // One server client, four streaming clients, one file writer.
+  ReadyPipe listening;
+  pid_t server = ForkClient(lkd->url(), [&]() {
+    if (lk_init() < 0) return 1;
+    int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = {};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(5700);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (lk_sys_bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
+        lk_sys_listen(l, 16) < 0)
+      return 2;
+    listening.Signal();
+    std::vector<std::thread> readers;
+    for (int i = 0; i < 4; i++) {
+      int s = lk_sys_accept(l, nullptr, nullptr);
+      if (s < 0) break;
+      readers.emplace_back([s]() {
+        char buf[65536];
+        while (lk_sys_read(s, buf, sizeof(buf)) > 0) {
+        }
+      });
+    }
+    for (auto& t : readers) t.join();
+    return 0;  // every connection ended
+  });
+  ASSERT_TRUE(listening.Wait());
+  std::vector<pid_t> streams;
+  for (int i = 0; i < 4; i++) {
+    streams.push_back(ForkClient(lkd->url(), []() {
+      signal(SIGPIPE, SIG_IGN);
+      if (lk_init() < 0) return 1;
+      int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a = {};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(5700);
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      if (lk_sys_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 2;
+      std::string buf(1 << 16, 'x');
+      while (lk_sys_write(c, buf.data(), buf.size()) > 0) {
+      }
+      // The connection ended: by a reset/EOF from the server side or
+      // because lkd is gone.
+      if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) return 0;
+      fprintf(stderr, "stream client: write ended with %s\n", strerror(errno));
+      return 3;
+    }));
+  }
+  pid_t writer = ForkClient(lkd->url(), []() {
+    if (lk_init() < 0) return 1;
+    std::string block(4096, 'd');
+    for (int i = 0;; i++) {
+      int f = lk_sys_openat(AT_FDCWD, absl::StrCat("/data/f", i % 50).c_str(),
+                            O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (f < 0) return errno == ENOTCONN ? 0 : 2;
+      for (int k = 0; k < 16; k++)
+        if (lk_sys_write(f, block.data(), block.size()) < 0) {
+          if (errno == ENOTCONN) return 0;
+          fprintf(stderr, "file writer: write ended with %s\n", strerror(errno));
+          return 3;
+        }
+      lk_sys_close(f);
+    }
+  });
+  absl::SleepFor(absl::Milliseconds(500));  // under load
+  auto status = lkd->StopWith(SIGTERM);
+  ASSERT_TRUE(status.ok());
+  EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
+      << "wait status " << *status << "\n" << lkd->Log();
+  for (pid_t s : streams) EXPECT_EQ(WaitClient(s), 0);
+  EXPECT_EQ(WaitClient(server), 0);
+  EXPECT_EQ(WaitClient(writer), 0);
+  EXPECT_EQ(RunShell("e2fsck -fn " + image, &out), 0) << out;
+}
+
+TEST(Startup, ErrorsAreOneClearMessage) {
+  std::string out;
+  EXPECT_NE(RunShell("server/lkd --no-such-flag", &out), 0);
+  EXPECT_NE(out.find("no-such-flag"), std::string::npos) << out;
+  EXPECT_NE(RunShell("server/lkd --listen unix:///tmp/lkd-startup-test.sock "
+                     "--net raw:nosuchif0",
+                     &out),
+            0);
+  EXPECT_NE(out.find("nosuchif0"), std::string::npos) << out;
+  EXPECT_NE(RunShell("server/lkd --listen unix:///tmp/lkd-startup-test.sock "
+                     "--disk /nonexistent.img,ext4,/data",
+                     &out),
+            0);
+  EXPECT_NE(out.find("/nonexistent.img"), std::string::npos) << out;
+  EXPECT_NE(RunShell("server/lkd --listen tcp://1.2.3.4:5", &out), 0);
+  EXPECT_NE(out.find("unix://"), std::string::npos) << out;
+  // A second lkd on a socket that is being served.
+  auto first = LkdDaemon::Start();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_NE(RunShell("server/lkd --listen " + (*first)->url(), &out), 0);
+  EXPECT_NE(out.find("another lkd is serving"), std::string::npos) << out;
+  EXPECT_EQ(RunShell("server/lkd --help", &out), 1);  // absl's --help exit code
+  EXPECT_NE(out.find("--net"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace lkd::testing
