@@ -311,6 +311,43 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
   EXPECT_EQ(WaitClient(bystander), 0);
 }
 
+// Threads that end release their channels: lkd's worker threads go away
+// while the client stays attached.
+TEST_F(DaemonTest, ThreadExitReleasesItsWorker) {
+  const int baseline = lkd_->Threads();
+  ReadyPipe done;
+  int release[2];
+  ASSERT_EQ(pipe(release), 0);
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    CHECK_OR(lk_init() == 0, 190);
+    for (int round = 0; round < 10; round++) {
+      std::vector<std::thread> threads;
+      for (int i = 0; i < 10; i++)
+        threads.emplace_back([]() { lk_sys_getpid(); });
+      for (auto& t : threads) t.join();
+    }
+    CHECK_OR(lk_sys_getpid() > 0, 191);  // the main thread's channel stays
+    done.Signal();
+    char c;
+    (void)!read(release[0], &c, 1);  // stay attached until told
+    return 0;
+  });
+  close(release[0]);
+  ASSERT_TRUE(done.Wait());
+  // One worker (the main thread's) remains; 100 others came and went.
+  int threads = 0;
+  for (int i = 0; i < 500; i++) {
+    threads = lkd_->Threads();
+    if (threads <= baseline + 1) break;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_LE(threads, baseline + 1);
+  ASSERT_EQ(write(release[1], "x", 1), 1);
+  close(release[1]);
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
 // A recv blocked in one thread does not hold up another thread of the same
 // client, nor another client.
 TEST_F(DaemonTest, BlockingCallBlocksOnlyItsThread) {

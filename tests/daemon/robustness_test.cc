@@ -61,13 +61,15 @@ int ConnectUnix(const std::string& path) {
 // requests written straight into shared memory.
 class RawClient {
  public:
-  explicit RawClient(const std::string& socket_path, uint32_t version = rpc::PROTOCOL_VERSION)
+  explicit RawClient(const std::string& socket_path, uint32_t version = rpc::PROTOCOL_VERSION,
+                     const std::string& cookie = "")
       : io_(kj::setupAsyncIo()) {
     int fd = ConnectUnix(socket_path);
     stream_ = io_.lowLevelProvider->wrapUnixSocketFd(fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP);
     client_ = kj::heap<capnp::TwoPartyClient>(*stream_, 2);
     auto req = client_->bootstrap().castAs<rpc::Gate>().attachRequest();
     req.setVersion(version);
+    req.setCookie(kj::arrayPtr(reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size()));
     try {
       session_ = req.send().wait(io_.waitScope).getSession();
     } catch (const kj::Exception& e) {
@@ -105,6 +107,13 @@ class RawClient {
       syscall(SYS_futex, &ctl_->resp_seq, FUTEX_WAIT, seq - 1, &ts, nullptr, 0);
     }
     return ctl_->resp.result;
+  }
+
+  // Session.fork: the hand-over cookie of a copy of this kernel process.
+  std::string Fork() {
+    auto resp = session_.forkRequest().send().wait(io_.waitScope);
+    auto c = resp.getCookie();
+    return std::string(reinterpret_cast<const char*>(c.begin()), c.size());
   }
 
   lkd_channel_request Request(uint32_t nr) const {
@@ -246,6 +255,38 @@ TEST_F(RobustnessTest, ProtocolVersionIsChecked) {
   RawClient raw(lkd_->socket_path(), 99);
   EXPECT_NE(raw.error().find("protocol version 99"), std::string::npos) << raw.error();
   EXPECT_NE(raw.error().find("lkd speaks 1"), std::string::npos) << raw.error();
+  EXPECT_EQ(BystanderWorks(), 0);
+}
+
+TEST_F(RobustnessTest, HandoverCookiesAreOneTimeAndChecked) {
+  // (One RawClient at a time: each owns this thread's kj event loop.)
+  {
+    RawClient forger(lkd_->socket_path(), rpc::PROTOCOL_VERSION, "0123456789abcdef");
+    EXPECT_NE(forger.error().find("unknown or expired hand-over cookie"), std::string::npos)
+        << forger.error();
+  }
+  // A real fork cookie works once, and only for the same user.
+  std::string cookie;
+  {
+    RawClient parent(lkd_->socket_path());
+    ASSERT_EQ(parent.error(), "");
+    cookie = parent.Fork();
+  }
+  ASSERT_EQ(cookie.size(), 16u);
+  pid_t other_user = ForkClient(lkd_->url(), [&]() {
+    if (setgid(65534) != 0 || setuid(65534) != 0) return 1;
+    RawClient thief(lkd_->socket_path(), rpc::PROTOCOL_VERSION, cookie);
+    return thief.error().find("belongs to another user") != std::string::npos ? 0 : 2;
+  });
+  EXPECT_EQ(WaitClient(other_user), 0);
+  {
+    RawClient child(lkd_->socket_path(), rpc::PROTOCOL_VERSION, cookie);
+    EXPECT_EQ(child.error(), "");
+  }
+  {
+    RawClient again(lkd_->socket_path(), rpc::PROTOCOL_VERSION, cookie);
+    EXPECT_NE(again.error().find("unknown or expired"), std::string::npos) << again.error();
+  }
   EXPECT_EQ(BystanderWorks(), 0);
 }
 
