@@ -18,6 +18,7 @@
 #include <list>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -147,9 +148,12 @@ class ChannelImpl final : public rpc::Channel::Server {
   explicit ChannelImpl(std::unique_ptr<ChannelWorker> worker)
       : worker_(std::move(worker)) {}
   kj::Maybe<int> getFd() override { return worker_->fd(); }
+  // Lets the session count its live channels.
+  std::weak_ptr<bool> alive() const { return alive_; }
 
  private:
   std::unique_ptr<ChannelWorker> worker_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 class SessionImpl final : public rpc::Session::Server {
@@ -164,6 +168,11 @@ class SessionImpl final : public rpc::Session::Server {
 
   kj::Promise<void> openChannel(OpenChannelContext context) override {
     if (process_->pid() <= 0) Fail("session detached");
+    // Each channel is a thread and its memory in lkd: bounded per client.
+    std::erase_if(channels_, [](const std::weak_ptr<bool>& alive) { return alive.expired(); });
+    if (channels_.size() >= server_.options().max_channels_per_session)
+      Fail(absl::StrCat("too many channels (", channels_.size(),
+                        "): at most max_channels_per_session per client"));
     uint32_t generation;
     if (getrandom(&generation, sizeof(generation), 0) != sizeof(generation))
       Fail("getrandom failed");
@@ -174,9 +183,11 @@ class SessionImpl final : public rpc::Session::Server {
     results.setGeneration(generation);
     results.setDataOffset((*memory)->data_offset());
     results.setDataSize((*memory)->data_size());
-    results.setChannel(kj::heap<ChannelImpl>(
+    auto channel = kj::heap<ChannelImpl>(
         ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
-                             &server_.workers(), server_.options().worker)));
+                             &server_.workers(), server_.options().worker));
+    channels_.push_back(channel->alive());
+    results.setChannel(kj::mv(channel));
     return kj::READY_NOW;
   }
 
@@ -210,6 +221,7 @@ class SessionImpl final : public rpc::Session::Server {
   SessionServer::Impl& server_;
   std::shared_ptr<KernelProcess> process_;
   Peer peer_;
+  std::vector<std::weak_ptr<bool>> channels_;  // expired once dropped
 };
 
 // The bootstrap capability of one connection: knows who is on the other end.
@@ -320,7 +332,12 @@ kj::Promise<void> SessionServer::Impl::AcceptLoop(kj::ConnectionReceiver& listen
   return listener.accept()
       .then(
           [this](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
-            ServeConnection(kj::mv(stream));
+            // One bad connection must not end the accept loop.
+            try {
+              ServeConnection(kj::mv(stream));
+            } catch (const kj::Exception& e) {
+              fprintf(stderr, "lkd: dropping a connection: %s\n", e.getDescription().cStr());
+            }
             return kj::READY_NOW;
           },
             [this](kj::Exception&& e) -> kj::Promise<void> {

@@ -26,6 +26,8 @@ struct SessionServerOptions {
   uint32_t socket_mode = 0666;
   uint32_t channel_data_size = LKD_CHANNEL_DEFAULT_DATA_SIZE;
   ChannelWorker::Options worker;
+  // Channels (threads) one client may have open at once.
+  uint32_t max_channels_per_session = 1024;
   // How long a fork or exec hand-over waits to be claimed.
   uint32_t handover_timeout_s = 30;
   // How long shutdown waits for workers to leave the kernel.

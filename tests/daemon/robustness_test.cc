@@ -109,6 +109,17 @@ class RawClient {
     return ctl_->resp.result;
   }
 
+  // Opens one more channel and keeps it; "" or the error.
+  std::string HoldAnotherChannel() {
+    try {
+      held_.push_back(session_.openChannelRequest().send().wait(io_.waitScope).getChannel());
+      return "";
+    } catch (const kj::Exception& e) {
+      return e.getDescription().cStr();
+    }
+  }
+  void DropHeldChannels() { held_.clear(); }
+
   // Session.fork: the hand-over cookie of a copy of this kernel process.
   std::string Fork() {
     auto resp = session_.forkRequest().send().wait(io_.waitScope);
@@ -131,6 +142,7 @@ class RawClient {
   kj::Own<capnp::TwoPartyClient> client_;
   rpc::Session::Client session_ = nullptr;
   rpc::Channel::Client channel_ = nullptr;
+  std::vector<rpc::Channel::Client> held_;
   std::string error_;
   lkd_channel* ctl_ = nullptr;
   uint8_t* data_ = nullptr;
@@ -288,6 +300,24 @@ TEST_F(RobustnessTest, HandoverCookiesAreOneTimeAndChecked) {
     EXPECT_NE(again.error().find("unknown or expired"), std::string::npos) << again.error();
   }
   EXPECT_EQ(BystanderWorks(), 0);
+}
+
+TEST(Limits, ChannelsPerClientAreBounded) {
+  auto d = LkdDaemon::Start({"--max_client_threads", "4"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  RawClient raw((*d)->socket_path());
+  ASSERT_EQ(raw.error(), "");
+  for (int i = 0; i < 4; i++) ASSERT_EQ(raw.HoldAnotherChannel(), "") << i;
+  EXPECT_NE(raw.HoldAnotherChannel().find("too many channels"), std::string::npos);
+  raw.DropHeldChannels();
+  // Dropping is asynchronous on the server: one round trip later it counts.
+  std::string err;
+  for (int i = 0; i < 100; i++) {
+    err = raw.HoldAnotherChannel();
+    if (err.empty()) break;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  EXPECT_EQ(err, "");
 }
 
 TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
