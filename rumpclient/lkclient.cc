@@ -50,7 +50,11 @@ int ErrnoFor(const absl::Status& s) {
 int Attach(const std::string& cookie) {
   const char* server = getenv("LKD_SERVER");
   g_server = server && *server ? server : lkd::client::kDefaultServer;
-  auto connection = Connection::Connect(g_server, cookie);
+  lkd::client::ConnectionOptions options;
+  // LKD_CLIENT_SPIN_US: how long a call spins for its answer before it
+  // sleeps on its futex.
+  if (const char* spin = getenv("LKD_CLIENT_SPIN_US")) options.spin_ns = strtoull(spin, nullptr, 10) * 1000;
+  auto connection = Connection::Connect(g_server, cookie, options);
   if (!connection.ok()) {
     g_errmsg = std::string(connection.status().message());
     errno = ErrnoFor(connection.status());

@@ -39,6 +39,9 @@ ABSL_FLAG(std::string, sysctl, "", "a sysctl, repeatable: NAME=VALUE");
 ABSL_FLAG(uint32_t, max_client_threads, 1024,
           "channels (client threads, each a worker thread in lkd) one client "
           "may have at once");
+ABSL_FLAG(uint32_t, worker_spin_us, 20,
+          "how long a channel worker spins for the next call before it sleeps "
+          "on its futex (0: sleep at once)");
 ABSL_FLAG(bool, check, false,
           "check the configuration and exit without booting");
 
@@ -149,6 +152,7 @@ int main(int argc, char** argv) {
   lkd::server::SessionServerOptions options;
   options.socket_path = *socket_path;
   options.max_channels_per_session = absl::GetFlag(FLAGS_max_client_threads);
+  options.worker.spin_ns = uint64_t{absl::GetFlag(FLAGS_worker_spin_us)} * 1000;
   lkd::server::SessionServer sessions(options);
   // The socket first: a second lkd on the same path fails before booting.
   if (auto st = sessions.Listen(); !st.ok()) return Fail(st);
