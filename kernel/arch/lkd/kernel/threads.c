@@ -287,7 +287,17 @@ long noinline lkd_run_as(struct lkd_task_host *th_arg, long (*fn)(void *),
 			lkd_irq_raise(LKD_WAKE_IRQ);
 		}
 		lkd_host->sem_down(th->sem);
-		/* We are `current` now; finish the switch that got us here. */
+		/*
+		 * We are `current` now. `leaving` may still be set by whoever
+		 * left this task last without coming back through here (pid 1's
+		 * boot thread): left set, the first reschedule inside fn() (a
+		 * cond_resched under load) would long-jump us out as if we were
+		 * leaving, with the task still runnable and no host thread
+		 * behind it, and the scheduler's next switch to it would lose
+		 * the CPU for good.
+		 */
+		th->leaving = false;
+		/* Finish the switch that got us here. */
 		schedule_tail(current_thread_info()->prev_sched);
 
 		if (fatal_signal_pending(current))
