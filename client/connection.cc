@@ -462,6 +462,11 @@ void Connection::Impl::CloseFdsAfterFork() {
   // the session socket are.
   for (auto& [raw, channel] : channels_) close(channel->fd());
   close(socket_fd_);
+  // The forking thread's channel list still names this connection: at
+  // that thread's exit (for the main thread: exit()) it must not call into
+  // an RPC thread that does not exist here. The child is single-threaded
+  // now, so no lock (one held by another parent thread would never open).
+  life_->impl = nullptr;
 }
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(

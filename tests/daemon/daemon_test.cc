@@ -414,6 +414,30 @@ TEST_F(DaemonTest, ForkedChildAcceptsOnParentsSocket) {
   EXPECT_EQ(WaitClient(parent), 0);
 }
 
+// A forked child that ends with exit() (thread-local destructors, atexit)
+// rather than _exit() ends normally.
+TEST_F(DaemonTest, ForkedChildExitsNormally) {
+  pid_t parent = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 195);
+    CHECK_OR(lk_sys_getpid() > 0, 196);  // this thread has a channel
+    pid_t child = lk_fork();
+    CHECK_OR(child >= 0, 197);
+    if (child == 0) {
+      if (lk_sys_getpid() <= 0) exit(1);
+      exit(0);
+    }
+    for (int i = 0; i < 3000; i++) {  // a hang shows as a failure, not a stuck test
+      int status;
+      if (waitpid(child, &status, WNOHANG) == child)
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 198;
+      usleep(10000);
+    }
+    kill(child, SIGKILL);
+    return 199;
+  });
+  EXPECT_EQ(WaitClient(parent), 0);
+}
+
 // exec: a socket without close-on-exec survives into the new program, one
 // with it does not.
 TEST_F(DaemonTest, ExecKeepsSocketsWithoutCloexec) {
