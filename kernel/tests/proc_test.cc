@@ -70,6 +70,22 @@ TEST(Processes, NewProcessStartsWithEmptyFdTable) {
   EXPECT_EQ(lkd_proc_exit(a), 0);
 }
 
+TEST(Processes, ExecClosesOnlyCloseOnExecFds) {
+  int a = lkd_proc_create(&kRoot);
+  ASSERT_GT(a, 0);
+  long kept = InProcess(a, [] { return Sys(LKD_NR_socket, AF_INET, SOCK_STREAM, 0); });
+  long gone = InProcess(a, [] {
+    return Sys(LKD_NR_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  });
+  ASSERT_GE(kept, 0);
+  ASSERT_GE(gone, 0);
+  EXPECT_EQ(lkd_proc_exec(a), 0);
+  EXPECT_EQ(InProcess(a, [kept] { return Sys(LKD_NR_fcntl, kept, F_GETFD); }), 0);
+  EXPECT_EQ(InProcess(a, [gone] { return Sys(LKD_NR_fcntl, gone, F_GETFD); }), -EBADF);
+  EXPECT_EQ(InProcess(a, [] { return Sys(LKD_NR_getpid); }), a) << "same process";
+  EXPECT_EQ(lkd_proc_exit(a), 0);
+}
+
 TEST(Processes, ForkedChildSharesOpenFiles) {
   int parent = lkd_proc_create(&kRoot);
   ASSERT_GT(parent, 0);
@@ -256,6 +272,8 @@ TEST(BadInput, BadProcessArguments) {
   EXPECT_EQ(lkd_proc_exit(-5), -ESRCH);
   EXPECT_EQ(lkd_proc_exit(1), -ESRCH) << "pid 1 is not an lkd process";
   EXPECT_EQ(lkd_bind(1), -ESRCH);
+  EXPECT_EQ(lkd_proc_exec(0), -ESRCH);
+  EXPECT_EQ(lkd_proc_exec(1), -ESRCH);
 }
 
 }  // namespace
