@@ -263,7 +263,7 @@ void ApplyDefaults(LkdConfig* config) {
 }
 
 absl::Status AddNicFlag(std::string_view spec, LkdConfig* config) {
-  std::string what = absl::StrCat("bad --nic '", std::string(spec), "'");
+  std::string what = absl::StrCat("bad --net '", std::string(spec), "'");
   Nic nic;
   std::vector<std::string> backend;
   std::vector<std::string> items = absl::StrSplit(std::string(spec), ',');

@@ -39,7 +39,7 @@ void ApplyDefaults(LkdConfig* config);
 // Command-line spellings, each appending one item to `config` (or nothing
 // when it returns an error).
 //
-// --nic "tap:NAME[,mac=..][,mtu=..][,offload=on|off][,addr=CIDR]...": every
+// --net "tap:NAME[,mac=..][,mtu=..][,offload=on|off][,addr=CIDR]...": every
 // addr= item becomes an address; the rest, checked by the NIC spec parser
 // of hostops/virtio, is the backend.
 absl::Status AddNicFlag(std::string_view spec, LkdConfig* config);
