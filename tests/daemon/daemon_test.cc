@@ -136,9 +136,16 @@ TEST_F(DaemonTest, SixtyFourClientsExchangeData) {
     return failures.load() == 0 ? 0 : 13;
   });
   ASSERT_TRUE(listening.Wait());
+  // Each client reports its exchange done, then stays attached until
+  // released, so that all 64 are attached at the same time.
+  int done[2], release[2];
+  ASSERT_EQ(pipe(done), 0);
+  ASSERT_EQ(pipe(release), 0);
+  const int threads_before = lkd_->Threads();
   std::vector<pid_t> clients;
   for (int i = 1; i < kClients; i++) {
-    clients.push_back(ForkClient(lkd_->url(), [i]() {
+    clients.push_back(ForkClient(lkd_->url(), [i, &done, &release]() {
+      close(release[1]);
       CHECK_OR(lk_init() == 0, 20);
       int fd = Connect(5000);
       CHECK_OR(fd == 0, 21);
@@ -146,9 +153,23 @@ TEST_F(DaemonTest, SixtyFourClientsExchangeData) {
       CHECK_OR(WriteAll(fd, out.data(), kBytes), 22);
       CHECK_OR(ReadAll(fd, in.data(), kBytes), 23);
       CHECK_OR(in == out, 24);
+      CHECK_OR(write(done[1], "d", 1) == 1, 25);
+      char c;
+      (void)!read(release[0], &c, 1);  // EOF when the test releases us
       return 0;
     }));
   }
+  close(release[0]);
+  close(done[1]);
+  int finished = 0;
+  char c;
+  while (finished < kClients - 1 && read(done[0], &c, 1) == 1) finished++;
+  EXPECT_EQ(finished, kClients - 1);
+  // 64 kernel processes at once: one worker thread per attached client's
+  // thread (the listener has more).
+  EXPECT_GE(lkd_->Threads() - threads_before, kClients - 1) << "threads " << lkd_->Threads();
+  close(release[1]);
+  close(done[0]);
   for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 0);
   EXPECT_EQ(WaitClient(server), 0);
 }
