@@ -123,6 +123,19 @@ int LkdDaemon::Threads() const {
   return -1;
 }
 
+int LkdDaemon::LiveSessions() const {
+  std::istringstream log(Log());
+  std::string line;
+  int live = 0;
+  while (std::getline(log, line)) {
+    if (line.find(" attached (") != std::string::npos)
+      live++;
+    else if (line.find(") detached") != std::string::npos)
+      live--;
+  }
+  return live;
+}
+
 int LkdDaemon::OpenFds() const {
   DIR* dir = opendir(absl::StrCat("/proc/", pid_, "/fd").c_str());
   if (!dir) return -1;
