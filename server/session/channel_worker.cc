@@ -2,6 +2,7 @@
 #include "server/session/channel_worker.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -114,6 +115,7 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
                         WorkerSet* workers, Options options) {
   ChannelMemory& mem = *state->memory;
   lkd_channel* ctl = mem.control();
+  pthread_setname_np(pthread_self(), "lkd-channel");  // visible in ps/top -H
   const int tid = lkd_bind(pid);
   if (tid < 0)
     fprintf(stderr, "lkd: channel worker for process %d: bind: %s\n", pid,

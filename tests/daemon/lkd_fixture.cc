@@ -123,6 +123,22 @@ int LkdDaemon::Threads() const {
   return -1;
 }
 
+int LkdDaemon::ChannelThreads() const {
+  const std::string dir = absl::StrCat("/proc/", pid_, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(absl::StrCat(dir, "/", e->d_name, "/comm"));
+    std::string name;
+    std::getline(comm, name);
+    if (name == "lkd-channel") n++;
+  }
+  closedir(d);
+  return n;
+}
+
 int LkdDaemon::LiveSessions() const {
   std::istringstream log(Log());
   std::string line;

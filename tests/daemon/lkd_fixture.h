@@ -33,6 +33,8 @@ class LkdDaemon {
 
   // From /proc: lkd's thread count, open fds, resident memory (KiB).
   int Threads() const;
+  // Of those, the channel workers (threads named "lkd-channel").
+  int ChannelThreads() const;
   // Sessions attached now, from lkd's log ("attached" minus "detached").
   int LiveSessions() const;
   int OpenFds() const;
