@@ -45,6 +45,10 @@ absl::StatusOr<std::string> SocketPathFromUrl(const std::string& url) {
 
 namespace {
 
+std::string CookieString(capnp::Data::Reader cookie) {
+  return std::string(reinterpret_cast<const char*>(cookie.begin()), cookie.size());
+}
+
 // Copying an argument: where it sits in the data area.
 struct Region {
   uint64_t offset = 0;
@@ -202,7 +206,12 @@ class Connection::Impl {
 
   int pid() const { return pid_; }
   bool connected() const { return !__atomic_load_n(&dead_, __ATOMIC_ACQUIRE); }
-  uint64_t TakeSignals() { return signals_.exchange(0); }
+  uint64_t TakeSignals() {
+    // Called after every call: a plain load keeps the common case (no
+    // signal) free of an atomic read-modify-write.
+    if (signals_.load(std::memory_order_relaxed) == 0) return 0;
+    return signals_.exchange(0);
+  }
 
   long Call(long nr, const long args[6]);
   absl::StatusOr<std::string> Fork(int* child_pid);
@@ -428,8 +437,7 @@ absl::StatusOr<std::string> Connection::Impl::Fork(int* child_pid) {
         return session->forkRequest().send().then(
             [child_pid](capnp::Response<rpc::Session::ForkResults> resp) {
               *child_pid = resp.getChildPid();
-              auto c = resp.getCookie();
-              return std::string(reinterpret_cast<const char*>(c.begin()), c.size());
+              return CookieString(resp.getCookie());
             });
       }
       KJ_FAIL_REQUIRE("not attached");
@@ -446,8 +454,7 @@ absl::StatusOr<std::string> Connection::Impl::PrepareExec() {
       KJ_IF_MAYBE(session, session_) {
         return session->prepareExecRequest().send().then(
             [](capnp::Response<rpc::Session::PrepareExecResults> resp) {
-              auto c = resp.getCookie();
-              return std::string(reinterpret_cast<const char*>(c.begin()), c.size());
+              return CookieString(resp.getCookie());
             });
       }
       KJ_FAIL_REQUIRE("not attached");

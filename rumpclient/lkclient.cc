@@ -98,6 +98,13 @@ long P(T* p) {
   return reinterpret_cast<long>(p);
 }
 
+// As the kernel: at most IOV_MAX (1024) buffers, else EINVAL.
+bool IovCountOk(long n) {
+  if (n >= 0 && n <= 1024) return true;
+  errno = EINVAL;
+  return false;
+}
+
 size_t IovTotal(const struct iovec* iov, int n) {
   size_t total = 0;
   for (int i = 0; i < n; i++) total += iov[i].iov_len;
@@ -108,10 +115,7 @@ size_t IovTotal(const struct iovec* iov, int n) {
 // kernel call, so a stream sees the same bytes in the same order and a
 // datagram stays one datagram.
 ssize_t Gathered(const struct iovec* iov, int n, std::vector<char>* buf) {
-  if (n < 0 || n > 1024) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (!IovCountOk(n)) return -1;
   buf->resize(IovTotal(iov, n));
   size_t at = 0;
   for (int i = 0; i < n; i++) {
@@ -255,10 +259,7 @@ ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
              msg->msg_namelen);
 }
 ssize_t lk_sys_recvmsg(int fd, struct msghdr* msg, int flags) {
-  if (msg->msg_iovlen > 1024) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (!IovCountOk(static_cast<long>(msg->msg_iovlen))) return -1;
   std::vector<char> buf(IovTotal(msg->msg_iov, static_cast<int>(msg->msg_iovlen)));
   socklen_t namelen = msg->msg_namelen;
   long r = Sys(LKD_NR_recvfrom, fd, P(buf.data()), buf.size(), flags,
@@ -290,10 +291,7 @@ ssize_t lk_sys_write(int fd, const void* b, size_t n) {
   return Sys(LKD_NR_write, fd, P(b), n);
 }
 ssize_t lk_sys_readv(int fd, const struct iovec* iov, int n) {
-  if (n < 0 || n > 1024) {
-    errno = EINVAL;
-    return -1;
-  }
+  if (!IovCountOk(n)) return -1;
   std::vector<char> buf(IovTotal(iov, n));
   long r = Sys(LKD_NR_read, fd, P(buf.data()), buf.size());
   if (r > 0) Scatter(buf.data(), static_cast<size_t>(r), iov, n);

@@ -21,14 +21,6 @@ absl::Status SysStatus(long rc, const std::string& what) {
   return absl::ErrnoToStatus(static_cast<int>(-rc), what);
 }
 
-sockaddr_in Ipv4Loopback(uint16_t port) {
-  sockaddr_in addr = {};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return addr;
-}
-
 absl::Status BootForTest(const std::string& extra_cmdline) {
   const char* console = getenv("LKD_TEST_CONSOLE");
   bool full_log = console != nullptr && strcmp(console, "1") == 0;

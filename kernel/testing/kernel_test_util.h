@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "kernel/sys.h"
+#include "kernel/testing/loopback.h"  // Ipv4Loopback
 #include "lkd/kernel.h"
 #include "lkd/sysnr.h"
 
@@ -22,8 +23,6 @@ using ::lkd::Sys;
 // OK for a non-negative result, else the errno's status with `what`.
 absl::Status SysStatus(long rc, const std::string& what);
 
-// 127.0.0.1:port, for the kernel's sockets (and the host's, in benchmarks).
-sockaddr_in Ipv4Loopback(uint16_t port);
 
 // Boots the kernel with the POSIX hostops (console to stderr at warning
 // level unless LKD_TEST_CONSOLE=1 asks for the full log), mounts /proc,

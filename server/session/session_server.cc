@@ -78,6 +78,10 @@ std::string NewCookie() {
   return std::string(reinterpret_cast<char*>(bytes), sizeof(bytes));
 }
 
+kj::ArrayPtr<const kj::byte> CookieBytes(const std::string& cookie) {
+  return kj::arrayPtr(reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size());
+}
+
 }  // namespace
 
 class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
@@ -198,8 +202,7 @@ class SessionImpl final : public rpc::Session::Server {
     std::string cookie = server_.AddHandover(
         {std::make_shared<KernelProcess>(child, process_->uid()), false});
     auto results = context.getResults();
-    results.setCookie(kj::arrayPtr(
-        reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size()));
+    results.setCookie(CookieBytes(cookie));
     results.setChildPid(child);
     return kj::READY_NOW;
   }
@@ -207,8 +210,7 @@ class SessionImpl final : public rpc::Session::Server {
   kj::Promise<void> prepareExec(PrepareExecContext context) override {
     if (process_->pid() <= 0) Fail("session detached");
     std::string cookie = server_.AddHandover({process_, true});
-    context.getResults().setCookie(kj::arrayPtr(
-        reinterpret_cast<const kj::byte*>(cookie.data()), cookie.size()));
+    context.getResults().setCookie(CookieBytes(cookie));
     return kj::READY_NOW;
   }
 

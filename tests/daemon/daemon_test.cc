@@ -25,7 +25,8 @@
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
-#include "tests/daemon/lkd_fixture.h"
+#include "kernel/testing/loopback.h"
+#include "tests/daemon/lkd_test.h"
 
 namespace lkd::testing {
 namespace {
@@ -39,20 +40,12 @@ namespace {
     }                                                                     \
   } while (0)
 
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 int Listen(uint16_t port, int flags = 0) {
   int fd = lk_sys_socket(AF_INET, SOCK_STREAM | flags, 0);
   if (fd < 0) return -1;
   int one = 1;
   lk_sys_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in a = Loopback(port);
+  sockaddr_in a = Ipv4Loopback(port);
   if (lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return -1;
   if (lk_sys_listen(fd, 128) < 0) return -1;
   return fd;
@@ -61,7 +54,7 @@ int Listen(uint16_t port, int flags = 0) {
 int Connect(uint16_t port) {
   int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  sockaddr_in a = Loopback(port);
+  sockaddr_in a = Ipv4Loopback(port);
   if (lk_sys_connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return -1;
   return fd;
 }
@@ -96,18 +89,7 @@ std::string Pattern(int seed, size_t n) {
   return s;
 }
 
-class DaemonTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    auto d = LkdDaemon::Start();
-    ASSERT_TRUE(d.ok()) << d.status();
-    lkd_ = std::move(*d);
-  }
-  void TearDown() override {
-    if (HasFailure() && lkd_) fprintf(stderr, "--- lkd log ---\n%s\n", lkd_->Log().c_str());
-  }
-  std::unique_ptr<LkdDaemon> lkd_;
-};
+using DaemonTest = LkdTest;
 
 // 64 clients at once: one listens, 63 connect and exchange data through it,
 // byte for byte; each client's fd numbers start at 0 (its own table).
@@ -217,7 +199,7 @@ int AddRouteErrno() {
 int BindErrno(uint16_t port) {
   int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return errno;
-  sockaddr_in a = Loopback(port);
+  sockaddr_in a = Ipv4Loopback(port);
   int rc = lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   int err = rc < 0 ? errno : 0;
   lk_sys_close(fd);

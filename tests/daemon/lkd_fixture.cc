@@ -115,13 +115,20 @@ absl::StatusOr<int> LkdDaemon::StopWith(int sig) {
   return status;
 }
 
-int LkdDaemon::Threads() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
+namespace {
+
+// The number after "key:" in /proc/<pid>/status, or -1.
+long StatusField(pid_t pid, const std::string& key) {
+  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
   std::string line;
   while (std::getline(in, line))
-    if (line.rfind("Threads:", 0) == 0) return atoi(line.c_str() + 8);
+    if (line.rfind(key + ":", 0) == 0) return atol(line.c_str() + key.size() + 1);
   return -1;
 }
+
+}  // namespace
+
+int LkdDaemon::Threads() const { return static_cast<int>(StatusField(pid_, "Threads")); }
 
 int LkdDaemon::ChannelThreads() const {
   const std::string dir = absl::StrCat("/proc/", pid_, "/task");
@@ -162,13 +169,7 @@ int LkdDaemon::OpenFds() const {
   return n - 1;  // the directory fd itself
 }
 
-long LkdDaemon::RssKib() const {
-  std::ifstream in(absl::StrCat("/proc/", pid_, "/status"));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("VmRSS:", 0) == 0) return atol(line.c_str() + 6);
-  return -1;
-}
+long LkdDaemon::RssKib() const { return StatusField(pid_, "VmRSS"); }
 
 pid_t ForkClient(const std::string& url, const std::function<int()>& body) {
   fflush(nullptr);

@@ -29,7 +29,8 @@
 #include "rumpclient/lkclient.h"
 #include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
-#include "tests/daemon/lkd_fixture.h"
+#include "kernel/testing/loopback.h"
+#include "tests/daemon/lkd_test.h"
 
 namespace lkd::testing {
 namespace {
@@ -149,24 +150,14 @@ class RawClient {
   uint32_t generation_ = 0, data_offset_ = 0, data_size_ = 0, seq_ = 0;
 };
 
-class RobustnessTest : public ::testing::Test {
+class RobustnessTest : public LkdTest {
  protected:
-  void SetUp() override {
-    auto d = LkdDaemon::Start();
-    ASSERT_TRUE(d.ok()) << d.status();
-    lkd_ = std::move(*d);
-  }
-  void TearDown() override {
-    if (HasFailure() && lkd_) fprintf(stderr, "--- lkd log ---\n%s\n", lkd_->Log().c_str());
-  }
   // A well-behaved client keeps working: a TCP exchange with itself.
   int BystanderWorks() {
     pid_t c = ForkClient(lkd_->url(), []() {
       if (lk_init() < 0) return 1;
       int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a = {};
-      a.sin_family = AF_INET;
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sockaddr_in a = Ipv4Loopback(0);
       socklen_t len = sizeof(a);
       if (lk_sys_bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
           lk_sys_listen(l, 1) < 0 ||
@@ -181,7 +172,6 @@ class RobustnessTest : public ::testing::Test {
     });
     return WaitClient(c);
   }
-  std::unique_ptr<LkdDaemon> lkd_;
 };
 
 TEST_F(RobustnessTest, MalformedChannelEntriesFailOnlyThatCall) {
@@ -334,10 +324,7 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
   pid_t server = ForkClient(lkd->url(), [&]() {
     if (lk_init() < 0) return 1;
     int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(5700);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in a = Ipv4Loopback(5700);
     if (lk_sys_bind(l, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
         lk_sys_listen(l, 16) < 0)
       return 2;
@@ -362,10 +349,7 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
       signal(SIGPIPE, SIG_IGN);
       if (lk_init() < 0) return 1;
       int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
-      sockaddr_in a = {};
-      a.sin_family = AF_INET;
-      a.sin_port = htons(5700);
-      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      sockaddr_in a = Ipv4Loopback(5700);
       if (lk_sys_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 2;
       std::string buf(1 << 16, 'x');
       while (lk_sys_write(c, buf.data(), buf.size()) > 0) {

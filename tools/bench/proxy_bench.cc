@@ -43,6 +43,7 @@
 #include <memory>
 #include <new>
 #include <sstream>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +55,7 @@
 #include "client/connection.h"
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient.h"
+#include "kernel/testing/loopback.h"
 #include "tests/daemon/lkd_fixture.h"
 
 ABSL_FLAG(bool, quick, false,
@@ -67,6 +69,7 @@ ABSL_FLAG(std::string, only, "",
 namespace {
 
 using lkd::testing::ForkClient;
+using lkd::testing::Ipv4Loopback;
 using lkd::testing::LkdDaemon;
 using lkd::testing::ReadyPipe;
 using lkd::testing::WaitClient;
@@ -165,20 +168,12 @@ const Net kProxy = {"proxy",          lk_init,          lk_sys_socket,
                     lk_sys_close,     lk_sys_setsockopt, lk_sys_getsockname,
                     lk_sys_epoll_create1, lk_sys_epoll_ctl, lk_sys_epoll_wait};
 
-sockaddr_in Loopback(uint16_t port) {
-  sockaddr_in a = {};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  return a;
-}
-
 // A listening socket on 127.0.0.1 at a port the kernel picks; its port in
 // *port. -1 on failure.
 int Listen(const Net& net, uint16_t* port) {
   int fd = net.socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  sockaddr_in a = Loopback(0);
+  sockaddr_in a = Ipv4Loopback(0);
   socklen_t len = sizeof(a);
   if (net.bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
       net.listen(fd, 512) < 0 ||
@@ -193,7 +188,7 @@ int Listen(const Net& net, uint16_t* port) {
 int Connect(const Net& net, uint16_t port) {
   int fd = net.socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
-  sockaddr_in a = Loopback(port);
+  sockaddr_in a = Ipv4Loopback(port);
   if (net.connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) {
     net.close(fd);
     return -1;
@@ -279,6 +274,30 @@ bool WaitAll(const std::vector<pid_t>& pids, const std::string& what) {
 void KillAll(const std::vector<pid_t>& pids) {
   for (pid_t p : pids) kill(p, SIGKILL);
   for (pid_t p : pids) WaitClient(p);
+}
+
+// Forks a workload's server process: it attaches, listens on 127.0.0.1 at
+// a port the kernel picks, publishes the port in shared.port, then runs
+// serve(listening fd) and exits with its result. Returns the pid once the
+// server listens, or -1 after reporting the failure.
+pid_t StartServer(const Env& env, Shared& shared, const std::string& what,
+                  const std::function<int(int)>& serve) {
+  ReadyPipe ready;
+  pid_t pid = ForkClient(env.url, [&] {
+    CHECK_OR(env.net.init() == 0, 10);
+    uint16_t port;
+    int lfd = Listen(env.net, &port);
+    CHECK_OR(lfd >= 0, 11);
+    shared.port = port;
+    ready.Signal();
+    return serve(lfd);
+  });
+  if (!ready.Wait()) {
+    Fail(what + " not ready");
+    KillAll({pid});
+    return -1;
+  }
+  return pid;
 }
 
 // ---------------------------------------------------------------------------
@@ -466,17 +485,10 @@ void TcpStream(const Env& env) {
   const std::string name = absl::StrCat(net.name, "_tcp_gbps");
   Progress(name);
   SharedMapping shared;
-  ReadyPipe ready;
   const double seconds = Quick() ? 0.5 : 2.5;
   // Receiver: accepts one connection and reads it to EOF; reports bytes
   // and the time from its first byte to its last.
-  pid_t receiver = ForkClient(env.url, [&] {
-    CHECK_OR(net.init() == 0, 10);
-    uint16_t port;
-    int lfd = Listen(net, &port);
-    CHECK_OR(lfd >= 0, 11);
-    shared->port = port;
-    ready.Signal();
+  pid_t receiver = StartServer(env, *shared, name + ": receiver", [&](int lfd) {
     int fd = net.accept4(lfd, nullptr, nullptr, 0);
     CHECK_OR(fd >= 0, 12);
     std::vector<char> pattern = PatternBuffer();
@@ -500,11 +512,7 @@ void TcpStream(const Env& env) {
     shared->a[1] = last - first;
     return 0;
   });
-  if (!ready.Wait()) {
-    Fail(name + ": receiver not ready");
-    KillAll({receiver});
-    return;
-  }
+  if (receiver < 0) return;
   pid_t sender = ForkClient(env.url, [&] {
     CHECK_OR(net.init() == 0, 20);
     int fd = Connect(net, shared->port);
@@ -585,22 +593,12 @@ void RequestResponse(const Env& env, int clients) {
   Progress(name);
   SharedMapping shared;
   ReadyPipe ready;
-  pid_t server = ForkClient(env.url, [&] {
-    CHECK_OR(net.init() == 0, 10);
-    uint16_t port;
-    int lfd = Listen(net, &port);
-    CHECK_OR(lfd >= 0, 11);
-    shared->port = port;
-    ready.Signal();
+  pid_t server = StartServer(env, *shared, name + ": server", [&](int lfd) {
     CHECK_OR(RunEchoServer(net, lfd, clients), 12);
     net.close(lfd);
     return 0;
   });
-  if (!ready.Wait()) {
-    Fail(name + ": server not ready");
-    KillAll({server});
-    return;
-  }
+  if (server < 0) return;
   std::vector<pid_t> pids;
   for (int i = 0; i < clients; i++) {
     pids.push_back(ForkClient(env.url, [&, i] {
@@ -657,7 +655,7 @@ int ConnectAndReset(const Net& net, uint16_t port) {
   if (fd < 0) return -1;
   linger lg = {1, 0};
   net.setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-  sockaddr_in a = Loopback(port);
+  sockaddr_in a = Ipv4Loopback(port);
   int rc = net.connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
   int err = errno;
   net.close(fd);
@@ -670,14 +668,7 @@ void ConnectionRate(const Env& env) {
   const std::string name = absl::StrCat(net.name, "_conn_per_s");
   Progress(name);
   SharedMapping shared;
-  ReadyPipe ready;
-  pid_t server = ForkClient(env.url, [&] {
-    CHECK_OR(net.init() == 0, 10);
-    uint16_t port;
-    int lfd = Listen(net, &port);
-    CHECK_OR(lfd >= 0, 11);
-    shared->port = port;
-    ready.Signal();
+  pid_t server = StartServer(env, *shared, name + ": server", [&](int lfd) {
     uint64_t n = 0;
     // The client sets `stop` before its last connect, which wakes us.
     while (!shared->stop.load()) {
@@ -691,11 +682,7 @@ void ConnectionRate(const Env& env) {
     net.close(lfd);
     return 0;
   });
-  if (!ready.Wait()) {
-    Fail(name + ": server not ready");
-    KillAll({server});
-    return;
-  }
+  if (server < 0) return;
   const double seconds = Seconds();
   pid_t client = ForkClient(env.url, [&] {
     CHECK_OR(net.init() == 0, 20);

@@ -250,43 +250,51 @@ int lkd_proc_create(const struct lkd_cred *cred)
 	return ret;
 }
 
-int lkd_proc_fork(int pid)
+/*
+ * Runs op(leader, arg) on the leader of lkd process `pid` with admin_lock
+ * held: -ESRCH if there is no such process.
+ */
+static long on_leader(int pid, long (*op)(struct lkd_task_host *, void *),
+		      void *arg)
 {
 	struct lkd_task_host *leader;
 	long ret;
 
-	if (!kernel_up())
-		return -ENODEV;
 	lkd_host->mutex_lock(admin_lock);
 	leader = find_task(pid, true);
 	if (!leader) {
 		ret = -ESRCH;
 	} else {
-		ret = create_child(leader, CLONE_PARENT, 0, child_setup_ids,
-				   NULL, NULL);
+		ret = op(leader, arg);
 		lkd_task_host_put(leader);
 	}
 	lkd_host->mutex_unlock(admin_lock);
 	return ret;
 }
 
-int lkd_proc_exec(int pid)
+static long fork_process(struct lkd_task_host *leader, void *unused)
 {
-	struct lkd_task_host *leader;
-	long ret;
+	return create_child(leader, CLONE_PARENT, 0, child_setup_ids, NULL,
+			    NULL);
+}
 
+int lkd_proc_fork(int pid)
+{
 	if (!kernel_up())
 		return -ENODEV;
-	lkd_host->mutex_lock(admin_lock);
-	leader = find_task(pid, true);
-	if (!leader) {
-		ret = -ESRCH;
-	} else {
-		ret = run_in_task(leader, exec_close_fds, NULL);
-		lkd_task_host_put(leader);
-	}
-	lkd_host->mutex_unlock(admin_lock);
-	return ret;
+	return on_leader(pid, fork_process, NULL);
+}
+
+static long exec_process(struct lkd_task_host *leader, void *unused)
+{
+	return run_in_task(leader, exec_close_fds, NULL);
+}
+
+int lkd_proc_exec(int pid)
+{
+	if (!kernel_up())
+		return -ENODEV;
+	return on_leader(pid, exec_process, NULL);
 }
 
 static int proc_exit_locked(int pid)
@@ -340,26 +348,23 @@ static void binding_destructor(void *value)
 	release_binding(value);
 }
 
+/* A new thread of the leader's process; *arg receives its task host. */
+static long new_thread(struct lkd_task_host *leader, void *arg)
+{
+	return create_child(leader, CLONE_VM | CLONE_FS | CLONE_FILES |
+			    CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM, 0,
+			    child_setup_ids, NULL, arg);
+}
+
 int lkd_bind(int pid)
 {
-	struct lkd_task_host *leader, *child = NULL;
+	struct lkd_task_host *child = NULL;
 	long ret;
 
 	if (!kernel_up())
 		return -ENODEV;
 	lkd_unbind();
-	lkd_host->mutex_lock(admin_lock);
-	leader = find_task(pid, true);
-	if (!leader) {
-		ret = -ESRCH;
-	} else {
-		ret = create_child(leader, CLONE_VM | CLONE_FS | CLONE_FILES |
-				   CLONE_SIGHAND | CLONE_THREAD |
-				   CLONE_SYSVSEM, 0, child_setup_ids, NULL,
-				   &child);
-		lkd_task_host_put(leader);
-	}
-	lkd_host->mutex_unlock(admin_lock);
+	ret = on_leader(pid, new_thread, &child);
 	if (ret < 0)
 		return ret;
 	/* The binding's reference. */
