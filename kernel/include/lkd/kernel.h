@@ -12,7 +12,10 @@
  *    lkd_syscall() is a task of the kernel while the call runs: the kernel is
  *    uniprocessor, so one host thread executes kernel code at a time; a call
  *    that blocks in the kernel (accept, read on an empty pipe, ...) sleeps in
- *    the kernel scheduler and lets the other host threads' calls run.
+ *    the kernel scheduler and lets the other host threads' calls run. A
+ *    thread's next call after a return usually finds its task still on the
+ *    CPU and costs no host thread hand-off at all (kernel/arch/lkd/kernel/
+ *    cpu.c).
  *  - Syscall numbers and structure layouts are the kernel's own generic ABI
  *    (include/uapi/asm-generic/unistd.h, generic struct stat, ...). Pointer
  *    arguments are plain host pointers: the kernel reads and writes the
@@ -162,7 +165,15 @@ struct lkd_mmio_ops {
 int lkd_virtio_mmio_add(const struct lkd_mmio_ops *ops, void *dev,
 			unsigned long size);
 
-/* Raise interrupt `irq`. Any host thread, any time; never blocks. */
+/*
+ * Raise interrupt `irq`. Any host thread, any time; never waits for the
+ * kernel. If no host thread is running kernel code, the caller runs the
+ * handler itself right away (and whatever the handler's soft interrupts
+ * do, e.g. the network stack's receive path), then returns; otherwise the
+ * thread in the kernel runs it soon. So the caller must not hold a lock
+ * that the device's own mmio read/write callbacks take: those may be
+ * called from inside the handler, on the caller's thread.
+ */
 void lkd_irq_raise(int irq);
 
 #ifdef __cplusplus

@@ -45,9 +45,6 @@ struct lkd_task_host {
 	bool dead;
 	bool claimed_on_create;	/* first switch-in needs no wake-up */
 
-	/* Pending wake-up by the host (LKD_WAKE_IRQ). */
-	struct lkd_task_host *wake_next;
-
 	/* Host-backed tasks are listed for the process API. */
 	struct list_head node;
 	int pid, tgid;
@@ -65,18 +62,30 @@ long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg);
 extern int lkd_host_backed_marker(void *);
 /* pid 1, host-backed once boot is complete. */
 extern struct lkd_task_host *lkd_init_task_host;
-void lkd_wake_irq_handler(void);
 /* Dequeue non-fatal signals into th->signals; true if a fatal one is pending. */
 bool lkd_collect_signals(struct lkd_task_host *th);
-/* The state of a host-backed task while no host thread is inside it: only
- * lkd's own entry (lkd_wake_irq_handler) wakes it. */
+/* The state of a host-backed task that was switched away from while no
+ * host thread was inside it: only lkd's own entry (lkd_run_as) wakes it. */
 #define LKD_TASK_AWAY TASK_PARKED
 
 /* irq.c */
-void lkd_irq_init_host(void);
 void lkd_run_pending_irqs(void);
-void lkd_idle_wakeup(void);
+bool lkd_irq_pending(void);
+void lkd_irq_enable_user(void);
 extern bool lkd_halting;
+
+/* cpu.c: the CPU object; its rules are written at the top of cpu.c. */
+void lkd_cpu_init(void);
+bool lkd_cpu_try_get(void);
+void lkd_cpu_get(void);
+void lkd_cpu_let_go(void);
+void lkd_cpu_note_entry(void);
+bool lkd_switch_from_user(void);
+void lkd_cpu_idle(void);
+void lkd_cpu_halt(struct lkd_host_sem *idle_stopped);
+void lkd_idle_host_run(struct task_struct *prev);
+extern struct task_struct *lkd_idle_host_task;
+int lkd_idle_host_marker(void *);
 
 /* time.c */
 void lkd_time_start(void);

@@ -2,12 +2,11 @@
 /*
  * Interrupts and the idle loop.
  *
- * Host threads (the timer thread, device backends, threads entering a task)
- * raise an interrupt by setting its bit in irq_pending. Handlers always run
- * on the host thread that holds the CPU, at the points where a real CPU
- * would take them: when interrupts are re-enabled, in cpu_relax() loops,
- * and in the idle loop. If the CPU is idle, the raiser wakes the idle
- * thread; a raiser never runs kernel code itself.
+ * Host threads (the timer thread, device backends) raise an interrupt by
+ * setting its bit in irq_pending. If the CPU is free, the raiser takes it
+ * and runs the handler itself (cpu.c, rule 5); otherwise the holder runs it
+ * where a real CPU would take it: when interrupts are re-enabled, in
+ * cpu_relax() loops, or when it lets the CPU go.
  */
 #include <linux/hardirq.h>
 #include <linux/interrupt.h>
@@ -21,18 +20,9 @@
 
 static unsigned long irq_flags = ARCH_IRQ_DISABLED;
 static unsigned long irq_pending;	/* atomic bit mask of raised IRQs */
-static int idle_waiting;		/* atomic: idle thread asleep */
-static struct lkd_host_sem *idle_sem;
 static struct pt_regs irq_regs;
 bool lkd_halting;
 void *lkd_idle_jb;
-
-void lkd_irq_init_host(void)
-{
-	idle_sem = lkd_host->sem_alloc(0);
-	if (!idle_sem)
-		lkd_host->panic("lkd: no host semaphore for the idle loop");
-}
 
 unsigned long arch_local_save_flags(void)
 {
@@ -83,10 +73,24 @@ void lkd_cpu_relax(void)
 #endif
 }
 
-void lkd_idle_wakeup(void)
+bool lkd_irq_pending(void)
 {
-	if (__atomic_exchange_n(&idle_waiting, 0, __ATOMIC_ACQ_REL))
-		lkd_host->sem_up(idle_sem);
+	return __atomic_load_n(&irq_pending, __ATOMIC_SEQ_CST) != 0;
+}
+
+/*
+ * The holder lets the CPU go with `current` in user mode (cpu.c, rule 3):
+ * interrupts are on, and those taken now interrupted user mode (the tick
+ * then accounts user time and reports an RCU quiescent state, as on a
+ * real CPU).
+ */
+void lkd_irq_enable_user(void)
+{
+	irq_regs.user = 1;
+	irq_flags = ARCH_IRQ_ENABLED;
+	if (__atomic_load_n(&irq_pending, __ATOMIC_ACQUIRE))
+		lkd_run_pending_irqs();
+	irq_regs.user = 0;
 }
 
 void lkd_irq_raise(int irq)
@@ -94,31 +98,23 @@ void lkd_irq_raise(int irq)
 	if (irq < 0 || irq >= NR_IRQS)
 		return;
 	__atomic_fetch_or(&irq_pending, 1UL << irq, __ATOMIC_SEQ_CST);
-	lkd_idle_wakeup();
+	if (lkd_cpu_try_get())
+		lkd_cpu_let_go();
 }
 
 /*
  * Called by the idle task with interrupts disabled; returns with them
- * enabled. Sleeps on the host until an interrupt is raised: an idle kernel
- * costs no host CPU.
+ * enabled. The idling itself is the CPU's business (cpu.c, rules 6 and 8):
+ * an idle kernel costs no host CPU.
  */
 void arch_cpu_idle(void)
 {
 	if (lkd_halting)
 		__builtin_longjmp((void **)lkd_idle_jb, 1);
-
-	__atomic_store_n(&idle_waiting, 1, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&irq_pending, __ATOMIC_SEQ_CST) || lkd_halting) {
-		/* Raced with a raise: cancel the sleep, unless the raiser
-		 * already took the flag (then its sem_up is on its way). */
-		if (!__atomic_exchange_n(&idle_waiting, 0, __ATOMIC_ACQ_REL))
-			lkd_host->sem_down(idle_sem);
-	} else {
-		lkd_host->sem_down(idle_sem);
-	}
+	raw_local_irq_enable();
+	lkd_cpu_idle();
 	if (lkd_halting)
 		__builtin_longjmp((void **)lkd_idle_jb, 1);
-	raw_local_irq_enable();
 }
 
 /* ---------------------------------------------------------------------
@@ -135,18 +131,10 @@ static struct irq_chip lkd_irq_chip = {
 	.irq_unmask	= lkd_irq_noop,
 };
 
-static irqreturn_t lkd_wake_irq(int irq, void *dev)
-{
-	lkd_wake_irq_handler();
-	return IRQ_HANDLED;
-}
-
 void __init init_IRQ(void)
 {
 	int irq;
 
 	for (irq = 0; irq < NR_IRQS; irq++)
 		irq_set_chip_and_handler(irq, &lkd_irq_chip, handle_simple_irq);
-	if (request_irq(LKD_WAKE_IRQ, lkd_wake_irq, 0, "lkd-wake", NULL))
-		panic("lkd: cannot request the wake-up IRQ");
 }

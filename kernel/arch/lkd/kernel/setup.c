@@ -346,7 +346,6 @@ int __ref lkd_start(const struct lkd_hostops *ops, const char *cmdline)
 	idle_stopped = ops->sem_alloc(0);
 	if (!boot_done || !idle_stopped)
 		return -ENOMEM;
-	lkd_irq_init_host();
 	boot_state = 1;
 	ret = ops->thread_create(lkd_boot_thread, NULL, 0);
 	if (ret)
@@ -373,9 +372,7 @@ int lkd_halt(void)
 
 	/* Stop the idle loop, then the clock. Kernel threads stay parked on
 	 * their host semaphores; the host process is expected to exit. */
-	lkd_halting = true;
-	lkd_idle_wakeup();
-	lkd_host->sem_down(idle_stopped);
+	lkd_cpu_halt(idle_stopped);
 	lkd_time_halt();
 	return 0;
 }

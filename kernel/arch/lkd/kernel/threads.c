@@ -2,31 +2,35 @@
 /*
  * Tasks, host threads and the context switch.
  *
- * The virtual CPU is a baton: exactly one host thread runs kernel code at a
- * time, the one whose task is `current`. Every task has a host semaphore;
- * __switch_to(prev, next) posts next's semaphore and makes prev's host
- * thread wait on its own. There is no lock around the CPU: only the holder
- * of the baton touches kernel state, and it hands the baton on explicitly.
+ * The virtual CPU (cpu.c) moves between host threads with `current`: every
+ * task has a host semaphore; __switch_to(prev, next) posts next's semaphore
+ * and makes prev's host thread wait on its own. Only the holder of the CPU
+ * touches kernel state.
  *
- * Two kinds of tasks:
+ * Three kinds of tasks:
  *  - kernel threads (kthreadd, workers, pid 1 during boot) get a host thread
  *    of their own, started at their first switch-in (so a fork that fails
  *    after copy_thread() leaves no thread behind);
  *  - host-backed tasks (lkd processes and their threads) have no thread of
- *    their own. A host thread "enters" one (lkd_run_as): it queues a wake-up
- *    for the task as an interrupt (LKD_WAKE_IRQ) and waits on the task's
- *    semaphore until the scheduler switches to it; it then runs on its own
- *    stack as that task. To leave, the task sleeps in LKD_TASK_AWAY and calls
- *    schedule(); __switch_to() sees that prev is leaving and, instead of
- *    waiting, long-jumps the host thread back out of the scheduler to the
- *    point where it entered (the abandoned frames are never resumed: the
- *    next entry completes the switch with schedule_tail()). A task that dies
- *    is left the same way.
+ *    their own. A host thread "enters" one (lkd_run_as): it takes the CPU;
+ *    if its task is still `current` from its last call, it just runs;
+ *    otherwise it makes the task runnable and switches away from whatever
+ *    is `current` on that task's behalf (cpu.c, rule 4), then waits on its
+ *    task's semaphore, which the switch has usually posted already. It
+ *    runs on its own stack as that task. When its call is done, the task
+ *    stays `current` and the thread lets the CPU go (lkd_cpu_let_go),
+ *    unless another task is runnable: then the task is parked in
+ *    LKD_TASK_AWAY and __switch_to() long-jumps the host thread back out of
+ *    the scheduler to where it entered (the abandoned frames are never
+ *    resumed: the next entry completes the switch with schedule_tail()). A
+ *    task that dies is left the same way;
+ *  - the idle host task, which has no thread either: switching to it
+ *    finishes the switch on the switching thread and lets the CPU go.
  *
  * A task that has left sleeps in LKD_TASK_AWAY (the TASK_PARKED bit alone),
  * a state that wake_up_process(), signals (even SIGKILL, which is seen at
  * the next entry) and stale wake-ups from wait queues or wake_q never
- * match: only the entry's wake_up_state(task, LKD_TASK_AWAY) does. That is
+ * match: only an entry's wake_up_state(task, LKD_TASK_AWAY) does. That is
  * what keeps the scheduler from ever switching to a host-backed task whose
  * host thread is gone.
  */
@@ -45,10 +49,6 @@ struct thread_info *lkd_current_ti = &init_thread_info;
 
 static struct lkd_task_host boot_task_host;
 struct lkd_task_host *lkd_init_task_host;
-
-/* Host wake-up requests for host-backed tasks, drained by LKD_WAKE_IRQ. */
-static struct lkd_host_mutex *wake_lock;
-static struct lkd_task_host *wake_list;
 
 int lkd_host_backed_marker(void *unused)
 {
@@ -97,9 +97,9 @@ void lkd_threads_init(void)
 	boot_task_host.thread_started = true;
 	INIT_LIST_HEAD(&boot_task_host.node);
 	init_thread_info.host = &boot_task_host;
-	wake_lock = lkd_host->mutex_alloc();
-	if (!boot_task_host.sem || !wake_lock)
+	if (!boot_task_host.sem)
 		lkd_host->panic("lkd: out of host memory at boot");
+	lkd_cpu_init();
 }
 
 /* ---------------------------------------------------------------------
@@ -146,20 +146,28 @@ struct task_struct *__switch_to(struct task_struct *prev,
 	nti->prev_sched = prev;
 	lkd_current_ti = nti;
 
+	/* Decided while we still hold the CPU: once next runs, another host
+	 * thread may enter (or switch away from) prev and reset these. */
 	if (READ_ONCE(prev->__state) == TASK_DEAD) {
 		ph->dead = true;
 		jb = ph->leave_jb;
 	} else if (ph->leaving) {
+		ph->leaving = false;
 		jb = ph->leave_jb;
 	}
 
-	if (!nh->thread_started) {
-		nh->thread_started = true;
-		if (lkd_host->thread_create(kthread_trampoline, nh, 0))
-			lkd_host->panic("lkd: cannot create a host thread");
+	if (next == lkd_idle_host_task) {
+		/* The kernel goes idle: no host thread to wake (cpu.c). */
+		lkd_idle_host_run(prev);
+	} else {
+		if (!nh->thread_started) {
+			nh->thread_started = true;
+			if (lkd_host->thread_create(kthread_trampoline, nh, 0))
+				lkd_host->panic("lkd: cannot create a host thread");
+		}
+		/* From here on `next`'s host thread owns the CPU. */
+		lkd_host->sem_up(nh->sem);
 	}
-	/* From here on `next`'s host thread owns the CPU. */
-	lkd_host->sem_up(nh->sem);
 
 	if (jb)
 		__builtin_longjmp((void **)jb, 1);
@@ -219,9 +227,13 @@ int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
 	ti->host = th;
 	ti->prev_sched = NULL;
 	memset(&ti->regs, 0, sizeof(ti->regs));
-	if (args->fn == lkd_host_backed_marker) {
+	if (args->fn == lkd_host_backed_marker ||
+	    args->fn == lkd_idle_host_marker) {
 		th->host_backed = true;
 		th->thread_started = true;	/* borrowed threads only */
+		/* Known before wake_up_new_task() can let it be picked. */
+		if (args->fn == lkd_idle_host_marker)
+			lkd_idle_host_task = p;
 		return 0;
 	}
 	th->fn = args->fn;
@@ -242,21 +254,6 @@ unsigned long __get_wchan(struct task_struct *p)
  * Entering and leaving host-backed tasks
  * --------------------------------------------------------------------- */
 
-void lkd_wake_irq_handler(void)
-{
-	struct lkd_task_host *th, *next;
-
-	lkd_host->mutex_lock(wake_lock);
-	th = wake_list;
-	wake_list = NULL;
-	lkd_host->mutex_unlock(wake_lock);
-
-	for (; th; th = next) {
-		next = th->wake_next;
-		wake_up_state(th->task, LKD_TASK_AWAY);
-	}
-}
-
 static void kernel_work_before_leaving(struct lkd_task_host *th);
 
 /*
@@ -274,43 +271,44 @@ long noinline lkd_run_as(struct lkd_task_host *th_arg, long (*fn)(void *),
 
 	if (th->dead)
 		return -ESRCH;
-	th->leave_jb = jb;
 	if (__builtin_setjmp(jb) == 0) {
 		if (th->claimed_on_create) {
-			/* Just created: already runnable, no wake-up. */
+			/*
+			 * Just created by our own previous call, which left
+			 * its task for it: the scheduler switches to it and
+			 * hands us the CPU through its semaphore.
+			 */
 			th->claimed_on_create = false;
+			lkd_host->sem_down(th->sem);
+			schedule_tail(current_thread_info()->prev_sched);
 		} else {
-			lkd_host->mutex_lock(wake_lock);
-			th->wake_next = wake_list;
-			wake_list = th;
-			lkd_host->mutex_unlock(wake_lock);
-			lkd_irq_raise(LKD_WAKE_IRQ);
+			lkd_cpu_get();
+			lkd_cpu_note_entry();
+			if (current != th->task) {
+				wake_up_state(th->task, LKD_TASK_AWAY);
+				lkd_switch_from_user();
+				lkd_host->sem_down(th->sem);
+				/* Finish the switch that got us here. */
+				schedule_tail(current_thread_info()->prev_sched);
+			}
 		}
-		lkd_host->sem_down(th->sem);
 		/*
-		 * We are `current` now. `leaving` may still be set by whoever
-		 * left this task last without coming back through here (pid 1's
-		 * boot thread): left set, the first reschedule inside fn() (a
-		 * cond_resched under load) would long-jump us out as if we were
-		 * leaving, with the task still runnable and no host thread
-		 * behind it, and the scheduler's next switch to it would lose
-		 * the CPU for good.
+		 * We are `current` and hold the CPU. Whoever switches away
+		 * from this task from now on (its death, or a leave below)
+		 * comes back here; someone else may have left their own
+		 * buffer in it while the task was idle in user mode.
 		 */
+		th->leave_jb = jb;
 		th->leaving = false;
-		/* Finish the switch that got us here. */
-		schedule_tail(current_thread_info()->prev_sched);
 
 		if (fatal_signal_pending(current))
 			do_group_exit(SIGKILL);
 		ret = fn(arg);
 		kernel_work_before_leaving(th);
-
-		th->leaving = true;
-		set_current_state(LKD_TASK_AWAY);
-		schedule();
-		BUG();
+		lkd_cpu_let_go();
+		return ret;
 	}
-	th->leaving = false;
+	/* Died: __switch_to() jumped here. */
 	return ret;
 }
 

@@ -11,9 +11,12 @@ struct pt_regs {
 	long syscall_nr;
 	long args[6];
 	long ret;
+	/* For the registers of an interrupt: the CPU was free when it came,
+	 * i.e. the interrupted task was in user mode (kernel/cpu.c). */
+	long user;
 };
 
-#define user_mode(regs)			(0)
+#define user_mode(regs)			((regs)->user != 0)
 #define instruction_pointer(regs)	(0)
 #define user_stack_pointer(regs)	(0)
 #define profile_pc(regs)		instruction_pointer(regs)
