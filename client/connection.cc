@@ -75,11 +75,16 @@ uint64_t RegionSize(const lkd_arg_desc& a, const long args[6]) {
 // One thread's channel: the client end of schema/lkd_channel.h.
 class ChannelClient {
  public:
+  // `options` and `spinners` are the connection's, which outlives its
+  // channels.
   ChannelClient(uint8_t* base, size_t map_size, uint32_t data_offset,
-                uint32_t data_size, uint32_t generation, int fd)
+                uint32_t data_size, uint32_t generation, int fd,
+                const ConnectionOptions& options, uint32_t* spinners)
       : base_(base), map_size_(map_size), ctl_(reinterpret_cast<lkd_channel*>(base)),
         data_(base + data_offset), data_size_(data_size), generation_(generation),
-        fd_(fd) {}
+        fd_(fd), trace_(options.trace) {
+    lkd_doorbell_spin_init(&spin_, options.spin_ns, spinners, options.max_spinners);
+  }
   ~ChannelClient() { munmap(base_, map_size_); }
 
   uint32_t data_size() const { return data_size_; }
@@ -89,10 +94,14 @@ class ChannelClient {
   // Marshals, runs and unmarshals one call. `dead` is the connection's
   // flag; `signals` accumulates raised signals.
   long Run(const lkd_syscall_desc& desc, const long args[6], uint32_t* dead,
-           uint64_t spin_ns, std::atomic<uint64_t>* signals) {
+           std::atomic<uint64_t>* signals) {
+    const bool tracing = __builtin_expect(static_cast<bool>(trace_), 0);
+    uint64_t start_ns = 0, sent_ns = 0;
+    if (tracing) start_ns = lkd_doorbell_now_ns();
     lkd_channel_request req = {};
     req.generation = generation_;
     req.nr = static_cast<uint32_t>(desc.nr);
+    req.flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
     Region regions[6];
     uint64_t cursor = 0;
     for (int i = 0; i < 6; i++) {
@@ -129,19 +138,39 @@ class ChannelClient {
     }
 
     memcpy(&ctl_->req, &req, sizeof(req));
+    if (tracing) sent_ns = lkd_doorbell_now_ns();
     const uint32_t prev = seq_++;
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
     lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
+    int slept = 0;
     for (;;) {
+      int slept_now;
       uint32_t v = lkd_doorbell_wait(&ctl_->resp_seq, prev, &ctl_->client_sleeping,
-                                     dead, spin_ns, 100 * 1000 * 1000);
+                                     dead, &spin_, 100 * 1000 * 1000, &slept_now);
+      slept |= slept_now;
       if (v == seq_) break;
       if (__atomic_load_n(dead, __ATOMIC_ACQUIRE)) return -ENOTCONN;
     }
+    const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
     const long result = ctl_->resp.result;
     if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
-    if (result < 0) return result;
+    if (result >= 0) CopyOut(desc, args, regions, result);
+    if (tracing) {
+      CallTrace times;
+      times.nr = desc.nr;
+      times.start_ns = start_ns;
+      times.sent_ns = sent_ns;
+      times.woken_ns = woken_ns;
+      times.client_slept = slept;
+      Report(&times);
+    }
+    return result;
+  }
 
+ private:
+  // Copies what the kernel wrote back to the caller's buffers.
+  void CopyOut(const lkd_syscall_desc& desc, const long args[6],
+               const Region regions[6], long result) {
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
       if ((a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) || args[i] == 0) continue;
@@ -158,7 +187,20 @@ class ChannelClient {
       }
       memcpy(reinterpret_cast<void*>(args[i]), data_ + regions[i].offset, n);
     }
-    return result;
+  }
+
+  // Adds lkd's timestamps (written before resp_seq, which we acquired) to
+  // the client's and hands the whole to the trace callback.
+  void Report(CallTrace* times) {
+    lkd_channel_trace server;
+    memcpy(&server, const_cast<const lkd_channel_trace*>(&ctl_->trace), sizeof(server));
+    times->pickup_ns = server.pickup_ns;
+    times->kernel_entry_ns = server.kernel_entry_ns;
+    times->kernel_exit_ns = server.kernel_exit_ns;
+    times->publish_ns = server.publish_ns;
+    times->server_slept = server.flags & LKD_CHANNEL_TRACE_SERVER_SLEPT;
+    times->end_ns = lkd_doorbell_now_ns();
+    trace_(*times);
   }
 
  private:
@@ -170,6 +212,8 @@ class ChannelClient {
   uint32_t generation_;
   int fd_;
   uint32_t seq_ = 0;  // a fresh channel's counters are 0
+  const std::function<void(const CallTrace&)>& trace_;
+  lkd_doorbell_spin spin_;
 };
 
 // Lets a thread's exit release its channel if the connection still exists.
@@ -235,6 +279,8 @@ class Connection::Impl {
   int pid_ = 0;
   uint32_t dead_ = 0;
   std::atomic<uint64_t> signals_{0};
+  // Threads spinning for an answer now (lkd_channel_doorbell.h).
+  uint32_t spinners_ = 0;
 
   // Owned by the RPC thread.
   kj::Own<kj::PromiseFulfiller<void>> stop_;
@@ -300,10 +346,17 @@ absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
                 void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE,
                                   MAP_SHARED, fd, 0);
                 KJ_REQUIRE(base != MAP_FAILED, "mmap channel", strerror(errno));
+                const auto* ctl = static_cast<const lkd_channel*>(base);
+                if (ctl->magic != LKD_CHANNEL_MAGIC || ctl->version != LKD_CHANNEL_VERSION) {
+                  munmap(base, total);
+                  KJ_FAIL_REQUIRE("lkd's channel has another layout (version)",
+                                  ctl->version, LKD_CHANNEL_VERSION);
+                }
                 // A forked child must not write into its parent's channels.
                 madvise(base, total, MADV_DONTFORK);
                 auto channel = std::make_unique<ChannelClient>(
-                    static_cast<uint8_t*>(base), total, offset, size, generation, fd);
+                    static_cast<uint8_t*>(base), total, offset, size, generation, fd,
+                    options_, &spinners_);
                 ChannelClient* raw = channel.get();
                 {
                   std::lock_guard<std::mutex> lock(channels_mu_);
@@ -406,13 +459,13 @@ long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6])
   const bool writes = nr == LKD_NR_write || nr == LKD_NR_pwrite64 || nr == LKD_NR_sendto;
   uint64_t count = static_cast<unsigned long>(args[2]);
   if ((!reads && !writes) || count <= room)
-    return channel->Run(desc, args, &dead_, options_.spin_ns, &signals_);
+    return channel->Run(desc, args, &dead_, &signals_);
   long piece[6];
   memcpy(piece, args, sizeof(piece));
   if (reads) {
     // A read may return less than asked: one piece is a correct answer.
     piece[2] = static_cast<long>(room);
-    return channel->Run(desc, piece, &dead_, options_.spin_ns, &signals_);
+    return channel->Run(desc, piece, &dead_, &signals_);
   }
   if (nr == LKD_NR_sendto && args[4] != 0) return -EMSGSIZE;  // one datagram
   uint64_t done = 0;
@@ -421,7 +474,7 @@ long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6])
     piece[1] = args[1] + static_cast<long>(done);
     piece[2] = static_cast<long>(n);
     if (nr == LKD_NR_pwrite64) piece[3] = args[3] + static_cast<long>(done);
-    long r = channel->Run(desc, piece, &dead_, options_.spin_ns, &signals_);
+    long r = channel->Run(desc, piece, &dead_, &signals_);
     if (r < 0) return done > 0 ? static_cast<long>(done) : r;
     done += static_cast<uint64_t>(r);
     if (static_cast<uint64_t>(r) < n) break;

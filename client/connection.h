@@ -15,10 +15,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "client/call_trace.h"
 
 namespace lkd::client {
 
@@ -28,12 +30,21 @@ absl::StatusOr<std::string> SocketPathFromUrl(const std::string& url);
 inline constexpr char kDefaultServer[] = "unix:///run/lkd/lkd.sock";
 
 struct ConnectionOptions {
-  // Bounded spin before sleeping on the response doorbell. Short: a call
-  // needs two other host threads running (lkd's worker and the thread
-  // holding the kernel's CPU), and a client spinning longer takes a core
-  // from them. Measured on 2 cores (proxy_bench, null call p50): 2 us
-  // spin ~15 us, 20 us spin ~130 us.
+  // Longest spin before sleeping on the response doorbell (the doorbell's
+  // adaptive policy may spin less, or not at all while spinning does not
+  // pay: schema/lkd_channel_doorbell.h). Short: a call needs two other
+  // host threads running (lkd's worker and the thread holding the
+  // kernel's CPU), and a client spinning longer takes a core from them.
+  // Measured on 2 cores (proxy_bench, null call p50): 2 us spin ~15 us,
+  // 20 us spin ~130 us.
   uint64_t spin_ns = 2000;
+  // Threads of this connection spinning at once; one that would exceed it
+  // sleeps at once.
+  uint32_t max_spinners = 2;
+  // When set, every call asks lkd for its timestamps and this is called
+  // on the calling thread after the call (after each piece of a chunked
+  // one) with them (call_trace.h). Unset, tracing costs one branch.
+  std::function<void(const CallTrace&)> trace;
 };
 
 class Connection {

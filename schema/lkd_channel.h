@@ -33,8 +33,21 @@
  *     copied privately too.
  *   - A request whose generation differs from the channel's is stale (a
  *     channel reused after a fork or reconnect) and fails with -ESTALE.
- *   - Nothing polls unconditionally: both sides spin a few microseconds,
- *     then sleep on the futex word after announcing it in *_sleeping.
+ *   - Nothing polls unconditionally: both sides spin a few microseconds
+ *     at most (and only while spinning pays, lkd_channel_doorbell.h), then
+ *     sleep on the futex word after announcing it in *_sleeping.
+ *   - The request's flags ask for nothing but optional work on the
+ *     client's own behalf: LKD_CHANNEL_REQ_TRACE makes the server write
+ *     timestamps into `trace` (its clock readings, for the client to
+ *     report). The server never reads `trace` back, and no timestamp
+ *     written by a client is used by the server for anything.
+ *
+ * Tracing (LKD_CHANNEL_REQ_TRACE): where one call's time goes. The client
+ * keeps its own timestamps (call start, doorbell rung, answer seen, call
+ * end); the server adds, in `trace`, when its worker picked the request up,
+ * when it entered and left the kernel, and when it published the response,
+ * all CLOCK_MONOTONIC (one clock for every process on the host). Written
+ * before resp_seq (release), so a client that saw resp_seq sees them.
  */
 #ifndef LKD_SCHEMA_LKD_CHANNEL_H
 #define LKD_SCHEMA_LKD_CHANNEL_H
@@ -42,7 +55,7 @@
 #include <stdint.h>
 
 #define LKD_CHANNEL_MAGIC 0x63646b6cu /* "lkdc" */
-#define LKD_CHANNEL_VERSION 1u
+#define LKD_CHANNEL_VERSION 2u
 
 /* A pointer argument that is NULL. */
 #define LKD_CHANNEL_NULL UINT64_MAX
@@ -59,13 +72,29 @@ struct lkd_channel_request {
 	uint64_t args[6];
 	/* For pointer arguments: bytes available at the offset. */
 	uint32_t lens[6];
-	uint32_t reserved;
+	uint32_t flags;		/* LKD_CHANNEL_REQ_* */
 };
+
+/* Request flags. */
+#define LKD_CHANNEL_REQ_TRACE 1u	/* fill in lkd_channel.trace */
 
 struct lkd_channel_response {
 	int64_t result;		/* the kernel's result or -errno */
 	uint64_t signals;	/* signals raised for the process (lkd_take_signals) */
 };
+
+/* The server's timestamps of a traced call (ns, CLOCK_MONOTONIC). */
+struct lkd_channel_trace {
+	uint64_t pickup_ns;		/* the worker saw the request */
+	uint64_t kernel_entry_ns;	/* validated, entering the kernel */
+	uint64_t kernel_exit_ns;	/* the kernel returned */
+	uint64_t publish_ns;		/* about to publish resp_seq */
+	uint32_t flags;			/* LKD_CHANNEL_TRACE_* */
+	uint32_t reserved;
+};
+
+/* Trace flags. */
+#define LKD_CHANNEL_TRACE_SERVER_SLEPT 1u	/* the worker slept for this request */
 
 struct lkd_channel {
 	uint32_t magic;
@@ -81,6 +110,7 @@ struct lkd_channel {
 	uint32_t client_sleeping;
 	struct lkd_channel_request req;
 	struct lkd_channel_response resp;
+	struct lkd_channel_trace trace;
 };
 
 #endif /* LKD_SCHEMA_LKD_CHANNEL_H */

@@ -123,9 +123,13 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
   // A fresh channel's counters are 0. Not reread here: the client may have
   // rung already, before this thread ran.
   uint32_t seen = 0;
+  lkd_doorbell_spin spin;
+  lkd_doorbell_spin_init(&spin, options.spin_ns, workers->spinners(),
+                         options.max_spinners);
   for (;;) {
+    int slept;
     uint32_t seq = lkd_doorbell_wait(&ctl->req_seq, seen, &ctl->server_sleeping,
-                                     &state->stop, options.spin_ns, 0);
+                                     &state->stop, &spin, 0, &slept);
     if (__atomic_load_n(&state->stop, __ATOMIC_ACQUIRE)) break;
     if (seq == seen) continue;
     seen = seq;
@@ -134,6 +138,15 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
     lkd_channel_request request;
     memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req),
            sizeof(request));
+    // Tracing is the client's request for its own reports: it only makes
+    // this worker read the clock (lkd_channel.h, invariants).
+    const bool trace = __builtin_expect(request.flags & LKD_CHANNEL_REQ_TRACE, 0);
+    lkd_channel_trace times = {};
+    if (trace) {
+      times.pickup_ns = lkd_doorbell_now_ns();
+      times.flags = slept ? LKD_CHANNEL_TRACE_SERVER_SLEPT : 0;
+      times.kernel_entry_ns = times.kernel_exit_ns = times.pickup_ns;
+    }
     DecodedCall call;
     long result;
     uint64_t signals = 0;
@@ -144,7 +157,9 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
                rc < 0) {
       result = rc;
     } else {
+      if (trace) times.kernel_entry_ns = lkd_doorbell_now_ns();
       result = lkd_syscall(call.nr, call.args);
+      if (trace) times.kernel_exit_ns = lkd_doorbell_now_ns();
       FinishCall(call, mem.data());
       signals = lkd_take_signals();
     }
@@ -158,6 +173,10 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
     }
     ctl->resp.result = result;
     ctl->resp.signals = signals;
+    if (trace) {
+      times.publish_ns = lkd_doorbell_now_ns();
+      memcpy(&ctl->trace, &times, sizeof(times));
+    }
     __atomic_store_n(&ctl->resp_seq, seq, __ATOMIC_RELEASE);
     lkd_doorbell_ring(&ctl->resp_seq, &ctl->client_sleeping);
   }

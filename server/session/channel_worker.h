@@ -58,10 +58,14 @@ class WorkerSet {
   // True if every worker ended before the timeout.
   bool WaitIdle(absl::Duration timeout);
   int live() const;
+  // The count of workers spinning for their next request now, which every
+  // worker's doorbell wait shares to cap spinners (lkd_channel_doorbell.h).
+  uint32_t* spinners() { return &spinners_; }
 
  private:
   mutable absl::Mutex mu_;
   int live_ ABSL_GUARDED_BY(mu_) = 0;
+  uint32_t spinners_ = 0;  // atomic accesses only
 };
 
 // A running worker. Dropping the handle (or Stop) asks the thread to end
@@ -69,8 +73,14 @@ class WorkerSet {
 class ChannelWorker {
  public:
   struct Options {
-    // Bounded spin before the worker sleeps on the request doorbell.
+    // Longest spin for the next request before the worker sleeps on the
+    // request doorbell (the doorbell's adaptive policy may spin less, or
+    // not at all while spinning does not pay).
     uint64_t spin_ns = 20000;
+    // Workers spinning at once, over all channels; one that would exceed
+    // it sleeps at once. Spinners beyond the cores take CPU from the
+    // threads that do the work (the clients and the kernel).
+    uint32_t max_spinners = 2;
   };
   // Starts the thread, which binds itself to a new task of kernel process
   // `pid`. `workers` must outlive the thread (the server waits on it).

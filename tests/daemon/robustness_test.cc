@@ -226,7 +226,7 @@ TEST_F(RobustnessTest, MalformedChannelEntriesFailOnlyThatCall) {
     if (r.nr == LKD_NR_read || r.nr == LKD_NR_recvfrom || r.nr == LKD_NR_accept4 ||
         r.nr == LKD_NR_ppoll || r.nr == LKD_NR_epoll_pwait || r.nr == LKD_NR_pread64)
       continue;
-    r.reserved = 0;
+    r.flags = 0;
     raw.Call(r);
   }
   EXPECT_GT(raw.Call(raw.Request(LKD_NR_getpid)), 0);

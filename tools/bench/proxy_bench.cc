@@ -16,8 +16,21 @@
 //     connection each, 64-byte request/response against one epoll echo
 //     server process, total thousands of requests per second;
 //   proxy_conn_per_s / host_conn_per_s: connect + accept + close cycles;
+//   shm_pingpong_ns: two processes bouncing one shared cache line, both
+//     spinning (median round trip): the floor of any hot cross-process call;
+//   futex_pingpong_ns: two processes waking each other with futexes, no
+//     spinning (median round trip): the floor of any cold call;
+//   proxy_null_mcalls_n8 / host_getppid_mcalls_n8: getppid through lkd /
+//     on the host from 8 client processes of one thread each, millions of
+//     calls per second summed;
+//   breakdown_<stage>_p50_ns / _p99_ns (hot, back to back) and
+//     breakdown_cold_<stage>_* (2 ms apart): where a null call's time goes,
+//     from the channel's trace timestamps (client/call_trace.h, README
+//     "Where a call's time goes");
 //   lkd_idle_cpu_pct: a fresh lkd with 8 attached but idle clients, its
-//     threads' run time (schedstat) over 5 s as percent of one CPU.
+//     threads' run time (schedstat) over 5 s as percent of one CPU;
+//   lkd_rss_per_client_kib: lkd's RSS growth per attached idle client
+//     (one channel each), over 64 clients.
 // A benchmark, not a test: nothing is asserted about times. The exit code
 // is non-zero only when something broke (lkd did not start, a client
 // failed, data arrived corrupted).
@@ -26,6 +39,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <linux/futex.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -52,6 +66,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "client/call_trace.h"
 #include "client/connection.h"
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient.h"
@@ -232,22 +247,24 @@ struct Shared {
   uint64_t a[64], b[64];
 };
 
+// A T in an anonymous shared mapping (T: trivially destructible).
+template <typename T = Shared>
 class SharedMapping {
  public:
   SharedMapping() {
-    void* p = mmap(nullptr, sizeof(Shared), PROT_READ | PROT_WRITE,
+    void* p = mmap(nullptr, sizeof(T), PROT_READ | PROT_WRITE,
                    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) abort();
-    shared_ = new (p) Shared();
+    shared_ = new (p) T();
   }
-  ~SharedMapping() { munmap(shared_, sizeof(Shared)); }
+  ~SharedMapping() { munmap(shared_, sizeof(T)); }
   SharedMapping(const SharedMapping&) = delete;
   SharedMapping& operator=(const SharedMapping&) = delete;
-  Shared* operator->() { return shared_; }
-  Shared& operator*() { return *shared_; }
+  T* operator->() { return shared_; }
+  T& operator*() { return *shared_; }
 
  private:
-  Shared* shared_;
+  T* shared_;
 };
 
 // A workload's kernel and the URL its client processes attach to (unused
@@ -425,6 +442,204 @@ void ProxyNullSpin(const std::string& url) {
     Progress(absl::StrCat("  client spin ", spin_ns / 1000, " us: p50 ",
                           shared->a[0], " p99 ", shared->a[1], " ns"));
   }
+}
+
+// ---------------------------------------------------------------------------
+// Floors: what any cross-process call costs at least on this machine.
+
+// A round-trip counter on a cache line of its own, shared by two
+// processes: the bench makes it odd, the peer even.
+struct alignas(64) PingLine {
+  std::atomic<uint32_t> value;
+};
+
+void Pause() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+long Futex(std::atomic<uint32_t>* word, int op, uint32_t val) {
+  return syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, val, nullptr,
+                 nullptr, 0);
+}
+
+// Waits on the futex (no spinning) until *word != old.
+void FutexWaitChange(std::atomic<uint32_t>* word, uint32_t old) {
+  while (word->load(std::memory_order_acquire) == old) Futex(word, FUTEX_WAIT, old);
+}
+
+// One side of a ping-pong on `line`: the bench makes the value odd, the
+// peer answers with value + 1. Spinning with `pause`, or (`sleep`) waiting
+// on the futex and waking the other side with FUTEX_WAKE.
+class PingSide {
+ public:
+  PingSide(PingLine* line, bool sleep) : line_(line), sleep_(sleep) {}
+
+  // Stores `value` and waits until the line holds something else.
+  void Exchange(uint32_t value) {
+    line_->value.store(value, std::memory_order_release);
+    if (sleep_) {
+      Futex(&line_->value, FUTEX_WAKE, 1);
+      FutexWaitChange(&line_->value, value);
+    } else {
+      while (line_->value.load(std::memory_order_acquire) == value) Pause();
+    }
+  }
+
+  // The peer: forks a process that answers until it is killed.
+  pid_t ForkPeer() {
+    pid_t peer = fork();
+    if (peer != 0) return peer;
+    if (sleep_) FutexWaitChange(&line_->value, 0);
+    for (;;) {
+      uint32_t v = line_->value.load(std::memory_order_acquire);
+      if (v & 1)
+        Exchange(v + 1);
+      else
+        Pause();
+    }
+  }
+
+ private:
+  PingLine* line_;
+  bool sleep_;
+};
+
+// A ping-pong between two processes: batches of round trips, the median
+// batch per round trip (and its p99), after 5 batches of warm-up.
+void PingPong(const std::string& name, bool sleep, int batch, int batches) {
+  SharedMapping<PingLine> line;
+  PingSide side(&*line, sleep);
+  pid_t peer = side.ForkPeer();
+  std::vector<uint64_t> per_round;
+  uint32_t v = 1;
+  for (int b = 0; b < batches + 5; b++) {
+    uint64_t t0 = NowNs();
+    for (int i = 0; i < batch; i++, v += 2) side.Exchange(v);
+    if (b >= 5) per_round.push_back((NowNs() - t0) / batch);
+  }
+  KillAll({peer});  // it may wait for a next round (spinning or asleep)
+  Report(name, Percentile(per_round, 0.5), "ns");
+  Progress(absl::StrCat("  ", name, " p99 ", Percentile(per_round, 0.99), " ns"));
+}
+
+// Both spin: the floor of a hot cross-process call. Timed in batches: one
+// round trip is a few clock reads long.
+void ShmPingPong() {
+  Progress("shared cache line ping-pong (two processes, spinning)");
+  PingPong("shm_pingpong_ns", false, 1000, Quick() ? 50 : 300);
+}
+
+// Neither spins: each round trip is two FUTEX_WAKEs of a sleeping
+// process, the floor of a cold call.
+void FutexPingPong() {
+  Progress("futex ping-pong (two processes, sleeping)");
+  PingPong("futex_pingpong_ns", true, 1, Quick() ? 500 : 5000);
+}
+
+// Null calls per second from `clients` processes of one thread each, in
+// the same timed window: through lkd (proxy) or on the host.
+void NullCallRate(const std::string& url, bool proxy, int clients) {
+  const std::string name =
+      absl::StrCat(proxy ? "proxy_null" : "host_getppid", "_mcalls_n", clients);
+  Progress(name);
+  SharedMapping shared;
+  ReadyPipe ready;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < clients; i++) {
+    pids.push_back(ForkClient(url, [&, i] {
+      if (proxy) {
+        CHECK_OR(lk_init() == 0, 10);
+        for (int k = 0; k < 1000; k++) CHECK_OR(ProxyGetppid() >= 0, 11);
+      }
+      ready.Signal();
+      while (shared->start_ns.load() == 0) SleepNs(1000000);
+      uint64_t start = shared->start_ns, stop = shared->stop_ns, now = NowNs();
+      if (now < start) SleepNs(start - now);
+      uint64_t n = 0;
+      // The clock is read every 64 calls only: a host getppid costs less
+      // than a clock read.
+      do {
+        for (int k = 0; k < 64; k++) {
+          long r = proxy ? ProxyGetppid() : syscall(SYS_getppid);
+          CHECK_OR(r >= 0, 12);
+        }
+        n += 64;
+      } while (NowNs() < stop);
+      shared->count[i] = n;
+      shared->a[i] = NowNs() - start;
+      return 0;
+    }));
+  }
+  for (int i = 0; i < clients; i++) {
+    if (!ready.Wait()) {
+      Fail(name + ": clients not ready");
+      KillAll(pids);
+      return;
+    }
+  }
+  const double seconds = Seconds();
+  uint64_t start = NowNs() + 50000000;
+  shared->stop_ns = start + static_cast<uint64_t>(seconds * 1e9);
+  shared->start_ns = start;
+  if (!WaitAll(pids, name)) return;
+  // Each client's own rate over its own span (it may overrun the window by
+  // up to 64 calls), summed.
+  double total = 0;
+  for (int i = 0; i < clients; i++)
+    if (shared->a[i]) total += shared->count[i] * 1e3 / shared->a[i];
+  Report(name, total, "Mcalls/s");
+}
+
+// Where a null call's time goes: a client on client::Connection with
+// tracing on; per stage p50 and p99 (client/call_trace.h). Hot: back to
+// back. Cold: ~2 ms apart, so both sides sleep.
+void Breakdown(const std::string& url, bool cold) {
+  const std::string prefix = cold ? "breakdown_cold_" : "breakdown_";
+  Progress(cold ? "breakdown of a cold null call" : "breakdown of a hot null call");
+  SharedMapping shared;
+  const int kWarm = cold ? 50 : 20000;
+  const int kCalls = cold ? (Quick() ? 100 : 500) : (Quick() ? 5000 : 50000);
+  pid_t pid = ForkClient(url, [&] {
+    lkd::client::CallTraceTable table;
+    bool recording = false;
+    uint64_t server_slept = 0, client_slept = 0;
+    lkd::client::ConnectionOptions options;
+    options.trace = [&](const lkd::client::CallTrace& t) {
+      if (!recording) return;
+      table.Add(t);
+      server_slept += t.server_slept;
+      client_slept += t.client_slept;
+    };
+    auto connection = lkd::client::Connection::Connect(url, "", options);
+    if (!connection.ok()) {
+      fprintf(stderr, "proxy_bench: %s\n", connection.status().ToString().c_str());
+      return 10;
+    }
+    const long args[6] = {};
+    for (int i = 0; i < kWarm + kCalls; i++) {
+      recording = i >= kWarm;
+      if (cold) SleepNs(2000000);
+      CHECK_OR((*connection)->Call(LKD_NR_getppid, args) >= 0, 11);
+    }
+    for (int st = 0; st < lkd::client::kStageCount; st++) {
+      shared->a[st] = table.Percentile(st, 0.5);
+      shared->b[st] = table.Percentile(st, 0.99);
+    }
+    shared->count[0] = table.size();
+    shared->count[1] = server_slept;
+    shared->count[2] = client_slept;
+    return 0;
+  });
+  if (!WaitAll({pid}, prefix + "*")) return;
+  for (int st = 0; st < lkd::client::kStageCount; st++) {
+    const std::string stage = lkd::client::CallStageName(st);
+    Report(absl::StrCat(prefix, stage, "_p50_ns"), shared->a[st], "ns");
+    Report(absl::StrCat(prefix, stage, "_p99_ns"), shared->b[st], "ns");
+  }
+  Progress(absl::StrCat("  ", shared->count[0], " calls: lkd's worker slept for ",
+                        shared->count[1], ", the client for ", shared->count[2]));
 }
 
 // Cold: ~2 ms of sleep before each call, far past both sides' bounded spin
@@ -753,7 +968,33 @@ long long CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
-void IdleCpu() {
+// Forks `n` clients that attach, make one call (which opens their
+// thread's channel) and sleep until shared.stop; false once one failed to
+// get ready.
+bool StartIdleClients(const std::string& url, int n, Shared& shared,
+                      std::vector<pid_t>* pids) {
+  ReadyPipe ready;
+  for (int i = 0; i < n; i++) {
+    pids->push_back(ForkClient(url, [&] {
+      CHECK_OR(lk_init() == 0, 10);
+      CHECK_OR(ProxyGetppid() >= 0, 11);
+      ready.Signal();
+      while (!shared.stop.load()) SleepNs(50000000);
+      return 0;
+    }));
+  }
+  for (int i = 0; i < n; i++) {
+    if (!ready.Wait()) {
+      Fail("idle clients not ready");
+      return false;
+    }
+  }
+  return true;
+}
+
+// A fresh lkd: its CPU with 8 idle clients attached, then its RSS growth
+// per idle client with 64 attached.
+void IdleClients() {
   Progress("lkd idle CPU (fresh lkd, 8 idle clients)");
   auto lkd = LkdDaemon::Start(absl::GetFlag(FLAGS_lkd_args));
   if (!lkd.ok()) {
@@ -761,28 +1002,16 @@ void IdleCpu() {
     return;
   }
   SharedMapping shared;
-  ReadyPipe ready;
-  constexpr int kClients = 8;
   std::vector<pid_t> pids;
-  for (int i = 0; i < kClients; i++) {
-    pids.push_back(ForkClient((*lkd)->url(), [&] {
-      CHECK_OR(lk_init() == 0, 10);
-      CHECK_OR(ProxyGetppid() >= 0, 11);  // creates this thread's channel
-      ready.Signal();
-      while (!shared->stop.load()) SleepNs(50000000);
-      return 0;
-    }));
-  }
-  for (int i = 0; i < kClients; i++) {
-    if (!ready.Wait()) {
-      Fail("idle clients not ready");
-      KillAll(pids);
-      return;
-    }
+  const pid_t pid = (*lkd)->pid();
+  SleepNs(500000000);  // let boot work finish
+  const long rss_empty = (*lkd)->RssKib();
+  if (!StartIdleClients((*lkd)->url(), 8, *shared, &pids)) {
+    KillAll(pids);
+    return;
   }
   SleepNs(500000000);  // let attach work finish
   const double seconds = Quick() ? 1.0 : 5.0;
-  const pid_t pid = (*lkd)->pid();
   long long t0 = CpuTicks(pid), ns0 = CpuNs(pid);
   uint64_t w0 = NowNs();
   SleepNs(static_cast<uint64_t>(seconds * 1e9));
@@ -790,8 +1019,13 @@ void IdleCpu() {
   uint64_t w1 = NowNs();
   const int threads = (*lkd)->Threads();
   const long rss_kib = (*lkd)->RssKib();
+  constexpr int kManyClients = 64;
+  bool ok = StartIdleClients((*lkd)->url(), kManyClients - 8, *shared, &pids);
+  SleepNs(500000000);
+  const long rss_many = (*lkd)->RssKib();
+  const int threads_many = (*lkd)->Threads();
   shared->stop = 1;
-  bool ok = WaitAll(pids, "idle");
+  ok = WaitAll(pids, "idle") && ok;
   if (t0 < 0 || t1 < 0) {
     Fail("cannot read /proc/<lkd>/stat");
     return;
@@ -804,10 +1038,14 @@ void IdleCpu() {
     Report("lkd_idle_cpu_pct", 100.0 * (ns1 - ns0) / (w1 - w0), "%");
   else
     Report("lkd_idle_cpu_pct", 100.0 * cpu_s * 1e9 / (w1 - w0), "%");
+  Report("lkd_rss_per_client_kib",
+         static_cast<double>(rss_many - rss_empty) / kManyClients, "KiB");
   Progress(absl::StrCat("  from utime + stime (10 ms ticks): ",
                         100.0 * cpu_s * 1e9 / (w1 - w0), " % of one CPU"));
-  Progress(absl::StrCat("  lkd with the clients attached: ", threads,
-                        " threads, RSS ", rss_kib, " KiB"));
+  Progress(absl::StrCat("  lkd without clients: RSS ", rss_empty, " KiB; with 8: ",
+                        threads, " threads, RSS ", rss_kib, " KiB; with ",
+                        kManyClients, ": ", threads_many, " threads, RSS ", rss_many,
+                        " KiB"));
 }
 
 }  // namespace
@@ -826,10 +1064,13 @@ int main(int argc, char** argv) {
 
   if (Selected("host_getppid_ns")) HostGetppid();
   if (Selected("uds_rtt_ns")) UnixRtt();
+  if (Selected("shm_pingpong_ns")) ShmPingPong();
+  if (Selected("futex_pingpong_ns")) FutexPingPong();
 
   bool want_proxy = false;  // anything that needs lkd running
   for (const char* name :
        {"proxy_null_p50_ns", "proxy_null_spin", "proxy_null_cold_p50_ns",
+        "proxy_null_mcalls_n8", "host_getppid_mcalls_n8", "breakdown_hot", "breakdown_cold",
         "proxy_tcp_gbps",
         "host_tcp_gbps", "proxy_rr_kreqs_n1", "proxy_rr_kreqs_n8",
         "proxy_rr_kreqs_n32", "host_rr_kreqs_n1", "host_rr_kreqs_n8",
@@ -848,6 +1089,10 @@ int main(int argc, char** argv) {
     if (Selected("proxy_null_p50_ns")) ProxyNullHot(lkd->url());
     if (Selected("proxy_null_spin")) ProxyNullSpin(lkd->url());
     if (Selected("proxy_null_cold_p50_ns")) ProxyNullCold(lkd->url());
+    if (Selected("proxy_null_mcalls_n8")) NullCallRate(lkd->url(), true, 8);
+    if (Selected("host_getppid_mcalls_n8")) NullCallRate(lkd->url(), false, 8);
+    if (Selected("breakdown_hot")) Breakdown(lkd->url(), false);
+    if (Selected("breakdown_cold_")) Breakdown(lkd->url(), true);
     for (const Env* env : {&proxy, &host}) {
       if (Selected(absl::StrCat(env->net.name, "_tcp_gbps"))) TcpStream(*env);
     }
@@ -864,6 +1109,6 @@ int main(int argc, char** argv) {
     if (g_failed) fprintf(stderr, "--- lkd log ---\n%s\n", lkd->Log().c_str());
     lkd.reset();
   }
-  if (Selected("lkd_idle_cpu_pct")) IdleCpu();
+  if (Selected("lkd_idle_cpu_pct") || Selected("lkd_rss_per_client_kib")) IdleClients();
   return g_failed ? 1 : 0;
 }
