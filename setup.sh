@@ -42,7 +42,8 @@ packages=(
 	linux-source-6.1 bc bison flex libelf-dev
 	# libraries of the daemon, clients and tests
 	capnproto libcapnp-dev libgrpc++-dev protobuf-compiler-grpc protobuf-compiler
-	libprotobuf-dev libabsl-dev libboost-dev libuv1-dev googletest libgtest-dev
+	libprotobuf-dev libabsl-dev libboost-dev libboost-context-dev libuv1-dev googletest
+	libgtest-dev
 	libgmock-dev
 	# system tests: disk images and network namespaces
 	e2fsprogs dosfstools mtools iproute2

@@ -4,6 +4,7 @@
 #include "hostops/posix_hostops.h"
 
 #include <linux/futex.h>
+#include <sys/mman.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/syscall.h>
@@ -22,6 +23,8 @@
 #include <mutex>
 #include <new>
 #include <thread>
+
+#include <boost/context/detail/fcontext.hpp>
 
 // The opaque handle types of the C header are our C++ classes.
 struct lkd_host_sem {
@@ -355,6 +358,57 @@ void TimerFree(lkd_host_timer* timer) {
   if (timer != nullptr) TimerThread::Get().Free(timer);
 }
 
+// ---------------------------------------------------------------- contexts
+
+// Boost.Context's fcontext: a switch saves a few registers and jumps; no
+// system call (glibc's swapcontext saves the signal mask with one).
+namespace fctx = boost::context::detail;
+
+constexpr unsigned long kGuardBytes = 4096;
+
+void* StackAlloc(unsigned long size) {
+  if (size == 0 || size % 4096 != 0) return nullptr;
+  void* p = mmap(nullptr, size + kGuardBytes, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (p == MAP_FAILED) return nullptr;
+  if (mprotect(p, kGuardBytes, PROT_NONE) != 0) {
+    munmap(p, size + kGuardBytes);
+    return nullptr;
+  }
+  return static_cast<char*>(p) + kGuardBytes;
+}
+
+void StackFree(void* stack, unsigned long size) {
+  if (stack != nullptr) munmap(static_cast<char*>(stack) - kGuardBytes, size + kGuardBytes);
+}
+
+// Whoever switched to us asked for its context to be stored at t.data.
+void SaveFrom(const fctx::transfer_t& t) {
+  if (t.data != nullptr) *static_cast<void**>(t.data) = t.fctx;
+}
+
+// A new context first runs this: it takes fn from CtxMake's priming jump,
+// hands its suspended self back, and calls fn when really switched to.
+void ContextEntry(fctx::transfer_t t) {
+  auto fn = reinterpret_cast<void (*)()>(t.data);
+  t = fctx::jump_fcontext(t.fctx, nullptr);
+  SaveFrom(t);
+  fn();
+  Panic("lkd: a kernel context returned");
+}
+
+void* CtxMake(void* stack, unsigned long size, void (*fn)()) {
+  if (stack == nullptr || fn == nullptr) return nullptr;
+  fctx::fcontext_t c = fctx::make_fcontext(static_cast<char*>(stack) + size, size, ContextEntry);
+  fctx::transfer_t t = fctx::jump_fcontext(c, reinterpret_cast<void*>(fn));
+  return t.fctx;
+}
+
+void CtxSwitch(void** save, void* to) {
+  fctx::transfer_t t = fctx::jump_fcontext(static_cast<fctx::fcontext_t>(to), save);
+  SaveFrom(t);
+}
+
 constexpr lkd_hostops kPosixHostops = {
     .version = LKD_HOSTOPS_VERSION,
     .console_write = ConsoleWrite,
@@ -381,6 +435,10 @@ constexpr lkd_hostops kPosixHostops = {
     .timer_set = TimerSet,
     .timer_cancel = TimerCancel,
     .timer_free = TimerFree,
+    .stack_alloc = StackAlloc,
+    .stack_free = StackFree,
+    .ctx_make = CtxMake,
+    .ctx_switch = CtxSwitch,
 };
 
 }  // namespace

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define LKD_HOSTOPS_VERSION 1
+#define LKD_HOSTOPS_VERSION 2
 
 /* Opaque host objects. The kernel never looks inside them. */
 struct lkd_host_sem;
@@ -142,6 +142,41 @@ struct lkd_hostops {
 			 unsigned long long delta_ns);
 	void (*timer_cancel)(struct lkd_host_timer *timer);
 	void (*timer_free)(struct lkd_host_timer *timer);
+
+	/* ---------------------------------------------------------------
+	 * Execution contexts (version 2)
+	 *
+	 * Every kernel task runs on a stack of its own, as a user-level
+	 * context: a context switch in the kernel is a ctx_switch on
+	 * whichever host thread holds the kernel's CPU, and wakes no host
+	 * thread. A saved context may be resumed by any host thread, as long
+	 * as only one runs it at a time (the kernel's CPU guarantees that).
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Allocate a stack of `size` bytes (a multiple of 4096) with an
+	 * inaccessible guard page below it, so that an overflow faults
+	 * instead of corrupting memory. Returns the lowest usable address,
+	 * or NULL. Any thread; may block briefly (mmap).
+	 */
+	void *(*stack_alloc)(unsigned long size);
+	/* Free a stack from stack_alloc (same size). Never the running one. */
+	void (*stack_free)(void *stack, unsigned long size);
+
+	/*
+	 * A new context on the stack [stack, stack + size) that, when first
+	 * switched to, calls fn(). fn must never return. Returns an opaque
+	 * context handle for ctx_switch, or NULL. Never blocks.
+	 */
+	void *(*ctx_make)(void *stack, unsigned long size, void (*fn)(void));
+	/*
+	 * Save the calling context into *save and resume context `to` (from
+	 * ctx_make, or saved by an earlier ctx_switch). Returns when some
+	 * host thread switches back to what was saved in *save. Makes no
+	 * system call; the signal mask and thread-local storage stay the
+	 * calling host thread's. Never blocks.
+	 */
+	void (*ctx_switch)(void **save, void *to);
 };
 
 #ifdef __cplusplus

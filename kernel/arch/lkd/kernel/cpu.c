@@ -1,63 +1,65 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * The kernel's one CPU, as one object: who may run kernel code, who waits
- * for it, and what happens when its holder lets it go.
+ * The kernel's one CPU, as one object: who runs kernel code, how work
+ * reaches it, and when a host thread gets back out.
  *
- * Rules (each one something the rest of the port relies on):
+ * Kernel tasks are user-level contexts (threads.c): any host thread that
+ * holds the CPU runs whichever task is `current`, and a context switch is a
+ * ctx_switch on that thread. Rules:
  *
- *  1. The CPU is held by exactly one host thread while kernel code runs. A
- *     host thread that finds it free takes it with one compare-and-swap and
- *     wakes nobody (lkd_cpu_try_get); one that finds it held sleeps on
- *     `wait_sem` after announcing itself in `waiters` (lkd_cpu_get).
+ *  1. The CPU is held by at most one host thread, the "runner". A host
+ *     thread takes it only when it is free, with one compare-and-swap
+ *     (lkd_cpu_try_get); nobody ever sleeps waiting for it.
  *
- *  2. While the CPU is held, it moves between host threads only through a
- *     context switch (__switch_to posts the next task's semaphore: the
- *     baton of threads.c). A release (cpu_release) is the only other way
- *     the holder changes.
+ *  2. Work reaches the kernel in two ways, both lock-free: a host thread
+ *     that wants a task to run a call pushes the task on `submitted`
+ *     (lkd_cpu_submit); a host thread raising an interrupt sets its bit
+ *     (irq.c). Then it tries to take the CPU. If it gets it, it becomes the
+ *     runner: it switches from its own stack into `current`'s context
+ *     (run_kernel) and runs the kernel until the kernel is idle again. If
+ *     not, the runner sees the work before it lets go: it drains both at
+ *     every user-mode point (cpu_service) and checks again after releasing
+ *     (rule 5), so work is never stranded and the submitter never waits for
+ *     the CPU, only for its own call's completion (a semaphore per task).
  *
- *  3. When the CPU is free, `current` is in "user mode": a host-backed task
- *     whose call returned (its host thread is outside the kernel), the idle
- *     host task (the kernel has nothing to run), or, before the idle host
- *     task exists and during halt, the idle task itself asleep in
- *     arch_cpu_idle ("deep idle"). Interrupts are enabled in all three.
- *     A task stays `current` after its call: the same thread's next call
- *     finds it there and runs at once, with no switch at all.
+ *  3. "User mode": a host-backed task between calls (lkd_user_mode_loop),
+ *     the idle host task, or the idle task in deep idle. There the runner
+ *     runs pending interrupts (as interrupts of user mode) and wakes the
+ *     tasks that got a call. If another task can run, `current` parks
+ *     itself in LKD_TASK_AWAY and schedules; if not, the kernel is idle
+ *     and `current` switches back to the runner's own stack (runner_exit),
+ *     which releases the CPU. A task stays `current` then: the next call
+ *     for it runs with no scheduling at all.
  *
- *  4. Whoever takes a free CPU and needs another task to run switches away
- *     from the user-mode `current` on its behalf (lkd_switch_from_user): it
- *     parks that task in LKD_TASK_AWAY and calls schedule() as that task,
- *     on its own stack; __switch_to hands the baton to the next task and
- *     long-jumps back to it. No other host thread runs for this, except the
- *     one whose task is next. In deep idle the baton goes to the idle
- *     task's host thread instead (idle_sem).
+ *  4. A call's completion posts its task's semaphore (lkd_call_done). The
+ *     runner that completes it may be any host thread: the submitter
+ *     wakes once, or not at all if it ran the call itself.
  *
- *  5. Interrupts: a host thread that raises one while the CPU is free takes
- *     the CPU and runs the handler itself (lkd_irq_raise); while the CPU is
- *     held, the raise only sets a pending bit, which the holder drains when
- *     it enables interrupts or lets the CPU go. Letting go re-checks the
- *     pending bits after the release, so a raise that lost the race for the
- *     CPU is never stranded.
+ *  5. Releasing (cpu_release) stores `held` and then reads the work words;
+ *     submitting and raising store the work and then try the CPU (all
+ *     sequentially consistent): either the runner sees the work, or the
+ *     submitter gets the CPU.
  *
- *  6. The idle host task (`lkd-idle`, SCHED_IDLE, no host thread) is what
- *     the scheduler picks when nothing else can run. Switching to it
- *     finishes the switch as it on the switching thread and lets the CPU go
- *     (lkd_idle_host_run): a kernel that goes idle wakes nobody, and an
- *     entry into an idle kernel wakes nobody either. It is taken off the
- *     runqueue whenever someone switches away from it and put back right
- *     after the switch (lkd_after_switch), so it never competes with a task
- *     that has work.
+ *  6. The idle host task (`lkd-idle`, SCHED_IDLE) is what the scheduler
+ *     picks when nothing else can run: it leaves to the runner, so a
+ *     kernel that goes idle and a call into an idle kernel cost no idle
+ *     loop and no tick reprogramming. It is taken off the runqueue
+ *     whenever it switches away and put back right after the switch
+ *     (lkd_after_switch), so it never competes with a task that has work.
  *
- *  7. Halt (lkd_cpu_halt): the idle host task stops coming back, the idle
- *     task gets the CPU, sees lkd_halting and leaves the kernel for good
- *     with the CPU still held, so no raiser ever runs kernel code again.
+ *  7. Deep idle: while the idle host task or a task in user mode is
+ *     `current` the kernel believes a task runs and the tick keeps firing.
+ *     After about 50 ms in which nothing entered and only interrupts came,
+ *     `current` steps aside for the idle task, whose NO_HZ idle loop stops
+ *     the tick. An idle lkd then costs no host CPU.
  *
- *  8. After about 50 ms in which no host thread entered and only interrupts
- *     came, none of which woke a task, the user-mode `current` and the idle
- *     host task step aside for the idle task, whose NO_HZ idle
- *     loop stops the tick ("deep idle"); the idle task brings it back on
- *     the first wake-up. An idle lkd then costs no host CPU at all.
+ *  8. Halt: the last call (lkd_cpu_halt_call, into pid 1) sets
+ *     lkd_halting; every user-mode task and the idle host task then step
+ *     aside, the idle task sees it and leaves to the runner for good with
+ *     the CPU still held, so no host thread ever runs kernel code again.
  */
 #include <linux/sched.h>
+#include <linux/sched/signal.h>
 #include <linux/sched/stat.h>
 #include <linux/sched/task.h>
 #include <linux/tick.h>
@@ -68,41 +70,29 @@
 
 static struct {
 	int held;			/* atomic: 0 free, 1 held */
-	int waiters;			/* atomic: threads asleep in lkd_cpu_get */
-	struct lkd_host_sem *wait_sem;
-	/* The idle task's host thread sleeps here in deep idle. */
-	struct lkd_host_sem *idle_sem;
+	bool halted;			/* the idle task left for good */
+	/* The runner's own context, saved when it entered (rule 3). */
+	void *runner_exit;
+	/* Tasks with a new call, linked by submit_next (rule 2). */
+	struct lkd_task_host *submitted;
 } cpu = {
 	.held = 1,	/* the boot thread starts the kernel holding it */
 };
 
 struct task_struct *lkd_idle_host_task;
-/* Set by whoever switches away from the idle host task; cleared by the
- * next lkd_after_switch, which puts it back on the runqueue. */
+/* Set when the idle host task switches away; cleared by the next
+ * lkd_after_switch, which puts it back on the runqueue. */
 static bool idle_host_requeue;
 
-/*
- * Deep idle (rule 8). While a task is `current` in user mode (the last
- * caller's, or the idle host task) the kernel believes it runs, so the
- * tick keeps firing: HZ host timer wake-ups a second. After this many
- * let-gos in a row with no entry and nothing to run (about this many
- * milliseconds of ticks), `current` steps aside, the idle host task leaves
- * the runqueue and the idle task runs: NO_HZ stops the tick. The first
- * entry after that costs two host hand-offs instead of none.
- */
-#define DEEP_IDLE_AFTER_QUIET_LET_GOS	50
-static unsigned int quiet_let_gos;
+#define DEEP_IDLE_AFTER_QUIET_EXITS	50
+static unsigned int quiet_exits;
 static bool idle_host_deep;
 
 void lkd_cpu_init(void)
 {
-	cpu.wait_sem = lkd_host->sem_alloc(0);
-	cpu.idle_sem = lkd_host->sem_alloc(0);
-	if (!cpu.wait_sem || !cpu.idle_sem)
-		lkd_host->panic("lkd: out of host memory for the CPU");
 }
 
-bool lkd_cpu_try_get(void)
+static bool cpu_try_get(void)
 {
 	int free = 0;
 
@@ -110,31 +100,94 @@ bool lkd_cpu_try_get(void)
 					   __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
-void lkd_cpu_get(void)
+static bool work_waiting(void)
 {
-	bool got;
+	return __atomic_load_n(&cpu.submitted, __ATOMIC_SEQ_CST) ||
+	       lkd_irq_pending();
+}
 
-	for (;;) {
-		if (lkd_cpu_try_get())
-			return;
-		/* Announce before the last try: cpu_release stores `held` and
-		 * then reads `waiters` (both seq_cst), so either it sees us
-		 * and posts, or we see the CPU free. */
-		__atomic_add_fetch(&cpu.waiters, 1, __ATOMIC_SEQ_CST);
-		got = lkd_cpu_try_get();
-		if (!got)
-			lkd_host->sem_down(cpu.wait_sem);
-		__atomic_sub_fetch(&cpu.waiters, 1, __ATOMIC_RELAXED);
-		if (got)
+/* Switch from the runner's own stack into `current` (rule 2). Returns when
+ * the kernel is idle again and `current` left to us. */
+static void run_kernel(void)
+{
+	lkd_host->ctx_switch(&cpu.runner_exit, current_thread_info()->host->ctx);
+}
+
+/* Kernel side: leave to the runner's stack; resumed by the next runner. */
+static void exit_to_runner(void)
+{
+	lkd_host->ctx_switch(&current_thread_info()->host->ctx, cpu.runner_exit);
+}
+
+/* Take the CPU if it is free and run the kernel until it is idle and no
+ * work is left (rules 2 and 5). */
+static void run_if_free(void)
+{
+	while (cpu_try_get()) {
+		run_kernel();
+		if (cpu.halted)
+			return;	/* rule 8: keep it */
+		__atomic_store_n(&cpu.held, 0, __ATOMIC_SEQ_CST);
+		if (!work_waiting())
 			return;
 	}
 }
 
-static void cpu_release(void)
+/* The boot thread: run start_kernel on the idle task's stack. */
+void lkd_cpu_boot(void *idle_ctx)
 {
+	lkd_host->ctx_switch(&cpu.runner_exit, idle_ctx);
+	/* The kernel went idle for the first time. */
+	if (cpu.halted)
+		return;
 	__atomic_store_n(&cpu.held, 0, __ATOMIC_SEQ_CST);
-	if (__atomic_load_n(&cpu.waiters, __ATOMIC_SEQ_CST))
-		lkd_host->sem_up(cpu.wait_sem);
+	if (work_waiting())
+		run_if_free();
+}
+
+void lkd_cpu_submit(struct lkd_task_host *th)
+{
+	/* Once on the list until a runner takes it (a call that ran before
+	 * its push became visible leaves it there for one round). */
+	if (!__atomic_exchange_n(&th->submitted, true, __ATOMIC_SEQ_CST)) {
+		struct lkd_task_host *head = __atomic_load_n(&cpu.submitted,
+							     __ATOMIC_RELAXED);
+		do {
+			th->submit_next = head;
+		} while (!__atomic_compare_exchange_n(&cpu.submitted, &head, th,
+						      true, __ATOMIC_SEQ_CST,
+						      __ATOMIC_RELAXED));
+	}
+	run_if_free();
+}
+
+void lkd_cpu_kick(void)
+{
+	run_if_free();
+}
+
+/* Wake every task that got a call since the last look. */
+static void take_submissions(void)
+{
+	struct lkd_task_host *th, *next;
+
+	if (!__atomic_load_n(&cpu.submitted, __ATOMIC_ACQUIRE))
+		return;
+	th = __atomic_exchange_n(&cpu.submitted, NULL, __ATOMIC_ACQ_REL);
+	quiet_exits = 0;
+	for (; th; th = next) {
+		next = th->submit_next;
+		__atomic_store_n(&th->submitted, false, __ATOMIC_SEQ_CST);
+		if (th->task && th->task != current)
+			wake_up_state(th->task, LKD_TASK_AWAY);
+	}
+}
+
+/* At a user-mode point: interrupts, then new calls (rule 3). */
+static void cpu_service(void)
+{
+	lkd_irq_enable_user();
+	take_submissions();
 }
 
 static bool is_idle_host(struct task_struct *t)
@@ -148,111 +201,51 @@ static bool others_runnable(void)
 	unsigned int n = nr_running();
 	struct task_struct *idle_host = lkd_idle_host_task;
 
-	if (current->on_rq && !is_idle_task(current))
+	if (current->on_rq)
 		n--;
 	if (idle_host && idle_host != current && READ_ONCE(idle_host->on_rq))
 		n--;
 	return (int)n > 0;
 }
 
-/*
- * Switch away from the user-mode `current` on its behalf (rule 4). Returns
- * true when the CPU went to another host thread (the caller no longer holds
- * it), false if the scheduler kept `current` (nothing happened).
- */
-noinline bool lkd_switch_from_user(void)
+/* Should the user-mode `current` step aside? (rules 3, 7, 8) */
+static bool switch_needed(void)
 {
-	struct task_struct *prev = current;
-	struct lkd_task_host *ph = current_thread_info()->host;
-	void *jb[5];
-
-	if (is_idle_task(prev)) {
-		/* Deep idle: the idle task's own thread takes the CPU, and
-		 * with it whatever the scheduler wants next. */
-		lkd_host->sem_up(cpu.idle_sem);
+	if (lkd_halting || others_runnable() || idle_host_deep)
 		return true;
-	}
-	if (__builtin_setjmp(jb))
-		return true;	/* __switch_to passed the baton on */
-	ph->leave_jb = jb;
-	ph->leaving = true;
-	if (is_idle_host(prev))
-		idle_host_requeue = !lkd_halting && !idle_host_deep;
-	set_current_state(LKD_TASK_AWAY);
-	schedule();
-	/* Not reached for an away task (schedule() dequeues it); kept safe. */
-	ph->leaving = false;
-	return false;
-}
-
-static bool switch_needed(bool idle_task_itself)
-{
-	if (lkd_halting)
-		return true;
-	/*
-	 * Deep idle: the idle task's thread runs again when a task woke, or
-	 * when an interrupt came while the tick still runs: its idle loop
-	 * then tries again to stop the tick (a timer due within a tick kept
-	 * it running last time).
-	 */
-	if (is_idle_task(current))
-		return need_resched() ||
-		       (!idle_task_itself && !tick_nohz_tick_stopped());
-	if (others_runnable())
-		return true;
-	/* On the way to deep idle: a host-backed `current`, then the idle
-	 * host task step aside. */
-	if (idle_host_deep)
-		return true;
-	if (++quiet_let_gos >= DEEP_IDLE_AFTER_QUIET_LET_GOS) {
+	if (++quiet_exits >= DEEP_IDLE_AFTER_QUIET_EXITS) {
 		idle_host_deep = true;
 		return true;
 	}
 	return false;
 }
 
-/* A host thread entered a task: the kernel is not idle. */
-void lkd_cpu_note_entry(void)
-{
-	quiet_let_gos = 0;
-}
-
-/*
- * The holder is done with the CPU and `current` is in user mode (rule 3):
- * run what interrupts are pending, let another task run if one can, and
- * release the CPU. Returns with the CPU no longer held by the caller.
- */
-static void let_go(bool idle_task_itself)
+/* Host-backed tasks and the idle host task live here between calls. */
+void lkd_user_mode_loop(struct lkd_task_host *th)
 {
 	for (;;) {
-		lkd_irq_enable_user();
-		if (switch_needed(idle_task_itself)) {
-			if (lkd_switch_from_user())
-				return;
+		cpu_service();
+		if (__atomic_load_n(&th->call_state, __ATOMIC_ACQUIRE) ==
+		    LKD_CALL_PENDING) {
+			long ret;
+
+			th->call_state = LKD_CALL_RUNNING;
+			if (fatal_signal_pending(current))
+				do_group_exit(SIGKILL);
+			ret = th->call_fn(th->call_arg);
+			lkd_work_before_user_mode(th);
+			lkd_call_done(th, ret);
 			continue;
 		}
-		cpu_release();
-		/* A raise that found the CPU held just before the release
-		 * left its bit for us (rule 5). */
-		if (!lkd_irq_pending() || !lkd_cpu_try_get())
-			return;
+		if (switch_needed()) {
+			if (is_idle_host(current))
+				idle_host_requeue = !lkd_halting && !idle_host_deep;
+			set_current_state(LKD_TASK_AWAY);
+			schedule();
+			continue;
+		}
+		exit_to_runner();
 	}
-}
-
-void lkd_cpu_let_go(void)
-{
-	let_go(false);
-}
-
-/*
- * The scheduler switched from `prev` to the idle host task; we are on
- * prev's host thread, holding the CPU, with `current` already the idle
- * host task (rule 6).
- */
-void lkd_idle_host_run(struct task_struct *prev)
-{
-	schedule_tail(prev);
-	lkd_cpu_let_go();
 }
 
 void lkd_after_switch(void)
@@ -269,20 +262,35 @@ void lkd_after_switch(void)
  */
 void lkd_cpu_idle(void)
 {
-	if (lkd_idle_host_task && !idle_host_deep) {
+	bool first = true;
+
+	if (lkd_idle_host_task && !idle_host_deep && !lkd_halting) {
 		/* The idle host task idles for us (rule 6). */
 		wake_up_state(lkd_idle_host_task, LKD_TASK_AWAY);
 		if (!need_resched())
 			set_tsk_need_resched(current);
 		return;
 	}
-	/* Boot, deep idle or halt: let the CPU go and sleep until someone
-	 * hands it back with work to do (switch_from_user). */
-	let_go(true);
-	lkd_host->sem_down(cpu.idle_sem);
-	if (idle_host_deep && need_resched() && !lkd_halting) {
+	/* Boot, deep idle or halt. */
+	for (;;) {
+		cpu_service();
+		if (lkd_halting) {
+			cpu.halted = true;	/* rule 8 */
+			exit_to_runner();
+			lkd_host->panic("lkd: the halted kernel was resumed");
+		}
+		if (need_resched())
+			break;
+		/* A timer due within a tick kept the tick running: let the
+		 * idle loop try again to stop it. */
+		if (!first && !tick_nohz_tick_stopped())
+			return;
+		first = false;
+		exit_to_runner();
+	}
+	if (idle_host_deep) {
 		idle_host_deep = false;
-		quiet_let_gos = 0;
+		quiet_exits = 0;
 		wake_up_state(lkd_idle_host_task, LKD_TASK_AWAY);
 	}
 }
@@ -313,14 +321,9 @@ static int __init lkd_idle_host_init(void)
 }
 early_initcall(lkd_idle_host_init);
 
-/*
- * Halt (rule 7): called by lkd_halt() on an unbound host thread once every
- * process is gone. Returns when the idle task has left the kernel.
- */
-void lkd_cpu_halt(struct lkd_host_sem *idle_stopped)
+/* The last call of all, made into pid 1 by lkd_halt() (rule 8). */
+long lkd_cpu_halt_call(void *unused)
 {
-	lkd_cpu_get();
 	lkd_halting = true;
-	lkd_cpu_let_go();
-	lkd_host->sem_down(idle_stopped);
+	return 0;
 }

@@ -13,37 +13,48 @@ struct task_struct;
 /* The host table given to lkd_start(); valid until lkd_halt() returns. */
 extern const struct lkd_hostops *lkd_host;
 
+/* Each task's own stack (threads.c); kernel code runs on it. */
+#define LKD_TASK_STACK_SIZE (64UL * 1024)
+
+/* A host-backed task's call (lkd_run_as), as seen by both sides. */
+#define LKD_CALL_NONE		0
+#define LKD_CALL_PENDING	1	/* handed over, not started */
+#define LKD_CALL_RUNNING	2
+#define LKD_CALL_DONE		3	/* call_ret valid, sem posted */
+
 /*
  * Host side of one kernel task. Allocated from host memory because host
  * threads use it outside the kernel and it may outlive the task_struct
  * (a bound host thread keeps it until it unbinds).
  *
- * A task is either a kernel thread (its own host thread, started at its
- * first switch-in) or host-backed: it has no thread of its own, and host
- * threads "enter" it (lkd_run_as) to run system calls or process-level
- * operations; between calls it sleeps in LKD_TASK_AWAY.
+ * A task is either a kernel thread (it runs fn) or host-backed: it runs
+ * the calls host threads hand it (lkd_run_as) and is in "user mode"
+ * between them (cpu.c).
  */
 struct lkd_task_host {
 	/* Valid while the task lives; NULL once the task_struct is freed. */
 	struct task_struct *task;
-	struct lkd_host_sem *sem;	/* the running thread of this task
-					 * waits here while it is switched out */
-	struct lkd_host_mutex *occupy;	/* held by the host thread that is
-					 * entering/running a host-backed task */
+	/* Its stack and, while it does not run, its saved context. */
+	void *stack;
+	void *ctx;
+	struct lkd_host_sem *sem;	/* posted when a call is done */
+	struct lkd_host_mutex *occupy;	/* held by the host thread whose
+					 * call the task runs */
 	int refs;			/* atomic: task + list + bindings */
 
 	/* Kernel thread body; NULL for host-backed tasks. */
 	int (*fn)(void *);
 	void *fn_arg;
 	bool host_backed;
-	bool thread_started;
-
-	/* Where a host-backed task's entering thread goes on leave/death:
-	 * a __builtin_setjmp buffer on that thread's stack. */
-	void *leave_jb;
-	bool leaving;
 	bool dead;
-	bool claimed_on_create;	/* first switch-in needs no wake-up */
+
+	/* The call handed over by lkd_run_as. */
+	long (*call_fn)(void *);
+	void *call_arg;
+	long call_ret;
+	int call_state;			/* atomic: LKD_CALL_* */
+	bool submitted;			/* atomic: on cpu.c's submitted list */
+	struct lkd_task_host *submit_next;
 
 	/* Host-backed tasks are listed for the process API. */
 	struct list_head node;
@@ -57,15 +68,17 @@ struct lkd_task_host {
 void lkd_task_host_put(struct lkd_task_host *th);
 
 /* threads.c */
-void lkd_threads_init(void);
+void *lkd_threads_init(void);	/* returns the idle task's first context */
 long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg);
+void lkd_call_done(struct lkd_task_host *th, long ret);
+void lkd_work_before_user_mode(struct lkd_task_host *th);
 extern int lkd_host_backed_marker(void *);
 /* pid 1, host-backed once boot is complete. */
 extern struct lkd_task_host *lkd_init_task_host;
 /* Dequeue non-fatal signals into th->signals; true if a fatal one is pending. */
 bool lkd_collect_signals(struct lkd_task_host *th);
-/* The state of a host-backed task that was switched away from while no
- * host thread was inside it: only lkd's own entry (lkd_run_as) wakes it. */
+/* The state of a host-backed task in user mode that was switched away
+ * from: only a new call (cpu.c) wakes it. */
 #define LKD_TASK_AWAY TASK_PARKED
 
 /* irq.c */
@@ -76,14 +89,12 @@ extern bool lkd_halting;
 
 /* cpu.c: the CPU object; its rules are written at the top of cpu.c. */
 void lkd_cpu_init(void);
-bool lkd_cpu_try_get(void);
-void lkd_cpu_get(void);
-void lkd_cpu_let_go(void);
-void lkd_cpu_note_entry(void);
-bool lkd_switch_from_user(void);
+void lkd_cpu_boot(void *idle_ctx);
+void lkd_cpu_submit(struct lkd_task_host *th);
+void lkd_cpu_kick(void);
+void lkd_user_mode_loop(struct lkd_task_host *th) __attribute__((noreturn));
 void lkd_cpu_idle(void);
-void lkd_cpu_halt(struct lkd_host_sem *idle_stopped);
-void lkd_idle_host_run(struct task_struct *prev);
+long lkd_cpu_halt_call(void *unused);
 extern struct task_struct *lkd_idle_host_task;
 int lkd_idle_host_marker(void *);
 
@@ -101,7 +112,6 @@ int lkd_proc_init(void);
 void lkd_proc_halt(void);
 
 /* setup.c */
-extern void *lkd_idle_jb;
 void lkd_boot_complete(void);
 extern int lkd_running;	/* 1 between boot completion and halt */
 

@@ -4,9 +4,9 @@
  *
  * Host threads (the timer thread, device backends) raise an interrupt by
  * setting its bit in irq_pending. If the CPU is free, the raiser takes it
- * and runs the handler itself (cpu.c, rule 5); otherwise the holder runs it
+ * and runs the handler itself (cpu.c, rule 2); otherwise the runner runs it
  * where a real CPU would take it: when interrupts are re-enabled, in
- * cpu_relax() loops, or when it lets the CPU go.
+ * cpu_relax() loops, or at the next user-mode point.
  */
 #include <linux/hardirq.h>
 #include <linux/interrupt.h>
@@ -22,7 +22,6 @@ static unsigned long irq_flags = ARCH_IRQ_DISABLED;
 static unsigned long irq_pending;	/* atomic bit mask of raised IRQs */
 static struct pt_regs irq_regs;
 bool lkd_halting;
-void *lkd_idle_jb;
 
 unsigned long arch_local_save_flags(void)
 {
@@ -98,8 +97,7 @@ void lkd_irq_raise(int irq)
 	if (irq < 0 || irq >= NR_IRQS)
 		return;
 	__atomic_fetch_or(&irq_pending, 1UL << irq, __ATOMIC_SEQ_CST);
-	if (lkd_cpu_try_get())
-		lkd_cpu_let_go();
+	lkd_cpu_kick();
 }
 
 /*
@@ -109,12 +107,8 @@ void lkd_irq_raise(int irq)
  */
 void arch_cpu_idle(void)
 {
-	if (lkd_halting)
-		__builtin_longjmp((void **)lkd_idle_jb, 1);
 	raw_local_irq_enable();
 	lkd_cpu_idle();
-	if (lkd_halting)
-		__builtin_longjmp((void **)lkd_idle_jb, 1);
 }
 
 /* ---------------------------------------------------------------------

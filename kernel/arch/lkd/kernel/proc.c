@@ -222,7 +222,6 @@ static long create_child(struct lkd_task_host *parent, unsigned long flags,
 		return ret;
 	child = req.child;
 	task_list_add(child);
-	child->claimed_on_create = true;
 	ret = run_in_task(child, setup, arg);
 	if (ret < 0) {
 		if (!child->dead)
@@ -451,5 +450,7 @@ void lkd_proc_halt(void)
 		proc_exit_locked(pid);
 	}
 	run_in_task(lkd_init_task_host, sync_all, NULL);
+	/* The last call: the kernel's CPU stops for good (cpu.c). */
+	run_in_task(lkd_init_task_host, lkd_cpu_halt_call, NULL);
 	lkd_host->mutex_unlock(admin_lock);
 }

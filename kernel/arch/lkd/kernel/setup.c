@@ -37,7 +37,6 @@ int lkd_running;
 
 static unsigned long lkd_mem_size = 256UL << 20;
 static struct lkd_host_sem *boot_done;
-static struct lkd_host_sem *idle_stopped;
 static int boot_state;	/* 0 never started, 1 running, 2 halted */
 static char lkd_cmdline[COMMAND_LINE_SIZE];
 
@@ -262,18 +261,11 @@ late_initcall(lkd_init_binfmt);
  * Entry points
  * --------------------------------------------------------------------- */
 
-/* Runs on the boot host thread; returns only at halt. */
+/* Runs on the boot host thread: the first runner of the kernel (cpu.c),
+ * until the kernel first goes idle; then the thread ends. */
 static void __ref lkd_boot_thread(void *unused)
 {
-	long jb[5];
-
-	if (__builtin_setjmp(jb) == 0) {
-		lkd_threads_init();
-		lkd_idle_jb = jb;
-		start_kernel();
-	}
-	/* The idle task was told to stop (lkd_halt). */
-	lkd_host->sem_up(idle_stopped);
+	lkd_cpu_boot(lkd_threads_init());
 }
 
 /* Called by pid 1 once it is in "user space": the kernel is up. */
@@ -343,8 +335,7 @@ int __ref lkd_start(const struct lkd_hostops *ops, const char *cmdline)
 	strscpy(boot_command_line, lkd_cmdline, COMMAND_LINE_SIZE);
 
 	boot_done = ops->sem_alloc(0);
-	idle_stopped = ops->sem_alloc(0);
-	if (!boot_done || !idle_stopped)
+	if (!boot_done)
 		return -ENOMEM;
 	boot_state = 1;
 	ret = ops->thread_create(lkd_boot_thread, NULL, 0);
@@ -370,9 +361,9 @@ int lkd_halt(void)
 	lkd_running = 0;
 	boot_state = 2;
 
-	/* Stop the idle loop, then the clock. Kernel threads stay parked on
-	 * their host semaphores; the host process is expected to exit. */
-	lkd_cpu_halt(idle_stopped);
+	/* The CPU stopped with the last call of lkd_proc_halt(); now the
+	 * clock. Kernel threads stay where they were; the host process is
+	 * expected to exit. */
 	lkd_time_halt();
 	return 0;
 }

@@ -1,38 +1,28 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Tasks, host threads and the context switch.
+ * Tasks, their stacks and the context switch.
  *
- * The virtual CPU (cpu.c) moves between host threads with `current`: every
- * task has a host semaphore; __switch_to(prev, next) posts next's semaphore
- * and makes prev's host thread wait on its own. Only the holder of the CPU
- * touches kernel state.
+ * Every kernel task runs on a stack of its own (hostops stack_alloc) as a
+ * user-level context: __switch_to() saves the running context and resumes
+ * the next task's on the same host thread (hostops ctx_switch), so a kernel
+ * context switch wakes no host thread. Whichever host thread holds the
+ * kernel's CPU (cpu.c) runs whichever task is next; a saved context may
+ * later be resumed by any host thread.
  *
  * Three kinds of tasks:
- *  - kernel threads (kthreadd, workers, pid 1 during boot) get a host thread
- *    of their own, started at their first switch-in (so a fork that fails
- *    after copy_thread() leaves no thread behind);
- *  - host-backed tasks (lkd processes and their threads) have no thread of
- *    their own. A host thread "enters" one (lkd_run_as): it takes the CPU;
- *    if its task is still `current` from its last call, it just runs;
- *    otherwise it makes the task runnable and switches away from whatever
- *    is `current` on that task's behalf (cpu.c, rule 4), then waits on its
- *    task's semaphore, which the switch has usually posted already. It
- *    runs on its own stack as that task. When its call is done, the task
- *    stays `current` and the thread lets the CPU go (lkd_cpu_let_go),
- *    unless another task is runnable: then the task is parked in
- *    LKD_TASK_AWAY and __switch_to() long-jumps the host thread back out of
- *    the scheduler to where it entered (the abandoned frames are never
- *    resumed: the next entry completes the switch with schedule_tail()). A
- *    task that dies is left the same way;
- *  - the idle host task, which has no thread either: switching to it
- *    finishes the switch on the switching thread and lets the CPU go.
+ *  - kernel threads (kthreadd, workers, pid 1 during boot) start in
+ *    task_entry() and run their body;
+ *  - host-backed tasks (lkd processes and their threads) run the calls
+ *    host threads hand them (lkd_run_as) in a loop (cpu.c,
+ *    lkd_user_mode_loop); between calls they are in "user mode": still
+ *    `current`, or parked in LKD_TASK_AWAY once something else ran;
+ *  - the idle host task, a host-backed task that never gets a call: what
+ *    the scheduler picks when nothing else can run.
  *
- * A task that has left sleeps in LKD_TASK_AWAY (the TASK_PARKED bit alone),
- * a state that wake_up_process(), signals (even SIGKILL, which is seen at
- * the next entry) and stale wake-ups from wait queues or wake_q never
- * match: only an entry's wake_up_state(task, LKD_TASK_AWAY) does. That is
- * what keeps the scheduler from ever switching to a host-backed task whose
- * host thread is gone.
+ * A task in LKD_TASK_AWAY (the TASK_PARKED bit alone) is in user mode with
+ * no call to run. wake_up_process(), signals (even SIGKILL, which is seen
+ * at the next call) and stale wake-ups from wait queues or wake_q never
+ * match that state: only a new call (cpu.c, take_submissions) wakes it.
  */
 #include <linux/atomic.h>
 #include <linux/sched.h>
@@ -40,6 +30,7 @@
 #include <linux/sched/task.h>
 #include <linux/sched/task_stack.h>
 #include <linux/slab.h>
+#include <linux/start_kernel.h>
 #include <linux/task_work.h>
 #include <asm/irq.h>
 
@@ -52,7 +43,7 @@ struct lkd_task_host *lkd_init_task_host;
 
 int lkd_host_backed_marker(void *unused)
 {
-	/* Never called: its address tags clones that get no host thread. */
+	/* Never called: its address tags clones that run calls. */
 	return 0;
 }
 
@@ -80,30 +71,51 @@ static struct lkd_task_host *task_host_alloc(struct task_struct *task)
 	return th;
 }
 
+static void task_stack_free(struct lkd_task_host *th)
+{
+	if (th->stack) {
+		lkd_host->stack_free(th->stack, LKD_TASK_STACK_SIZE);
+		th->stack = NULL;
+		th->ctx = NULL;
+	}
+}
+
 void lkd_task_host_put(struct lkd_task_host *th)
 {
 	if (__atomic_sub_fetch(&th->refs, 1, __ATOMIC_ACQ_REL) != 0)
 		return;
+	task_stack_free(th);
 	lkd_host->sem_free(th->sem);
 	lkd_host->mutex_free(th->occupy);
 	lkd_host->mem_free(th);
 }
 
-void lkd_threads_init(void)
+/* Runs the idle task (start_kernel, then the idle loop) on its own stack. */
+static void __ref boot_entry(void)
+{
+	start_kernel();
+}
+
+void *lkd_threads_init(void)
 {
 	boot_task_host.task = &init_task;
 	boot_task_host.refs = 1;
 	boot_task_host.sem = lkd_host->sem_alloc(0);
-	boot_task_host.thread_started = true;
+	boot_task_host.stack = lkd_host->stack_alloc(LKD_TASK_STACK_SIZE);
+	if (boot_task_host.stack)
+		boot_task_host.ctx = lkd_host->ctx_make(boot_task_host.stack,
+							LKD_TASK_STACK_SIZE,
+							boot_entry);
 	INIT_LIST_HEAD(&boot_task_host.node);
 	init_thread_info.host = &boot_task_host;
-	if (!boot_task_host.sem)
+	if (!boot_task_host.sem || !boot_task_host.ctx)
 		lkd_host->panic("lkd: out of host memory at boot");
 	lkd_cpu_init();
+	return boot_task_host.ctx;
 }
 
 /* ---------------------------------------------------------------------
- * Thread stacks: only the thread_info (host threads have real stacks)
+ * thread_info allocation (the real stack is the task host's)
  * --------------------------------------------------------------------- */
 
 unsigned long *arch_alloc_thread_stack_node(struct task_struct *tsk, int node)
@@ -120,9 +132,11 @@ void arch_free_thread_stack(struct task_struct *tsk)
 	struct thread_info *ti = task_thread_info(tsk);
 
 	/* dup_task_struct() copies the parent's thread_info; only a host
-	 * structure made by copy_thread() for this very task is ours. */
+	 * structure made by copy_thread() for this very task is ours. Its
+	 * stack goes now: the task is dead and we run on another's. */
 	if (ti->host && ti->host->task == tsk) {
 		ti->host->task = NULL;
+		task_stack_free(ti->host);
 		lkd_task_host_put(ti->host);
 	}
 	kfree(ti);
@@ -132,86 +146,45 @@ void arch_free_thread_stack(struct task_struct *tsk)
  * Context switch
  * --------------------------------------------------------------------- */
 
-static void kthread_trampoline(void *arg);
-
 struct task_struct *__switch_to(struct task_struct *prev,
 				struct task_struct *next)
 {
 	struct thread_info *pti = task_thread_info(prev);
 	struct thread_info *nti = task_thread_info(next);
-	struct lkd_task_host *ph = pti->host, *nh = nti->host;
-	struct lkd_host_sem *prev_sem = ph->sem;
-	void *jb = NULL;
+	struct lkd_task_host *ph = pti->host;
 
 	nti->prev_sched = prev;
 	lkd_current_ti = nti;
-
-	/* Decided while we still hold the CPU: once next runs, another host
-	 * thread may enter (or switch away from) prev and reset these. */
 	if (READ_ONCE(prev->__state) == TASK_DEAD) {
+		/* Its context is saved below and never resumed; its stack is
+		 * freed once `next` runs (finish_task_switch). */
 		ph->dead = true;
-		jb = ph->leave_jb;
-	} else if (ph->leaving) {
-		ph->leaving = false;
-		jb = ph->leave_jb;
+		lkd_call_done(ph, -ESRCH);
 	}
-
-	if (next == lkd_idle_host_task) {
-		/* The kernel goes idle: no host thread to wake (cpu.c). */
-		lkd_idle_host_run(prev);
-	} else {
-		if (!nh->thread_started) {
-			nh->thread_started = true;
-			if (lkd_host->thread_create(kthread_trampoline, nh, 0))
-				lkd_host->panic("lkd: cannot create a host thread");
-		}
-		/* From here on `next`'s host thread owns the CPU. */
-		lkd_host->sem_up(nh->sem);
-	}
-
-	if (jb)
-		__builtin_longjmp((void **)jb, 1);
-
-	lkd_host->sem_down(prev_sem);
+	lkd_host->ctx_switch(&ph->ctx, nti->host->ctx);
+	/* Resumed, possibly on another host thread. */
 	return pti->prev_sched;
 }
 
-/* Host thread of a kernel thread. */
-static void kthread_trampoline(void *arg)
+/* First code of every task but the idle task. */
+static void task_entry(void)
 {
-	/* volatile: __builtin_longjmp does not restore registers. */
-	struct lkd_task_host *volatile th = arg;
-	volatile bool became_host_backed = false;
-	void *jb[5];
+	struct lkd_task_host *th = current_thread_info()->host;
 
-	if (__builtin_setjmp(jb) == 0) {
-		th->leave_jb = jb;
-		lkd_host->sem_down(th->sem);
-		schedule_tail(current_thread_info()->prev_sched);
+	schedule_tail(current_thread_info()->prev_sched);
+	if (th->fn) {
 		th->fn(th->fn_arg);
 		/*
 		 * fn returned: the task "returns to user space". Only pid 1
 		 * does this (kernel_init after the /init exec). It becomes a
-		 * host-backed task that lkd enters for process creation.
+		 * host-backed task that runs lkd's process-level calls.
 		 */
 		kernel_sigaction(SIGCHLD, SIG_IGN);
 		th->host_backed = true;
 		lkd_init_task_host = th;
-		became_host_backed = true;
-		th->leaving = true;
-		set_current_state(LKD_TASK_AWAY);
-		schedule();
-		BUG();
-	}
-	/*
-	 * Left the kernel (pid 1) or died: the host thread ends. Touch
-	 * nothing of `th` here: once we have left, another host thread may
-	 * already be entering pid 1, which is why the boot is reported
-	 * complete only now (and not before leaving, when an early entry
-	 * would have replaced our leave_jb).
-	 */
-	if (became_host_backed)
 		lkd_boot_complete();
+	}
+	lkd_user_mode_loop(th);
 }
 
 int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
@@ -227,10 +200,15 @@ int copy_thread(struct task_struct *p, const struct kernel_clone_args *args)
 	ti->host = th;
 	ti->prev_sched = NULL;
 	memset(&ti->regs, 0, sizeof(ti->regs));
+	th->stack = lkd_host->stack_alloc(LKD_TASK_STACK_SIZE);
+	if (th->stack)
+		th->ctx = lkd_host->ctx_make(th->stack, LKD_TASK_STACK_SIZE,
+					     task_entry);
+	if (!th->ctx)
+		return -ENOMEM;	/* arch_free_thread_stack() frees th */
 	if (args->fn == lkd_host_backed_marker ||
 	    args->fn == lkd_idle_host_marker) {
 		th->host_backed = true;
-		th->thread_started = true;	/* borrowed threads only */
 		/* Known before wake_up_new_task() can let it be picked. */
 		if (args->fn == lkd_idle_host_marker)
 			lkd_idle_host_task = p;
@@ -251,64 +229,40 @@ unsigned long __get_wchan(struct task_struct *p)
 }
 
 /* ---------------------------------------------------------------------
- * Entering and leaving host-backed tasks
+ * Calls into host-backed tasks
  * --------------------------------------------------------------------- */
 
-static void kernel_work_before_leaving(struct lkd_task_host *th);
+/* Under the CPU: the call of `th` finished with `ret` (or the task died). */
+void lkd_call_done(struct lkd_task_host *th, long ret)
+{
+	if (th->call_state != LKD_CALL_PENDING &&
+	    th->call_state != LKD_CALL_RUNNING)
+		return;
+	th->call_ret = ret;
+	__atomic_store_n(&th->call_state, LKD_CALL_DONE, __ATOMIC_RELEASE);
+	lkd_host->sem_up(th->sem);
+}
 
 /*
- * Run fn(arg) as the host-backed task of `th` on the calling host thread.
- * The caller holds th->occupy. Returns fn's result, or -ESRCH if the task
- * died (th->dead is then set and stays set).
+ * Run fn(arg) as the host-backed task of `th`. The caller holds
+ * th->occupy, so this is the task's only call. Returns fn's result, or
+ * -ESRCH if the task died (th->dead is then set and stays set).
  */
-long noinline lkd_run_as(struct lkd_task_host *th_arg, long (*fn)(void *),
-			 void *arg)
+long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg)
 {
-	/* volatile: __builtin_longjmp does not restore registers. */
-	struct lkd_task_host *volatile th = th_arg;
-	void *jb[5];
-	volatile long ret = -ESRCH;
+	long ret;
 
 	if (th->dead)
 		return -ESRCH;
-	if (__builtin_setjmp(jb) == 0) {
-		if (th->claimed_on_create) {
-			/*
-			 * Just created by our own previous call, which left
-			 * its task for it: the scheduler switches to it and
-			 * hands us the CPU through its semaphore.
-			 */
-			th->claimed_on_create = false;
-			lkd_host->sem_down(th->sem);
-			schedule_tail(current_thread_info()->prev_sched);
-		} else {
-			lkd_cpu_get();
-			lkd_cpu_note_entry();
-			if (current != th->task) {
-				wake_up_state(th->task, LKD_TASK_AWAY);
-				lkd_switch_from_user();
-				lkd_host->sem_down(th->sem);
-				/* Finish the switch that got us here. */
-				schedule_tail(current_thread_info()->prev_sched);
-			}
-		}
-		/*
-		 * We are `current` and hold the CPU. Whoever switches away
-		 * from this task from now on (its death, or a leave below)
-		 * comes back here; someone else may have left their own
-		 * buffer in it while the task was idle in user mode.
-		 */
-		th->leave_jb = jb;
-		th->leaving = false;
-
-		if (fatal_signal_pending(current))
-			do_group_exit(SIGKILL);
-		ret = fn(arg);
-		kernel_work_before_leaving(th);
-		lkd_cpu_let_go();
-		return ret;
-	}
-	/* Died: __switch_to() jumped here. */
+	th->call_fn = fn;
+	th->call_arg = arg;
+	__atomic_store_n(&th->call_state, LKD_CALL_PENDING, __ATOMIC_RELEASE);
+	/* Runs the kernel on this thread if the CPU is free; otherwise the
+	 * holder runs the call. Either way the sem is posted once. */
+	lkd_cpu_submit(th);
+	lkd_host->sem_down(th->sem);
+	ret = th->call_ret;
+	__atomic_store_n(&th->call_state, LKD_CALL_NONE, __ATOMIC_RELAXED);
 	return ret;
 }
 
@@ -340,7 +294,7 @@ bool lkd_collect_signals(struct lkd_task_host *th)
 }
 
 /* What a real kernel does on the way back to user mode. */
-static void kernel_work_before_leaving(struct lkd_task_host *th)
+void lkd_work_before_user_mode(struct lkd_task_host *th)
 {
 	for (;;) {
 		unsigned long flags = READ_ONCE(current_thread_info()->flags);
