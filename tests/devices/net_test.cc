@@ -422,6 +422,17 @@ TEST(NetTest, WireBetweenTwoKernels) {
           if (!received.ok()) return received.status();
           if (*received != theirs)
             return absl::DataLossError("different bytes over the wire");
+          // Halting this kernel drops whatever it has not delivered yet,
+          // so each side ends only once the other has all its bytes: it
+          // shuts down its sending side after receiving everything, and
+          // waits for the peer's shutdown (EOF), which comes only after
+          // the peer received everything too.
+          if (long rc = Sys(LKD_NR_shutdown, conn, SHUT_WR); rc < 0)
+            return SysStatus(rc, "shutdown");
+          char eof_probe;
+          if (long rc = Sys(LKD_NR_recvfrom, conn, &eof_probe, 1, 0, nullptr, nullptr);
+              rc != 0)
+            return absl::InternalError("expected the peer's EOF, got " + std::to_string(rc));
           Sys(LKD_NR_close, conn);
           std::string carrier;
           if (auto s = ReadFile("/sys/class/net/" + *ifname + "/carrier", &carrier);

@@ -75,6 +75,9 @@ static struct {
 	void *runner_exit;
 	/* Tasks with a new call, linked by submit_next (rule 2). */
 	struct lkd_task_host *submitted;
+	/* The task whose caller is the runner itself: its completion needs
+	 * no semaphore post (lkd_call_done). */
+	struct lkd_task_host *runner_call;
 } cpu = {
 	.held = 1,	/* the boot thread starts the kernel holding it */
 };
@@ -119,18 +122,23 @@ static void exit_to_runner(void)
 	lkd_host->ctx_switch(&current_thread_info()->host->ctx, cpu.runner_exit);
 }
 
-/* Take the CPU if it is free and run the kernel until it is idle and no
- * work is left (rules 2 and 5). */
-static void run_if_free(void)
+/* Holding the CPU: run the kernel until it is idle and no work is left,
+ * then release it (rules 2 and 5). */
+static void run_and_release(void)
 {
-	while (cpu_try_get()) {
+	do {
 		run_kernel();
+		cpu.runner_call = NULL;
 		if (cpu.halted)
 			return;	/* rule 8: keep it */
 		__atomic_store_n(&cpu.held, 0, __ATOMIC_SEQ_CST);
-		if (!work_waiting())
-			return;
-	}
+	} while (work_waiting() && cpu_try_get());
+}
+
+static void run_if_free(void)
+{
+	if (cpu_try_get())
+		run_and_release();
 }
 
 /* The boot thread: run start_kernel on the idle task's stack. */
@@ -141,12 +149,26 @@ void lkd_cpu_boot(void *idle_ctx)
 	if (cpu.halted)
 		return;
 	__atomic_store_n(&cpu.held, 0, __ATOMIC_SEQ_CST);
-	if (work_waiting())
-		run_if_free();
+	if (work_waiting() && cpu_try_get())
+		run_and_release();
 }
 
 void lkd_cpu_submit(struct lkd_task_host *th)
 {
+	if (cpu_try_get()) {
+		/*
+		 * The fast path: the CPU was free, so `current` is in user
+		 * mode and we may wake the task right here, as an interrupt
+		 * would; usually it is `current` already and the call runs
+		 * with no scheduling at all.
+		 */
+		quiet_exits = 0;
+		cpu.runner_call = th;
+		if (th->task != current)
+			wake_up_state(th->task, LKD_TASK_AWAY);
+		run_and_release();
+		return;
+	}
 	/* Once on the list until a runner takes it (a call that ran before
 	 * its push became visible leaves it there for one round). */
 	if (!__atomic_exchange_n(&th->submitted, true, __ATOMIC_SEQ_CST)) {
@@ -159,6 +181,12 @@ void lkd_cpu_submit(struct lkd_task_host *th)
 						      __ATOMIC_RELAXED));
 	}
 	run_if_free();
+}
+
+/* Under the CPU: is the caller of `th` the runner itself (no post needed)? */
+bool lkd_cpu_runs_own_call(struct lkd_task_host *th)
+{
+	return cpu.runner_call == th;
 }
 
 void lkd_cpu_kick(void)
@@ -262,8 +290,6 @@ void lkd_after_switch(void)
  */
 void lkd_cpu_idle(void)
 {
-	bool first = true;
-
 	if (lkd_idle_host_task && !idle_host_deep && !lkd_halting) {
 		/* The idle host task idles for us (rule 6). */
 		wake_up_state(lkd_idle_host_task, LKD_TASK_AWAY);
@@ -273,6 +299,8 @@ void lkd_cpu_idle(void)
 	}
 	/* Boot, deep idle or halt. */
 	for (;;) {
+		unsigned long taken = lkd_irqs_taken();
+
 		cpu_service();
 		if (lkd_halting) {
 			cpu.halted = true;	/* rule 8 */
@@ -281,11 +309,10 @@ void lkd_cpu_idle(void)
 		}
 		if (need_resched())
 			break;
-		/* A timer due within a tick kept the tick running: let the
-		 * idle loop try again to stop it. */
-		if (!first && !tick_nohz_tick_stopped())
+		/* As a real CPU's idle loop does after any interrupt: look
+		 * again, which reprograms the tick for timers it added. */
+		if (lkd_irqs_taken() != taken)
 			return;
-		first = false;
 		exit_to_runner();
 	}
 	if (idle_host_deep) {

@@ -20,7 +20,8 @@ extern const struct lkd_hostops *lkd_host;
 #define LKD_CALL_NONE		0
 #define LKD_CALL_PENDING	1	/* handed over, not started */
 #define LKD_CALL_RUNNING	2
-#define LKD_CALL_DONE		3	/* call_ret valid, sem posted */
+#define LKD_CALL_DONE		3	/* call_ret valid, sem posted (unless
+					 * the caller ran it itself) */
 
 /*
  * Host side of one kernel task. Allocated from host memory because host
@@ -53,6 +54,7 @@ struct lkd_task_host {
 	void *call_arg;
 	long call_ret;
 	int call_state;			/* atomic: LKD_CALL_* */
+	bool call_posted;		/* DONE came with a sem post */
 	bool submitted;			/* atomic: on cpu.c's submitted list */
 	struct lkd_task_host *submit_next;
 
@@ -84,6 +86,7 @@ bool lkd_collect_signals(struct lkd_task_host *th);
 /* irq.c */
 void lkd_run_pending_irqs(void);
 bool lkd_irq_pending(void);
+unsigned long lkd_irqs_taken(void);
 void lkd_irq_enable_user(void);
 extern bool lkd_halting;
 
@@ -92,6 +95,7 @@ void lkd_cpu_init(void);
 void lkd_cpu_boot(void *idle_ctx);
 void lkd_cpu_submit(struct lkd_task_host *th);
 void lkd_cpu_kick(void);
+bool lkd_cpu_runs_own_call(struct lkd_task_host *th);
 void lkd_user_mode_loop(struct lkd_task_host *th) __attribute__((noreturn));
 void lkd_cpu_idle(void);
 long lkd_cpu_halt_call(void *unused);

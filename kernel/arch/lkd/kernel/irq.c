@@ -21,6 +21,7 @@
 static unsigned long irq_flags = ARCH_IRQ_DISABLED;
 static unsigned long irq_pending;	/* atomic bit mask of raised IRQs */
 static struct pt_regs irq_regs;
+static unsigned long irqs_taken;	/* batches of handlers run */
 bool lkd_halting;
 
 unsigned long arch_local_save_flags(void)
@@ -59,7 +60,13 @@ void lkd_run_pending_irqs(void)
 		irq_exit();
 		set_irq_regs(old_regs);
 		irq_flags = ARCH_IRQ_ENABLED;
+		irqs_taken++;
 	}
+}
+
+unsigned long lkd_irqs_taken(void)
+{
+	return irqs_taken;
 }
 
 void lkd_cpu_relax(void)

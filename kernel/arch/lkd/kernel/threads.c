@@ -238,9 +238,13 @@ void lkd_call_done(struct lkd_task_host *th, long ret)
 	if (th->call_state != LKD_CALL_PENDING &&
 	    th->call_state != LKD_CALL_RUNNING)
 		return;
+	/* A caller that is this very runner sees DONE when it gets out;
+	 * any other sleeps on the sem (lkd_run_as). */
+	th->call_posted = !lkd_cpu_runs_own_call(th);
 	th->call_ret = ret;
 	__atomic_store_n(&th->call_state, LKD_CALL_DONE, __ATOMIC_RELEASE);
-	lkd_host->sem_up(th->sem);
+	if (th->call_posted)
+		lkd_host->sem_up(th->sem);
 }
 
 /*
@@ -256,11 +260,15 @@ long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg)
 		return -ESRCH;
 	th->call_fn = fn;
 	th->call_arg = arg;
+	th->call_posted = false;
 	__atomic_store_n(&th->call_state, LKD_CALL_PENDING, __ATOMIC_RELEASE);
 	/* Runs the kernel on this thread if the CPU is free; otherwise the
-	 * holder runs the call. Either way the sem is posted once. */
+	 * runner runs the call. A call not done by the time we get out is
+	 * done by another runner, which posts the sem once. */
 	lkd_cpu_submit(th);
-	lkd_host->sem_down(th->sem);
+	if (__atomic_load_n(&th->call_state, __ATOMIC_ACQUIRE) != LKD_CALL_DONE ||
+	    th->call_posted)
+		lkd_host->sem_down(th->sem);
 	ret = th->call_ret;
 	__atomic_store_n(&th->call_state, LKD_CALL_NONE, __ATOMIC_RELAXED);
 	return ret;
