@@ -1,0 +1,30 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+# Installs liblkclient from the build output (bazel build //rumpclient:sdk):
+#   PREFIX/lib/liblkclient.so.0 (+ the liblkclient.so link for -llkclient),
+#   PREFIX/include/lkd/lkclient.h, PREFIX/lib/pkgconfig/lkclient.pc.
+# Usage: rumpclient/install.sh [--prefix DIR] [--destdir DIR]   (default /usr/local)
+set -eu
+prefix=/usr/local
+destdir=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --prefix) prefix=$2; shift 2 ;;
+    --destdir) destdir=$2; shift 2 ;;
+    -h|--help) sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "install.sh: unexpected argument '$1' (see --help)" >&2; exit 1 ;;
+  esac
+done
+bin=$(cd "$(dirname "$0")/.." && pwd)/bazel-bin/rumpclient
+[ -f "$bin/liblkclient.so.0" ] ||
+  { echo "install.sh: $bin/liblkclient.so.0 missing: bazel build //rumpclient:sdk" >&2; exit 1; }
+lib=$destdir$prefix/lib
+inc=$destdir$prefix/include/lkd
+install -d "$lib/pkgconfig" "$inc"
+install -m 0755 "$bin/liblkclient.so.0" "$lib/liblkclient.so.0"
+ln -sf liblkclient.so.0 "$lib/liblkclient.so"
+install -m 0644 "$bin/include/lkd/lkclient.h" "$inc/lkclient.h"
+sed -e "s|@LIBDIR@|$prefix/lib|" -e "s|@INCLUDEDIR@|$prefix/include|" \
+  "$(dirname "$0")/lkclient.pc.in" >"$lib/pkgconfig/lkclient.pc"
+[ -n "$destdir" ] || ldconfig 2>/dev/null || true
+echo "installed liblkclient under $destdir$prefix"
