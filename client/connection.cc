@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <kj/async-io.h>
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -395,7 +397,20 @@ void Connection::Impl::MarkDead() {
 
 void Connection::Impl::RpcMain(const std::string& cookie,
                                std::promise<absl::Status>& ready) {
+  // kj's event port sets SIGPIPE to SIG_IGN for the whole process, but the
+  // disposition is the program's: liblkclient raises the SIGPIPE the kernel
+  // raises for it, which must then kill, be ignored or run a handler as the
+  // program chose. So the program's action is put back, and this thread
+  // blocks SIGPIPE instead: a write to a dead session socket fails here
+  // with EPIPE, and the signal, directed at this thread, stays pending.
+  sigset_t sigpipe;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
+  struct sigaction program_sigpipe;
+  sigaction(SIGPIPE, nullptr, &program_sigpipe);
   auto io = kj::setupAsyncIo();
+  sigaction(SIGPIPE, &program_sigpipe, nullptr);
   auto stream = io.lowLevelProvider->wrapUnixSocketFd(
       socket_fd_, kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                       kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
