@@ -18,15 +18,6 @@
 namespace lkd::testing {
 namespace {
 
-#define CHECK_OR(cond, code)                                              \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
-      fprintf(stderr, "client %d: %s failed: %s\n", getpid(), #cond,      \
-              strerror(errno));                                           \
-      return code;                                                        \
-    }                                                                     \
-  } while (0)
-
 // One end of a kernel stream socket pair whose other end is closed: a
 // write to it fails with EPIPE and raises SIGPIPE, as on Linux.
 int BrokenSocket() {
