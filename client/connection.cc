@@ -63,6 +63,11 @@ uint64_t RegionSize(const lkd_arg_desc& a, const long args[6]) {
       return a.scale;
     case LKD_SIZE_ARG:
       return static_cast<unsigned long>(args[a.param]);
+    case LKD_SIZE_ARG_MAX:
+      // Over the maximum: nothing to copy, the server answers -EINVAL.
+      return static_cast<unsigned long>(args[a.param]) > a.scale
+                 ? 0
+                 : static_cast<unsigned long>(args[a.param]);
     case LKD_SIZE_ARG_TIMES:
       return static_cast<unsigned long>(args[a.param]) * a.scale;
     case LKD_SIZE_AT_PTR:
@@ -460,6 +465,9 @@ long Connection::Impl::Call(long nr, const long args[6]) {
   if (!connected()) return -ENOTCONN;
   const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(nr));
   if (desc == nullptr) return -ENOSYS;
+  // An fcntl command's own description; one not served goes as values
+  // (lkd refuses it).
+  if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, args[1])) desc = d;
   return Chunked(*desc, args);
 }
 

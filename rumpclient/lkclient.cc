@@ -334,6 +334,7 @@ int lk_sys_dup3(int fd, int newfd, int flags) { return Sys(LKD_NR_dup3, fd, newf
 int lk_sys_eventfd(unsigned int initval, int flags) {
   return Sys(LKD_NR_eventfd2, initval, flags);
 }
+int lk_sys_pipe2(int fds[2], int flags) { return Sys(LKD_NR_pipe2, P(fds), flags); }
 
 int lk_sys_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return Sys(LKD_NR_openat, dirfd, P(path), flags, mode);

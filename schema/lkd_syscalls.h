@@ -36,6 +36,10 @@ enum lkd_size_rule {
 	LKD_SIZE_ARG_TIMES,	/* value of argument `param` x `scale` bytes */
 	LKD_SIZE_AT_PTR,	/* the u32 that pointer argument `param` points to
 				   (socklen_t *): copied privately by the server */
+	LKD_SIZE_ARG_MAX,	/* the value of argument `param`, at most `scale`:
+				   a larger value is -EINVAL without a call, the
+				   kernel's own answer for a socket address longer
+				   than struct sockaddr_storage (or negative) */
 };
 
 struct lkd_arg_desc {
@@ -56,6 +60,27 @@ struct lkd_syscall_desc {
 extern const struct lkd_syscall_desc lkd_syscall_table[];
 extern const unsigned lkd_syscall_table_size;
 const struct lkd_syscall_desc *lkd_syscall_lookup(int nr);
+
+/*
+ * fcntl's third argument is a value or a pointer depending on its command
+ * (its second argument): each served command has its own description. A
+ * command not listed is refused (-EPERM): one that takes a pointer this
+ * table does not describe must never reach the kernel with a client's
+ * value as the address.
+ */
+struct lkd_command_desc {
+	uint64_t cmd;		/* compared with the whole argument */
+	struct lkd_syscall_desc call;
+};
+extern const struct lkd_command_desc lkd_fcntl_commands[];
+extern const unsigned lkd_fcntl_commands_size;
+
+/*
+ * The description of call `nr` whose second argument is `arg1`: for fcntl
+ * that command's entry (NULL: command not served), for other calls
+ * lkd_syscall_lookup(nr). Both sides marshal by this.
+ */
+const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1);
 
 #ifdef __cplusplus
 }

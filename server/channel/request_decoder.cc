@@ -11,12 +11,6 @@
 namespace lkd::server {
 namespace {
 
-// fcntl commands that take only values (F_DUPFD, F_GETFD, F_SETFD,
-// F_GETFL, F_SETFL, F_DUPFD_CLOEXEC); the lock commands take pointers.
-bool FcntlCommandAllowed(long cmd) {
-  return (cmd >= 0 && cmd <= 4) || cmd == 1030;
-}
-
 // ioctl requests with one int argument: FIONREAD, FIONBIO.
 bool IoctlCommandAllowed(long cmd) { return cmd == 0x541B || cmd == 0x5421; }
 
@@ -30,16 +24,17 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call) {
   *call = DecodedCall{};
   if (request.generation != generation) return -ESTALE;
-  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
-  if (!desc) return -ENOSYS;
+  const int nr = static_cast<int>(request.nr);
+  if (!lkd_syscall_lookup(nr)) return -ENOSYS;
+  // For fcntl, the command's own description (what its third argument is).
+  const lkd_syscall_desc* desc = lkd_syscall_describe(nr, request.args[1]);
+  if (!desc) return -EPERM;
   call->nr = desc->nr;
 
   // Values first: pointer size rules refer to them.
   for (int i = 0; i < 6; i++)
     if (desc->args[i].kind == LKD_ARG_VAL)
       call->args[i] = static_cast<long>(request.args[i]);
-  if (desc->nr == LKD_NR_fcntl && !FcntlCommandAllowed(call->args[1]))
-    return -EPERM;
   if (desc->nr == LKD_NR_ioctl && !IoctlCommandAllowed(call->args[1]))
     return -EPERM;
 
@@ -75,6 +70,10 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
         needed = arg.scale;
         break;
       case LKD_SIZE_ARG:
+        needed = request.args[arg.param];
+        break;
+      case LKD_SIZE_ARG_MAX:
+        if (request.args[arg.param] > arg.scale) return -EINVAL;
         needed = request.args[arg.param];
         break;
       case LKD_SIZE_ARG_TIMES:

@@ -38,8 +38,10 @@ struct DecodedCall {
 
 // 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
 // region outside the data area, a NULL that is not allowed, a path without
-// its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more), -EINVAL (a region smaller than the kernel may touch), -EPERM (a
-// command of fcntl/ioctl that takes pointers this table cannot describe).
+// its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more),
+// -EINVAL (a region smaller than the kernel may touch, a socket address
+// length over its maximum), -EPERM (an fcntl command not in the table, an
+// ioctl other than FIONREAD/FIONBIO).
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);
 

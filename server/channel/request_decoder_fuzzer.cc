@@ -14,6 +14,8 @@
 // Paths are the one thing the kernel reads without a size (up to their
 // NUL): the decoder hands it a private copy, so a client that rewrites its
 // shared data area during the call cannot make the kernel read past it.
+// fcntl's third argument is checked against the kernel's commands as this
+// file knows them, not as the table says.
 //
 // Built with clang and libFuzzer by fuzz/build_fuzzer.sh (the Bazel C++
 // toolchain is gcc); run for a bounded number of inputs by
@@ -101,6 +103,26 @@ bool IsPointer(const lkd_arg_desc& a) {
          a.kind == LKD_ARG_INOUT || a.kind == LKD_ARG_PATH;
 }
 
+// What fcntl command `cmd`'s third argument points to, as the kernel
+// reads it: 0 for a value, kUnknownPointee for a pointer the decoder must
+// never pass on (it cannot know the size).
+constexpr uint32_t kUnknownPointee = UINT32_MAX;
+uint32_t FcntlPointee(uint64_t cmd) {
+  switch (cmd) {
+    case 5: case 6: case 7:     // F_GETLK, F_SETLK, F_SETLKW: struct flock
+    case 36: case 37: case 38:  // F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW
+      return 32;
+    case 15: case 16:  // F_SETOWN_EX, F_GETOWN_EX: struct f_owner_ex
+      return 8;
+    case 12: case 13: case 14:  // F_GETLK64...: 32-bit kernels only
+    case 17:                    // F_GETOWNER_UIDS
+    case 1035: case 1036: case 1037: case 1038:  // F_[GS]ET_(FILE_)RW_HINT
+      return kUnknownPointee;
+    default:
+      return 0;
+  }
+}
+
 // Whether some (non-NULL) pointer argument of `call` is sized by the u32
 // that argument `k` points to.
 bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) {
@@ -116,16 +138,33 @@ bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) 
 // that FinishCall() writes exactly those back and nothing else.
 void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
                   uint8_t* data, uint32_t data_size) {
-  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
+  const lkd_syscall_desc* desc =
+      lkd_syscall_describe(static_cast<int>(request.nr), request.args[1]);
   EXPECT_OR_ABORT(desc != nullptr, "decoded a call that is not served");
   EXPECT_OR_ABORT(call.nr == desc->nr, "call.nr %ld is not the request's", call.nr);
 
   // The kernel takes these commands as unsigned int: what it sees must be
-  // a command whose argument is the value (fcntl) or an int (ioctl).
+  // the command that was checked, and its argument what the kernel reads:
+  // a value, or a pointer to as many bytes as the kernel's struct (fcntl);
+  // an int (ioctl).
   if (desc->nr == LKD_NR_fcntl) {
-    unsigned cmd = static_cast<unsigned>(call.args[1]);
-    EXPECT_OR_ABORT(cmd <= 4 || cmd == 1030,
-                    "fcntl command %u takes a pointer", cmd);
+    const uint64_t cmd = request.args[1];
+    EXPECT_OR_ABORT(cmd == static_cast<unsigned>(cmd),
+                    "fcntl command 0x%llx is not what the kernel sees",
+                    static_cast<unsigned long long>(cmd));
+    const uint32_t pointee = FcntlPointee(cmd);
+    const lkd_arg_desc& arg = desc->args[2];
+    EXPECT_OR_ABORT(pointee != kUnknownPointee,
+                    "fcntl command %llu takes a pointer of unknown size",
+                    static_cast<unsigned long long>(cmd));
+    if (pointee == 0)
+      EXPECT_OR_ABORT(arg.kind == LKD_ARG_VAL, "fcntl command %llu takes a value",
+                      static_cast<unsigned long long>(cmd));
+    else
+      EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED &&
+                          arg.scale == pointee,
+                      "fcntl command %llu takes a pointer to %u bytes",
+                      static_cast<unsigned long long>(cmd), pointee);
   }
   if (desc->nr == LKD_NR_ioctl) {
     unsigned cmd = static_cast<unsigned>(call.args[1]);
@@ -211,6 +250,11 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
         break;
       case LKD_SIZE_ARG:
         n = static_cast<unsigned long>(call.args[a.param]);
+        break;
+      case LKD_SIZE_ARG_MAX:
+        n = static_cast<unsigned long>(call.args[a.param]);
+        EXPECT_OR_ABORT(n <= a.scale, "argument %d's length %llu is over its maximum %u",
+                        i, static_cast<unsigned long long>(n), a.scale);
         break;
       case LKD_SIZE_ARG_TIMES:
         n = static_cast<unsigned __int128>(static_cast<unsigned long>(call.args[a.param])) *

@@ -33,7 +33,8 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
     }
     EXPECT_EQ(lkd_syscall_lookup(d.nr), &d) << d.name;
     for (const lkd_arg_desc& a : d.args) {
-      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_TIMES) {
+      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_TIMES ||
+          a.size_rule == LKD_SIZE_ARG_MAX) {
         EXPECT_EQ(d.args[a.param].kind, LKD_ARG_VAL) << d.name;
       }
       if (a.size_rule == LKD_SIZE_AT_PTR) {
@@ -45,6 +46,39 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
     }
   }
   EXPECT_EQ(lkd_syscall_lookup(LKD_NR_execve), nullptr) << "not served";
+}
+
+// fcntl's commands: each described once, with the kernel's struct sizes.
+TEST(SyscallTableTest, FcntlCommandsAreWellFormed) {
+  for (unsigned i = 0; i < lkd_fcntl_commands_size; i++) {
+    const lkd_command_desc& c = lkd_fcntl_commands[i];
+    EXPECT_EQ(c.call.nr, LKD_NR_fcntl) << c.call.name;
+    EXPECT_EQ(lkd_syscall_describe(LKD_NR_fcntl, c.cmd), &c.call) << c.call.name;
+    EXPECT_EQ(c.call.args[0].kind, LKD_ARG_VAL) << c.call.name;
+    EXPECT_EQ(c.call.args[1].kind, LKD_ARG_VAL) << c.call.name;
+    EXPECT_EQ(c.call.args[3].kind, LKD_ARG_NONE) << c.call.name;
+    const lkd_arg_desc& arg = c.call.args[2];
+    switch (c.cmd) {
+      case 5: case 6: case 7: case 36: case 37: case 38:  // record locks
+        EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
+        EXPECT_EQ(arg.scale, 32) << c.call.name << ": struct flock";
+        EXPECT_EQ(arg.kind, c.cmd == 5 || c.cmd == 36 ? LKD_ARG_INOUT : LKD_ARG_IN)
+            << c.call.name;
+        break;
+      case 15: case 16:  // F_SETOWN_EX, F_GETOWN_EX
+        EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
+        EXPECT_EQ(arg.scale, 8) << c.call.name << ": struct f_owner_ex";
+        EXPECT_EQ(arg.kind, c.cmd == 15 ? LKD_ARG_IN : LKD_ARG_OUT) << c.call.name;
+        break;
+      case 17: case 1035: case 1036: case 1037: case 1038:
+        ADD_FAILURE() << c.call.name << " takes a pointer the test does not know";
+        break;
+      default:
+        EXPECT_EQ(arg.kind, LKD_ARG_VAL) << c.call.name;
+    }
+  }
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_fcntl, 17), nullptr) << "F_GETOWNER_UIDS";
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_read, 17), lkd_syscall_lookup(LKD_NR_read));
 }
 
 TEST(RequestDecoderTest, PointerArgumentsBecomeDataAreaPointers) {
@@ -84,62 +118,66 @@ TEST(RequestDecoderTest, RejectsWhatTheKernelCouldMisuse) {
   EXPECT_EQ(DecodeRequest(Request(0xffffffff), kGeneration, data.data(),
                           kDataSize, &call),
             -ENOSYS);
-  lkd_channel_request lock = Request(LKD_NR_fcntl);
-  lock.args[1] = 5;  // F_GETLK takes a struct pointer
-  EXPECT_EQ(DecodeRequest(lock, kGeneration, data.data(), kDataSize, &call), -EPERM);
-  lock.args[1] = 3;  // F_GETFL
-  EXPECT_EQ(DecodeRequest(lock, kGeneration, data.data(), kDataSize, &call), 0);
+  lkd_channel_request cmd = Request(LKD_NR_fcntl);
+  for (uint64_t unserved : {uint64_t{17}, uint64_t{1035}, (uint64_t{1} << 32) | 3}) {
+    cmd.args[1] = unserved;  // F_GETOWNER_UIDS, F_GET_RW_HINT, 2^32 + F_GETFL
+    EXPECT_EQ(DecodeRequest(cmd, kGeneration, data.data(), kDataSize, &call), -EPERM)
+        << unserved;
+  }
+  cmd.args[1] = 3;  // F_GETFL
+  EXPECT_EQ(DecodeRequest(cmd, kGeneration, data.data(), kDataSize, &call), 0);
 }
 
-TEST(RequestDecoderTest, PathsMustEndInsideTheirRegion) {
-  std::vector<uint8_t> data(kDataSize, 'a');
-  DecodedCall call;
-  lkd_channel_request r = Request(LKD_NR_openat);
-  r.args[1] = 10;
-  r.lens[1] = 5;
-  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
-  data[14] = 0;
-  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
-  // The kernel gets a private copy: a client removing the NUL afterwards
-  // cannot make it read past the region.
-  data[14] = 'a';
-  EXPECT_STREQ(reinterpret_cast<const char*>(call.args[1]), "aaaa");
-  // No NUL in the whole data area.
-  r.args[1] = 0;
-  r.lens[1] = kDataSize;
-  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
-}
-
-TEST(RequestDecoderTest, LengthsReadThroughPointersArePrivate) {
+TEST(RequestDecoderTest, FcntlLockCommandsGetTheirStruct) {
   std::vector<uint8_t> data(kDataSize);
   DecodedCall call;
-  lkd_channel_request r = Request(LKD_NR_accept4);
-  r.args[1] = 0;    // sockaddr buffer
-  r.lens[1] = 16;
-  r.args[2] = 64;   // socklen_t
-  r.lens[2] = 4;
-  uint32_t addrlen = 128;  // claims more than the 16-byte region
-  memcpy(&data[64], &addrlen, 4);
-  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
-  addrlen = 16;
-  memcpy(&data[64], &addrlen, 4);
+  lkd_channel_request r = Request(LKD_NR_fcntl);
+  r.args[0] = 3;
+  r.args[1] = 5;  // F_GETLK: struct flock, 32 bytes
+  r.args[2] = 64;
+  r.lens[2] = 32;
   ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
-  // The kernel gets our copy: a client rewriting the shared word now
-  // changes nothing the kernel sees.
-  auto* kernel_len = reinterpret_cast<uint32_t*>(call.args[2]);
-  EXPECT_NE(reinterpret_cast<uint8_t*>(kernel_len), &data[64]);
-  addrlen = 4096;
-  memcpy(&data[64], &addrlen, 4);
-  EXPECT_EQ(*kernel_len, 16u);
-  *kernel_len = 8;  // what the kernel would write back
-  FinishCall(call, data.data());
-  memcpy(&addrlen, &data[64], 4);
-  EXPECT_EQ(addrlen, 8u);
-  // Both NULL is accept4(fd, NULL, NULL, flags).
-  r.args[1] = r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(call.args[2]), data.data() + 64);
+  r.lens[2] = 31;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+  r.args[1] = 16;  // F_GETOWN_EX: struct f_owner_ex, 8 bytes
+  r.args[2] = kDataSize - 8;
+  r.lens[2] = 8;
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(call.args[2]), data.data() + kDataSize - 8);
+  r.args[1] = 1;  // F_GETFD: the third argument is a value again
+  r.args[2] = 12345;
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.args[2], 12345);
+}
+
+// As the kernel: a socket address longer than sockaddr_storage is EINVAL,
+// whatever region the client gave (it may give none).
+TEST(RequestDecoderTest, SocketAddressLengthOverTheMaximumIsEinval) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Request(LKD_NR_bind);
+  r.args[0] = 3;
+  r.args[1] = 0;
+  r.lens[1] = 0;
+  for (uint64_t len : {uint64_t{129}, uint64_t{0xffffffff}, ~uint64_t{0}}) {
+    r.args[2] = len;
+    EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL) << len;
+  }
+  r.args[2] = 128;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL)
+      << "region smaller than the length";
+  r.lens[1] = 128;
   EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
-  EXPECT_EQ(call.args[1], 0);
-  EXPECT_EQ(call.args[2], 0);
+  lkd_channel_request to = Request(LKD_NR_sendto);
+  to.args[1] = 0;
+  to.lens[1] = 1;
+  to.args[2] = 1;
+  to.args[4] = LKD_CHANNEL_NULL;
+  to.args[5] = 0xffffffff;  // ignored without an address, as the kernel does
+  EXPECT_EQ(DecodeRequest(to, kGeneration, data.data(), kDataSize, &call), 0);
 }
 
 // A bounded random search: whatever the request, a successful decode only
@@ -169,7 +207,7 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
     DecodedCall call;
     if (DecodeRequest(r, kGeneration, data.data(), kDataSize, &call) != 0) continue;
     accepted++;
-    const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(r.nr));
+    const lkd_syscall_desc* desc = lkd_syscall_describe(static_cast<int>(r.nr), r.args[1]);
     ASSERT_NE(desc, nullptr);
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc->args[i];
@@ -194,7 +232,8 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
       ASSERT_LE(offset + r.lens[i], kDataSize);
       uint64_t may_touch = 0;
       if (a.size_rule == LKD_SIZE_FIXED) may_touch = a.scale;
-      if (a.size_rule == LKD_SIZE_ARG) may_touch = static_cast<uint64_t>(call.args[a.param]);
+      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_MAX)
+        may_touch = static_cast<uint64_t>(call.args[a.param]);
       if (a.size_rule == LKD_SIZE_ARG_TIMES)
         may_touch = static_cast<uint64_t>(call.args[a.param]) * a.scale;
       if (a.size_rule == LKD_SIZE_AT_PTR) may_touch = call.private_len[a.param];
