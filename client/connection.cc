@@ -23,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/msghdr_marshal.h"
 #include "lkd/sysnr.h"
 #include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
@@ -110,6 +111,7 @@ class ChannelClient {
     req.nr = static_cast<uint32_t>(desc.nr);
     req.flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
     Region regions[6];
+    MsghdrRegions msg_regions;
     uint64_t cursor = 0;
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
@@ -124,6 +126,14 @@ class ChannelClient {
       }
       if (args[i] == 0) {
         req.args[i] = LKD_CHANNEL_NULL;
+        continue;
+      }
+      if (a.kind == LKD_ARG_MSGHDR) {
+        const auto& msg = *reinterpret_cast<const msghdr*>(args[i]);
+        if (int rc = PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions); rc < 0)
+          return rc;
+        req.args[i] = msg_regions.header;
+        req.lens[i] = sizeof(lkd_channel_msghdr);
         continue;
       }
       const void* host = reinterpret_cast<const void*>(args[i]);
@@ -161,7 +171,7 @@ class ChannelClient {
     const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
     const long result = ctl_->resp.result;
     if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
-    if (result >= 0) CopyOut(desc, args, regions, result);
+    if (result >= 0) CopyOut(desc, args, regions, msg_regions, result);
     if (tracing) {
       CallTrace times;
       times.nr = desc.nr;
@@ -177,9 +187,11 @@ class ChannelClient {
  private:
   // Copies what the kernel wrote back to the caller's buffers.
   void CopyOut(const lkd_syscall_desc& desc, const long args[6],
-               const Region regions[6], long result) {
+               const Region regions[6], const MsghdrRegions& msg_regions, long result) {
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
+      if (a.kind == LKD_ARG_MSGHDR && args[i] != 0)
+        TakeMsghdr(msg_regions, data_, result, reinterpret_cast<msghdr*>(args[i]));
       if ((a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) || args[i] == 0) continue;
       uint64_t n = regions[i].size;
       if (a.kind == LKD_ARG_OUT &&

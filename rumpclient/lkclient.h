@@ -74,6 +74,9 @@ ssize_t lk_sys_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *from, socklen_t *fromlen);
 /* Without ancillary data (msg_controllen must be 0: EOPNOTSUPP). */
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* The kernel's recvmsg: msg_flags (MSG_TRUNC, MSG_CTRUNC, ...),
+ * msg_namelen and msg_controllen as it sets them; control messages in the
+ * kernel's layout (the host's on x86-64). */
 ssize_t lk_sys_recvmsg(int fd, struct msghdr *msg, int flags);
 int lk_sys_shutdown(int fd, int how);
 int lk_sys_setsockopt(int fd, int level, int name, const void *val,

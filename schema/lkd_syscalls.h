@@ -27,6 +27,9 @@ enum lkd_arg_kind {
 	LKD_ARG_OUT,		/* pointer the kernel writes */
 	LKD_ARG_INOUT,		/* pointer the kernel reads and writes */
 	LKD_ARG_PATH,		/* NUL-terminated string the kernel reads */
+	LKD_ARG_MSGHDR,		/* struct msghdr the kernel reads and updates,
+				   and the buffers it names: crosses the
+				   channel as struct lkd_channel_msghdr */
 };
 
 enum lkd_size_rule {
@@ -81,6 +84,24 @@ extern const unsigned lkd_fcntl_commands_size;
  * lkd_syscall_lookup(nr). Both sides marshal by this.
  */
 const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1);
+
+/*
+ * LKD_ARG_MSGHDR (recvmsg): the header the client writes at the argument's
+ * offset. The buffers are regions of the data area, as offsets; one data
+ * buffer (the client gathers and scatters the caller's iovecs). The server
+ * checks each region, hands the kernel a private struct msghdr and iovec
+ * built from its own copy of this header, and afterwards writes back the
+ * fields the kernel updates. 40 bytes.
+ */
+struct lkd_channel_msghdr {
+	uint64_t name;		/* offset, or UINT64_MAX (LKD_CHANNEL_NULL) */
+	uint64_t data;		/* offset */
+	uint64_t control;	/* offset, or UINT64_MAX */
+	uint32_t namelen;	/* in: room; out: the address's length */
+	uint32_t datalen;	/* room */
+	uint32_t controllen;	/* in: room; out: bytes of control messages */
+	uint32_t flags;		/* out: msg_flags */
+};
 
 #ifdef __cplusplus
 }

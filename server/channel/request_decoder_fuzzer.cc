@@ -14,6 +14,8 @@
 // Paths are the one thing the kernel reads without a size (up to their
 // NUL): the decoder hands it a private copy, so a client that rewrites its
 // shared data area during the call cannot make the kernel read past it.
+// A struct msghdr (recvmsg) is a private copy too, and so is its iovec;
+// every buffer they name lies in the data area with room for its length.
 // fcntl's third argument is checked against the kernel's commands as this
 // file knows them, not as the table says.
 //
@@ -123,6 +125,13 @@ uint32_t FcntlPointee(uint64_t cmd) {
   }
 }
 
+// Whether [p, p + n) lies in the data area.
+bool Inside(const void* p, uint64_t n, const uint8_t* data, uint32_t data_size) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return b >= data && b <= data + data_size &&
+         n <= static_cast<uint64_t>(data + data_size - b);
+}
+
 // Whether some (non-NULL) pointer argument of `call` is sized by the u32
 // that argument `k` points to.
 bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) {
@@ -131,6 +140,41 @@ bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) 
         call.args[i] != 0)
       return true;
   return false;
+}
+
+// LKD_ARG_MSGHDR argument i: the kernel gets the private msghdr, built
+// from the client's header, naming only regions inside the data area.
+void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, int i,
+                 const uint8_t* data, uint32_t data_size) {
+  const uint64_t offset = request.args[i];
+  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(&call.private_msg)),
+                  "msghdr argument %d is not the private copy", i);
+  EXPECT_OR_ABORT(call.msghdr_arg == i && call.msghdr_offset == offset,
+                  "msghdr argument %d is written back to the wrong place", i);
+  EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset &&
+                      request.lens[i] >= sizeof(lkd_channel_msghdr),
+                  "msghdr argument %d's region is outside the data area or short", i);
+  lkd_channel_msghdr h;
+  memcpy(&h, data + offset, sizeof(h));
+  const msghdr& m = call.private_msg;
+  EXPECT_OR_ABORT(m.msg_iov == &call.private_iov && m.msg_iovlen == 1,
+                  "the msghdr's iovec is not the private one");
+  EXPECT_OR_ABORT(m.msg_iov[0].iov_base == data + h.data && m.msg_iov[0].iov_len == h.datalen &&
+                      Inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len, data, data_size),
+                  "the msghdr's data buffer is not the client's region in the data area");
+  if (h.name == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(m.msg_name == nullptr && m.msg_namelen == 0, "a NULL name is not NULL");
+  else
+    EXPECT_OR_ABORT(m.msg_name == data + h.name && m.msg_namelen == h.namelen &&
+                        Inside(m.msg_name, m.msg_namelen, data, data_size),
+                    "the msghdr's name is not the client's region in the data area");
+  if (h.control == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(m.msg_control == nullptr && m.msg_controllen == 0,
+                    "a NULL control buffer is not NULL");
+  else
+    EXPECT_OR_ABORT(m.msg_control == data + h.control && m.msg_controllen == h.controllen &&
+                        Inside(m.msg_control, m.msg_controllen, data, data_size),
+                    "the msghdr's control buffer is not the client's region in the data area");
 }
 
 // Checks every promise of a successful decode, then plays the kernel:
@@ -179,6 +223,10 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     if (a.kind == LKD_ARG_VAL) {
       EXPECT_OR_ABORT(call.args[i] == static_cast<long>(request.args[i]),
                       "value argument %d changed", i);
+      continue;
+    }
+    if (a.kind == LKD_ARG_MSGHDR) {
+      CheckMsghdr(request, call, i, data, data_size);
       continue;
     }
     if (!IsPointer(a)) continue;
@@ -295,6 +343,16 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     auto* len = reinterpret_cast<uint32_t*>(call.args[k]);
     *len = *len / 2 + 1;  // the kernel stores the address's real length
   }
+  if (call.msghdr_arg >= 0) {
+    // recvmsg: fills the buffers, then updates its msghdr.
+    msghdr* m = reinterpret_cast<msghdr*>(call.args[call.msghdr_arg]);
+    memset(m->msg_iov[0].iov_base, 0x5a, m->msg_iov[0].iov_len);
+    if (m->msg_name) memset(m->msg_name, 0x5b, m->msg_namelen);
+    if (m->msg_control) memset(m->msg_control, 0x5c, m->msg_controllen);
+    m->msg_namelen = m->msg_namelen / 2 + 1;
+    m->msg_controllen /= 3;
+    m->msg_flags = 0x20;  // MSG_TRUNC
+  }
 
   std::unique_ptr<uint8_t[]> expected(new uint8_t[data_size]);
   if (data_size) memcpy(expected.get(), data, data_size);
@@ -302,9 +360,19 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     if (call.private_len_arg[k] >= 0)
       memcpy(expected.get() + call.private_len_offset[k], &call.private_len[k],
              sizeof(uint32_t));
+  if (call.msghdr_arg >= 0) {
+    lkd_channel_msghdr h;
+    uint8_t* at = expected.get() + call.msghdr_offset;
+    memcpy(&h, at, sizeof(h));
+    h.namelen = call.private_msg.msg_namelen;
+    h.controllen = static_cast<uint32_t>(call.private_msg.msg_controllen);
+    h.flags = static_cast<uint32_t>(call.private_msg.msg_flags);
+    memcpy(at, &h, sizeof(h));
+  }
   FinishCall(call, data);
   EXPECT_OR_ABORT(data_size == 0 || memcmp(expected.get(), data, data_size) == 0,
-                  "FinishCall() wrote something else than the private lengths");
+                  "FinishCall() wrote something else than the private lengths "
+                  "and the msghdr's namelen, controllen and flags");
 }
 
 void TallyResult(int rc) {

@@ -180,6 +180,148 @@ TEST(RequestDecoderTest, SocketAddressLengthOverTheMaximumIsEinval) {
   EXPECT_EQ(DecodeRequest(to, kGeneration, data.data(), kDataSize, &call), 0);
 }
 
+lkd_channel_msghdr MsgHeader() {
+  lkd_channel_msghdr h = {};
+  h.name = 64;
+  h.namelen = 16;
+  h.data = 128;
+  h.datalen = 100;
+  h.control = 256;
+  h.controllen = 64;
+  return h;
+}
+
+lkd_channel_request Recvmsg(std::vector<uint8_t>* data, const lkd_channel_msghdr& h) {
+  memcpy(data->data(), &h, sizeof(h));
+  lkd_channel_request r = Request(LKD_NR_recvmsg);
+  r.args[0] = 3;
+  r.args[1] = 0;
+  r.lens[1] = sizeof(h);
+  return r;
+}
+
+TEST(RequestDecoderTest, MsghdrBecomesAPrivateCopyPointingIntoTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Recvmsg(&data, MsgHeader());
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  ASSERT_EQ(reinterpret_cast<msghdr*>(call.args[1]), &call.private_msg);
+  const msghdr& m = call.private_msg;
+  EXPECT_EQ(m.msg_name, data.data() + 64);
+  EXPECT_EQ(m.msg_namelen, 16u);
+  ASSERT_EQ(m.msg_iov, &call.private_iov);
+  EXPECT_EQ(m.msg_iovlen, 1u);
+  EXPECT_EQ(m.msg_iov[0].iov_base, data.data() + 128);
+  EXPECT_EQ(m.msg_iov[0].iov_len, 100u);
+  EXPECT_EQ(m.msg_control, data.data() + 256);
+  EXPECT_EQ(m.msg_controllen, 64u);
+  // The client rewriting its header now changes nothing the kernel sees.
+  lkd_channel_msghdr evil = MsgHeader();
+  evil.datalen = 1 << 30;
+  memcpy(data.data(), &evil, sizeof(evil));
+  EXPECT_EQ(m.msg_iov[0].iov_len, 100u);
+  // What the kernel writes back reaches the client's header, and only that.
+  call.private_msg.msg_namelen = 8;
+  call.private_msg.msg_controllen = 24;
+  call.private_msg.msg_flags = MSG_TRUNC;
+  FinishCall(call, data.data());
+  lkd_channel_msghdr back;
+  memcpy(&back, data.data(), sizeof(back));
+  EXPECT_EQ(back.namelen, 8u);
+  EXPECT_EQ(back.controllen, 24u);
+  EXPECT_EQ(back.flags, static_cast<uint32_t>(MSG_TRUNC));
+  EXPECT_EQ(back.datalen, 1u << 30) << "not the kernel's to change";
+
+  // Without an address or control buffer.
+  lkd_channel_msghdr plain = MsgHeader();
+  plain.name = plain.control = LKD_CHANNEL_NULL;
+  r = Recvmsg(&data, plain);
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.private_msg.msg_name, nullptr);
+  EXPECT_EQ(call.private_msg.msg_namelen, 0u);
+  EXPECT_EQ(call.private_msg.msg_control, nullptr);
+  EXPECT_EQ(call.private_msg.msg_controllen, 0u);
+}
+
+TEST(RequestDecoderTest, MsghdrRegionsMustLieInTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  auto decode = [&](const lkd_channel_msghdr& h) {
+    return DecodeRequest(Recvmsg(&data, h), kGeneration, data.data(), kDataSize, &call);
+  };
+  lkd_channel_msghdr h = MsgHeader();
+  h.data = kDataSize - 99;  // 100 bytes do not fit
+  EXPECT_EQ(decode(h), -EFAULT);
+  h = MsgHeader();
+  h.data = LKD_CHANNEL_NULL;
+  EXPECT_EQ(decode(h), -EFAULT) << "the data buffer may not be NULL";
+  h = MsgHeader();
+  h.name = ~uint64_t{0} - 8;
+  EXPECT_EQ(decode(h), -EFAULT);
+  h = MsgHeader();
+  h.controllen = kDataSize;
+  EXPECT_EQ(decode(h), -EFAULT);
+  lkd_channel_request r = Recvmsg(&data, MsgHeader());
+  r.lens[1] = sizeof(lkd_channel_msghdr) - 1;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.lens[1] = sizeof(lkd_channel_msghdr);
+  r.args[1] = kDataSize - 8;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+  r.args[1] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+}
+
+TEST(RequestDecoderTest, PathsMustEndInsideTheirRegion) {
+  std::vector<uint8_t> data(kDataSize, 'a');
+  DecodedCall call;
+  lkd_channel_request r = Request(LKD_NR_openat);
+  r.args[1] = 10;
+  r.lens[1] = 5;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+  data[14] = 0;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  // The kernel gets a private copy: a client removing the NUL afterwards
+  // cannot make it read past the region.
+  data[14] = 'a';
+  EXPECT_STREQ(reinterpret_cast<const char*>(call.args[1]), "aaaa");
+  // No NUL in the whole data area.
+  r.args[1] = 0;
+  r.lens[1] = kDataSize;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+}
+
+TEST(RequestDecoderTest, LengthsReadThroughPointersArePrivate) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Request(LKD_NR_accept4);
+  r.args[1] = 0;    // sockaddr buffer
+  r.lens[1] = 16;
+  r.args[2] = 64;   // socklen_t
+  r.lens[2] = 4;
+  uint32_t addrlen = 128;  // claims more than the 16-byte region
+  memcpy(&data[64], &addrlen, 4);
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  addrlen = 16;
+  memcpy(&data[64], &addrlen, 4);
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  // The kernel gets our copy: a client rewriting the shared word now
+  // changes nothing the kernel sees.
+  auto* kernel_len = reinterpret_cast<uint32_t*>(call.args[2]);
+  EXPECT_NE(reinterpret_cast<uint8_t*>(kernel_len), &data[64]);
+  addrlen = 4096;
+  memcpy(&data[64], &addrlen, 4);
+  EXPECT_EQ(*kernel_len, 16u);
+  *kernel_len = 8;  // what the kernel would write back
+  FinishCall(call, data.data());
+  memcpy(&addrlen, &data[64], 4);
+  EXPECT_EQ(addrlen, 8u);
+  // Both NULL is accept4(fd, NULL, NULL, flags).
+  r.args[1] = r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.args[1], 0);
+  EXPECT_EQ(call.args[2], 0);
+}
+
 // A bounded random search: whatever the request, a successful decode only
 // ever hands the kernel regions inside the data area, as large as the
 // table says the kernel may touch.
@@ -209,11 +351,26 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
     accepted++;
     const lkd_syscall_desc* desc = lkd_syscall_describe(static_cast<int>(r.nr), r.args[1]);
     ASSERT_NE(desc, nullptr);
+    auto inside = [&](const void* p, uint64_t n) {
+      const auto* b = static_cast<const uint8_t*>(p);
+      return b >= data.data() && b <= data.data() + kDataSize &&
+             n <= static_cast<uint64_t>(data.data() + kDataSize - b);
+    };
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc->args[i];
       if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL || call.args[i] == 0)
         continue;
       auto* p = reinterpret_cast<uint8_t*>(call.args[i]);
+      if (a.kind == LKD_ARG_MSGHDR) {
+        ASSERT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_msg)) << desc->name;
+        const msghdr& m = call.private_msg;
+        ASSERT_EQ(m.msg_iov, &call.private_iov);
+        ASSERT_EQ(m.msg_iovlen, 1u);
+        ASSERT_TRUE(inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len));
+        ASSERT_TRUE(m.msg_name == nullptr || inside(m.msg_name, m.msg_namelen));
+        ASSERT_TRUE(m.msg_control == nullptr || inside(m.msg_control, m.msg_controllen));
+        continue;
+      }
       if (call.private_len_arg[i] >= 0) {
         EXPECT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_len[i]));
         continue;

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <climits>
@@ -42,6 +43,7 @@ struct Host {
                         socklen_t l) {
     return sendto(fd, b, n, f, static_cast<const sockaddr*>(a), l);
   }
+  static ssize_t RecvMsg(int fd, msghdr* m, int f) { return recvmsg(fd, m, f); }
   static int SocketPair(int d, int t, int p, int sv[2]) { return socketpair(d, t, p, sv); }
   static ssize_t Write(int fd, const void* b, size_t n) { return write(fd, b, n); }
   static ssize_t Read(int fd, void* b, size_t n) { return read(fd, b, n); }
@@ -69,6 +71,7 @@ struct Lkd {
                         socklen_t l) {
     return lk_sys_sendto(fd, b, n, f, static_cast<const sockaddr*>(a), l);
   }
+  static ssize_t RecvMsg(int fd, msghdr* m, int f) { return lk_sys_recvmsg(fd, m, f); }
   static int SocketPair(int d, int t, int p, int sv[2]) {
     return lk_sys_socketpair(d, t, p, sv);
   }
@@ -137,6 +140,74 @@ struct AddressLengths {
 
 TEST_F(CompatTest, SocketAddressLengthsAsLinux) {
   EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<AddressLengths>)), 0);
+}
+
+// recvmsg: MSG_TRUNC in msg_flags for a datagram larger than the buffer,
+// the sender's address, scatter over several iovecs, no control data.
+template <typename Api>
+struct RecvmsgFlags {
+  static void Run(Trace* t) {
+    int rx = Api::Socket(AF_INET, SOCK_DGRAM, 0);
+    int tx = Api::Socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in any = Ipv4Loopback(0);
+    t->Call("bind rx", Api::Bind(rx, &any, sizeof(any)));
+    t->Call("bind tx", Api::Bind(tx, &any, sizeof(any)));
+    sockaddr_in rx_addr, tx_addr;
+    socklen_t len = sizeof(rx_addr);
+    Api::GetSockName(rx, &rx_addr, &len);
+    len = sizeof(tx_addr);
+    Api::GetSockName(tx, &tx_addr, &len);
+    char payload[100];
+    for (int i = 0; i < 100; i++) payload[i] = static_cast<char>('a' + i % 26);
+
+    for (int flags : {0, static_cast<int>(MSG_TRUNC), MSG_PEEK | MSG_TRUNC}) {
+      t->Call("sendto", Api::SendTo(tx, payload, sizeof(payload), 0, &rx_addr,
+                                    sizeof(rx_addr)));
+      char a[4], b[6];
+      iovec iov[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
+      sockaddr_in from = {};
+      char control[64];
+      msghdr m = {};
+      m.msg_name = &from;
+      m.msg_namelen = sizeof(from) + 8;
+      m.msg_iov = iov;
+      m.msg_iovlen = 2;
+      m.msg_control = control;
+      m.msg_controllen = sizeof(control);
+      m.msg_flags = 0x7fff0000;  // recvmsg overwrites it
+      std::string label = absl::StrCat("recvmsg flags ", flags);
+      t->Call(label, Api::RecvMsg(rx, &m, flags));
+      t->Note(label + " msg_flags", m.msg_flags);
+      t->Note(label + " msg_namelen", m.msg_namelen);
+      t->Note(label + " from is tx", memcmp(&from, &tx_addr, sizeof(from)) == 0);
+      t->Note(label + " msg_controllen", static_cast<long>(m.msg_controllen));
+      t->Note(label + " bytes", std::string(a, 4) + std::string(b, 6) == "abcdefghij");
+      if (flags & MSG_PEEK) {
+        // The datagram is still there: read it for real.
+        m.msg_flags = 0;
+        m.msg_controllen = sizeof(control);
+        t->Call("recvmsg after peek", Api::RecvMsg(rx, &m, 0));
+        t->Note("recvmsg after peek msg_flags", m.msg_flags);
+      }
+    }
+    // A stream: a short read is no truncation.
+    int sv[2];
+    t->Call("socketpair", Api::SocketPair(AF_UNIX, SOCK_STREAM, 0, sv));
+    t->Call("write", Api::Write(sv[0], payload, 20));
+    char buf[8];
+    iovec iov = {buf, sizeof(buf)};
+    msghdr m = {};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_flags = -1;
+    t->Call("recvmsg stream", Api::RecvMsg(sv[1], &m, 0));
+    t->Note("recvmsg stream msg_flags", m.msg_flags);
+    for (int fd : {rx, tx, sv[0], sv[1]}) Api::Close(fd);
+  }
+};
+
+TEST_F(CompatTest, RecvmsgReportsTruncationAsLinux) {
+  EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<RecvmsgFlags>)), 0);
 }
 
 template <typename Api>

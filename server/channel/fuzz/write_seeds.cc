@@ -59,6 +59,12 @@ class Seed {
     Wrote(offset + sizeof(value));
     return Region(i, offset, sizeof(value));
   }
+  // Raw bytes at `offset` (a struct the call points to).
+  Seed& Raw(uint32_t offset, const void* bytes, size_t n) {
+    memcpy(&data_[offset], bytes, n);
+    Wrote(offset + n);
+    return *this;
+  }
   Seed& Flags(uint8_t flags) {
     flags_ = flags;
     return *this;
@@ -98,6 +104,19 @@ Seed FromTable(const lkd_syscall_desc& desc) {
         seed.Path(i, next, "p");
         next += 64;
         continue;
+      case LKD_ARG_MSGHDR: {
+        // The header, then an address, data and control buffer after it.
+        lkd_channel_msghdr h = {};
+        h.name = next + 64;
+        h.namelen = 16;
+        h.data = next + 128;
+        h.datalen = 64;
+        h.control = next + 256;
+        h.controllen = 64;
+        seed.Raw(next, &h, sizeof(h)).Region(i, next, sizeof(h));
+        next += 384;
+        continue;
+      }
       case LKD_ARG_IN:
       case LKD_ARG_OUT:
       case LKD_ARG_INOUT:
