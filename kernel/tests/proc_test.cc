@@ -277,6 +277,24 @@ TEST(BadInput, BadProcessArguments) {
   EXPECT_EQ(lkd_proc_exec(1), -ESRCH);
 }
 
+// A process killed inside the kernel says by what, while it is not yet
+// gone altogether.
+TEST(Processes, FatalSignalIsReported) {
+  int victim = lkd_proc_create(&kUser);
+  ASSERT_GT(victim, 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), 0) << "alive";
+  // A catchable signal from another process is relayed, not fatal.
+  EXPECT_EQ(Sys(LKD_NR_kill, victim, SIGTERM), 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), 0);
+  EXPECT_EQ(Sys(LKD_NR_kill, victim, SIGKILL), 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), SIGKILL);
+  EXPECT_EQ(InProcess(victim, [] { return Sys(LKD_NR_getpid); }), -ESRCH)
+      << "binding to it fails";
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), -ESRCH) << "now gone";
+  EXPECT_EQ(lkd_proc_fatal_signal(999999), -ESRCH);
+  EXPECT_EQ(lkd_proc_fatal_signal(1), -ESRCH) << "pid 1 is not an lkd process";
+}
+
 // A signal the kernel raises for a process is reported to the caller
 // (lkd_take_signals) and kills nothing: the host process decides.
 TEST(Processes, RaisedSignalsAreReportedAndKillNothing) {

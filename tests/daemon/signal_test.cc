@@ -4,12 +4,14 @@
 // never kill the kernel process behind its back: each disposition in a real
 // forked client, against a real lkd.
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
@@ -103,6 +105,33 @@ TEST_F(SignalTest, NoSignalWithMsgNosignalEvenUnderTheDefaultAction) {
     return 0;
   });
   EXPECT_EQ(WaitClient(client), 0);
+}
+
+// The one way left for a kernel process to die under its client: a fatal
+// signal sent inside the kernel (here SIGKILL as the SIGIO of its own
+// socket, F_SETSIG; in real life the OOM killer). lkd says why, and the
+// client's calls fail with ENOTCONN, not with ESRCH from a process it
+// cannot see.
+TEST_F(SignalTest, KernelProcessKilledInsideTheKernelIsExplained) {
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 10);
+    int sv[2];
+    CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 11);
+    CHECK_OR(lk_sys_fcntl(sv[1], F_SETOWN, lk_kernel_pid()) == 0, 12);
+    CHECK_OR(lk_sys_fcntl(sv[1], F_SETSIG, SIGKILL) == 0, 13);
+    CHECK_OR(lk_sys_fcntl(sv[1], F_SETFL, O_ASYNC) == 0, 14);
+    errno = 0;
+    // Data arriving on sv[1] has the kernel send SIGKILL to the process.
+    long w = lk_sys_write(sv[0], "x", 1);
+    CHECK_OR(w == 1 || (w == -1 && errno == ENOTCONN), 15);
+    CHECK_OR(lk_sys_getpid() == -1 && errno == ENOTCONN, 16);
+    CHECK_OR(lk_sys_socket(AF_INET, SOCK_STREAM, 0) == -1 && errno == ENOTCONN, 17);
+    return 0;  // the host process lives on
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+  EXPECT_NE(lkd_->Log().find("was killed inside the kernel by signal 9 (Killed)"),
+            std::string::npos)
+      << lkd_->Log();
 }
 
 }  // namespace

@@ -311,6 +311,31 @@ int lkd_proc_fork(int pid)
 	return on_leader(pid, fork_process, NULL);
 }
 
+/*
+ * Read from outside the task: the leader only runs when a host thread
+ * enters it, which needs admin_lock (held here), so it cannot die and
+ * free its task meanwhile. complete_signal() sets the flag and code under
+ * the sighand lock; a racing reader sees the process alive a moment
+ * longer, as it would an instant earlier.
+ */
+static long fatal_signal_of(struct lkd_task_host *leader, void *unused)
+{
+	struct signal_struct *sig = leader->task ? leader->task->signal : NULL;
+
+	if (!sig)
+		return -ESRCH;
+	if (!(READ_ONCE(sig->flags) & SIGNAL_GROUP_EXIT))
+		return 0;
+	return READ_ONCE(sig->group_exit_code) & 0x7f;
+}
+
+int lkd_proc_fatal_signal(int pid)
+{
+	if (!kernel_up())
+		return -ENODEV;
+	return on_leader(pid, fatal_signal_of, NULL);
+}
+
 static long exec_process(struct lkd_task_host *leader, void *unused)
 {
 	return run_in_task(leader, exec_close_fds, NULL);
