@@ -4,7 +4,8 @@
 # exports, soname and dependencies (nm -D, readelf -d), then a C program
 # built with the system's plain cc through pkg-config, run against a real
 # lkd, copying 1 MiB of random bytes through a TCP connection inside lkd
-# (compared byte for byte with cmp).
+# (compared byte for byte with cmp); then the same against a copy that
+# install.sh put in a staging root.
 set -euo pipefail
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
@@ -61,4 +62,21 @@ head -c 1048576 /dev/urandom >"$tmp/in"
 LKD_SERVER="unix://$sockdir/lkd.sock" "$tmp/prog" <"$tmp/in" >"$tmp/out" ||
   { cat "$log" >&2; fail "prog failed"; }
 cmp "$tmp/in" "$tmp/out" || fail "bytes differ after the round trip"
+
+# The install story: install.sh into a staging root, then the same build
+# against the installed copy (pkg-config's sysroot points into the stage).
+stage="$tmp/stage"
+sh "$sdk/install.sh" --prefix /usr/local --destdir "$stage" --from "$sdk" >/dev/null
+[ -L "$stage/usr/local/lib/liblkclient.so" ] || fail "install.sh: no liblkclient.so link"
+grep -q '^libdir=/usr/local/lib$' "$stage/usr/local/lib/pkgconfig/lkclient.pc" ||
+  fail "install.sh: the installed .pc does not name /usr/local/lib"
+# shellcheck disable=SC2046
+PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+  /usr/bin/cc -std=c11 -Wall -Werror -o "$tmp/prog_installed" "$sdk/sdk_test_prog.c" \
+  $(PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
+    pkg-config --cflags --libs lkclient)
+head -c 65536 /dev/urandom >"$tmp/in2"
+LD_LIBRARY_PATH="$stage/usr/local/lib" LKD_SERVER="unix://$sockdir/lkd.sock" \
+  "$tmp/prog_installed" <"$tmp/in2" >"$tmp/out2" || { cat "$log" >&2; fail "installed prog failed"; }
+cmp "$tmp/in2" "$tmp/out2" || fail "bytes differ through the installed library"
 echo PASS
