@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <kj/async-io.h>
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -21,6 +23,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/msghdr_marshal.h"
 #include "lkd/sysnr.h"
 #include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
@@ -61,6 +64,11 @@ uint64_t RegionSize(const lkd_arg_desc& a, const long args[6]) {
       return a.scale;
     case LKD_SIZE_ARG:
       return static_cast<unsigned long>(args[a.param]);
+    case LKD_SIZE_ARG_MAX:
+      // Over the maximum: nothing to copy, the server answers -EINVAL.
+      return static_cast<unsigned long>(args[a.param]) > a.scale
+                 ? 0
+                 : static_cast<unsigned long>(args[a.param]);
     case LKD_SIZE_ARG_TIMES:
       return static_cast<unsigned long>(args[a.param]) * a.scale;
     case LKD_SIZE_AT_PTR:
@@ -103,6 +111,7 @@ class ChannelClient {
     req.nr = static_cast<uint32_t>(desc.nr);
     req.flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
     Region regions[6];
+    MsghdrRegions msg_regions;
     uint64_t cursor = 0;
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
@@ -117,6 +126,14 @@ class ChannelClient {
       }
       if (args[i] == 0) {
         req.args[i] = LKD_CHANNEL_NULL;
+        continue;
+      }
+      if (a.kind == LKD_ARG_MSGHDR) {
+        const auto& msg = *reinterpret_cast<const msghdr*>(args[i]);
+        if (int rc = PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions); rc < 0)
+          return rc;
+        req.args[i] = msg_regions.header;
+        req.lens[i] = sizeof(lkd_channel_msghdr);
         continue;
       }
       const void* host = reinterpret_cast<const void*>(args[i]);
@@ -154,7 +171,7 @@ class ChannelClient {
     const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
     const long result = ctl_->resp.result;
     if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
-    if (result >= 0) CopyOut(desc, args, regions, result);
+    if (result >= 0) CopyOut(desc, args, regions, msg_regions, result);
     if (tracing) {
       CallTrace times;
       times.nr = desc.nr;
@@ -170,9 +187,11 @@ class ChannelClient {
  private:
   // Copies what the kernel wrote back to the caller's buffers.
   void CopyOut(const lkd_syscall_desc& desc, const long args[6],
-               const Region regions[6], long result) {
+               const Region regions[6], const MsghdrRegions& msg_regions, long result) {
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
+      if (a.kind == LKD_ARG_MSGHDR && args[i] != 0)
+        TakeMsghdr(msg_regions, data_, result, reinterpret_cast<msghdr*>(args[i]));
       if ((a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) || args[i] == 0) continue;
       uint64_t n = regions[i].size;
       if (a.kind == LKD_ARG_OUT &&
@@ -395,7 +414,20 @@ void Connection::Impl::MarkDead() {
 
 void Connection::Impl::RpcMain(const std::string& cookie,
                                std::promise<absl::Status>& ready) {
+  // kj's event port sets SIGPIPE to SIG_IGN for the whole process, but the
+  // disposition is the program's: liblkclient raises the SIGPIPE the kernel
+  // raises for it, which must then kill, be ignored or run a handler as the
+  // program chose. So the program's action is put back, and this thread
+  // blocks SIGPIPE instead: a write to a dead session socket fails here
+  // with EPIPE, and the signal, directed at this thread, stays pending.
+  sigset_t sigpipe;
+  sigemptyset(&sigpipe);
+  sigaddset(&sigpipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
+  struct sigaction program_sigpipe;
+  sigaction(SIGPIPE, nullptr, &program_sigpipe);
   auto io = kj::setupAsyncIo();
+  sigaction(SIGPIPE, &program_sigpipe, nullptr);
   auto stream = io.lowLevelProvider->wrapUnixSocketFd(
       socket_fd_, kj::LowLevelAsyncIoProvider::ALREADY_CLOEXEC |
                       kj::LowLevelAsyncIoProvider::ALREADY_NONBLOCK);
@@ -445,6 +477,9 @@ long Connection::Impl::Call(long nr, const long args[6]) {
   if (!connected()) return -ENOTCONN;
   const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(nr));
   if (desc == nullptr) return -ENOSYS;
+  // An fcntl command's own description; one not served goes as values
+  // (lkd refuses it).
+  if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, args[1])) desc = d;
   return Chunked(*desc, args);
 }
 

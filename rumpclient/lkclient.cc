@@ -259,18 +259,7 @@ ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
              msg->msg_namelen);
 }
 ssize_t lk_sys_recvmsg(int fd, struct msghdr* msg, int flags) {
-  if (!IovCountOk(static_cast<long>(msg->msg_iovlen))) return -1;
-  std::vector<char> buf(IovTotal(msg->msg_iov, static_cast<int>(msg->msg_iovlen)));
-  socklen_t namelen = msg->msg_namelen;
-  long r = Sys(LKD_NR_recvfrom, fd, P(buf.data()), buf.size(), flags,
-               msg->msg_name ? P(msg->msg_name) : 0, msg->msg_name ? P(&namelen) : 0);
-  if (r < 0) return -1;
-  Scatter(buf.data(), static_cast<size_t>(r), msg->msg_iov,
-          static_cast<int>(msg->msg_iovlen));
-  if (msg->msg_name) msg->msg_namelen = namelen;
-  msg->msg_controllen = 0;
-  msg->msg_flags = 0;
-  return r;
+  return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
 }
 int lk_sys_shutdown(int fd, int how) { return Sys(LKD_NR_shutdown, fd, how); }
 int lk_sys_setsockopt(int fd, int level, int name, const void* v, socklen_t l) {
@@ -334,6 +323,7 @@ int lk_sys_dup3(int fd, int newfd, int flags) { return Sys(LKD_NR_dup3, fd, newf
 int lk_sys_eventfd(unsigned int initval, int flags) {
   return Sys(LKD_NR_eventfd2, initval, flags);
 }
+int lk_sys_pipe2(int fds[2], int flags) { return Sys(LKD_NR_pipe2, P(fds), flags); }
 
 int lk_sys_openat(int dirfd, const char* path, int flags, mode_t mode) {
   return Sys(LKD_NR_openat, dirfd, P(path), flags, mode);

@@ -74,6 +74,9 @@ ssize_t lk_sys_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *from, socklen_t *fromlen);
 /* Without ancillary data (msg_controllen must be 0: EOPNOTSUPP). */
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr *msg, int flags);
+/* The kernel's recvmsg: msg_flags (MSG_TRUNC, MSG_CTRUNC, ...),
+ * msg_namelen and msg_controllen as it sets them; control messages in the
+ * kernel's layout (the host's on x86-64). */
 ssize_t lk_sys_recvmsg(int fd, struct msghdr *msg, int flags);
 int lk_sys_shutdown(int fd, int how);
 int lk_sys_setsockopt(int fd, int level, int name, const void *val,
@@ -90,7 +93,10 @@ ssize_t lk_sys_writev(int fd, const struct iovec *iov, int iovcnt);
 ssize_t lk_sys_pread(int fd, void *buf, size_t len, off_t off);
 ssize_t lk_sys_pwrite(int fd, const void *buf, size_t len, off_t off);
 int lk_sys_close(int fd);
-int lk_sys_fcntl(int fd, int cmd, long arg);	/* value commands only */
+/* arg: a value, or for the lock commands (F_GETLK, F_SETLK, F_SETLKW,
+ * F_OFD_*) a struct flock *, for F_GETOWN_EX/F_SETOWN_EX a struct
+ * f_owner_ex *. Other commands that take pointers: EPERM. */
+int lk_sys_fcntl(int fd, int cmd, long arg);
 int lk_sys_ioctl(int fd, unsigned long req, int *arg); /* FIONREAD, FIONBIO */
 int lk_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 int lk_sys_epoll_create1(int flags);
@@ -100,6 +106,7 @@ int lk_sys_epoll_wait(int epfd, struct epoll_event *evs, int max,
 int lk_sys_dup(int fd);
 int lk_sys_dup3(int fd, int newfd, int flags);
 int lk_sys_eventfd(unsigned int initval, int flags);
+int lk_sys_pipe2(int fds[2], int flags);
 
 /* Files */
 int lk_sys_openat(int dirfd, const char *path, int flags, mode_t mode);

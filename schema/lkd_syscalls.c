@@ -4,11 +4,14 @@
  * lkd_syscalls.h). Sizes are those of the kernel's generic ABI: struct
  * stat 128 bytes, struct statx 256, struct epoll_event 12 (packed),
  * struct pollfd 8, struct timespec 16, a sockaddr at most 128, the
- * signal mask 8. Calls with nested pointers (readv/writev, sendmsg/
- * recvmsg) are marshalled by dedicated code, not by this table.
+ * signal mask 8, struct flock 32, struct f_owner_ex 8 (the same as on
+ * x86-64 hosts, whose fcntl numbers are the generic ones too). readv/writev
+ * and sendmsg are flattened by the client (one buffer: read/write/sendto);
+ * recvmsg's struct msghdr crosses as struct lkd_channel_msghdr.
  */
 #include "schema/lkd_syscalls.h"
 
+#include <linux/fcntl.h>
 #include <stdlib.h>
 
 #include "lkd/sysnr.h"
@@ -20,13 +23,16 @@
 #define IN_FIXED(n) { LKD_ARG_IN, LKD_SIZE_FIXED, 0, 0, (n) }
 #define OUT_FIXED(n) { LKD_ARG_OUT, LKD_SIZE_FIXED, 0, 0, (n) }
 #define INOUT_FIXED(n) { LKD_ARG_INOUT, LKD_SIZE_FIXED, 0, 0, (n) }
-#define IN_ARG_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG, (k), 1, 0 }
 #define IN_FIXED_OR_NULL(n) { LKD_ARG_IN, LKD_SIZE_FIXED, 0, 1, (n) }
 #define INOUT_FIXED_OR_NULL(n) { LKD_ARG_INOUT, LKD_SIZE_FIXED, 0, 1, (n) }
 #define OUT_AT_PTR(k) { LKD_ARG_OUT, LKD_SIZE_AT_PTR, (k), 0, 0 }
 #define OUT_AT_PTR_OR_NULL(k) { LKD_ARG_OUT, LKD_SIZE_AT_PTR, (k), 1, 0 }
 #define INOUT_TIMES(k, n) { LKD_ARG_INOUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
 #define OUT_TIMES(k, n) { LKD_ARG_OUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
+/* A socket address of argument k's length (at most sockaddr_storage). */
+#define SOCKADDR(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 0, 128 }
+#define SOCKADDR_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 1, 128 }
+#define MSGHDR { LKD_ARG_MSGHDR, LKD_SIZE_NONE, 0, 0, 0 }
 
 #define CALL(name, ...) { #name, LKD_NR_##name, { __VA_ARGS__ } }
 
@@ -39,7 +45,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(epoll_pwait, V, OUT_TIMES(2, 12), V, V, IN_FIXED_OR_NULL(8), V),
 	CALL(dup, V),
 	CALL(dup3, V, V, V),
-	CALL(fcntl, V, V, V),			/* value commands only (server) */
+	CALL(fcntl, V, V, V),			/* see lkd_fcntl_commands */
 	CALL(ioctl, V, V, INOUT_FIXED(4)),	/* FIONREAD, FIONBIO (server) */
 	CALL(mkdirat, V, PATH, V),
 	CALL(unlinkat, V, PATH, V),
@@ -48,6 +54,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(chdir, PATH),
 	CALL(openat, V, PATH, V, V),
 	CALL(close, V),
+	CALL(pipe2, OUT_FIXED(8), V),
 	CALL(getdents64, V, OUT_ARG(2), V),
 	CALL(lseek, V, V, V),
 	CALL(read, V, OUT_ARG(2), V),
@@ -68,23 +75,52 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(gettid),
 	CALL(socket, V, V, V),
 	CALL(socketpair, V, V, V, OUT_FIXED(8)),
-	CALL(bind, V, IN_ARG(2), V),
+	CALL(bind, V, SOCKADDR(2), V),
 	CALL(listen, V, V),
-	CALL(connect, V, IN_ARG(2), V),
+	CALL(connect, V, SOCKADDR(2), V),
 	CALL(getsockname, V, OUT_AT_PTR(2), INOUT_FIXED(4)),
 	CALL(getpeername, V, OUT_AT_PTR(2), INOUT_FIXED(4)),
-	CALL(sendto, V, IN_ARG(2), V, V, IN_ARG_OR_NULL(5), V),
+	CALL(sendto, V, IN_ARG(2), V, V, SOCKADDR_OR_NULL(5), V),
 	CALL(recvfrom, V, OUT_ARG(2), V, V, OUT_AT_PTR_OR_NULL(5),
 	     INOUT_FIXED_OR_NULL(4)),
 	CALL(setsockopt, V, V, V, IN_ARG(4), V),
 	CALL(getsockopt, V, V, V, OUT_AT_PTR(4), INOUT_FIXED(4)),
 	CALL(shutdown, V, V),
+	CALL(recvmsg, V, MSGHDR, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
 };
 
 const unsigned lkd_syscall_table_size =
 	sizeof(lkd_syscall_table) / sizeof(lkd_syscall_table[0]);
+
+#define FCNTL(cmd, arg) { (cmd), { "fcntl " #cmd, LKD_NR_fcntl, { V, V, arg } } }
+
+const struct lkd_command_desc lkd_fcntl_commands[] = {
+	FCNTL(F_DUPFD, V),
+	FCNTL(F_GETFD, V),
+	FCNTL(F_SETFD, V),
+	FCNTL(F_GETFL, V),
+	FCNTL(F_SETFL, V),
+	FCNTL(F_GETLK, INOUT_FIXED(32)),
+	FCNTL(F_SETLK, IN_FIXED(32)),
+	FCNTL(F_SETLKW, IN_FIXED(32)),
+	FCNTL(F_SETOWN, V),
+	FCNTL(F_GETOWN, V),
+	FCNTL(F_SETSIG, V),
+	FCNTL(F_GETSIG, V),
+	FCNTL(F_SETOWN_EX, IN_FIXED(8)),
+	FCNTL(F_GETOWN_EX, OUT_FIXED(8)),
+	FCNTL(F_OFD_GETLK, INOUT_FIXED(32)),
+	FCNTL(F_OFD_SETLK, IN_FIXED(32)),
+	FCNTL(F_OFD_SETLKW, IN_FIXED(32)),
+	FCNTL(F_DUPFD_CLOEXEC, V),
+	FCNTL(F_SETPIPE_SZ, V),
+	FCNTL(F_GETPIPE_SZ, V),
+};
+
+const unsigned lkd_fcntl_commands_size =
+	sizeof(lkd_fcntl_commands) / sizeof(lkd_fcntl_commands[0]);
 
 static int compare_nr(const void *key, const void *entry)
 {
@@ -98,4 +134,16 @@ const struct lkd_syscall_desc *lkd_syscall_lookup(int nr)
 {
 	return bsearch(&nr, lkd_syscall_table, lkd_syscall_table_size,
 		       sizeof(lkd_syscall_table[0]), compare_nr);
+}
+
+const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1)
+{
+	unsigned i;
+
+	if (nr != LKD_NR_fcntl)
+		return lkd_syscall_lookup(nr);
+	for (i = 0; i < lkd_fcntl_commands_size; i++)
+		if (lkd_fcntl_commands[i].cmd == arg1)
+			return &lkd_fcntl_commands[i].call;
+	return NULL;
 }

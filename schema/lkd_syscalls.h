@@ -27,6 +27,9 @@ enum lkd_arg_kind {
 	LKD_ARG_OUT,		/* pointer the kernel writes */
 	LKD_ARG_INOUT,		/* pointer the kernel reads and writes */
 	LKD_ARG_PATH,		/* NUL-terminated string the kernel reads */
+	LKD_ARG_MSGHDR,		/* struct msghdr the kernel reads and updates,
+				   and the buffers it names: crosses the
+				   channel as struct lkd_channel_msghdr */
 };
 
 enum lkd_size_rule {
@@ -36,6 +39,10 @@ enum lkd_size_rule {
 	LKD_SIZE_ARG_TIMES,	/* value of argument `param` x `scale` bytes */
 	LKD_SIZE_AT_PTR,	/* the u32 that pointer argument `param` points to
 				   (socklen_t *): copied privately by the server */
+	LKD_SIZE_ARG_MAX,	/* the value of argument `param`, at most `scale`:
+				   a larger value is -EINVAL without a call, the
+				   kernel's own answer for a socket address longer
+				   than struct sockaddr_storage (or negative) */
 };
 
 struct lkd_arg_desc {
@@ -56,6 +63,45 @@ struct lkd_syscall_desc {
 extern const struct lkd_syscall_desc lkd_syscall_table[];
 extern const unsigned lkd_syscall_table_size;
 const struct lkd_syscall_desc *lkd_syscall_lookup(int nr);
+
+/*
+ * fcntl's third argument is a value or a pointer depending on its command
+ * (its second argument): each served command has its own description. A
+ * command not listed is refused (-EPERM): one that takes a pointer this
+ * table does not describe must never reach the kernel with a client's
+ * value as the address.
+ */
+struct lkd_command_desc {
+	uint64_t cmd;		/* compared with the whole argument */
+	struct lkd_syscall_desc call;
+};
+extern const struct lkd_command_desc lkd_fcntl_commands[];
+extern const unsigned lkd_fcntl_commands_size;
+
+/*
+ * The description of call `nr` whose second argument is `arg1`: for fcntl
+ * that command's entry (NULL: command not served), for other calls
+ * lkd_syscall_lookup(nr). Both sides marshal by this.
+ */
+const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1);
+
+/*
+ * LKD_ARG_MSGHDR (recvmsg): the header the client writes at the argument's
+ * offset. The buffers are regions of the data area, as offsets; one data
+ * buffer (the client gathers and scatters the caller's iovecs). The server
+ * checks each region, hands the kernel a private struct msghdr and iovec
+ * built from its own copy of this header, and afterwards writes back the
+ * fields the kernel updates. 40 bytes.
+ */
+struct lkd_channel_msghdr {
+	uint64_t name;		/* offset, or UINT64_MAX (LKD_CHANNEL_NULL) */
+	uint64_t data;		/* offset */
+	uint64_t control;	/* offset, or UINT64_MAX */
+	uint32_t namelen;	/* in: room; out: the address's length */
+	uint32_t datalen;	/* room */
+	uint32_t controllen;	/* in: room; out: bytes of control messages */
+	uint32_t flags;		/* out: msg_flags */
+};
 
 #ifdef __cplusplus
 }

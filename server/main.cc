@@ -7,10 +7,13 @@
 
 #include <cstdio>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/flags/internal/parse.h"
+#include "absl/flags/internal/usage.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
@@ -117,11 +120,21 @@ int main(int argc, char** argv) {
   absl::SetFlagsUsageConfig(usage);
   RepeatedFlags repeated;
   std::vector<char*> rest = CollectRepeated(argc, argv, &repeated);
-  std::vector<char*> positional =
-      absl::ParseCommandLine(static_cast<int>(rest.size()), rest.data());
+  // absl's ParseCommandLine ends the program with status 1 after printing
+  // what --help asks for; asked-for help is a success, so lkd handles the
+  // usage flags itself. Unknown flags still end it (one line, status 1).
+  std::vector<char*> positional = absl::flags_internal::ParseCommandLineImpl(
+      static_cast<int>(rest.size()), rest.data(),
+      absl::flags_internal::ArgvListAction::kRemoveParsedArgs,
+      absl::flags_internal::UsageFlagsAction::kIgnoreUsage,
+      absl::flags_internal::OnUndefinedFlag::kAbortIfUndefined);
+  if (absl::flags_internal::HandleUsageFlags(std::cout, absl::ProgramUsageMessage()) >= 0) {
+    std::cout.flush();
+    return 0;
+  }
   if (positional.size() > 1) {
     fprintf(stderr, "lkd: unexpected argument '%s' (see --help)\n", positional[1]);
-    return 2;
+    return 1;
   }
 
   lkd::daemon::LkdConfig config;

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <csignal>
 #include <cstring>
 #include <string>
 #include <thread>
@@ -274,6 +275,62 @@ TEST(BadInput, BadProcessArguments) {
   EXPECT_EQ(lkd_bind(1), -ESRCH);
   EXPECT_EQ(lkd_proc_exec(0), -ESRCH);
   EXPECT_EQ(lkd_proc_exec(1), -ESRCH);
+}
+
+// A process killed inside the kernel says by what, while it is not yet
+// gone altogether.
+TEST(Processes, FatalSignalIsReported) {
+  int victim = lkd_proc_create(&kUser);
+  ASSERT_GT(victim, 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), 0) << "alive";
+  // A catchable signal from another process is relayed, not fatal.
+  EXPECT_EQ(Sys(LKD_NR_kill, victim, SIGTERM), 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), 0);
+  EXPECT_EQ(Sys(LKD_NR_kill, victim, SIGKILL), 0);
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), SIGKILL);
+  EXPECT_EQ(InProcess(victim, [] { return Sys(LKD_NR_getpid); }), -ESRCH)
+      << "binding to it fails";
+  EXPECT_EQ(lkd_proc_fatal_signal(victim), -ESRCH) << "now gone";
+  EXPECT_EQ(lkd_proc_fatal_signal(999999), -ESRCH);
+  EXPECT_EQ(lkd_proc_fatal_signal(1), -ESRCH) << "pid 1 is not an lkd process";
+}
+
+// A signal the kernel raises for a process is reported to the caller
+// (lkd_take_signals) and kills nothing: the host process decides.
+TEST(Processes, RaisedSignalsAreReportedAndKillNothing) {
+  int pid = lkd_proc_create(&kUser);
+  ASSERT_GT(pid, 0);
+  unsigned long long first = 0, second = 0;
+  long alive = InProcess(pid, [&] {
+    int sv[2];
+    long rc = Sys(LKD_NR_socketpair, AF_UNIX, SOCK_STREAM, 0, sv);
+    if (rc < 0) return rc;
+    Sys(LKD_NR_close, sv[1]);
+    if (Sys(LKD_NR_write, sv[0], "x", 1) != -EPIPE) return -1000L;
+    first = lkd_take_signals();
+    second = lkd_take_signals();
+    return Sys(LKD_NR_getpid);
+  });
+  EXPECT_EQ(first, 1ull << (SIGPIPE - 1));
+  EXPECT_EQ(second, 0u) << "taking clears";
+  EXPECT_EQ(alive, pid);
+  // Also for a fork of it, and no signal with MSG_NOSIGNAL.
+  int child = lkd_proc_fork(pid);
+  ASSERT_GT(child, 0);
+  EXPECT_EQ(InProcess(child, [&] {
+              int sv[2];
+              Sys(LKD_NR_socketpair, AF_UNIX, SOCK_STREAM, 0, sv);
+              Sys(LKD_NR_close, sv[1]);
+              if (Sys(LKD_NR_sendto, sv[0], "x", 1, MSG_NOSIGNAL, 0, 0) != -EPIPE)
+                return -1000L;
+              if (lkd_take_signals() != 0) return -1001L;
+              if (Sys(LKD_NR_write, sv[0], "x", 1) != -EPIPE) return -1002L;
+              if (lkd_take_signals() != 1ull << (SIGPIPE - 1)) return -1003L;
+              return Sys(LKD_NR_getpid);
+            }),
+            child);
+  EXPECT_EQ(lkd_proc_exit(child), 0);
+  EXPECT_EQ(lkd_proc_exit(pid), 0);
 }
 
 }  // namespace

@@ -4,18 +4,13 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 
 #include "lkd/sysnr.h"
 
 namespace lkd::server {
 namespace {
-
-// fcntl commands that take only values (F_DUPFD, F_GETFD, F_SETFD,
-// F_GETFL, F_SETFL, F_DUPFD_CLOEXEC); the lock commands take pointers.
-bool FcntlCommandAllowed(long cmd) {
-  return (cmd >= 0 && cmd <= 4) || cmd == 1030;
-}
 
 // ioctl requests with one int argument: FIONREAD, FIONBIO.
 bool IoctlCommandAllowed(long cmd) { return cmd == 0x541B || cmd == 0x5421; }
@@ -24,22 +19,68 @@ bool RegionInside(uint64_t offset, uint32_t len, uint32_t data_size) {
   return offset <= data_size && len <= data_size - offset;
 }
 
+static_assert(sizeof(msghdr) == 56 && offsetof(msghdr, msg_namelen) == 8 &&
+                  offsetof(msghdr, msg_iov) == 16 && offsetof(msghdr, msg_iovlen) == 24 &&
+                  offsetof(msghdr, msg_control) == 32 &&
+                  offsetof(msghdr, msg_controllen) == 40 && offsetof(msghdr, msg_flags) == 48,
+              "the host's struct msghdr is the kernel's struct user_msghdr");
+
+// A region of the msghdr header: NULL (if allowed) or inside the data area.
+bool MsgRegion(uint64_t offset, uint32_t len, bool nullable, uint8_t* data,
+               uint32_t data_size, void** out) {
+  if (offset == LKD_CHANNEL_NULL && nullable) {
+    *out = nullptr;
+    return true;
+  }
+  if (!RegionInside(offset, len, data_size)) return false;
+  *out = data + offset;
+  return true;
+}
+
+// LKD_ARG_MSGHDR: one read of the header into private memory, then a
+// private msghdr whose every pointer lies in the data area.
+int DecodeMsghdr(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_size,
+                 int arg, DecodedCall* call) {
+  if (!RegionInside(offset, len, data_size)) return -EFAULT;
+  if (len < sizeof(lkd_channel_msghdr)) return -EINVAL;
+  lkd_channel_msghdr h;
+  memcpy(&h, data + offset, sizeof(h));
+  void *name, *base, *control;
+  if (!MsgRegion(h.name, h.namelen, true, data, data_size, &name) ||
+      !MsgRegion(h.data, h.datalen, false, data, data_size, &base) ||
+      !MsgRegion(h.control, h.controllen, true, data, data_size, &control))
+    return -EFAULT;
+  call->private_iov = {base, h.datalen};
+  call->private_msg = {};
+  call->private_msg.msg_name = name;
+  call->private_msg.msg_namelen = name ? h.namelen : 0;
+  call->private_msg.msg_iov = &call->private_iov;
+  call->private_msg.msg_iovlen = 1;
+  call->private_msg.msg_control = control;
+  call->private_msg.msg_controllen = control ? h.controllen : 0;
+  call->msghdr_arg = static_cast<int8_t>(arg);
+  call->msghdr_offset = static_cast<uint32_t>(offset);
+  call->args[arg] = static_cast<long>(reinterpret_cast<uintptr_t>(&call->private_msg));
+  return 0;
+}
+
 }  // namespace
 
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call) {
   *call = DecodedCall{};
   if (request.generation != generation) return -ESTALE;
-  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
-  if (!desc) return -ENOSYS;
+  const int nr = static_cast<int>(request.nr);
+  if (!lkd_syscall_lookup(nr)) return -ENOSYS;
+  // For fcntl, the command's own description (what its third argument is).
+  const lkd_syscall_desc* desc = lkd_syscall_describe(nr, request.args[1]);
+  if (!desc) return -EPERM;
   call->nr = desc->nr;
 
   // Values first: pointer size rules refer to them.
   for (int i = 0; i < 6; i++)
     if (desc->args[i].kind == LKD_ARG_VAL)
       call->args[i] = static_cast<long>(request.args[i]);
-  if (desc->nr == LKD_NR_fcntl && !FcntlCommandAllowed(call->args[1]))
-    return -EPERM;
   if (desc->nr == LKD_NR_ioctl && !IoctlCommandAllowed(call->args[1]))
     return -EPERM;
 
@@ -52,6 +93,10 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
     if (offset == LKD_CHANNEL_NULL) {
       if (!arg.nullable) return -EFAULT;
       call->args[i] = 0;
+      continue;
+    }
+    if (arg.kind == LKD_ARG_MSGHDR) {
+      if (int rc = DecodeMsghdr(offset, len, data, data_size, i, call); rc < 0) return rc;
       continue;
     }
     if (!RegionInside(offset, len, data_size)) return -EFAULT;
@@ -75,6 +120,10 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
         needed = arg.scale;
         break;
       case LKD_SIZE_ARG:
+        needed = request.args[arg.param];
+        break;
+      case LKD_SIZE_ARG_MAX:
+        if (request.args[arg.param] > arg.scale) return -EINVAL;
         needed = request.args[arg.param];
         break;
       case LKD_SIZE_ARG_TIMES:
@@ -118,6 +167,16 @@ void FinishCall(const DecodedCall& call, uint8_t* data) {
     if (call.private_len_arg[k] >= 0)
       memcpy(data + call.private_len_offset[k], &call.private_len[k],
              sizeof(uint32_t));
+  if (call.msghdr_arg >= 0) {
+    // Each field on its own: the rest of the header stays the client's.
+    uint8_t* h = data + call.msghdr_offset;
+    const uint32_t namelen = call.private_msg.msg_namelen;
+    const uint32_t controllen = static_cast<uint32_t>(call.private_msg.msg_controllen);
+    const uint32_t flags = static_cast<uint32_t>(call.private_msg.msg_flags);
+    memcpy(h + offsetof(lkd_channel_msghdr, namelen), &namelen, sizeof(namelen));
+    memcpy(h + offsetof(lkd_channel_msghdr, controllen), &controllen, sizeof(controllen));
+    memcpy(h + offsetof(lkd_channel_msghdr, flags), &flags, sizeof(flags));
+  }
 }
 
 }  // namespace lkd::server

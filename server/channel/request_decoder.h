@@ -8,6 +8,9 @@
 #ifndef LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
 #define LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
 
+#include <sys/socket.h>
+#include <sys/uio.h>
+
 #include <cstdint>
 
 #include "schema/lkd_channel.h"
@@ -34,17 +37,29 @@ struct DecodedCall {
   // which a client could remove from shared memory after the check.
   // (Two at most: renameat.)
   char private_path[2][kChannelPathMax];
+  // recvmsg's struct msghdr (LKD_ARG_MSGHDR): built from a private copy of
+  // the client's header, pointing at regions checked to lie in the data
+  // area (the host's struct msghdr and iovec have the kernel's layout).
+  // FinishCall() writes namelen, controllen and flags back to the header
+  // at `msghdr_offset`.
+  msghdr private_msg = {};
+  iovec private_iov = {};
+  int8_t msghdr_arg = -1;
+  uint32_t msghdr_offset = 0;
 };
 
 // 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
 // region outside the data area, a NULL that is not allowed, a path without
-// its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more), -EINVAL (a region smaller than the kernel may touch), -EPERM (a
-// command of fcntl/ioctl that takes pointers this table cannot describe).
+// its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more),
+// -EINVAL (a region smaller than the kernel may touch, a socket address
+// length over its maximum), -EPERM (an fcntl command not in the table, an
+// ioctl other than FIONREAD/FIONBIO).
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);
 
-// After the kernel ran the call: copies private lengths back into the data
-// area (the client reads them there).
+// After the kernel ran the call: copies private lengths and the msghdr
+// fields the kernel updates back into the data area (the client reads them
+// there).
 void FinishCall(const DecodedCall& call, uint8_t* data);
 
 }  // namespace lkd::server

@@ -14,6 +14,10 @@
 // Paths are the one thing the kernel reads without a size (up to their
 // NUL): the decoder hands it a private copy, so a client that rewrites its
 // shared data area during the call cannot make the kernel read past it.
+// A struct msghdr (recvmsg) is a private copy too, and so is its iovec;
+// every buffer they name lies in the data area with room for its length.
+// fcntl's third argument is checked against the kernel's commands as this
+// file knows them, not as the table says.
 //
 // Built with clang and libFuzzer by fuzz/build_fuzzer.sh (the Bazel C++
 // toolchain is gcc); run for a bounded number of inputs by
@@ -101,6 +105,33 @@ bool IsPointer(const lkd_arg_desc& a) {
          a.kind == LKD_ARG_INOUT || a.kind == LKD_ARG_PATH;
 }
 
+// What fcntl command `cmd`'s third argument points to, as the kernel
+// reads it: 0 for a value, kUnknownPointee for a pointer the decoder must
+// never pass on (it cannot know the size).
+constexpr uint32_t kUnknownPointee = UINT32_MAX;
+uint32_t FcntlPointee(uint64_t cmd) {
+  switch (cmd) {
+    case 5: case 6: case 7:     // F_GETLK, F_SETLK, F_SETLKW: struct flock
+    case 36: case 37: case 38:  // F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW
+      return 32;
+    case 15: case 16:  // F_SETOWN_EX, F_GETOWN_EX: struct f_owner_ex
+      return 8;
+    case 12: case 13: case 14:  // F_GETLK64...: 32-bit kernels only
+    case 17:                    // F_GETOWNER_UIDS
+    case 1035: case 1036: case 1037: case 1038:  // F_[GS]ET_(FILE_)RW_HINT
+      return kUnknownPointee;
+    default:
+      return 0;
+  }
+}
+
+// Whether [p, p + n) lies in the data area.
+bool Inside(const void* p, uint64_t n, const uint8_t* data, uint32_t data_size) {
+  const auto* b = static_cast<const uint8_t*>(p);
+  return b >= data && b <= data + data_size &&
+         n <= static_cast<uint64_t>(data + data_size - b);
+}
+
 // Whether some (non-NULL) pointer argument of `call` is sized by the u32
 // that argument `k` points to.
 bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) {
@@ -111,21 +142,73 @@ bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) 
   return false;
 }
 
+// LKD_ARG_MSGHDR argument i: the kernel gets the private msghdr, built
+// from the client's header, naming only regions inside the data area.
+void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, int i,
+                 const uint8_t* data, uint32_t data_size) {
+  const uint64_t offset = request.args[i];
+  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(&call.private_msg)),
+                  "msghdr argument %d is not the private copy", i);
+  EXPECT_OR_ABORT(call.msghdr_arg == i && call.msghdr_offset == offset,
+                  "msghdr argument %d is written back to the wrong place", i);
+  EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset &&
+                      request.lens[i] >= sizeof(lkd_channel_msghdr),
+                  "msghdr argument %d's region is outside the data area or short", i);
+  lkd_channel_msghdr h;
+  memcpy(&h, data + offset, sizeof(h));
+  const msghdr& m = call.private_msg;
+  EXPECT_OR_ABORT(m.msg_iov == &call.private_iov && m.msg_iovlen == 1,
+                  "the msghdr's iovec is not the private one");
+  EXPECT_OR_ABORT(m.msg_iov[0].iov_base == data + h.data && m.msg_iov[0].iov_len == h.datalen &&
+                      Inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len, data, data_size),
+                  "the msghdr's data buffer is not the client's region in the data area");
+  if (h.name == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(m.msg_name == nullptr && m.msg_namelen == 0, "a NULL name is not NULL");
+  else
+    EXPECT_OR_ABORT(m.msg_name == data + h.name && m.msg_namelen == h.namelen &&
+                        Inside(m.msg_name, m.msg_namelen, data, data_size),
+                    "the msghdr's name is not the client's region in the data area");
+  if (h.control == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(m.msg_control == nullptr && m.msg_controllen == 0,
+                    "a NULL control buffer is not NULL");
+  else
+    EXPECT_OR_ABORT(m.msg_control == data + h.control && m.msg_controllen == h.controllen &&
+                        Inside(m.msg_control, m.msg_controllen, data, data_size),
+                    "the msghdr's control buffer is not the client's region in the data area");
+}
+
 // Checks every promise of a successful decode, then plays the kernel:
 // touches what it may touch, writes the private lengths back, and checks
 // that FinishCall() writes exactly those back and nothing else.
 void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
                   uint8_t* data, uint32_t data_size) {
-  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(request.nr));
+  const lkd_syscall_desc* desc =
+      lkd_syscall_describe(static_cast<int>(request.nr), request.args[1]);
   EXPECT_OR_ABORT(desc != nullptr, "decoded a call that is not served");
   EXPECT_OR_ABORT(call.nr == desc->nr, "call.nr %ld is not the request's", call.nr);
 
   // The kernel takes these commands as unsigned int: what it sees must be
-  // a command whose argument is the value (fcntl) or an int (ioctl).
+  // the command that was checked, and its argument what the kernel reads:
+  // a value, or a pointer to as many bytes as the kernel's struct (fcntl);
+  // an int (ioctl).
   if (desc->nr == LKD_NR_fcntl) {
-    unsigned cmd = static_cast<unsigned>(call.args[1]);
-    EXPECT_OR_ABORT(cmd <= 4 || cmd == 1030,
-                    "fcntl command %u takes a pointer", cmd);
+    const uint64_t cmd = request.args[1];
+    EXPECT_OR_ABORT(cmd == static_cast<unsigned>(cmd),
+                    "fcntl command 0x%llx is not what the kernel sees",
+                    static_cast<unsigned long long>(cmd));
+    const uint32_t pointee = FcntlPointee(cmd);
+    const lkd_arg_desc& arg = desc->args[2];
+    EXPECT_OR_ABORT(pointee != kUnknownPointee,
+                    "fcntl command %llu takes a pointer of unknown size",
+                    static_cast<unsigned long long>(cmd));
+    if (pointee == 0)
+      EXPECT_OR_ABORT(arg.kind == LKD_ARG_VAL, "fcntl command %llu takes a value",
+                      static_cast<unsigned long long>(cmd));
+    else
+      EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED &&
+                          arg.scale == pointee,
+                      "fcntl command %llu takes a pointer to %u bytes",
+                      static_cast<unsigned long long>(cmd), pointee);
   }
   if (desc->nr == LKD_NR_ioctl) {
     unsigned cmd = static_cast<unsigned>(call.args[1]);
@@ -140,6 +223,10 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     if (a.kind == LKD_ARG_VAL) {
       EXPECT_OR_ABORT(call.args[i] == static_cast<long>(request.args[i]),
                       "value argument %d changed", i);
+      continue;
+    }
+    if (a.kind == LKD_ARG_MSGHDR) {
+      CheckMsghdr(request, call, i, data, data_size);
       continue;
     }
     if (!IsPointer(a)) continue;
@@ -212,6 +299,11 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
       case LKD_SIZE_ARG:
         n = static_cast<unsigned long>(call.args[a.param]);
         break;
+      case LKD_SIZE_ARG_MAX:
+        n = static_cast<unsigned long>(call.args[a.param]);
+        EXPECT_OR_ABORT(n <= a.scale, "argument %d's length %llu is over its maximum %u",
+                        i, static_cast<unsigned long long>(n), a.scale);
+        break;
       case LKD_SIZE_ARG_TIMES:
         n = static_cast<unsigned __int128>(static_cast<unsigned long>(call.args[a.param])) *
             a.scale;
@@ -251,6 +343,16 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     auto* len = reinterpret_cast<uint32_t*>(call.args[k]);
     *len = *len / 2 + 1;  // the kernel stores the address's real length
   }
+  if (call.msghdr_arg >= 0) {
+    // recvmsg: fills the buffers, then updates its msghdr.
+    msghdr* m = reinterpret_cast<msghdr*>(call.args[call.msghdr_arg]);
+    memset(m->msg_iov[0].iov_base, 0x5a, m->msg_iov[0].iov_len);
+    if (m->msg_name) memset(m->msg_name, 0x5b, m->msg_namelen);
+    if (m->msg_control) memset(m->msg_control, 0x5c, m->msg_controllen);
+    m->msg_namelen = m->msg_namelen / 2 + 1;
+    m->msg_controllen /= 3;
+    m->msg_flags = 0x20;  // MSG_TRUNC
+  }
 
   std::unique_ptr<uint8_t[]> expected(new uint8_t[data_size]);
   if (data_size) memcpy(expected.get(), data, data_size);
@@ -258,9 +360,19 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     if (call.private_len_arg[k] >= 0)
       memcpy(expected.get() + call.private_len_offset[k], &call.private_len[k],
              sizeof(uint32_t));
+  if (call.msghdr_arg >= 0) {
+    lkd_channel_msghdr h;
+    uint8_t* at = expected.get() + call.msghdr_offset;
+    memcpy(&h, at, sizeof(h));
+    h.namelen = call.private_msg.msg_namelen;
+    h.controllen = static_cast<uint32_t>(call.private_msg.msg_controllen);
+    h.flags = static_cast<uint32_t>(call.private_msg.msg_flags);
+    memcpy(at, &h, sizeof(h));
+  }
   FinishCall(call, data);
   EXPECT_OR_ABORT(data_size == 0 || memcmp(expected.get(), data, data_size) == 0,
-                  "FinishCall() wrote something else than the private lengths");
+                  "FinishCall() wrote something else than the private lengths "
+                  "and the msghdr's namelen, controllen and flags");
 }
 
 void TallyResult(int rc) {

@@ -33,7 +33,8 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
     }
     EXPECT_EQ(lkd_syscall_lookup(d.nr), &d) << d.name;
     for (const lkd_arg_desc& a : d.args) {
-      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_TIMES) {
+      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_TIMES ||
+          a.size_rule == LKD_SIZE_ARG_MAX) {
         EXPECT_EQ(d.args[a.param].kind, LKD_ARG_VAL) << d.name;
       }
       if (a.size_rule == LKD_SIZE_AT_PTR) {
@@ -45,6 +46,39 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
     }
   }
   EXPECT_EQ(lkd_syscall_lookup(LKD_NR_execve), nullptr) << "not served";
+}
+
+// fcntl's commands: each described once, with the kernel's struct sizes.
+TEST(SyscallTableTest, FcntlCommandsAreWellFormed) {
+  for (unsigned i = 0; i < lkd_fcntl_commands_size; i++) {
+    const lkd_command_desc& c = lkd_fcntl_commands[i];
+    EXPECT_EQ(c.call.nr, LKD_NR_fcntl) << c.call.name;
+    EXPECT_EQ(lkd_syscall_describe(LKD_NR_fcntl, c.cmd), &c.call) << c.call.name;
+    EXPECT_EQ(c.call.args[0].kind, LKD_ARG_VAL) << c.call.name;
+    EXPECT_EQ(c.call.args[1].kind, LKD_ARG_VAL) << c.call.name;
+    EXPECT_EQ(c.call.args[3].kind, LKD_ARG_NONE) << c.call.name;
+    const lkd_arg_desc& arg = c.call.args[2];
+    switch (c.cmd) {
+      case 5: case 6: case 7: case 36: case 37: case 38:  // record locks
+        EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
+        EXPECT_EQ(arg.scale, 32) << c.call.name << ": struct flock";
+        EXPECT_EQ(arg.kind, c.cmd == 5 || c.cmd == 36 ? LKD_ARG_INOUT : LKD_ARG_IN)
+            << c.call.name;
+        break;
+      case 15: case 16:  // F_SETOWN_EX, F_GETOWN_EX
+        EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
+        EXPECT_EQ(arg.scale, 8) << c.call.name << ": struct f_owner_ex";
+        EXPECT_EQ(arg.kind, c.cmd == 15 ? LKD_ARG_IN : LKD_ARG_OUT) << c.call.name;
+        break;
+      case 17: case 1035: case 1036: case 1037: case 1038:
+        ADD_FAILURE() << c.call.name << " takes a pointer the test does not know";
+        break;
+      default:
+        EXPECT_EQ(arg.kind, LKD_ARG_VAL) << c.call.name;
+    }
+  }
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_fcntl, 17), nullptr) << "F_GETOWNER_UIDS";
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_read, 17), lkd_syscall_lookup(LKD_NR_read));
 }
 
 TEST(RequestDecoderTest, PointerArgumentsBecomeDataAreaPointers) {
@@ -84,11 +118,157 @@ TEST(RequestDecoderTest, RejectsWhatTheKernelCouldMisuse) {
   EXPECT_EQ(DecodeRequest(Request(0xffffffff), kGeneration, data.data(),
                           kDataSize, &call),
             -ENOSYS);
-  lkd_channel_request lock = Request(LKD_NR_fcntl);
-  lock.args[1] = 5;  // F_GETLK takes a struct pointer
-  EXPECT_EQ(DecodeRequest(lock, kGeneration, data.data(), kDataSize, &call), -EPERM);
-  lock.args[1] = 3;  // F_GETFL
-  EXPECT_EQ(DecodeRequest(lock, kGeneration, data.data(), kDataSize, &call), 0);
+  lkd_channel_request cmd = Request(LKD_NR_fcntl);
+  for (uint64_t unserved : {uint64_t{17}, uint64_t{1035}, (uint64_t{1} << 32) | 3}) {
+    cmd.args[1] = unserved;  // F_GETOWNER_UIDS, F_GET_RW_HINT, 2^32 + F_GETFL
+    EXPECT_EQ(DecodeRequest(cmd, kGeneration, data.data(), kDataSize, &call), -EPERM)
+        << unserved;
+  }
+  cmd.args[1] = 3;  // F_GETFL
+  EXPECT_EQ(DecodeRequest(cmd, kGeneration, data.data(), kDataSize, &call), 0);
+}
+
+TEST(RequestDecoderTest, FcntlLockCommandsGetTheirStruct) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Request(LKD_NR_fcntl);
+  r.args[0] = 3;
+  r.args[1] = 5;  // F_GETLK: struct flock, 32 bytes
+  r.args[2] = 64;
+  r.lens[2] = 32;
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(call.args[2]), data.data() + 64);
+  r.lens[2] = 31;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+  r.args[1] = 16;  // F_GETOWN_EX: struct f_owner_ex, 8 bytes
+  r.args[2] = kDataSize - 8;
+  r.lens[2] = 8;
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(call.args[2]), data.data() + kDataSize - 8);
+  r.args[1] = 1;  // F_GETFD: the third argument is a value again
+  r.args[2] = 12345;
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.args[2], 12345);
+}
+
+// As the kernel: a socket address longer than sockaddr_storage is EINVAL,
+// whatever region the client gave (it may give none).
+TEST(RequestDecoderTest, SocketAddressLengthOverTheMaximumIsEinval) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Request(LKD_NR_bind);
+  r.args[0] = 3;
+  r.args[1] = 0;
+  r.lens[1] = 0;
+  for (uint64_t len : {uint64_t{129}, uint64_t{0xffffffff}, ~uint64_t{0}}) {
+    r.args[2] = len;
+    EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL) << len;
+  }
+  r.args[2] = 128;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL)
+      << "region smaller than the length";
+  r.lens[1] = 128;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  lkd_channel_request to = Request(LKD_NR_sendto);
+  to.args[1] = 0;
+  to.lens[1] = 1;
+  to.args[2] = 1;
+  to.args[4] = LKD_CHANNEL_NULL;
+  to.args[5] = 0xffffffff;  // ignored without an address, as the kernel does
+  EXPECT_EQ(DecodeRequest(to, kGeneration, data.data(), kDataSize, &call), 0);
+}
+
+lkd_channel_msghdr MsgHeader() {
+  lkd_channel_msghdr h = {};
+  h.name = 64;
+  h.namelen = 16;
+  h.data = 128;
+  h.datalen = 100;
+  h.control = 256;
+  h.controllen = 64;
+  return h;
+}
+
+lkd_channel_request Recvmsg(std::vector<uint8_t>* data, const lkd_channel_msghdr& h) {
+  memcpy(data->data(), &h, sizeof(h));
+  lkd_channel_request r = Request(LKD_NR_recvmsg);
+  r.args[0] = 3;
+  r.args[1] = 0;
+  r.lens[1] = sizeof(h);
+  return r;
+}
+
+TEST(RequestDecoderTest, MsghdrBecomesAPrivateCopyPointingIntoTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_request r = Recvmsg(&data, MsgHeader());
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  ASSERT_EQ(reinterpret_cast<msghdr*>(call.args[1]), &call.private_msg);
+  const msghdr& m = call.private_msg;
+  EXPECT_EQ(m.msg_name, data.data() + 64);
+  EXPECT_EQ(m.msg_namelen, 16u);
+  ASSERT_EQ(m.msg_iov, &call.private_iov);
+  EXPECT_EQ(m.msg_iovlen, 1u);
+  EXPECT_EQ(m.msg_iov[0].iov_base, data.data() + 128);
+  EXPECT_EQ(m.msg_iov[0].iov_len, 100u);
+  EXPECT_EQ(m.msg_control, data.data() + 256);
+  EXPECT_EQ(m.msg_controllen, 64u);
+  // The client rewriting its header now changes nothing the kernel sees.
+  lkd_channel_msghdr evil = MsgHeader();
+  evil.datalen = 1 << 30;
+  memcpy(data.data(), &evil, sizeof(evil));
+  EXPECT_EQ(m.msg_iov[0].iov_len, 100u);
+  // What the kernel writes back reaches the client's header, and only that.
+  call.private_msg.msg_namelen = 8;
+  call.private_msg.msg_controllen = 24;
+  call.private_msg.msg_flags = MSG_TRUNC;
+  FinishCall(call, data.data());
+  lkd_channel_msghdr back;
+  memcpy(&back, data.data(), sizeof(back));
+  EXPECT_EQ(back.namelen, 8u);
+  EXPECT_EQ(back.controllen, 24u);
+  EXPECT_EQ(back.flags, static_cast<uint32_t>(MSG_TRUNC));
+  EXPECT_EQ(back.datalen, 1u << 30) << "not the kernel's to change";
+
+  // Without an address or control buffer.
+  lkd_channel_msghdr plain = MsgHeader();
+  plain.name = plain.control = LKD_CHANNEL_NULL;
+  r = Recvmsg(&data, plain);
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.private_msg.msg_name, nullptr);
+  EXPECT_EQ(call.private_msg.msg_namelen, 0u);
+  EXPECT_EQ(call.private_msg.msg_control, nullptr);
+  EXPECT_EQ(call.private_msg.msg_controllen, 0u);
+}
+
+TEST(RequestDecoderTest, MsghdrRegionsMustLieInTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  auto decode = [&](const lkd_channel_msghdr& h) {
+    return DecodeRequest(Recvmsg(&data, h), kGeneration, data.data(), kDataSize, &call);
+  };
+  lkd_channel_msghdr h = MsgHeader();
+  h.data = kDataSize - 99;  // 100 bytes do not fit
+  EXPECT_EQ(decode(h), -EFAULT);
+  h = MsgHeader();
+  h.data = LKD_CHANNEL_NULL;
+  EXPECT_EQ(decode(h), -EFAULT) << "the data buffer may not be NULL";
+  h = MsgHeader();
+  h.name = ~uint64_t{0} - 8;
+  EXPECT_EQ(decode(h), -EFAULT);
+  h = MsgHeader();
+  h.controllen = kDataSize;
+  EXPECT_EQ(decode(h), -EFAULT);
+  lkd_channel_request r = Recvmsg(&data, MsgHeader());
+  r.lens[1] = sizeof(lkd_channel_msghdr) - 1;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.lens[1] = sizeof(lkd_channel_msghdr);
+  r.args[1] = kDataSize - 8;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+  r.args[1] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
 }
 
 TEST(RequestDecoderTest, PathsMustEndInsideTheirRegion) {
@@ -169,13 +349,28 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
     DecodedCall call;
     if (DecodeRequest(r, kGeneration, data.data(), kDataSize, &call) != 0) continue;
     accepted++;
-    const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(r.nr));
+    const lkd_syscall_desc* desc = lkd_syscall_describe(static_cast<int>(r.nr), r.args[1]);
     ASSERT_NE(desc, nullptr);
+    auto inside = [&](const void* p, uint64_t n) {
+      const auto* b = static_cast<const uint8_t*>(p);
+      return b >= data.data() && b <= data.data() + kDataSize &&
+             n <= static_cast<uint64_t>(data.data() + kDataSize - b);
+    };
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc->args[i];
       if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL || call.args[i] == 0)
         continue;
       auto* p = reinterpret_cast<uint8_t*>(call.args[i]);
+      if (a.kind == LKD_ARG_MSGHDR) {
+        ASSERT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_msg)) << desc->name;
+        const msghdr& m = call.private_msg;
+        ASSERT_EQ(m.msg_iov, &call.private_iov);
+        ASSERT_EQ(m.msg_iovlen, 1u);
+        ASSERT_TRUE(inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len));
+        ASSERT_TRUE(m.msg_name == nullptr || inside(m.msg_name, m.msg_namelen));
+        ASSERT_TRUE(m.msg_control == nullptr || inside(m.msg_control, m.msg_controllen));
+        continue;
+      }
       if (call.private_len_arg[i] >= 0) {
         EXPECT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_len[i]));
         continue;
@@ -194,7 +389,8 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
       ASSERT_LE(offset + r.lens[i], kDataSize);
       uint64_t may_touch = 0;
       if (a.size_rule == LKD_SIZE_FIXED) may_touch = a.scale;
-      if (a.size_rule == LKD_SIZE_ARG) may_touch = static_cast<uint64_t>(call.args[a.param]);
+      if (a.size_rule == LKD_SIZE_ARG || a.size_rule == LKD_SIZE_ARG_MAX)
+        may_touch = static_cast<uint64_t>(call.args[a.param]);
       if (a.size_rule == LKD_SIZE_ARG_TIMES)
         may_touch = static_cast<uint64_t>(call.args[a.param]) * a.scale;
       if (a.size_rule == LKD_SIZE_AT_PTR) may_touch = call.private_len[a.param];

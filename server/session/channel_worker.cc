@@ -22,7 +22,28 @@ namespace lkd::server {
 
 namespace {
 constexpr uint32_t kPage = 4096;
+
+// A call answered -ESRCH: a genuine answer (fcntl F_SETOWN_EX for a pid
+// that does not exist), or the calling task's kernel process is dead,
+// killed inside the kernel while its client is attached. Then lkd says
+// why (once per worker) and the caller should answer -ENOTCONN, as for a
+// lost session: the process is not coming back.
+bool ProcessKilled(int pid) {
+  int sig = lkd_proc_fatal_signal(pid);
+  if (sig == 0) return false;
+  thread_local bool told = false;
+  if (!told) {
+    told = true;
+    if (sig > 0)
+      fprintf(stderr, "lkd: kernel process %d was killed inside the kernel by signal %d (%s); "
+              "its client's calls fail with ENOTCONN\n", pid, sig, strsignal(sig));
+    else
+      fprintf(stderr, "lkd: kernel process %d is gone while its client is attached; "
+              "its client's calls fail with ENOTCONN\n", pid);
+  }
+  return true;
 }
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
     uint32_t data_size, uint32_t generation) {
@@ -166,6 +187,8 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
     if (process_ended->load(std::memory_order_acquire)) {
       result = -ENOTCONN;
       signals = 0;
+    } else if (result == -ESRCH && ProcessKilled(pid)) {
+      result = -ENOTCONN;
     } else if (result <= -512 && result >= -516) {
       // The kernel's internal restart codes never reach user space; a
       // restart is the client's business (it sees what a signal would).

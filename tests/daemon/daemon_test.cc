@@ -33,15 +33,6 @@
 namespace lkd::testing {
 namespace {
 
-#define CHECK_OR(cond, code)                                              \
-  do {                                                                    \
-    if (!(cond)) {                                                        \
-      fprintf(stderr, "client %d: %s failed: %s\n", getpid(), #cond,      \
-              strerror(errno));                                           \
-      return code;                                                        \
-    }                                                                     \
-  } while (0)
-
 int Listen(uint16_t port, int flags = 0) {
   int fd = lk_sys_socket(AF_INET, SOCK_STREAM | flags, 0);
   if (fd < 0) return -1;

@@ -4,11 +4,26 @@
 #ifndef LKD_TESTS_DAEMON_LKD_TEST_H_
 #define LKD_TESTS_DAEMON_LKD_TEST_H_
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
 
 #include "gtest/gtest.h"
 #include "tests/daemon/lkd_fixture.h"
+
+// In a forked client's body: if `cond` fails, say which and why (errno)
+// on stderr and end the client with exit code `code`.
+#define CHECK_OR(cond, code)                                              \
+  do {                                                                    \
+    if (!(cond)) {                                                        \
+      fprintf(stderr, "client %d: %s failed: %s\n", getpid(), #cond,      \
+              strerror(errno));                                           \
+      return code;                                                        \
+    }                                                                     \
+  } while (0)
 
 namespace lkd::testing {
 

@@ -409,8 +409,22 @@ TEST(Startup, ErrorsAreOneClearMessage) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_NE(RunShell("server/lkd --listen " + (*first)->url(), &out), 0);
   EXPECT_NE(out.find("another lkd is serving"), std::string::npos) << out;
-  EXPECT_EQ(RunShell("server/lkd --help", &out), 1);  // absl's --help exit code
+}
+
+// Asked-for help is a success; a stray word is an error like any other.
+TEST(Startup, HelpSucceedsAndAPositionalArgumentFails) {
+  std::string out;
+  EXPECT_EQ(RunShell("(server/lkd --help 2>/dev/null)", &out), 0);
   EXPECT_NE(out.find("--net"), std::string::npos) << out;
+  EXPECT_NE(out.find("--listen"), std::string::npos) << out;
+  // Only stderr is kept: (... 2>&1 >/dev/null).
+  EXPECT_EQ(RunShell("(server/lkd --listen unix:///tmp/lkd-startup-test.sock stray "
+                     "2>&1 >/dev/null)",
+                     &out),
+            1);
+  EXPECT_EQ(out, "lkd: unexpected argument 'stray' (see --help)\n");
+  EXPECT_EQ(RunShell("(server/lkd -- --net 2>&1 >/dev/null)", &out), 1);
+  EXPECT_EQ(out, "lkd: unexpected argument '--net' (see --help)\n");
 }
 
 }  // namespace

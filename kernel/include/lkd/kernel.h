@@ -124,6 +124,15 @@ int lkd_proc_exec(int pid);
 int lkd_proc_exit(int pid);
 
 /*
+ * Whether process `pid` was hit by a fatal signal (killed inside the
+ * kernel: SIGKILL from the OOM killer, or a signal a client had the kernel
+ * send it): that signal's number; 0 while it lives or if it is ending
+ * without a signal; -ESRCH once it is gone altogether. Its threads get
+ * -ESRCH from their calls once it is dead.
+ */
+int lkd_proc_fatal_signal(int pid);
+
+/*
  * Bind the calling host thread to a new task (thread) of process `pid`.
  * A thread already bound is unbound first. Returns the task's tid or
  * -errno (-ESRCH: no such lkd process).

@@ -59,6 +59,12 @@ class Seed {
     Wrote(offset + sizeof(value));
     return Region(i, offset, sizeof(value));
   }
+  // Raw bytes at `offset` (a struct the call points to).
+  Seed& Raw(uint32_t offset, const void* bytes, size_t n) {
+    memcpy(&data_[offset], bytes, n);
+    Wrote(offset + n);
+    return *this;
+  }
   Seed& Flags(uint8_t flags) {
     flags_ = flags;
     return *this;
@@ -98,6 +104,19 @@ Seed FromTable(const lkd_syscall_desc& desc) {
         seed.Path(i, next, "p");
         next += 64;
         continue;
+      case LKD_ARG_MSGHDR: {
+        // The header, then an address, data and control buffer after it.
+        lkd_channel_msghdr h = {};
+        h.name = next + 64;
+        h.namelen = 16;
+        h.data = next + 128;
+        h.datalen = 64;
+        h.control = next + 256;
+        h.controllen = 64;
+        seed.Raw(next, &h, sizeof(h)).Region(i, next, sizeof(h));
+        next += 384;
+        continue;
+      }
       case LKD_ARG_IN:
       case LKD_ARG_OUT:
       case LKD_ARG_INOUT:
@@ -110,6 +129,7 @@ Seed FromTable(const lkd_syscall_desc& desc) {
         size = a.scale;
         break;
       case LKD_SIZE_ARG:
+      case LKD_SIZE_ARG_MAX:
         size = 16;
         seed.Val(a.param, size);
         break;
@@ -162,6 +182,13 @@ std::vector<NamedSeed> Seeds() {
       {"epoll_pwait", Seed(LKD_NR_epoll_pwait).Val(0, 5).Region(1, 0, 120).Val(2, 10)
                           .Val(3, 0).Null(4).Val(5, 8)},
       {"fcntl_getfl", Seed(LKD_NR_fcntl).Val(0, 3).Val(1, 3).Val(2, 0)},
+      {"fcntl_getlk", Seed(LKD_NR_fcntl).Val(0, 3).Val(1, 5).Region(2, 0, 32)},
+      {"fcntl_ofd_setlk", Seed(LKD_NR_fcntl).Val(0, 3).Val(1, 37).Region(2, 64, 32)},
+      {"fcntl_getown_ex", Seed(LKD_NR_fcntl).Val(0, 3).Val(1, 16).Region(2, 0, 8)},
+      {"fcntl_getowner_uids", Seed(LKD_NR_fcntl).Val(0, 3).Val(1, 17).Region(2, 0, 8)},
+      {"bind_longest", Seed(LKD_NR_bind).Val(0, 3).Region(1, 0, 128).Val(2, 128)},
+      {"sendto_len_max", Seed(LKD_NR_sendto).Val(0, 4).Region(1, 0, 1).Val(2, 1).Val(3, 0)
+                             .Region(4, 0, 0).Val(5, 0xffffffff)},
       {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, 0x541B).Region(2, 0, 4)},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
       {"not_served", Seed(LKD_NR_execve)},

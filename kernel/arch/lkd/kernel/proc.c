@@ -142,6 +142,30 @@ static long child_setup_ids(void *arg)
 	return th->pid;
 }
 
+/*
+ * Signals the kernel raises for a process (SIGPIPE on a write to a closed
+ * connection, SIGXFSZ, SIGURG, SIGIO) belong to its host process, whose
+ * dispositions lkd does not know. Left at SIG_DFL here, a SIGPIPE would
+ * kill the kernel process at once (complete_signal turns a fatal default
+ * into a group exit) while the host process lives on, and the signal
+ * would never reach it. So every signal that can be caught is "allowed"
+ * the way a kernel thread allows the signals it dequeues itself
+ * (allow_signal: SIG_KTHREAD, a handler that is never called): it is
+ * queued, collected on the way out of the call (lkd_collect_signals) and
+ * handed to the host through lkd_take_signals, where the host process's
+ * own disposition applies, as if its kernel had raised it. SIGKILL and
+ * SIGSTOP cannot be caught; SIGCHLD stays as it is (the host kernel sends
+ * the host process its own).
+ */
+static void relay_signals_to_host(void)
+{
+	int sig;
+
+	for (sig = 1; sig <= _NSIG; sig++)
+		if (!sig_kernel_only(sig) && sig != SIGCHLD)
+			allow_signal(sig);
+}
+
 static long new_process_setup(void *arg)
 {
 	const struct lkd_cred *c = arg;
@@ -168,6 +192,8 @@ static long new_process_setup(void *arg)
 
 	/* A fresh process starts with an empty fd table. */
 	__close_range(0, ~0U, 0);
+	/* Forks copy this; threads share it. */
+	relay_signals_to_host();
 	return child_setup_ids(NULL);
 }
 
@@ -282,6 +308,31 @@ int lkd_proc_fork(int pid)
 	if (!kernel_up())
 		return -ENODEV;
 	return on_leader(pid, fork_process, NULL);
+}
+
+/*
+ * Read from outside the task: the leader only runs when a host thread
+ * enters it, which needs admin_lock (held here), so it cannot die and
+ * free its task meanwhile. complete_signal() sets the flag and code under
+ * the sighand lock; a racing reader sees the process alive a moment
+ * longer, as it would an instant earlier.
+ */
+static long fatal_signal_of(struct lkd_task_host *leader, void *unused)
+{
+	struct signal_struct *sig = leader->task ? leader->task->signal : NULL;
+
+	if (!sig)
+		return -ESRCH;
+	if (!(READ_ONCE(sig->flags) & SIGNAL_GROUP_EXIT))
+		return 0;
+	return READ_ONCE(sig->group_exit_code) & 0x7f;
+}
+
+int lkd_proc_fatal_signal(int pid)
+{
+	if (!kernel_up())
+		return -ENODEV;
+	return on_leader(pid, fatal_signal_of, NULL);
 }
 
 static long exec_process(struct lkd_task_host *leader, void *unused)
