@@ -6,6 +6,7 @@
 #include <linux/futex.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -355,6 +356,28 @@ void TimerFree(lkd_host_timer* timer) {
   if (timer != nullptr) TimerThread::Get().Free(timer);
 }
 
+// ---------------------------------------------------------------- entropy
+
+long GetRandom(void* buf, unsigned long len) {
+  // GRND_NONBLOCK: the kernel calls this with its CPU held, so a host whose
+  // generator is still unseeded answers EAGAIN instead of stalling it.
+  auto* out = static_cast<unsigned char*>(buf);
+  unsigned long done = 0;
+  while (done < len) {
+    ssize_t n = getrandom(out + done, len - done, GRND_NONBLOCK);
+    if (n > 0) {
+      done += static_cast<unsigned long>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // A short read that already returned bytes is reported as such; the
+    // caller uses what it got.
+    if (done > 0) break;
+    return n < 0 ? -errno : -EIO;
+  }
+  return static_cast<long>(done);
+}
+
 constexpr lkd_hostops kPosixHostops = {
     .version = LKD_HOSTOPS_VERSION,
     .console_write = ConsoleWrite,
@@ -381,6 +404,7 @@ constexpr lkd_hostops kPosixHostops = {
     .timer_set = TimerSet,
     .timer_cancel = TimerCancel,
     .timer_free = TimerFree,
+    .getrandom = GetRandom,
 };
 
 }  // namespace
