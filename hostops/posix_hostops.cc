@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -407,6 +408,26 @@ void* CtxMake(void* stack, unsigned long size, void (*fn)()) {
 void CtxSwitch(void** save, void* to) {
   fctx::transfer_t t = fctx::jump_fcontext(static_cast<fctx::fcontext_t>(to), save);
   SaveFrom(t);
+// ---------------------------------------------------------------- entropy
+
+long GetRandom(void* buf, unsigned long len) {
+  // GRND_NONBLOCK: the kernel calls this with its CPU held, so a host whose
+  // generator is still unseeded answers EAGAIN instead of stalling it.
+  auto* out = static_cast<unsigned char*>(buf);
+  unsigned long done = 0;
+  while (done < len) {
+    ssize_t n = getrandom(out + done, len - done, GRND_NONBLOCK);
+    if (n > 0) {
+      done += static_cast<unsigned long>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    // A short read that already returned bytes is reported as such; the
+    // caller uses what it got.
+    if (done > 0) break;
+    return n < 0 ? -errno : -EIO;
+  }
+  return static_cast<long>(done);
 }
 
 constexpr lkd_hostops kPosixHostops = {
@@ -439,6 +460,7 @@ constexpr lkd_hostops kPosixHostops = {
     .stack_free = StackFree,
     .ctx_make = CtxMake,
     .ctx_switch = CtxSwitch,
+    .getrandom = GetRandom,
 };
 
 }  // namespace

@@ -218,5 +218,30 @@ TEST(PosixHostops, AllTimersShareOneThread) {
   Ops()->sem_free(b.fired);
 }
 
+TEST(PosixHostops, GetRandomFillsExactlyTheBuffer) {
+  // 100 of 128 bytes: the tail past `len` stays untouched.
+  std::vector<unsigned char> a(128, 0xAA), b(128, 0xAA);
+  ASSERT_EQ(Ops()->getrandom(a.data(), 100), 100);
+  ASSERT_EQ(Ops()->getrandom(b.data(), 100), 100);
+  for (size_t i = 100; i < a.size(); ++i) ASSERT_EQ(a[i], 0xAA) << i;
+  // 800 random bits repeating, or a buffer left as it was, would be a bug,
+  // not chance.
+  EXPECT_NE(std::vector<unsigned char>(a.begin(), a.begin() + 100),
+            std::vector<unsigned char>(b.begin(), b.begin() + 100));
+  EXPECT_NE(std::vector<unsigned char>(a.begin(), a.begin() + 100),
+            std::vector<unsigned char>(100, 0xAA));
+  EXPECT_EQ(Ops()->getrandom(a.data(), 0), 0);
+}
+
+TEST(PosixHostops, GetRandomServesLargeRequestsWhole) {
+  // Larger than one getrandom(2) call guarantees without a short read
+  // (256 bytes), so the loop over partial reads is what fills it.
+  std::vector<unsigned char> big(1 << 20, 0);
+  ASSERT_EQ(Ops()->getrandom(big.data(), big.size()), static_cast<long>(big.size()));
+  // The last 4 KiB are written too (all zero would be 2^-32768).
+  EXPECT_NE(std::vector<unsigned char>(big.end() - 4096, big.end()),
+            std::vector<unsigned char>(4096, 0));
+}
+
 }  // namespace
 }  // namespace lkd

@@ -30,7 +30,7 @@
 extern "C" {
 #endif
 
-#define LKD_HOSTOPS_VERSION 2
+#define LKD_HOSTOPS_VERSION 3
 
 /* Opaque host objects. The kernel never looks inside them. */
 struct lkd_host_sem;
@@ -177,6 +177,31 @@ struct lkd_hostops {
 	 * calling host thread's. Never blocks.
 	 */
 	void (*ctx_switch)(void **save, void *to);
+
+	/* ---------------------------------------------------------------
+	 * Entropy (version 3)
+	 * --------------------------------------------------------------- */
+
+	/*
+	 * Fill up to `len` bytes at `buf` with output of the host's
+	 * cryptographically secure random number generator (on Linux:
+	 * getrandom(2)). The kernel seeds and reseeds its own CRNG from it:
+	 * TCP initial sequence numbers, SYN cookies and ephemeral ports
+	 * depend on it.
+	 *
+	 * Called by the host thread that runs kernel code, in any kernel
+	 * context (interrupts off, spinlocks held), so it never blocks: a
+	 * host whose own generator is not seeded yet answers -EAGAIN rather
+	 * than wait. `buf` belongs to the caller and is not used after the
+	 * call returns.
+	 *
+	 * Returns the number of bytes written, from the start of `buf`. A
+	 * short count (less than `len`, possibly 0) means only those bytes
+	 * are random and the rest of `buf` is untouched. A negative errno
+	 * means nothing was written; the kernel then runs on its own
+	 * entropy sources (timer jitter) and its CRNG may stay unready.
+	 */
+	long (*getrandom)(void *buf, unsigned long len);
 };
 
 #ifdef __cplusplus
