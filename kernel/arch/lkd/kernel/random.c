@@ -29,7 +29,7 @@ size_t lkd_host_random_longs(unsigned long *v, size_t max_longs)
 {
 	long n;
 
-	/* Before lkd_start() nothing runs; hosts that predate version 2
+	/* Before lkd_start() nothing runs; hosts that predate version 3
 	 * are refused by lkd_start(), so the entry is always there. */
 	if (!lkd_host || !max_longs)
 		return 0;
