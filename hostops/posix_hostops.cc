@@ -408,6 +408,8 @@ void* CtxMake(void* stack, unsigned long size, void (*fn)()) {
 void CtxSwitch(void** save, void* to) {
   fctx::transfer_t t = fctx::jump_fcontext(static_cast<fctx::fcontext_t>(to), save);
   SaveFrom(t);
+}
+
 // ---------------------------------------------------------------- entropy
 
 long GetRandom(void* buf, unsigned long len) {
