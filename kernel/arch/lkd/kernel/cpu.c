@@ -174,6 +174,10 @@ void lkd_cpu_submit(struct lkd_task_host *th)
 	if (!__atomic_exchange_n(&th->submitted, true, __ATOMIC_SEQ_CST)) {
 		struct lkd_task_host *head = __atomic_load_n(&cpu.submitted,
 							     __ATOMIC_RELAXED);
+
+		/* The list's reference: the call may finish, and its thread
+		 * exit, before a runner takes the task off the list. */
+		__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
 		do {
 			th->submit_next = head;
 		} while (!__atomic_compare_exchange_n(&cpu.submitted, &head, th,
@@ -208,6 +212,7 @@ static void take_submissions(void)
 		__atomic_store_n(&th->submitted, false, __ATOMIC_SEQ_CST);
 		if (th->task && th->task != current)
 			wake_up_state(th->task, LKD_TASK_AWAY);
+		lkd_task_host_put(th);
 	}
 }
 
