@@ -48,11 +48,14 @@ done
 
 hangs=0
 for i in $(seq 1 "$runs"); do
+	# A fresh log: the check below must not see the last boot's line
+	# before the new lkd's shell has truncated the file.
+	rm -f "$dir/log"
 	"$lkd" --listen "unix://$dir/lkd.sock" --mem 128M >"$dir/log" 2>&1 &
 	pid=$!
 	ok=0
 	for _ in $(seq 1 150); do
-		grep -q "serving on" "$dir/log" && { ok=1; break; }
+		grep -qs "serving on" "$dir/log" && { ok=1; break; }
 		sleep 0.1
 	done
 	if [ "$ok" = 0 ]; then

@@ -14,11 +14,11 @@
  *  - must not call back into the kernel;
  *  - returns 0 / a non-NULL handle on success and a negative errno value
  *    (or NULL) on failure.
- * "May block" means the call can put the host thread to sleep; the kernel
- * only makes such calls from the one host thread that currently runs
- * kernel code when doing so is part of the design (the idle loop, a context
- * switch) and never while it expects another host thread to run kernel code
- * on its behalf.
+ * "May block" means the call can put the host thread to sleep. Kernel code
+ * never sleeps in a host call (a context switch is ctx_switch, idling
+ * leaves the CPU): the kernel blocks only outside the CPU, a caller waiting
+ * for its own call's completion (sem_down) or lkd_start() waiting for the
+ * boot.
  *
  * Versioning: the kernel refuses a table whose `version` differs from
  * LKD_HOSTOPS_VERSION. Add entries only at the end and bump the version.
@@ -103,10 +103,10 @@ struct lkd_hostops {
 
 	/*
 	 * Counting semaphore with initial count `count`. sem_down may block
-	 * (after a short bounded spin, so that a hand-over between two host
-	 * threads on different cores does not always pay for a futex sleep
-	 * and wake-up); sem_up never blocks and may be called from any
-	 * thread, including one that does not run kernel code.
+	 * (after a short bounded spin, so that a completion posted from the
+	 * other core does not always pay for a futex sleep and wake-up);
+	 * sem_up never blocks and may be called from any thread, including
+	 * one that runs kernel code.
 	 */
 	struct lkd_host_sem *(*sem_alloc)(int count);
 	void (*sem_free)(struct lkd_host_sem *sem);

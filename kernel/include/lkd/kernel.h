@@ -9,13 +9,14 @@
  *  - Every function returns 0 or a non-negative value on success and a
  *    negative errno value on failure (-EINVAL, ...). Nothing here sets errno.
  *  - Functions may be called from any host thread. A host thread that calls
- *    lkd_syscall() is a task of the kernel while the call runs: the kernel is
- *    uniprocessor, so one host thread executes kernel code at a time; a call
- *    that blocks in the kernel (accept, read on an empty pipe, ...) sleeps in
- *    the kernel scheduler and lets the other host threads' calls run. A
- *    thread's next call after a return usually finds its task still on the
- *    CPU and costs no host thread hand-off at all (kernel/arch/lkd/kernel/
- *    cpu.c).
+ *    lkd_syscall() hands the call to its kernel task, which runs it on a
+ *    stack of its own: on the calling thread if the kernel's (single) CPU is
+ *    free, else on the thread that holds it; the caller waits either way. A
+ *    call that blocks in the kernel (accept, read on an empty pipe, ...)
+ *    sleeps in the kernel scheduler and lets the other host threads' calls
+ *    run; no host thread is woken for a kernel context switch. A thread's
+ *    next call usually finds its task still `current` and runs at once
+ *    (kernel/arch/lkd/kernel/cpu.c).
  *  - Syscall numbers and structure layouts are the kernel's own generic ABI
  *    (include/uapi/asm-generic/unistd.h, generic struct stat, ...). Pointer
  *    arguments are plain host pointers: the kernel reads and writes the
@@ -24,7 +25,7 @@
  * Process model: the kernel holds "kernel processes" (own fd table, cwd,
  * credentials). A host thread is bound to at most one task of one process at
  * a time. A thread that calls lkd_syscall() without being bound is bound to a
- * new task of the "host process" (pid 1's sibling created at boot, root
+ * new task of the "host process" (a child of pid 1 created at boot, root
  * credentials), which is what the daemon itself uses.
  */
 #ifndef LKD_KERNEL_H
