@@ -3,7 +3,6 @@
 
 #include <cerrno>
 
-#include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
 
 namespace lkd::client {
@@ -19,10 +18,8 @@ int ErrnoForKj(kj::Exception::Type type) {
 }
 
 absl::Status KjStatus(const kj::Exception& exception, absl::string_view what) {
-  const int err = ErrnoForKj(exception.getType());
-  return WithErrno(absl::Status(absl::ErrnoToStatus(err, "").code(),
-                                absl::StrCat(what, ": ", exception.getDescription().cStr())),
-                   err);
+  return ErrnoStatus(ErrnoForKj(exception.getType()), what,
+                     exception.getDescription().cStr());
 }
 
 }  // namespace lkd::client

@@ -22,8 +22,8 @@ namespace lkd::client {
 // The errno for an exception of type `type` (table above).
 int ErrnoForKj(kj::Exception::Type type);
 
-// "<what>: <description>", with the code of ErrnoForKj's errno and that
-// errno carried (common/errno_status.h: ErrnoOf reads it back).
+// "<what>: <description> (EAGAIN)", with the code of ErrnoForKj's errno
+// and that errno carried (common/errno_status.h: ErrnoOf reads it back).
 absl::Status KjStatus(const kj::Exception& exception, absl::string_view what);
 
 }  // namespace lkd::client

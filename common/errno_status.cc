@@ -3,6 +3,7 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 
 #include "absl/strings/numbers.h"
@@ -39,8 +40,16 @@ int ErrnoForCode(absl::StatusCode code) {
 }  // namespace
 
 absl::Status ErrnoStatus(int err, absl::string_view what) {
+  return ErrnoStatus(err, what, strerror(err));
+}
+
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view words) {
   if (err == 0) return absl::OkStatus();
-  return WithErrno(absl::ErrnoToStatus(err, what), err);
+  const char* name = strerrorname_np(err);
+  const std::string named = name != nullptr ? name : absl::StrCat("errno ", err);
+  return WithErrno(absl::Status(absl::ErrnoToStatus(err, "").code(),
+                                absl::StrCat(what, ": ", words, " (", named, ")")),
+                   err);
 }
 
 absl::Status SysStatus(long rc, absl::string_view what) {

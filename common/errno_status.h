@@ -11,9 +11,14 @@
 
 namespace lkd {
 
-// "<what>: <strerror text>" with errno `err`'s canonical code, carrying
-// `err`. `err` 0 is OK.
+// "<what>: <strerror text> (EEXIST)" with errno `err`'s canonical code,
+// carrying `err`. The errno's name is what people search for and what
+// tests match on. `err` 0 is OK.
 absl::Status ErrnoStatus(int err, absl::string_view what);
+
+// The same with the errno explained for this operation in `words`:
+// "<what>: <words> (EINVAL)".
+absl::Status ErrnoStatus(int err, absl::string_view what, absl::string_view words);
 
 // For a kernel-style result: OK for rc >= 0, else ErrnoStatus(-rc, what).
 absl::Status SysStatus(long rc, absl::string_view what);

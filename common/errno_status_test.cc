@@ -21,7 +21,11 @@ TEST(ErrnoStatus, CarriesTheErrnoItWasMadeFrom) {
 
 TEST(ErrnoStatus, MessageIsReadable) {
   absl::Status s = ErrnoStatus(ECONNREFUSED, "cannot reach lkd at /x");
-  EXPECT_EQ(s.message(), "cannot reach lkd at /x: Connection refused");
+  EXPECT_EQ(s.message(), "cannot reach lkd at /x: Connection refused (ECONNREFUSED)");
+  absl::Status explained = ErrnoStatus(EBUSY, "umount /data", "files open on it");
+  EXPECT_EQ(explained.message(), "umount /data: files open on it (EBUSY)");
+  EXPECT_EQ(explained.code(), absl::ErrnoToStatus(EBUSY, "").code());
+  EXPECT_EQ(ErrnoOf(explained), EBUSY);
 }
 
 TEST(SysStatus, TakesNegativeErrnoResults) {
@@ -52,7 +56,7 @@ TEST(WithErrno, KeepsCodeAndMessage) {
 TEST(About, PrefixesAndKeepsTheErrno) {
   absl::Status s = About("nic 0 (tap)", ErrnoStatus(EPERM, "open /dev/net/tun"));
   EXPECT_EQ(s.code(), absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(s.message(), "nic 0 (tap): open /dev/net/tun: Operation not permitted");
+  EXPECT_EQ(s.message(), "nic 0 (tap): open /dev/net/tun: Operation not permitted (EPERM)");
   EXPECT_EQ(ErrnoOf(s), EPERM);
   EXPECT_TRUE(About("x", absl::OkStatus()).ok());
 }
