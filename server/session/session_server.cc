@@ -22,6 +22,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "lkd/kernel.h"
 #include "schema/lkd.capnp.h"
 
@@ -323,7 +324,7 @@ absl::Status SessionServer::Impl::Listen() {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (fd < 0) return ErrnoStatus(errno, "socket");
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   if (rc < 0 && errno == EADDRINUSE) {
     // Someone listening, or a file left by a dead server?
@@ -340,12 +341,12 @@ absl::Status SessionServer::Impl::Listen() {
   if (rc < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat("bind ", path));
+    return ErrnoStatus(err, absl::StrCat("bind ", path));
   }
   if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, 256) < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat("listen on ", path));
+    return ErrnoStatus(err, absl::StrCat("listen on ", path));
   }
   listen_fd_ = fd;
   return absl::OkStatus();
