@@ -23,7 +23,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/kj_errno.h"
 #include "client/msghdr_marshal.h"
+#include "common/errno_status.h"
 #include "lkd/sysnr.h"
 #include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
@@ -76,6 +78,14 @@ uint64_t RegionSize(const lkd_arg_desc& a, const long args[6]) {
     default:
       return 0;
   }
+}
+
+absl::Status SessionLost() { return ErrnoStatus(ENOTCONN, "lkd session lost"); }
+
+// On the RPC thread after the session ended (session_ cleared): the same
+// as a lost connection, whatever raced with the end.
+kj::Exception NotAttached() {
+  return KJ_EXCEPTION(DISCONNECTED, "lkd session lost");
 }
 
 }  // namespace
@@ -284,7 +294,7 @@ class Connection::Impl {
 
  private:
   struct ThreadSlot;
-  ChannelClient* ThisThreadChannel();
+  absl::StatusOr<ChannelClient*> ThisThreadChannel();
   absl::StatusOr<ChannelClient*> OpenChannel();
   void RpcMain(const std::string& cookie, std::promise<absl::Status>& ready);
   void MarkDead();
@@ -328,15 +338,16 @@ struct Connection::Impl::ThreadSlot {
   }
 };
 
-ChannelClient* Connection::Impl::ThisThreadChannel() {
+absl::StatusOr<ChannelClient*> Connection::Impl::ThisThreadChannel() {
   thread_local ThreadSlot slot;
   for (auto& e : slot.entries)
     if (e.key == life_.get() && !e.life.expired()) return e.channel;
   auto channel = OpenChannel();
   if (!channel.ok()) {
-    // The call fails with ENOTCONN; this says why.
+    // The call fails with the status's errno (EAGAIN over the thread
+    // limit: a later call of this thread tries again); this says why.
     fprintf(stderr, "lkd client: %s\n", std::string(channel.status().message()).c_str());
-    return nullptr;
+    return channel.status();
   }
   // Entries of dead connections are dropped on the way.
   std::erase_if(slot.entries, [](const ThreadSlot::Entry& e) { return e.life.expired(); });
@@ -345,7 +356,7 @@ ChannelClient* Connection::Impl::ThisThreadChannel() {
 }
 
 absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
-  if (!connected()) return absl::UnavailableError("lkd session lost");
+  if (!connected()) return SessionLost();
   try {
     return executor_->executeSync([this]() -> kj::Promise<ChannelClient*> {
       KJ_IF_MAYBE(session, session_) {
@@ -386,11 +397,10 @@ absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
               });
             });
       }
-      KJ_FAIL_REQUIRE("not attached");
+      return NotAttached();
     });
   } catch (const kj::Exception& e) {
-    return absl::UnavailableError(
-        absl::StrCat("lkd: opening a channel: ", e.getDescription().cStr()));
+    return KjStatus(e, "lkd: opening a channel");
   }
 }
 
@@ -443,8 +453,7 @@ void Connection::Impl::RpcMain(const std::string& cookie,
     pid_ = response.getPid();
   } catch (const kj::Exception& e) {
     MarkDead();
-    ready.set_value(absl::UnavailableError(
-        absl::StrCat("lkd: attach failed: ", e.getDescription().cStr())));
+    ready.set_value(KjStatus(e, "lkd: attach failed"));
     return;
   }
   auto stop = kj::newPromiseAndFulfiller<void>();
@@ -485,8 +494,9 @@ long Connection::Impl::Call(long nr, const long args[6]) {
 
 // Reads, writes and sends larger than a channel's data area go in pieces.
 long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6]) {
-  ChannelClient* channel = ThisThreadChannel();
-  if (channel == nullptr) return -ENOTCONN;
+  absl::StatusOr<ChannelClient*> opened = ThisThreadChannel();
+  if (!opened.ok()) return -ErrnoOf(opened.status());
+  ChannelClient* channel = *opened;
   // Room for the call's other arguments (a socket address and its length).
   const uint64_t room = channel->data_size() - 1024;
   const long nr = desc.nr;
@@ -518,7 +528,7 @@ long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6])
 }
 
 absl::StatusOr<std::string> Connection::Impl::Fork(int* child_pid) {
-  if (!connected()) return absl::UnavailableError("lkd session lost");
+  if (!connected()) return SessionLost();
   try {
     return executor_->executeSync([this, child_pid]() -> kj::Promise<std::string> {
       KJ_IF_MAYBE(session, session_) {
@@ -528,15 +538,15 @@ absl::StatusOr<std::string> Connection::Impl::Fork(int* child_pid) {
               return CookieString(resp.getCookie());
             });
       }
-      KJ_FAIL_REQUIRE("not attached");
+      return NotAttached();
     });
   } catch (const kj::Exception& e) {
-    return absl::UnavailableError(absl::StrCat("lkd: fork: ", e.getDescription().cStr()));
+    return KjStatus(e, "lkd: fork");
   }
 }
 
 absl::StatusOr<std::string> Connection::Impl::PrepareExec() {
-  if (!connected()) return absl::UnavailableError("lkd session lost");
+  if (!connected()) return SessionLost();
   try {
     return executor_->executeSync([this]() -> kj::Promise<std::string> {
       KJ_IF_MAYBE(session, session_) {
@@ -545,10 +555,10 @@ absl::StatusOr<std::string> Connection::Impl::PrepareExec() {
               return CookieString(resp.getCookie());
             });
       }
-      KJ_FAIL_REQUIRE("not attached");
+      return NotAttached();
     });
   } catch (const kj::Exception& e) {
-    return absl::UnavailableError(absl::StrCat("lkd: exec: ", e.getDescription().cStr()));
+    return KjStatus(e, "lkd: exec");
   }
 }
 
@@ -575,12 +585,12 @@ absl::StatusOr<std::unique_ptr<Connection>> Connection::Connect(
     return absl::InvalidArgumentError(absl::StrCat("socket path too long: ", *path));
   memcpy(addr.sun_path, path->c_str(), path->size() + 1);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (fd < 0) return ErrnoStatus(errno, "socket");
   if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(
-        err, absl::StrCat("cannot reach lkd at ", *path, " (is lkd running?)"));
+    return ErrnoStatus(err,
+                       absl::StrCat("cannot reach lkd at ", *path, " (is lkd running?)"));
   }
   fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   auto impl = std::make_unique<Impl>(fd, options);

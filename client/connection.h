@@ -72,7 +72,9 @@ class Connection {
   // reads and writes in chunks. Structures are the kernel's layouts (see
   // host_abi.h for those that differ from the host's). Returns the result
   // or -errno: -ENOSYS for a call lkd does not serve, -ENOTCONN once the
-  // session is lost, -EMSGSIZE for an argument larger than a channel.
+  // session is lost, -EMSGSIZE for an argument larger than a channel,
+  // -EAGAIN for a thread over lkd's --max_client_threads (this thread's
+  // next call tries again; other threads are not affected).
   long Call(long nr, const long args[6]);
 
   // Signals the kernel raised for this process by calls of this

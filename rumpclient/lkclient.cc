@@ -19,6 +19,7 @@
 #include "absl/strings/escaping.h"
 #include "client/connection.h"
 #include "client/host_abi.h"
+#include "common/errno_status.h"
 #include "lkd/sysnr.h"
 
 namespace {
@@ -32,19 +33,11 @@ std::string g_errmsg;
 
 constexpr char kHandoverEnv[] = "LKD_HANDOVER";
 
-int ErrnoFor(const absl::Status& s) {
-  switch (s.code()) {
-    case absl::StatusCode::kInvalidArgument: return EINVAL;
-    case absl::StatusCode::kNotFound: return ENOENT;
-    case absl::StatusCode::kPermissionDenied: return EACCES;
-    default: break;
-  }
-  // Connect errors carry the errno's text; map the usual ones.
-  const std::string m(s.message());
-  if (m.find("Connection refused") != std::string::npos) return ECONNREFUSED;
-  if (m.find("No such file") != std::string::npos) return ENOENT;
-  if (m.find("Permission denied") != std::string::npos) return EACCES;
-  return ENOTCONN;
+// A failed transport call: its message for lk_errmsg(), its errno (carried
+// by the status, client/kj_errno.h) for errno.
+void SetError(const absl::Status& status) {
+  g_errmsg = std::string(status.message());
+  errno = lkd::ErrnoOf(status);
 }
 
 int Attach(const std::string& cookie) {
@@ -56,8 +49,7 @@ int Attach(const std::string& cookie) {
   if (const char* spin = getenv("LKD_CLIENT_SPIN_US")) options.spin_ns = strtoull(spin, nullptr, 10) * 1000;
   auto connection = Connection::Connect(g_server, cookie, options);
   if (!connection.ok()) {
-    g_errmsg = std::string(connection.status().message());
-    errno = ErrnoFor(connection.status());
+    SetError(connection.status());
     return -1;
   }
   g_errmsg.clear();
@@ -167,8 +159,7 @@ pid_t lk_fork(void) {
   int kernel_child = 0;
   auto cookie = g_connection->Fork(&kernel_child);
   if (!cookie.ok()) {
-    g_errmsg = std::string(cookie.status().message());
-    errno = ENOTCONN;
+    SetError(cookie.status());
     return -1;
   }
   // The kernel child not claimed (host fork failed) expires in lkd.
@@ -193,8 +184,7 @@ int lk_exec(const char* path, char* const argv[], char* const envp[]) {
     }
     auto c = g_connection->PrepareExec();
     if (!c.ok()) {
-      g_errmsg = std::string(c.status().message());
-      errno = ENOTCONN;
+      SetError(c.status());
       return -1;
     }
     cookie = *c;

@@ -13,7 +13,8 @@
  *
  * Structures are the kernel's. Where the host's layout differs (struct
  * stat) lk_sys_fstat translates; lk_syscall() passes everything through
- * untouched. If lkd goes away, calls fail with ENOTCONN (never hang).
+ * untouched. If lkd goes away, calls fail with ENOTCONN (never hang); a
+ * thread over lkd's --max_client_threads gets EAGAIN (and may try again).
  * A signal the kernel raises for the process (SIGPIPE on a write to a
  * closed connection) is raised in the calling host process, as a real
  * kernel would deliver it.
@@ -35,10 +36,11 @@ extern "C" {
 #endif
 
 /* Attach (idempotent). 0, or -1 with errno (ECONNREFUSED/ENOENT: lkd not
- * running; EINVAL: bad LKD_SERVER). lk_errmsg() says more. A program
+ * running; EINVAL: bad LKD_SERVER; EPROTO: lkd refused the attach, e.g.
+ * another protocol version). lk_errmsg() says more. A program
  * started by lk_exec() re-attaches to its kernel process here. */
 int lk_init(void);
-/* The last attach error in words (empty if none). */
+/* The last attach, fork or exec error in words (empty if none). */
 const char *lk_errmsg(void);
 /* Detach: the kernel process exits, its fds close. */
 void lk_fini(void);

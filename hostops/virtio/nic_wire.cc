@@ -24,6 +24,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "hostops/virtio/nic_backend.h"
 
 namespace lkd::virtio {
@@ -124,8 +125,7 @@ absl::StatusOr<std::unique_ptr<NicBackend>> OpenWireBackend(
   for (int attempt = 0; attempt < 3; attempt++) {
     int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-      return absl::InternalError(
-          absl::StrCat(what, ": socket: ", strerror(errno)));
+      return About(what, ErrnoStatus(errno, "socket"));
     int bytes = 4 << 20;
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
@@ -133,15 +133,13 @@ absl::StatusOr<std::unique_ptr<NicBackend>> OpenWireBackend(
     sa_family_t family = AF_UNIX;
     if (bind(fd, reinterpret_cast<sockaddr*>(&family), sizeof(family)) < 0) {
       close(fd);
-      return absl::InternalError(
-          absl::StrCat(what, ": autobind: ", strerror(errno)));
+      return About(what, ErrnoStatus(errno, "autobind"));
     }
     if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
       if (send(fd, "", 0, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
         int err = errno;
         close(fd);
-        return absl::FailedPreconditionError(
-            absl::StrCat(what, ": announcing to the peer: ", strerror(err)));
+        return About(what, ErrnoStatus(err, "announcing to the peer"));
       }
       return std::unique_ptr<NicBackend>(new WireBackend(fd, path, false));
     }
@@ -154,23 +152,20 @@ absl::StatusOr<std::unique_ptr<NicBackend>> OpenWireBackend(
       // A socket file nobody listens on: left by a process that died.
       unlink(path.c_str());
     } else if (err != ENOENT) {
-      return absl::FailedPreconditionError(
-          absl::StrCat(what, ": connect: ", strerror(err)));
+      return About(what, ErrnoStatus(err, "connect"));
     }
     fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
-      return absl::InternalError(
-          absl::StrCat(what, ": socket: ", strerror(errno)));
+      return About(what, ErrnoStatus(errno, "socket"));
     setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof(bytes));
     setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof(bytes));
     if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0)
       return std::unique_ptr<NicBackend>(new WireBackend(fd, path, true));
     err = errno;
     close(fd);
-    if (err != EADDRINUSE)
-      return absl::FailedPreconditionError(absl::StrCat(
-          what, ": bind: ", strerror(err),
-          err == ENOENT ? " (does the directory exist?)" : ""));
+    if (err == ENOENT)
+      return About(what, ErrnoStatus(err, "bind", "its directory does not exist"));
+    if (err != EADDRINUSE) return About(what, ErrnoStatus(err, "bind"));
   }
   return absl::FailedPreconditionError(
       absl::StrCat(what, ": could not join the wire (races with other "

@@ -28,6 +28,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/errno_status.h"
 #include "kernel/sys.h"
 
 namespace lkd::setup {
@@ -37,26 +38,15 @@ namespace {
 // StrSplit take from a std::string_view without this.
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
-// "EEXIST" for -EEXIST: the name is what people search for and what
-// callers' tests match on.
-std::string ErrnoName(long rc) {
-  const char* name = strerrorname_np(static_cast<int>(-rc));
-  return name ? name : absl::StrCat("errno ", -rc);
-}
-
-absl::StatusCode CodeOf(long rc) {
-  return absl::ErrnoToStatus(static_cast<int>(-rc), "").code();
-}
-
+// The kernel's -errno results as statuses (common/errno_status.h):
 // "<what>: File exists (EEXIST)", with the errno's canonical code.
 absl::Status Failed(long rc, const std::string& what) {
-  return absl::Status(CodeOf(rc), absl::StrCat(what, ": ", strerror(static_cast<int>(-rc)),
-                                               " (", ErrnoName(rc), ")"));
+  return ErrnoStatus(static_cast<int>(-rc), what);
 }
 
 // "<what>: <words> (EINVAL)": the errno explained for this operation.
 absl::Status Explained(long rc, const std::string& what, absl::string_view words) {
-  return absl::Status(CodeOf(rc), absl::StrCat(what, ": ", words, " (", ErrnoName(rc), ")"));
+  return ErrnoStatus(static_cast<int>(-rc), what, words);
 }
 
 absl::Status Invalid(const std::string& what, absl::string_view why) {

@@ -16,18 +16,13 @@
 #include "kernel/setup/setup.h"
 
 namespace lkd::testing {
-absl::Status SysStatus(long rc, const std::string& what) {
-  if (rc >= 0) return absl::OkStatus();
-  return absl::ErrnoToStatus(static_cast<int>(-rc), what);
-}
-
 absl::Status BootForTest(const std::string& extra_cmdline) {
   const char* console = getenv("LKD_TEST_CONSOLE");
   bool full_log = console != nullptr && strcmp(console, "1") == 0;
   const lkd_hostops* ops = PosixHostops({});
   std::string cmdline = absl::StrCat("mem=128M ", full_log ? "" : "loglevel=4 ", extra_cmdline);
   int rc = lkd_start(ops, cmdline.c_str());
-  if (rc < 0) return absl::ErrnoToStatus(-rc, "lkd_start");
+  if (rc < 0) return SysStatus(rc, "lkd_start");
   if (absl::Status s = setup::Mount("proc", "/proc", "proc", false); !s.ok()) return s;
   if (absl::Status s = setup::Mount("sysfs", "/sys", "sysfs", false); !s.ok()) return s;
   if (absl::Status s = setup::Mount("tmpfs", "/tmp", "tmpfs", false); !s.ok()) return s;

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "common/errno_status.h"
 #include "kernel/sys.h"
 #include "kernel/testing/loopback.h"  // Ipv4Loopback
 #include "lkd/kernel.h"
@@ -21,7 +22,7 @@ using ::lkd::kAtFdCwd;
 using ::lkd::Sys;
 
 // OK for a non-negative result, else the errno's status with `what`.
-absl::Status SysStatus(long rc, const std::string& what);
+using ::lkd::SysStatus;
 
 
 // Boots the kernel with the POSIX hostops (console to stderr at warning

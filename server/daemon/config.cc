@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/errno_status.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "hostops/virtio/nic_backend.h"
@@ -38,12 +39,6 @@ constexpr char kUnixScheme[] = "unix://";
 
 absl::Status Invalid(const std::string& what, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
-}
-
-// Prefixes a status's message with the item it is about, keeping its code.
-absl::Status About(const std::string& what, const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
 }
 
 // Collects the text-format parser's messages, which carry 0-based
@@ -250,10 +245,10 @@ absl::StatusOr<LkdConfig> ParseConfigText(std::string_view text, std::string_vie
 
 absl::StatusOr<LkdConfig> LoadConfigFile(const std::string& path) {
   std::ifstream file(path);
-  if (!file) return absl::ErrnoToStatus(errno, absl::StrCat("read config ", path));
+  if (!file) return ErrnoStatus(errno, absl::StrCat("read config ", path));
   std::stringstream text;
   text << file.rdbuf();
-  if (file.bad()) return absl::ErrnoToStatus(errno, absl::StrCat("read config ", path));
+  if (file.bad()) return ErrnoStatus(errno, absl::StrCat("read config ", path));
   return ParseConfigText(text.str(), path);
 }
 

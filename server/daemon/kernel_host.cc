@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/errno_status.h"
 #include "hostops/posix_hostops.h"
 #include "hostops/virtio/kernel_hooks.h"
 #include "kernel/setup/setup.h"
@@ -14,12 +15,6 @@
 
 namespace lkd::daemon {
 namespace {
-
-// Prefixes a status's message with the item it is about, keeping its code.
-absl::Status About(const std::string& what, const absl::Status& status) {
-  if (status.ok()) return status;
-  return absl::Status(status.code(), absl::StrCat(what, ": ", status.message()));
-}
 
 std::string NicWhat(const LkdConfig& config, int i) {
   return absl::StrCat("nic ", i, " (", config.nic(i).backend(), ")");
@@ -94,7 +89,7 @@ absl::Status KernelHost::Start(const LkdConfig& config) {
     return absl::FailedPreconditionError(
         "start the kernel: this process already started one (EALREADY; one kernel per process)");
   if (rc < 0)
-    return absl::ErrnoToStatus(-rc, absl::StrCat("start the kernel with '", cmdline, "'"));
+    return SysStatus(rc, absl::StrCat("start the kernel with '", cmdline, "'"));
   running_ = true;
   description_.push_back(absl::StrCat("kernel: ", cmdline));
   return absl::OkStatus();
@@ -188,7 +183,7 @@ absl::Status KernelHost::Shutdown() {
     Sys(LKD_NR_sync);
     for (auto it = mounted_.rbegin(); it != mounted_.rend(); ++it) note(setup::Unmount(*it));
     mounted_.clear();
-    if (int rc = lkd_halt(); rc < 0) note(absl::ErrnoToStatus(-rc, "halt the kernel"));
+    if (int rc = lkd_halt(); rc < 0) note(SysStatus(rc, "halt the kernel"));
   }
   // Devices start when the kernel's drivers start them, so after a Boot
   // that failed before lkd_start there is nothing to stop; StopAll is a

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/errno_status.h"
 #include "kernel/sys.h"
 #include "tests/devices/system_test_util.h"
 
@@ -43,22 +44,22 @@ absl::Status Check(bool ok, const std::string& what) {
 
 absl::Status KernelWrite(const std::string& path, const std::string& data) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0) return absl::ErrnoToStatus(-fd, "create " + path);
+  if (fd < 0) return SysStatus(fd, "create " + path);
   long n = Sys(LKD_NR_write, fd, data.data(), data.size());
   Sys(LKD_NR_close, fd);
-  if (n < 0) return absl::ErrnoToStatus(-n, "write " + path);
+  if (n < 0) return SysStatus(n, "write " + path);
   return Check(static_cast<size_t>(n) == data.size(), "short write to " + path);
 }
 
 absl::StatusOr<std::string> KernelRead(const std::string& path) {
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path.c_str(), O_RDONLY, 0);
-  if (fd < 0) return absl::ErrnoToStatus(-fd, "open " + path);
+  if (fd < 0) return SysStatus(fd, "open " + path);
   std::string data;
   char buf[4096];
   long n;
   while ((n = Sys(LKD_NR_read, fd, buf, sizeof(buf))) > 0) data.append(buf, n);
   Sys(LKD_NR_close, fd);
-  if (n < 0) return absl::ErrnoToStatus(-n, "read " + path);
+  if (n < 0) return SysStatus(n, "read " + path);
   return data;
 }
 
@@ -142,7 +143,7 @@ TEST_F(KernelHostTest, BusyUnmountIsReportedAndShutdownGoesOn) {
     if (!host.ok()) return host.status();
     if (auto s = KernelWrite("/data/kept.txt", "kept\n"); !s.ok()) return s;
     long fd = Sys(LKD_NR_openat, kAtFdCwd, "/data/kept.txt", O_RDONLY, 0);
-    if (fd < 0) return absl::ErrnoToStatus(-fd, "open /data/kept.txt");
+    if (fd < 0) return SysStatus(fd, "open /data/kept.txt");
     absl::Status shutdown = (*host)->Shutdown();
     if (auto s = CheckNoKernel(); !s.ok()) return s;
     return shutdown;
@@ -307,13 +308,13 @@ TEST_F(KernelHostTest, NicsAreFoundByMacAndGetTheirAddresses) {
       return s;
     // Binding to an address works only where a link has it.
     long fd = Sys(LKD_NR_socket, AF_INET, SOCK_DGRAM, 0);
-    if (fd < 0) return absl::ErrnoToStatus(-fd, "socket");
+    if (fd < 0) return SysStatus(fd, "socket");
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     inet_pton(AF_INET, "10.9.0.2", &addr.sin_addr);
     long rc = Sys(LKD_NR_bind, fd, &addr, sizeof(addr));
     Sys(LKD_NR_close, fd);
-    if (rc < 0) return absl::ErrnoToStatus(-rc, "bind 10.9.0.2");
+    if (rc < 0) return SysStatus(rc, "bind 10.9.0.2");
     absl::StatusOr<std::string> v6 = KernelRead("/proc/net/if_inet6");
     if (!v6.ok()) return v6.status();
     if (auto s = Check(v6->find("fd000009000000000000000000000002") != std::string::npos, *v6);

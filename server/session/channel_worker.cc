@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "lkd/kernel.h"
 #include "schema/lkd_channel_doorbell.h"
 #include "server/channel/request_decoder.h"
@@ -54,18 +55,18 @@ absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
   const uint32_t data_offset = (sizeof(lkd_channel) + kPage - 1) / kPage * kPage;
   const size_t total = size_t{data_offset} + data_size;
   int fd = memfd_create("lkd-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "memfd_create");
+  if (fd < 0) return ErrnoStatus(errno, "memfd_create");
   if (ftruncate(fd, total) < 0 ||
       fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, "channel memfd size/seals");
+    return ErrnoStatus(err, "channel memfd size/seals");
   }
   void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, "mmap channel");
+    return ErrnoStatus(err, "mmap channel");
   }
   auto* ctl = static_cast<lkd_channel*>(base);
   ctl->magic = LKD_CHANNEL_MAGIC;

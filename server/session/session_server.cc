@@ -22,6 +22,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "lkd/kernel.h"
 #include "schema/lkd.capnp.h"
 
@@ -29,9 +30,29 @@ namespace lkd::server {
 
 namespace {
 
-[[noreturn]] void Fail(const std::string& message) {
-  throw kj::Exception(kj::Exception::Type::FAILED, __FILE__, __LINE__,
-                      kj::heapString(message));
+// A request refused: the exception's type is what the client acts on
+// (client/kj_errno.h maps it to the errno its caller sees), the text is
+// for people. FAILED: the request was wrong (version, cookie).
+[[noreturn]] void Fail(const std::string& message,
+                       kj::Exception::Type type = kj::Exception::Type::FAILED) {
+  throw kj::Exception(type, __FILE__, __LINE__, kj::heapString(message));
+}
+
+// A limit was reached; the session lives on and may try again (EAGAIN).
+[[noreturn]] void Overloaded(const std::string& message) {
+  Fail(message, kj::Exception::Type::OVERLOADED);
+}
+
+// The session's kernel process is gone (ENOTCONN).
+[[noreturn]] void Detached() { Fail("session detached", kj::Exception::Type::DISCONNECTED); }
+
+// A kernel call's -errno: out of memory or processes is a limit, anything
+// else a refusal.
+[[noreturn]] void FailKernel(const std::string& what, long rc) {
+  const int err = static_cast<int>(-rc);
+  const std::string message = absl::StrCat(what, ": ", strerror(err));
+  if (err == ENOMEM || err == EAGAIN) Overloaded(message);
+  Fail(message);
 }
 
 struct Peer {
@@ -171,18 +192,19 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> openChannel(OpenChannelContext context) override {
-    if (process_->pid() <= 0) Fail("session detached");
+    if (process_->pid() <= 0) Detached();
     // Each channel is a thread and its memory in lkd: bounded per client.
     std::erase_if(channels_, [](const std::weak_ptr<bool>& alive) { return alive.expired(); });
     if (channels_.size() >= server_.options().max_channels_per_session)
-      Fail(absl::StrCat("too many channels (", channels_.size(),
+      Overloaded(absl::StrCat("too many channels (", channels_.size(),
                         "): at most max_channels_per_session per client"));
     uint32_t generation;
     if (getrandom(&generation, sizeof(generation), 0) != sizeof(generation))
       Fail("getrandom failed");
     auto memory = ChannelMemory::Create(server_.options().channel_data_size,
                                         generation);
-    if (!memory.ok()) Fail(std::string(memory.status().message()));
+    // Out of memory or fds for the channel: a limit too.
+    if (!memory.ok()) Overloaded(std::string(memory.status().message()));
     auto results = context.getResults();
     results.setGeneration(generation);
     results.setDataOffset((*memory)->data_offset());
@@ -196,9 +218,9 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> fork(ForkContext context) override {
-    if (process_->pid() <= 0) Fail("session detached");
+    if (process_->pid() <= 0) Detached();
     int child = lkd_proc_fork(process_->pid());
-    if (child < 0) Fail(absl::StrCat("fork: ", strerror(-child)));
+    if (child < 0) FailKernel("fork", child);
     std::string cookie = server_.AddHandover(
         {std::make_shared<KernelProcess>(child, process_->uid()), false});
     auto results = context.getResults();
@@ -208,7 +230,7 @@ class SessionImpl final : public rpc::Session::Server {
   }
 
   kj::Promise<void> prepareExec(PrepareExecContext context) override {
-    if (process_->pid() <= 0) Fail("session detached");
+    if (process_->pid() <= 0) Detached();
     std::string cookie = server_.AddHandover({process_, true});
     context.getResults().setCookie(CookieBytes(cookie));
     return kj::READY_NOW;
@@ -244,7 +266,7 @@ class GateImpl final : public rpc::Gate::Server {
       lkd_cred cred = {peer_.uid, peer_.gid,
                        peer_.uid == 0 ? LKD_CAPS_ALL : LKD_CAPS_NONE};
       int pid = lkd_proc_create(&cred);
-      if (pid < 0) Fail(absl::StrCat("creating the kernel process: ", strerror(-pid)));
+      if (pid < 0) FailKernel("creating the kernel process", pid);
       process = std::make_shared<KernelProcess>(pid, peer_.uid);
     } else {
       Handover h = server_.ClaimHandover(
@@ -255,7 +277,7 @@ class GateImpl final : public rpc::Gate::Server {
       how = h.exec ? "exec" : "fork";
       if (h.exec) {
         int rc = lkd_proc_exec(process->pid());
-        if (rc < 0) Fail(absl::StrCat("exec hand-over: ", strerror(-rc)));
+        if (rc < 0) FailKernel("exec hand-over", rc);
       }
     }
     attached_ = true;
@@ -302,7 +324,7 @@ absl::Status SessionServer::Impl::Listen() {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return absl::ErrnoToStatus(errno, "socket");
+  if (fd < 0) return ErrnoStatus(errno, "socket");
   int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   if (rc < 0 && errno == EADDRINUSE) {
     // Someone listening, or a file left by a dead server?
@@ -319,12 +341,12 @@ absl::Status SessionServer::Impl::Listen() {
   if (rc < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat("bind ", path));
+    return ErrnoStatus(err, absl::StrCat("bind ", path));
   }
   if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, 256) < 0) {
     int err = errno;
     close(fd);
-    return absl::ErrnoToStatus(err, absl::StrCat("listen on ", path));
+    return ErrnoStatus(err, absl::StrCat("listen on ", path));
   }
   listen_fd_ = fd;
   return absl::OkStatus();

@@ -596,6 +596,26 @@ TEST_F(DaemonTest, ClientsFailFastWhenLkdDies) {
   EXPECT_EQ(WaitClient(client), 0);
 }
 
+// lk_init's errno is the one the failure had (carried through the
+// transport, never guessed from message text), and lk_errmsg says why.
+TEST_F(DaemonTest, AttachErrorsKeepTheirErrno) {
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    // lkd refuses a hand-over cookie it never gave: a protocol error.
+    setenv("LKD_HANDOVER", "000102030405060708090a0b0c0d0e0f", 1);
+    errno = 0;
+    CHECK_OR(lk_init() == -1 && errno == EPROTO, 190);
+    CHECK_OR(strstr(lk_errmsg(), "unknown or expired hand-over cookie") != nullptr, 191);
+    // No socket where LKD_SERVER points: connect's own errno.
+    setenv("LKD_SERVER", "unix:///proc/self/status/lkd.sock", 1);
+    CHECK_OR(lk_init() == -1 && errno == ENOTDIR, 192);
+    CHECK_OR(strstr(lk_errmsg(), "cannot reach lkd") != nullptr, 193);
+    setenv("LKD_SERVER", "ftp://lkd", 1);
+    CHECK_OR(lk_init() == -1 && errno == EINVAL, 194);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+}
+
 // The socket and file calls of the C API, through the real kernel.
 TEST_F(DaemonTest, SocketAndFileApi) {
   pid_t client = ForkClient(lkd_->url(), []() {

@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/errno_status.h"
 
 namespace lkd::testing {
 
@@ -52,7 +53,7 @@ absl::StatusOr<std::unique_ptr<LkdDaemon>> LkdDaemon::Start(
   mkdir(dir.c_str(), 0755);
   // Socket paths are limited to 107 bytes; TEST_TMPDIR can be longer.
   char sock_dir[] = "/tmp/lkdtest-XXXXXX";
-  if (!mkdtemp(sock_dir)) return absl::ErrnoToStatus(errno, "mkdtemp");
+  if (!mkdtemp(sock_dir)) return ErrnoStatus(errno, "mkdtemp");
   d->sock_dir_ = sock_dir;
   chmod(sock_dir, 0755);  // non-root clients must reach the socket
   d->socket_path_ = d->sock_dir_ + "/lkd.sock";
@@ -61,7 +62,7 @@ absl::StatusOr<std::unique_ptr<LkdDaemon>> LkdDaemon::Start(
   std::vector<std::string> argv = {"server/lkd", "--listen", d->url_, "--mem", "128M"};
   argv.insert(argv.end(), args.begin(), args.end());
   pid_t pid = fork();
-  if (pid < 0) return absl::ErrnoToStatus(errno, "fork");
+  if (pid < 0) return ErrnoStatus(errno, "fork");
   if (pid == 0) {
     int log = open(d->log_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     dup2(log, 2);

@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <future>
 #include <random>
 #include <string>
 #include <thread>
@@ -308,6 +309,49 @@ TEST(Limits, ChannelsPerClientAreBounded) {
     absl::SleepFor(absl::Milliseconds(10));
   }
   EXPECT_EQ(err, "");
+}
+
+// A thread over --max_client_threads is told to try again (EAGAIN), not
+// that the session is gone: the session and its other threads go on.
+TEST(Limits, ThreadOverTheLimitGetsEagainOthersWork) {
+  auto d = LkdDaemon::Start({"--max_client_threads", "2"});
+  ASSERT_TRUE(d.ok()) << d.status();
+  pid_t client = ForkClient((*d)->url(), []() {
+    CHECK_OR(lk_init() == 0, 10);
+    const long pid = lk_sys_getpid();  // channel 1
+    CHECK_OR(pid > 0, 11);
+    // The second thread holds channel 2 until told to call again.
+    std::promise<long> first, second;
+    std::promise<void> again;
+    std::thread holder([&]() {
+      first.set_value(lk_sys_getpid());
+      again.get_future().wait();
+      second.set_value(lk_sys_getpid());
+    });
+    CHECK_OR(first.get_future().get() == pid, 12);
+    int errors[2] = {0, 0};
+    long results[2] = {0, 0};
+    std::thread extra([&]() {
+      for (int i = 0; i < 2; i++) {  // still over the limit the second time
+        errno = 0;
+        results[i] = lk_sys_getpid();
+        errors[i] = errno;
+      }
+    });
+    extra.join();
+    CHECK_OR(lk_sys_getpid() == pid, 13);
+    again.set_value();
+    std::future<long> holder_again = second.get_future();
+    const long held = holder_again.get();
+    holder.join();
+    CHECK_OR(held == pid, 14);
+    for (int i = 0; i < 2; i++) {
+      errno = errors[i];
+      CHECK_OR(results[i] == -1 && errors[i] == EAGAIN, 15 + i);
+    }
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0) << (*d)->Log();
 }
 
 TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "hostops/virtio/kernel_hooks.h"
 #include "kernel/testing/kernel_test_util.h"
 #include "lkd/kernel.h"
@@ -64,7 +65,7 @@ absl::Status RunKernelChild(
     if (status.ok()) status = body();
     if (end == KernelEnd::kHalt) {
       int rc = lkd_halt();
-      if (status.ok() && rc < 0) status = absl::ErrnoToStatus(-rc, "lkd_halt");
+      if (status.ok() && rc < 0) status = SysStatus(rc, "lkd_halt");
       devices->StopAll();
       delete devices;
     }

@@ -26,6 +26,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
 #include "kernel/setup/setup.h"
 #include "kernel/testing/kernel_test_util.h"
 #include "tests/devices/system_test_util.h"
@@ -134,7 +135,7 @@ void TapStream(const std::string& name, bool offload) {
           rc = Sys(LKD_NR_connect, fd, &to, sizeof(to));
           if (rc < 0) usleep(100000);
         }
-        if (rc < 0) return absl::ErrnoToStatus(-rc, "connect");
+        if (rc < 0) return lkd::SysStatus(rc, "connect");
         static char buf[1 << 20];
         memset(buf, 'x', sizeof(buf));
         double end = NowSec() + absl::GetFlag(FLAGS_tcp_seconds);
@@ -214,7 +215,7 @@ void DiskBenchmarks() {
         if (!dev.ok()) return dev.status();
         if (auto s = setup::Mount(*dev, "/mnt", "ext4", false); !s.ok()) return s;
         long fd = Sys(LKD_NR_openat, kAtFdCwd, "/mnt/f", O_CREAT | O_WRONLY, 0644);
-        if (fd < 0) return absl::ErrnoToStatus(-fd, "create");
+        if (fd < 0) return lkd::SysStatus(fd, "create");
         double t0 = NowSec();
         for (size_t done = 0; done < bytes; done += sizeof(buf))
           if (Sys(LKD_NR_write, fd, buf, sizeof(buf)) != sizeof(buf))
