@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "schema/lkd_defaults.h"
 #include "absl/status/statusor.h"
 #include "client/call_trace.h"
 
@@ -27,7 +28,7 @@ namespace lkd::client {
 // "unix:///run/lkd/lkd.sock" (default), or a plain absolute path. Another
 // scheme is InvalidArgument.
 absl::StatusOr<std::string> SocketPathFromUrl(const std::string& url);
-inline constexpr char kDefaultServer[] = "unix:///run/lkd/lkd.sock";
+inline constexpr char kDefaultServer[] = LKD_DEFAULT_SERVER;
 
 struct ConnectionOptions {
   // Longest spin before sleeping on the response doorbell (the doorbell's

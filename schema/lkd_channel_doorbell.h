@@ -174,13 +174,20 @@ static inline void lkd_doorbell_pause(void)
 #endif
 }
 
+/* Wakes one thread asleep on `word`, whether or not it said so (e.g. to
+ * make a waiter look at its `stop` flag). */
+static inline void lkd_doorbell_wake(uint32_t *word)
+{
+	LKD_DOORBELL_FUTEX(word, FUTEX_WAKE, 1, NULL);
+}
+
 /* Wakes the side sleeping on `word` if it said it sleeps. Call after
  * storing the new value of `word` (release). */
 static inline void lkd_doorbell_ring(uint32_t *word, uint32_t *sleeping)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
-		LKD_DOORBELL_FUTEX(word, FUTEX_WAKE, 1, NULL);
+		lkd_doorbell_wake(word);
 }
 
 /* Spins until *word != old (returns 1, the new value in *v) or `budget_ns`

@@ -27,7 +27,7 @@ ABSL_FLAG(std::string, config, "",
           "configuration file (protobuf text format; see "
           "server/daemon/lkd.conf.example); flags add to it");
 ABSL_FLAG(std::string, listen, "",
-          "session socket, unix:///PATH (default unix:///run/lkd/lkd.sock)");
+          "session socket, unix:///PATH (default " LKD_DEFAULT_SERVER ")");
 ABSL_FLAG(std::string, mem, "", "kernel memory, e.g. 256M (default 256M)");
 // The four below may be given many times; main() collects every
 // occurrence (absl flags keep only the last), these entries document them.

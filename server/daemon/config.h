@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 
+#include "schema/lkd_defaults.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "server/daemon/lkd_config.pb.h"
@@ -23,7 +24,7 @@ namespace lkd::daemon {
 
 using config::LkdConfig;
 
-inline constexpr char kDefaultListen[] = "unix:///run/lkd/lkd.sock";
+inline constexpr char kDefaultListen[] = LKD_DEFAULT_SERVER;
 inline constexpr char kDefaultMem[] = "256M";
 
 // Reads a text-format LkdConfig. Syntax errors and unknown fields are

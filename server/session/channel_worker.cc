@@ -3,9 +3,7 @@
 
 #include <fcntl.h>
 #include <pthread.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -127,8 +125,7 @@ void ChannelWorker::Stop() {
   if (!state_) return;
   __atomic_store_n(&state_->stop, 1, __ATOMIC_SEQ_CST);
   // The worker may sleep on the request doorbell.
-  syscall(SYS_futex, &state_->memory->control()->req_seq, FUTEX_WAKE, 1,
-          nullptr, nullptr, 0);
+  lkd_doorbell_wake(&state_->memory->control()->req_seq);
   state_.reset();
 }
 
@@ -190,11 +187,9 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
       signals = 0;
     } else if (result == -ESRCH && ProcessKilled(pid)) {
       result = -ENOTCONN;
-    } else if (result <= -512 && result >= -516) {
-      // The kernel's internal restart codes never reach user space; a
-      // restart is the client's business (it sees what a signal would).
-      result = -EINTR;
     }
+    // lkd_syscall never returns the kernel's internal restart codes
+    // (kernel/arch/lkd/kernel/syscalls.c restarts or answers -EINTR).
     ctl->resp.result = result;
     ctl->resp.signals = signals;
     if (trace) {

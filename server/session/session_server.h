@@ -13,14 +13,16 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
+#include "schema/lkd_defaults.h"
 #include "server/session/channel_worker.h"
 
 namespace lkd::server {
 
 struct SessionServerOptions {
   // Filesystem path of the Unix socket (not the unix:// URL).
-  std::string socket_path = "/run/lkd/lkd.sock";
+  std::string socket_path = LKD_DEFAULT_SOCKET_PATH;
   // Mode of the socket file: who may attach at all (the kernel then checks
   // what each attached client may do with its own credentials).
   uint32_t socket_mode = 0666;
@@ -29,7 +31,7 @@ struct SessionServerOptions {
   // Channels (threads) one client may have open at once.
   uint32_t max_channels_per_session = 1024;
   // How long a fork or exec hand-over waits to be claimed.
-  uint32_t handover_timeout_s = 30;
+  uint32_t handover_timeout_s = rpc::HANDOVER_TIMEOUT_SECONDS;
   // How long shutdown waits for workers to leave the kernel.
   uint32_t shutdown_timeout_s = 10;
 };
