@@ -377,10 +377,12 @@ absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
                                   MAP_SHARED, fd, 0);
                 KJ_REQUIRE(base != MAP_FAILED, "mmap channel", strerror(errno));
                 const auto* ctl = static_cast<const lkd_channel*>(base);
-                if (ctl->magic != LKD_CHANNEL_MAGIC || ctl->version != LKD_CHANNEL_VERSION) {
+                // Read before the unmap: the message names the version.
+                const uint32_t magic = ctl->magic, version = ctl->version;
+                if (magic != LKD_CHANNEL_MAGIC || version != LKD_CHANNEL_VERSION) {
                   munmap(base, total);
-                  KJ_FAIL_REQUIRE("lkd's channel has another layout (version)",
-                                  ctl->version, LKD_CHANNEL_VERSION);
+                  KJ_FAIL_REQUIRE("lkd's channel has another layout (version)", version,
+                                  LKD_CHANNEL_VERSION);
                 }
                 // A forked child must not write into its parent's channels.
                 madvise(base, total, MADV_DONTFORK);

@@ -2,8 +2,13 @@
 // Pins the contracts of hostops/include/lkd/hostops.h for the POSIX table.
 #include "hostops/posix_hostops.h"
 
+#include <unistd.h>
+
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -96,16 +101,37 @@ TEST(PosixHostops, SemaphorePingPongLosesNoWakeup) {
   Ops()->sem_free(pong);
 }
 
+// Whether host thread `tid` of this process sleeps in the kernel ('S' in
+// /proc/self/task/<tid>/stat), polled for up to 60 s; false at once if the
+// thread ended.
+bool AwaitSleeping(pid_t tid) {
+  const std::string path = "/proc/self/task/" + std::to_string(tid) + "/stat";
+  for (int i = 0; i < 60000; i++) {
+    std::ifstream in(path);
+    if (!in) return false;
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    size_t paren = stat.rfind(')');
+    if (paren != std::string::npos && paren + 2 < stat.size() && stat[paren + 2] == 'S')
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 TEST(PosixHostops, SemaphoreCounts) {
   lkd_host_sem* sem = Ops()->sem_alloc(2);
   Ops()->sem_down(sem);
   Ops()->sem_down(sem);  // both units were there: neither blocks
   std::atomic<bool> passed{false};
+  std::atomic<pid_t> tid{0};
   std::thread waiter([&] {
+    tid = gettid();
     Ops()->sem_down(sem);
     passed = true;
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The waiter asleep in the host kernel, not just late to start.
+  while (tid.load() == 0) std::this_thread::yield();
+  ASSERT_TRUE(AwaitSleeping(tid.load())) << "the waiter never blocked";
   EXPECT_FALSE(passed.load()) << "a third down must wait for an up";
   Ops()->sem_up(sem);
   waiter.join();
@@ -169,6 +195,18 @@ void OnTimer(void* a) {
   p->ops->sem_up(p->fired);
 }
 
+// Arms a fence timer `ns` from now and waits until it fired. Timers share
+// one thread and fire in deadline order (AllTimersShareOneThread), so any
+// timer due before the fence has fired by the time this returns.
+void FireAfter(unsigned long long ns) {
+  TimerProbe fence{Ops(), Ops()->sem_alloc(0)};
+  lkd_host_timer* timer = Ops()->timer_alloc(OnTimer, &fence);
+  Ops()->timer_set(timer, ns);
+  Ops()->sem_down(fence.fired);
+  Ops()->timer_free(timer);
+  Ops()->sem_free(fence.fired);
+}
+
 TEST(PosixHostops, TimerFiresOnceNotEarly) {
   TimerProbe probe{Ops(), Ops()->sem_alloc(0)};
   lkd_host_timer* timer = Ops()->timer_alloc(OnTimer, &probe);
@@ -177,7 +215,7 @@ TEST(PosixHostops, TimerFiresOnceNotEarly) {
   ASSERT_EQ(Ops()->timer_set(timer, 5000000), 0);
   Ops()->sem_down(probe.fired);
   EXPECT_GE(probe.at.load() - start, 5000000u) << "fired before its deadline";
-  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  FireAfter(20000000);  // a repeat would have fired by then
   EXPECT_EQ(probe.count.load(), 1) << "one-shot";
   EXPECT_NE(probe.thread, std::this_thread::get_id());
   Ops()->timer_free(timer);
@@ -195,7 +233,7 @@ TEST(PosixHostops, TimerRearmAndCancel) {
   // A cancelled timer does not fire.
   Ops()->timer_set(timer, 10000000);
   Ops()->timer_cancel(timer);
-  std::this_thread::sleep_for(std::chrono::milliseconds(40));
+  FireAfter(40000000);  // past the cancelled deadline
   EXPECT_EQ(probe.count.load(), 1);
   Ops()->timer_free(timer);
   Ops()->sem_free(probe.fired);

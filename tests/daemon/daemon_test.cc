@@ -72,6 +72,66 @@ bool ReadAll(int fd, char* p, size_t n) {
   return true;
 }
 
+// The state letter of a kernel task as the kernel shows it in its stat
+// file ('S' asleep in a call; a task between calls is parked, 'P'), or 0
+// if it cannot be read.
+char KernelTaskState(const std::string& stat_path) {
+  int fd = lk_sys_openat(AT_FDCWD, stat_path.c_str(), O_RDONLY, 0);
+  if (fd < 0) return 0;
+  char buf[512];
+  long n = lk_sys_read(fd, buf, sizeof(buf) - 1);
+  lk_sys_close(fd);
+  if (n <= 0) return 0;
+  std::string stat(buf, n);
+  size_t paren = stat.rfind(')');  // the name may hold spaces and parens
+  return paren != std::string::npos && paren + 2 < stat.size() ? stat[paren + 2] : 0;
+}
+
+// Whether one of kernel process `pid`'s tasks is asleep in a call, from
+// /proc/<pid>/task/*/stat. (Each client thread is a task of its own; the
+// process's leader stays parked.)
+bool SomeTaskAsleep(long pid) {
+  const std::string dir = absl::StrCat("/proc/", pid, "/task");
+  int fd = lk_sys_openat(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY, 0);
+  if (fd < 0) return false;
+  alignas(8) char buf[4096];
+  bool asleep = false;
+  long n;
+  while (!asleep && (n = lk_sys_getdents64(fd, buf, sizeof(buf))) > 0) {
+    for (long off = 0; off < n;) {
+      // struct linux_dirent64: ino, off, reclen, type, name.
+      uint16_t reclen;
+      memcpy(&reclen, buf + off + 16, sizeof(reclen));
+      const char* name = buf + off + 19;
+      if (name[0] >= '0' && name[0] <= '9' &&
+          KernelTaskState(absl::StrCat(dir, "/", name, "/stat")) == 'S')
+        asleep = true;
+      off += reclen;
+    }
+  }
+  lk_sys_close(fd);
+  return asleep;
+}
+
+// In a client whose main thread is about to block in a call (and whose
+// other threads do not block): a thread that signals `ready` once the
+// kernel shows a task of this process asleep, so the test acts on a call
+// that really is blocked. Signals nothing (and the test's Wait fails) if
+// that is not seen within 60 s.
+std::thread SignalWhenBlocked(ReadyPipe& ready) {
+  const long pid = lk_sys_getpid();
+  return std::thread([pid, &ready]() {
+    const absl::Time deadline = absl::Now() + absl::Seconds(60);
+    while (absl::Now() < deadline) {
+      if (SomeTaskAsleep(pid)) {
+        ready.Signal();
+        return;
+      }
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+  });
+}
+
 std::string Pattern(int seed, size_t n) {
   std::string s(n, '\0');
   uint32_t x = 2654435761u * (seed + 1);
@@ -260,12 +320,12 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
       CHECK_OR(lk_init() == 0, 60);
       int l = Listen(5200);
       CHECK_OR(l >= 0, 61);
-      blocked.Signal();
+      std::thread watcher = SignalWhenBlocked(blocked);
       lk_sys_accept4(l, nullptr, nullptr, 0);  // blocks until killed
+      watcher.join();
       return 62;
     });
-    ASSERT_TRUE(blocked.Wait()) << "round " << round;
-    absl::SleepFor(absl::Milliseconds(2));  // let it reach accept
+    ASSERT_TRUE(blocked.Wait()) << "round " << round << ": accept never blocked";
     kill(victim, SIGKILL);
     EXPECT_EQ(WaitClient(victim), 128 + SIGKILL);
   };
@@ -293,7 +353,11 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
       absl::SleepFor(absl::Milliseconds(20));
     }
   };
-  absl::SleepFor(absl::Milliseconds(200));
+  // Baseline once only the bystander is attached (the victim's and the
+  // rebinder's sessions ended).
+  for (int i = 0; i < 3000 && lkd_->LiveSessions() != 1; i++)
+    absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(lkd_->LiveSessions(), 1);
   const int channels0 = lkd_->ChannelThreads(), threads0 = lkd_->Threads();
   const int fds0 = lkd_->OpenFds();
   const long rss0 = lkd_->RssKib();
@@ -579,9 +643,10 @@ TEST_F(DaemonTest, ClientsFailFastWhenLkdDies) {
     CHECK_OR(lk_init() == 0, 130);
     int l = Listen(5500);
     CHECK_OR(l >= 0, 131);
-    ready.Signal();
+    std::thread watcher = SignalWhenBlocked(ready);
     absl::Time start = absl::Now();
     int rc = lk_sys_accept4(l, nullptr, nullptr, 0);
+    watcher.join();
     CHECK_OR(rc < 0 && errno == ENOTCONN, 132);
     fprintf(stderr, "blocked accept failed %.0f ms after lkd was killed (or less)\n",
             absl::ToDoubleMilliseconds(absl::Now() - start));
@@ -589,8 +654,7 @@ TEST_F(DaemonTest, ClientsFailFastWhenLkdDies) {
     CHECK_OR(lk_sys_socket(AF_INET, SOCK_STREAM, 0) < 0 && errno == ENOTCONN, 134);
     return 0;
   });
-  ASSERT_TRUE(ready.Wait());
-  absl::SleepFor(absl::Milliseconds(50));
+  ASSERT_TRUE(ready.Wait()) << "accept never blocked";
   auto status = lkd_->StopWith(SIGKILL);
   ASSERT_TRUE(status.ok());
   EXPECT_EQ(WaitClient(client), 0);

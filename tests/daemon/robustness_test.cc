@@ -19,11 +19,15 @@
 #include <atomic>
 #include <cstring>
 #include <future>
+#include <map>
 #include <random>
 #include <string>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/ascii.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "lkd/sysnr.h"
@@ -354,7 +358,33 @@ TEST(Limits, ThreadOverTheLimitGetsEagainOthersWork) {
   EXPECT_EQ(WaitClient(client), 0) << (*d)->Log();
 }
 
+// What the load clients of the SIGTERM test did, in memory shared across
+// fork: each counts what the kernel accepted from it, so the test can wait
+// for real load before the signal and check the disk against it after.
+struct LoadProgress {
+  static constexpr int kStreams = 4;
+  std::atomic<long> sent[kStreams];
+  std::atomic<long> received;
+  std::atomic<long> files_done;  // files written in full and closed
+};
+
+// The files in the root of an ext4 image and their sizes, read with
+// debugfs (not with the kernel that wrote them).
+std::map<std::string, long> FilesInImage(const std::string& image, std::string* out) {
+  std::map<std::string, long> files;
+  if (RunShell("debugfs -R 'ls -p /' " + image, out) != 0) return files;
+  // Lines of the form /inode/mode/uid/gid/name/size/.
+  for (absl::string_view line : absl::StrSplit(*out, '\n')) {
+    std::vector<std::string> f = absl::StrSplit(line, '/');
+    long size;
+    if (f.size() == 8 && absl::SimpleAtoi(f[6], &size)) files[f[5]] = size;
+  }
+  return files;
+}
+
 TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
+  constexpr int kFiles = 50;
+  constexpr long kFileSize = 16 * 4096;
   std::string out;
   const std::string image = absl::StrCat(getenv("TEST_TMPDIR"), "/data.img");
   ASSERT_EQ(RunShell("truncate -s 64M " + image + " && mkfs.ext4 -q -F " + image, &out), 0)
@@ -362,6 +392,10 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
   auto d = LkdDaemon::Start({"--disk", image + ",ext4,/data"});
   ASSERT_TRUE(d.ok()) << d.status();
   auto& lkd = *d;
+  void* shared = mmap(nullptr, sizeof(LoadProgress), PROT_READ | PROT_WRITE,
+                      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  ASSERT_NE(shared, MAP_FAILED);
+  auto* progress = new (shared) LoadProgress{};
 
   // One server client, four streaming clients, one file writer.
   ReadyPipe listening;
@@ -374,13 +408,13 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
       return 2;
     listening.Signal();
     std::vector<std::thread> readers;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < LoadProgress::kStreams; i++) {
       int s = lk_sys_accept(l, nullptr, nullptr);
       if (s < 0) break;
-      readers.emplace_back([s]() {
+      readers.emplace_back([s, progress]() {
         char buf[65536];
-        while (lk_sys_read(s, buf, sizeof(buf)) > 0) {
-        }
+        long n;
+        while ((n = lk_sys_read(s, buf, sizeof(buf))) > 0) progress->received += n;
       });
     }
     for (auto& t : readers) t.join();
@@ -388,16 +422,16 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
   });
   ASSERT_TRUE(listening.Wait());
   std::vector<pid_t> streams;
-  for (int i = 0; i < 4; i++) {
-    streams.push_back(ForkClient(lkd->url(), []() {
+  for (int i = 0; i < LoadProgress::kStreams; i++) {
+    streams.push_back(ForkClient(lkd->url(), [i, progress]() {
       signal(SIGPIPE, SIG_IGN);
       if (lk_init() < 0) return 1;
       int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
       sockaddr_in a = Ipv4Loopback(5700);
       if (lk_sys_connect(c, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0) return 2;
       std::string buf(1 << 16, 'x');
-      while (lk_sys_write(c, buf.data(), buf.size()) > 0) {
-      }
+      long n;
+      while ((n = lk_sys_write(c, buf.data(), buf.size())) > 0) progress->sent[i] += n;
       // The connection ended: by a reset/EOF from the server side or
       // because lkd is gone.
       if (errno == EPIPE || errno == ECONNRESET || errno == ENOTCONN) return 0;
@@ -405,23 +439,34 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
       return 3;
     }));
   }
-  pid_t writer = ForkClient(lkd->url(), []() {
+  pid_t writer = ForkClient(lkd->url(), [progress]() {
     if (lk_init() < 0) return 1;
     std::string block(4096, 'd');
     for (int i = 0;; i++) {
-      int f = lk_sys_openat(AT_FDCWD, absl::StrCat("/data/f", i % 50).c_str(),
+      int f = lk_sys_openat(AT_FDCWD, absl::StrCat("/data/f", i % kFiles).c_str(),
                             O_WRONLY | O_CREAT | O_TRUNC, 0644);
       if (f < 0) return errno == ENOTCONN ? 0 : 2;
-      for (int k = 0; k < 16; k++)
+      for (long k = 0; k < kFileSize / 4096; k++)
         if (lk_sys_write(f, block.data(), block.size()) < 0) {
           if (errno == ENOTCONN) return 0;
           fprintf(stderr, "file writer: write ended with %s\n", strerror(errno));
           return 3;
         }
-      lk_sys_close(f);
+      if (lk_sys_close(f) < 0) return errno == ENOTCONN ? 0 : 4;
+      progress->files_done++;
     }
   });
-  absl::SleepFor(absl::Milliseconds(500));  // under load
+  // Under load: every stream sent a MiB, the server read one, and every
+  // file was written once.
+  auto loaded = [&]() {
+    for (auto& s : progress->sent)
+      if (s < (1 << 20)) return false;
+    return progress->received >= (1 << 20) && progress->files_done >= kFiles;
+  };
+  const absl::Time deadline = absl::Now() + absl::Seconds(60);
+  while (!loaded() && absl::Now() < deadline) absl::SleepFor(absl::Milliseconds(10));
+  EXPECT_TRUE(loaded()) << "no load within 60 s: files " << progress->files_done
+                        << ", bytes received " << progress->received;
   auto status = lkd->StopWith(SIGTERM);
   ASSERT_TRUE(status.ok());
   EXPECT_TRUE(WIFEXITED(*status) && WEXITSTATUS(*status) == 0)
@@ -429,7 +474,32 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
   for (pid_t s : streams) EXPECT_EQ(WaitClient(s), 0);
   EXPECT_EQ(WaitClient(server), 0);
   EXPECT_EQ(WaitClient(writer), 0);
+  long sent = 0;
+  for (auto& s : progress->sent) sent += s;
+  EXPECT_GE(progress->received, 1 << 20);
+  // A write the kernel took just before the stop may have lost its answer
+  // (and so is not in `sent`): at most one buffer per stream.
+  EXPECT_LE(progress->received, sent + LoadProgress::kStreams * (1 << 16));
   EXPECT_EQ(RunShell("e2fsck -fn " + image, &out), 0) << out;
+
+  // Every file the writer closed is on the disk in full; the one it was
+  // writing when lkd stopped holds at most one file's worth.
+  const long done = progress->files_done;
+  std::map<std::string, long> files = FilesInImage(image, &out);
+  for (int i = 0; i < kFiles; i++) {
+    const std::string name = absl::StrCat("f", i);
+    ASSERT_TRUE(files.count(name)) << name << " missing after " << done << " files:\n" << out;
+    if (i == done % kFiles)
+      EXPECT_LE(files[name], kFileSize) << name;
+    else
+      EXPECT_EQ(files[name], kFileSize) << name << " (" << done << " files written)";
+  }
+  EXPECT_EQ(RunShell("debugfs -R 'cat /f" + std::to_string((done + 1) % kFiles) + "' " + image +
+                         " 2>/dev/null | tr -d d | wc -c",
+                     &out),
+            0);
+  EXPECT_EQ(absl::StripAsciiWhitespace(out), "0") << "file content is not the writer's";
+  munmap(shared, sizeof(LoadProgress));
 }
 
 TEST(Startup, ErrorsAreOneClearMessage) {
