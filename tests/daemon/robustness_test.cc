@@ -504,15 +504,17 @@ TEST(Shutdown, SigtermUnderLoadEndsConnectionsAndLeavesDiskClean) {
 
 TEST(Startup, ErrorsAreOneClearMessage) {
   std::string out;
+  // A socket path of this run's own: copies of the test may run at once.
+  char dir[] = "/tmp/lkd-startup-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  const std::string listen = std::string("--listen unix://") + dir + "/lkd.sock ";
   EXPECT_NE(RunShell("server/lkd --no-such-flag", &out), 0);
   EXPECT_NE(out.find("no-such-flag"), std::string::npos) << out;
-  EXPECT_NE(RunShell("server/lkd --listen unix:///tmp/lkd-startup-test.sock "
-                     "--net raw:nosuchif0",
+  EXPECT_NE(RunShell("server/lkd " + listen + "--net raw:nosuchif0",
                      &out),
             0);
   EXPECT_NE(out.find("nosuchif0"), std::string::npos) << out;
-  EXPECT_NE(RunShell("server/lkd --listen unix:///tmp/lkd-startup-test.sock "
-                     "--disk /nonexistent.img,ext4,/data",
+  EXPECT_NE(RunShell("server/lkd " + listen + "--disk /nonexistent.img,ext4,/data",
                      &out),
             0);
   EXPECT_NE(out.find("/nonexistent.img"), std::string::npos) << out;
@@ -523,22 +525,25 @@ TEST(Startup, ErrorsAreOneClearMessage) {
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_NE(RunShell("server/lkd --listen " + (*first)->url(), &out), 0);
   EXPECT_NE(out.find("another lkd is serving"), std::string::npos) << out;
+  rmdir(dir);
 }
 
 // Asked-for help is a success; a stray word is an error like any other.
 TEST(Startup, HelpSucceedsAndAPositionalArgumentFails) {
+  char dir[] = "/tmp/lkd-startup-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
   std::string out;
   EXPECT_EQ(RunShell("(server/lkd --help 2>/dev/null)", &out), 0);
   EXPECT_NE(out.find("--net"), std::string::npos) << out;
   EXPECT_NE(out.find("--listen"), std::string::npos) << out;
   // Only stderr is kept: (... 2>&1 >/dev/null).
-  EXPECT_EQ(RunShell("(server/lkd --listen unix:///tmp/lkd-startup-test.sock stray "
-                     "2>&1 >/dev/null)",
+  EXPECT_EQ(RunShell("(server/lkd --listen unix://" + std::string(dir) + "/lkd.sock stray 2>&1 >/dev/null)",
                      &out),
             1);
   EXPECT_EQ(out, "lkd: unexpected argument 'stray' (see --help)\n");
   EXPECT_EQ(RunShell("(server/lkd -- --net 2>&1 >/dev/null)", &out), 1);
   EXPECT_EQ(out, "lkd: unexpected argument '--net' (see --help)\n");
+  rmdir(dir);
 }
 
 }  // namespace
