@@ -90,12 +90,13 @@ if [ "$clean" = 0 ] && [ -f "$build/liblkd_kernel.a" ] &&
 fi
 [ "$clean" = 1 ] && { log "cleaning $build"; rm -rf "$build"; }
 
-# 3. Our arch directory and the two headers the kernel side includes are
+# 3. Our arch directory and the three headers the kernel side includes are
 #    copied into the tree (checksum-compared, so unchanged files keep their
 #    timestamps and Kbuild recompiles only what changed).
 rsync -a --copy-links --checksum --delete --exclude host-include "$here/arch/lkd/" "$src/arch/lkd/"
 mkdir -p "$src/arch/lkd/host-include/lkd"
-rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" "$here/include/lkd/kernel.h" \
+rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" \
+	"$repo/hostops/include/lkd/virtio_host.h" "$here/include/lkd/kernel.h" \
 	"$src/arch/lkd/host-include/lkd/"
 
 # Kbuild notices edited headers but not one that moves between our arch

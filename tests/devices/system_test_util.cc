@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
-#include "hostops/virtio/kernel_hooks.h"
+#include "server/daemon/kernel_hooks.h"
 #include "kernel/testing/kernel_test_util.h"
 #include "lkd/kernel.h"
 
