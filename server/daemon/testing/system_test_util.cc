@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "tests/devices/system_test_util.h"
+#include "server/daemon/testing/system_test_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
