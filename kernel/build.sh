@@ -44,7 +44,11 @@ while [ $# -gt 0 ]; do
 done
 
 tarball=/usr/src/linux-source-6.1.tar.xz
-cache="${LKD_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/lkd}"
+# Bazel runs this script without HOME (passing it to every action would put
+# it into every cache key), so the home directory comes from the user
+# database when the environment lacks it.
+home="${HOME:-$(getent passwd "$(id -u)" | cut -d: -f6)}"
+cache="${LKD_CACHE_DIR:-${XDG_CACHE_HOME:-$home/.cache}/lkd}"
 src="$cache/linux-source-6.1"
 build="$cache/build"
 jobs="${LKD_JOBS:-$(nproc)}"
@@ -52,6 +56,7 @@ fragment="$here/arch/lkd/configs/lkd.config"
 
 log() { echo "kernel: $*" >&2; }
 die() { echo "kernel/build.sh: error: $*" >&2; exit 1; }
+[ -n "${LKD_CACHE_DIR:-}${XDG_CACHE_HOME:-}$home" ] || die "no HOME and no home directory for uid $(id -u): set LKD_CACHE_DIR"
 
 [ -f "$tarball" ] || die "$tarball not found: install Debian's linux-source-6.1 (sudo ./setup.sh)"
 for tool in make gcc flex bison bc rsync flock nm ar; do
@@ -90,12 +95,13 @@ if [ "$clean" = 0 ] && [ -f "$build/liblkd_kernel.a" ] &&
 fi
 [ "$clean" = 1 ] && { log "cleaning $build"; rm -rf "$build"; }
 
-# 3. Our arch directory and the two headers the kernel side includes are
+# 3. Our arch directory and the three headers the kernel side includes are
 #    copied into the tree (checksum-compared, so unchanged files keep their
 #    timestamps and Kbuild recompiles only what changed).
 rsync -a --copy-links --checksum --delete --exclude host-include "$here/arch/lkd/" "$src/arch/lkd/"
 mkdir -p "$src/arch/lkd/host-include/lkd"
-rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" "$here/include/lkd/kernel.h" \
+rsync -a --copy-links --checksum "$repo/hostops/include/lkd/hostops.h" \
+	"$repo/hostops/include/lkd/virtio_host.h" "$here/include/lkd/kernel.h" \
 	"$src/arch/lkd/host-include/lkd/"
 
 # Kbuild notices edited headers but not one that moves between our arch

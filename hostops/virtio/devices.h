@@ -16,7 +16,8 @@ namespace lkd::virtio {
 
 class Devices {
  public:
-  // `hooks`: LibraryKernelHooks() (kernel_hooks.h) for the real kernel.
+  // `hooks`: LibraryKernelHooks() (server/daemon/kernel_hooks.h) for the
+  // real kernel.
   explicit Devices(KernelHooks hooks) : hooks_(hooks) {}
   ~Devices() { StopAll(); }
   Devices(const Devices&) = delete;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause
 // Where a virtio-net device's frames go on the host: the one small
-// interface every NIC backend implements (TAP, AF_PACKET, wire), and the
-// "--net" specification that selects one.
+// interface every NIC backend implements (TAP, AF_PACKET, wire). The
+// "--net" specification that selects one is in nic_spec.h.
 //
 // A frame crosses the interface as one scatter list: an optional
 // virtio_net_hdr of VnetHeaderSize() bytes (checksum and GSO offload
@@ -12,7 +12,6 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -20,10 +19,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "hostops/virtio/nic_spec.h"
 
 namespace lkd::virtio {
-
-using MacAddress = std::array<uint8_t, 6>;
 
 // Which offloads the kernel accepts on frames it receives (negotiated
 // VIRTIO_NET_F_GUEST_* features).
@@ -63,25 +61,6 @@ class NicBackend {
   // retrying its peer).
   virtual void Tick() {}
 };
-
-enum class NicKind { kTap, kRaw, kWire };
-
-// "tap:NAME", "raw:IFNAME" or "wire:PATH", then comma-separated options
-// mac=02:00:00:00:00:01, mtu=1500, offload=on|off.
-struct NicSpec {
-  NicKind kind = NicKind::kTap;
-  std::string target;        // TAP name, host interface, or socket path
-  bool mac_set = false;
-  MacAddress mac{};
-  int mtu = 1500;
-  bool offload = true;
-};
-
-absl::StatusOr<NicSpec> ParseNicSpec(absl::string_view spec);
-absl::StatusOr<MacAddress> ParseMac(absl::string_view text);
-std::string FormatMac(const MacAddress& mac);
-// A random locally administered unicast address.
-MacAddress RandomMac();
 
 // Opens the backend a spec names. Errors say what and why, e.g.
 // "tap:lkd0: TUNSETIFF: Device or resource busy (the TAP is in use by

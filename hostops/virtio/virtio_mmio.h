@@ -24,15 +24,16 @@
 
 #include "absl/status/statusor.h"
 #include "hostops/virtio/virtqueue.h"
-#include "lkd/kernel.h"
+#include "lkd/virtio_host.h"
 
 namespace lkd::virtio {
 
-// The two kernel entry points a device needs: lkd_virtio_mmio_add and
-// lkd_irq_raise in production (kernel_hooks.h), fakes in unit tests.
+// The two kernel entry points a device needs (lkd/virtio_host.h):
+// lkd_virtio_mmio_add and lkd_irq_raise in production, bound where the
+// kernel is linked (server/daemon/kernel_hooks.h); fakes in unit tests.
 struct KernelHooks {
-  int (*mmio_add)(const lkd_mmio_ops* ops, void* dev, unsigned long size);
-  void (*irq_raise)(int irq);
+  lkd_mmio_add_fn mmio_add;
+  lkd_irq_raise_fn irq_raise;
 };
 
 class VirtioMmioTransport;

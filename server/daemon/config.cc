@@ -23,7 +23,7 @@
 #include "common/errno_status.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
-#include "hostops/virtio/nic_backend.h"
+#include "hostops/virtio/nic_spec.h"
 
 namespace lkd::daemon {
 namespace {

@@ -8,7 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "common/errno_status.h"
 #include "hostops/posix_hostops.h"
-#include "hostops/virtio/kernel_hooks.h"
+#include "server/daemon/kernel_hooks.h"
 #include "kernel/setup/setup.h"
 #include "kernel/sys.h"
 #include "lkd/kernel.h"

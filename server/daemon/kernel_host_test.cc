@@ -22,7 +22,7 @@
 #include "absl/strings/str_join.h"
 #include "common/errno_status.h"
 #include "kernel/sys.h"
-#include "tests/devices/system_test_util.h"
+#include "server/daemon/testing/system_test_util.h"
 
 namespace lkd::daemon {
 namespace {

@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "kernel/setup/setup.h"
 #include "kernel/testing/kernel_test_util.h"
-#include "tests/devices/system_test_util.h"
+#include "server/daemon/testing/system_test_util.h"
 
 namespace lkd::testing {
 namespace {

@@ -29,7 +29,7 @@
 #include "common/errno_status.h"
 #include "kernel/setup/setup.h"
 #include "kernel/testing/kernel_test_util.h"
-#include "tests/devices/system_test_util.h"
+#include "server/daemon/testing/system_test_util.h"
 
 ABSL_FLAG(double, tcp_seconds, 3.0, "how long each TCP stream runs");
 ABSL_FLAG(int, disk_mib, 256, "file size for the disk benchmarks");

@@ -32,6 +32,7 @@
 #define LKD_KERNEL_H
 
 #include <lkd/hostops.h>
+#include <lkd/virtio_host.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -151,17 +152,7 @@ void lkd_unbind(void);
  * Devices (hooks for the device models in hostops/)
  * --------------------------------------------------------------------- */
 
-/*
- * A memory-mapped device window. Reads and writes the kernel makes to the
- * window's addresses (readl/writel, ...) are forwarded here, on the host
- * thread that runs kernel code; `off` is relative to the window, `size` is
- * 1, 2, 4 or 8.
- */
-struct lkd_mmio_ops {
-	unsigned long long (*read)(void *dev, unsigned long off, int size);
-	void (*write)(void *dev, unsigned long off, unsigned long long value,
-		      int size);
-};
+/* struct lkd_mmio_ops: the device window's callbacks (lkd/virtio_host.h). */
 
 /*
  * Register a virtio-mmio device window of `size` bytes (at most 4096)

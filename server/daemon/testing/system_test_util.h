@@ -3,8 +3,8 @@
 // scenario boots its own kernel in a forked child process (one kernel per
 // process), and the parent checks the outcome from the host: images with
 // e2fsck/debugfs, traffic from network namespaces.
-#ifndef LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
-#define LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
+#ifndef LKD_SERVER_DAEMON_TESTING_SYSTEM_TEST_UTIL_H_
+#define LKD_SERVER_DAEMON_TESTING_SYSTEM_TEST_UTIL_H_
 
 #include <netinet/in.h>
 
@@ -69,4 +69,4 @@ std::string Pattern(size_t size, uint32_t seed);
 
 }  // namespace lkd::testing
 
-#endif  // LKD_TESTS_DEVICES_SYSTEM_TEST_UTIL_H_
+#endif  // LKD_SERVER_DAEMON_TESTING_SYSTEM_TEST_UTIL_H_

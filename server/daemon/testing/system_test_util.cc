@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "tests/devices/system_test_util.h"
+#include "server/daemon/testing/system_test_util.h"
 
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -13,7 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
-#include "hostops/virtio/kernel_hooks.h"
+#include "server/daemon/kernel_hooks.h"
 #include "kernel/testing/kernel_test_util.h"
 #include "lkd/kernel.h"
 
