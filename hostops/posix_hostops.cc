@@ -185,7 +185,6 @@ int ThreadCreate(void (*fn)(void*), void* arg, unsigned long stack_size) {
   return 0;
 }
 
-lkd_host_thread_t ThreadSelf() { return static_cast<lkd_host_thread_t>(pthread_self()); }
 
 lkd_host_tls_key* TlsAlloc(void (*destructor)(void*)) {
   auto* key = new (std::nothrow) lkd_host_tls_key;
@@ -195,12 +194,6 @@ lkd_host_tls_key* TlsAlloc(void (*destructor)(void*)) {
     return nullptr;
   }
   return key;
-}
-
-void TlsFree(lkd_host_tls_key* key) {
-  if (key == nullptr) return;
-  pthread_key_delete(key->key);
-  delete key;
 }
 
 int TlsSet(lkd_host_tls_key* key, void* value) { return -pthread_setspecific(key->key, value); }
@@ -439,9 +432,7 @@ constexpr lkd_hostops kPosixHostops = {
     .mem_alloc = MemAlloc,
     .mem_free = MemFree,
     .thread_create = ThreadCreate,
-    .thread_self = ThreadSelf,
     .tls_alloc = TlsAlloc,
-    .tls_free = TlsFree,
     .tls_set = TlsSet,
     .tls_get = TlsGet,
     .sem_alloc = SemAlloc,

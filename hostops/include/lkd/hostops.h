@@ -22,6 +22,7 @@
  *
  * Versioning: the kernel refuses a table whose `version` differs from
  * LKD_HOSTOPS_VERSION. Add entries only at the end and bump the version.
+ * Version 4 removed thread_self and tls_free, which nothing used.
  */
 #ifndef LKD_HOSTOPS_H
 #define LKD_HOSTOPS_H
@@ -30,14 +31,13 @@
 extern "C" {
 #endif
 
-#define LKD_HOSTOPS_VERSION 3
+#define LKD_HOSTOPS_VERSION 4
 
 /* Opaque host objects. The kernel never looks inside them. */
 struct lkd_host_sem;
 struct lkd_host_mutex;
 struct lkd_host_timer;
 struct lkd_host_tls_key;
-typedef unsigned long lkd_host_thread_t;
 
 struct lkd_hostops {
 	/* Must be LKD_HOSTOPS_VERSION. */
@@ -80,20 +80,20 @@ struct lkd_hostops {
 	/*
 	 * Start a detached host thread running fn(arg) on a stack of at
 	 * least `stack_size` bytes (0: host default). The thread ends when
-	 * fn returns. Returns 0 or -errno.
+	 * fn returns. Returns 0 or -errno. (Only lkd_start() uses it, for
+	 * the thread that boots the kernel: kernel tasks have no host
+	 * threads of their own, see the execution contexts below.)
 	 */
 	int (*thread_create)(void (*fn)(void *arg), void *arg,
 			     unsigned long stack_size);
-	/* An identifier of the calling host thread, unique while it lives. */
-	lkd_host_thread_t (*thread_self)(void);
 
 	/*
 	 * A TLS key whose value is per host thread. `destructor` (may be
 	 * NULL) runs on a thread's exit with its non-NULL value, on that
-	 * thread. Returns NULL on failure.
+	 * thread. Returns NULL on failure. A key lives as long as the
+	 * process (the kernel allocates one, at boot).
 	 */
 	struct lkd_host_tls_key *(*tls_alloc)(void (*destructor)(void *));
-	void (*tls_free)(struct lkd_host_tls_key *key);
 	int (*tls_set)(struct lkd_host_tls_key *key, void *value);
 	void *(*tls_get)(struct lkd_host_tls_key *key);
 

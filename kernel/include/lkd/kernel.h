@@ -55,10 +55,11 @@ int lkd_start(const struct lkd_hostops *ops, const char *cmdline);
 
 /*
  * Halt the kernel: every kernel process is killed (its sockets closed),
- * file systems are synced and unmounted (emergency remount read-only), the
- * kernel's threads stop. Host threads still bound lose their tasks; later
- * calls return -ENODEV. Must not be called from a bound thread inside a
- * syscall.
+ * file systems are synced (not unmounted: unmount first for a clean image,
+ * as the daemon does; otherwise the next mount replays the journal), and
+ * no host thread runs kernel code again. Host threads still bound lose
+ * their tasks; later calls return -ENODEV. Must not be called from a bound
+ * thread inside a syscall.
  */
 int lkd_halt(void);
 
@@ -161,7 +162,9 @@ void lkd_unbind(void);
  * kernel's own virtio drivers probe it at boot, in registration order.
  * Returns the interrupt number the device raises with lkd_irq_raise(), or
  * -errno (-EBUSY after start, -EINVAL for bad ops or size, -ENOSPC when
- * the table is full).
+ * the table is full). The kernel keeps `ops` and `dev` and calls ops with
+ * dev from the host thread running kernel code until lkd_halt() returns
+ * (there is no removal): both must stay valid that long.
  */
 int lkd_virtio_mmio_add(const struct lkd_mmio_ops *ops, void *dev,
 			unsigned long size);
