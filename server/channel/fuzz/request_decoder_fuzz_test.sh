@@ -32,7 +32,7 @@ if ! "${no_aslr[@]}" true 2>/dev/null; then
 	no_aslr=()
 fi
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"${no_aslr[@]}" "$fuzzer" -seed=1 -runs=200000 -reload=0 -max_len=4096 -timeout=10 \
+"${no_aslr[@]}" "$fuzzer" -seed=1 -runs=1000000 -reload=0 -max_len=4096 -timeout=10 \
 	-print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$corpus" >"$log" 2>&1
 rc=$?
 
