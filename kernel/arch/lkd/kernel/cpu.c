@@ -9,18 +9,20 @@
  *
  *  1. The CPU is held by at most one host thread, the "runner". A host
  *     thread takes it only when it is free, with one compare-and-swap
- *     (lkd_cpu_try_get); nobody ever sleeps waiting for it.
+ *     (cpu_try_get); nobody ever sleeps waiting for it.
  *
- *  2. Work reaches the kernel in two ways, both lock-free: a host thread
- *     that wants a task to run a call pushes the task on `submitted`
- *     (lkd_cpu_submit); a host thread raising an interrupt sets its bit
- *     (irq.c). Then it tries to take the CPU. If it gets it, it becomes the
- *     runner: it switches from its own stack into `current`'s context
- *     (run_kernel) and runs the kernel until the kernel is idle again. If
- *     not, the runner sees the work before it lets go: it drains both at
- *     every user-mode point (cpu_service) and checks again after releasing
- *     (rule 5), so work is never stranded and the submitter never waits for
- *     the CPU, only for its own call's completion (a semaphore per task).
+ *  2. Work reaches the kernel in two ways. A host thread with a call for
+ *     its task (lkd_cpu_submit) first tries the CPU: if it is free, the
+ *     thread wakes its task itself (usually the task is `current` already)
+ *     and becomes the runner: it switches from its own stack into
+ *     `current`'s context (run_kernel) and runs the kernel until the kernel
+ *     is idle again. If the CPU is busy, it pushes the task on the
+ *     lock-free `submitted` list (which holds a reference on it) and tries
+ *     once more. A host thread raising an interrupt sets its bit (irq.c)
+ *     and tries the CPU the same way. The runner drains both at every
+ *     user-mode point (cpu_service) and checks again after releasing
+ *     (rule 5), so work is never stranded and a caller never waits for the
+ *     CPU, only for its own call's completion (a semaphore per task).
  *
  *  3. "User mode": a host-backed task between calls (lkd_user_mode_loop),
  *     the idle host task, or the idle task in deep idle. There the runner
@@ -32,11 +34,11 @@
  *     for it runs with no scheduling at all.
  *
  *  4. A call's completion posts its task's semaphore (lkd_call_done). The
- *     runner that completes it may be any host thread: the submitter
- *     wakes once, or not at all if it ran the call itself.
+ *     runner that completes it may be any host thread: the caller wakes
+ *     once, or not at all if it ran the call itself (runner_call).
  *
- *  5. Releasing (cpu_release) stores `held` and then reads the work words;
- *     submitting and raising store the work and then try the CPU (all
+ *  5. Releasing (run_and_release) stores `held` and then reads the work
+ *     words; submitting and raising store the work and then try the CPU (all
  *     sequentially consistent): either the runner sees the work, or the
  *     submitter gets the CPU.
  *
@@ -51,7 +53,9 @@
  *     `current` the kernel believes a task runs and the tick keeps firing.
  *     After about 50 ms in which nothing entered and only interrupts came,
  *     `current` steps aside for the idle task, whose NO_HZ idle loop stops
- *     the tick. An idle lkd then costs no host CPU.
+ *     the tick. An idle lkd then costs no host CPU. As on a real CPU, the
+ *     idle loop goes round once after every interrupt taken in deep idle:
+ *     that is what reprograms the tick for timers the interrupt added.
  *
  *  8. Halt: the last call (lkd_cpu_halt_call, into pid 1) sets
  *     lkd_halting; every user-mode task and the idle host task then step
@@ -90,10 +94,6 @@ static bool idle_host_requeue;
 #define DEEP_IDLE_AFTER_QUIET_EXITS	50
 static unsigned int quiet_exits;
 static bool idle_host_deep;
-
-void lkd_cpu_init(void)
-{
-}
 
 static bool cpu_try_get(void)
 {

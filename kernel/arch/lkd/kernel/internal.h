@@ -91,7 +91,6 @@ void lkd_irq_enable_user(void);
 extern bool lkd_halting;
 
 /* cpu.c: the CPU object; its rules are written at the top of cpu.c. */
-void lkd_cpu_init(void);
 void lkd_cpu_boot(void *idle_ctx);
 void lkd_cpu_submit(struct lkd_task_host *th);
 void lkd_cpu_kick(void);

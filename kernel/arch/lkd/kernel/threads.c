@@ -110,7 +110,6 @@ void *lkd_threads_init(void)
 	init_thread_info.host = &boot_task_host;
 	if (!boot_task_host.sem || !boot_task_host.ctx)
 		lkd_host->panic("lkd: out of host memory at boot");
-	lkd_cpu_init();
 	return boot_task_host.ctx;
 }
 
