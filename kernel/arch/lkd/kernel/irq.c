@@ -85,10 +85,9 @@ bool lkd_irq_pending(void)
 }
 
 /*
- * The holder lets the CPU go with `current` in user mode (cpu.c, rule 3):
- * interrupts are on, and those taken now interrupted user mode (the tick
- * then accounts user time and reports an RCU quiescent state, as on a
- * real CPU).
+ * At a user-mode point of the runner (cpu.c, rule 3): interrupts are on,
+ * and those taken now interrupted user mode (the tick then accounts user
+ * time and reports an RCU quiescent state, as on a real CPU).
  */
 void lkd_irq_enable_user(void)
 {
