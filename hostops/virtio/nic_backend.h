@@ -52,7 +52,7 @@ class NicBackend {
   // truncated; the caller sizes buffers for the largest frame.
   virtual ssize_t Receive(const iovec* iov, int count) = 0;
   // The kernel's receive offloads, once negotiated (TAP: TUNSETOFFLOAD).
-  virtual absl::Status SetReceiveOffloads(const ReceiveOffloads& offloads) {
+  virtual absl::Status SetReceiveOffloads(const ReceiveOffloads& /*offloads*/) {
     return absl::OkStatus();
   }
   // Whether the link is up on the host side; polled about once a second.

@@ -70,10 +70,11 @@ class VirtioDevice {
   // and INDIRECT_DESC.
   virtual uint64_t DeviceFeatures() const = 0;
   virtual int NumQueues() const = 0;
-  virtual uint16_t QueueSize(int queue) const { return 256; }
+  virtual uint16_t QueueSize(int /*queue*/) const { return 256; }
   // Config space reads/writes at `offset` (bytes from VIRTIO_MMIO_CONFIG).
   virtual void ReadConfig(uint32_t offset, void* out, uint32_t len) = 0;
-  virtual void WriteConfig(uint32_t offset, const void* in, uint32_t len) {}
+  virtual void WriteConfig(uint32_t /*offset*/, const void* /*in*/,
+                           uint32_t /*len*/) {}
   // DRIVER_OK: queues are set up, `features` negotiated. Start serving.
   virtual void Start(uint64_t features) = 0;
   // Reset: stop touching the queues; must return only when no backend

@@ -236,7 +236,7 @@ class SessionImpl final : public rpc::Session::Server {
     return kj::READY_NOW;
   }
 
-  kj::Promise<void> detach(DetachContext context) override {
+  kj::Promise<void> detach(DetachContext /*context*/) override {
     process_->Exit();
     return kj::READY_NOW;
   }

@@ -86,7 +86,7 @@ double ReceiveStream(int listen_fd) {
 
 int ListenIn(const ScopedNetns& ns, const char* ip, uint16_t port) {
   int fd = -1;
-  ns.Run([&] {
+  absl::Status entered = ns.Run([&] {
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -98,6 +98,11 @@ int ListenIn(const ScopedNetns& ns, const char* ip, uint16_t port) {
     }
     return absl::OkStatus();
   });
+  if (!entered.ok()) {
+    fprintf(stderr, "cannot listen in %s: %s\n", ns.name().c_str(),
+            std::string(entered.message()).c_str());
+    return -1;
+  }
   return fd;
 }
 
@@ -170,7 +175,7 @@ void VethStream() {
   int listen_fd = ListenIn(a, "10.0.8.1", 5201);
   double gbps = 0;
   std::thread receiver([&] { gbps = ReceiveStream(listen_fd); });
-  b.Run([&] {
+  absl::Status sent = b.Run([&] {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     sockaddr_in to = Ipv4Address("10.0.8.1", 5201);
     if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) == 0) {
@@ -183,6 +188,9 @@ void VethStream() {
     close(fd);
     return absl::OkStatus();
   });
+  if (!sent.ok())
+    fprintf(stderr, "veth_tcp_gbps: cannot send from %s: %s\n",
+            b.name().c_str(), std::string(sent.message()).c_str());
   receiver.join();
   close(listen_fd);
   Report("veth_tcp_gbps", gbps, "Gbit/s");

@@ -10,11 +10,14 @@ set -uo pipefail
 
 usage() {
 	cat <<'USAGE'
-Usage: tools/stress/lkd_soak.sh [--minutes N] [--clients N] [--lkd PATH]
+Usage: tools/stress/lkd_soak.sh [--minutes N] [--clients N] [--lkd PATH] [--bin DIR]
 
   --minutes N  how long to run (default 60)
   --clients N  client processes at a time (default 64)
-  --lkd PATH   the lkd binary (default: bazel-bin/server/lkd)
+  --lkd PATH   the lkd binary (default: BIN/server/lkd)
+  --bin DIR    a copy of bazel-bin holding server/lkd and rumpclient/ (the
+               library and lkclient.pc), so that builds during a long soak
+               do not swap binaries under it (default: bazel-bin)
 
 Needs `bazel build //server:lkd //rumpclient:sdk` first. Prints one line
 per sample and a summary; exit status 1 if a surviving client's data came
@@ -22,18 +25,19 @@ back different, lkd died, or a figure grew by more than 5 %.
 USAGE
 }
 
-minutes=60 clients=64 lkd=""
+minutes=60 clients=64 lkd="" bin=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--minutes) minutes="$2"; shift 2 ;;
 	--clients) clients="$2"; shift 2 ;;
 	--lkd) lkd="$2"; shift 2 ;;
+	--bin) bin="$2"; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "lkd_soak: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
 done
 repo="$(cd "$(dirname "$0")/../.." && pwd)"
-bin="$(cd "$repo" && bazel info bazel-bin 2>/dev/null)"
+[ -n "$bin" ] || bin="$(cd "$repo" && bazel info bazel-bin 2>/dev/null)"
 [ -n "$lkd" ] || lkd="$bin/server/lkd"
 [ -x "$lkd" ] || { echo "lkd_soak: no lkd at $lkd (bazel build //server:lkd)" >&2; exit 2; }
 [ -f "$bin/rumpclient/lkclient.pc" ] ||
