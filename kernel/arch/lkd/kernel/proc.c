@@ -232,7 +232,11 @@ static long sync_all(void *arg)
 /*
  * Clone a host-backed child of `parent`, claim it on the calling host
  * thread and run setup(arg) as the child. Returns setup's result (the
- * child's pid) with the child listed, or -errno.
+ * child's pid) with the child listed, or -errno. *child_out (if asked for)
+ * receives the child with a reference for the caller, taken here while
+ * the caller still holds admin_lock: once admin_lock is released, an exit
+ * of the process (lkd_proc_exit on another thread) may kill the child and
+ * drop every other reference.
  */
 static long create_child(struct lkd_task_host *parent, unsigned long flags,
 			 int exit_signal, long (*setup)(void *), void *arg,
@@ -255,8 +259,10 @@ static long create_child(struct lkd_task_host *parent, unsigned long flags,
 						: group_exit, NULL);
 		return ret;
 	}
-	if (child_out)
+	if (child_out) {
+		__atomic_add_fetch(&child->refs, 1, __ATOMIC_RELAXED);
 		*child_out = child;
+	}
 	return ret;
 }
 
@@ -414,11 +420,10 @@ int lkd_bind(int pid)
 	if (!kernel_up())
 		return -ENODEV;
 	lkd_unbind();
+	/* create_child's reference for us becomes the binding's. */
 	ret = on_leader(pid, new_thread, &child);
 	if (ret < 0)
 		return ret;
-	/* The binding's reference. */
-	__atomic_add_fetch(&child->refs, 1, __ATOMIC_RELAXED);
 	lkd_host->tls_set(binding_key, child);
 	return ret;
 }
