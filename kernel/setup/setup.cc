@@ -17,7 +17,6 @@
 #include <sys/socket.h>
 
 #include <cerrno>
-#include <charconv>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -29,6 +28,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/errno_status.h"
+#include "common/ip_prefix.h"
 #include "kernel/sys.h"
 
 namespace lkd::setup {
@@ -115,50 +115,6 @@ absl::Status SetUpFlag(std::string_view ifname, bool up) {
 // Addresses
 // ---------------------------------------------------------------------
 
-// An address with a prefix length, from "addr" or "addr/len".
-struct Prefix {
-  int family = 0;
-  uint8_t addr[16] = {};
-  int length = 0;
-
-  size_t size() const { return family == AF_INET ? 4 : 16; }
-
-  bool HostBitsSet() const {
-    for (size_t bit = length; bit < size() * 8; bit++)
-      if (addr[bit / 8] & (0x80 >> (bit % 8))) return true;
-    return false;
-  }
-};
-
-absl::StatusOr<Prefix> ParsePrefix(std::string_view text, bool allow_length) {
-  Prefix p;
-  size_t slash = text.find('/');
-  std::string address(text.substr(0, slash));
-  if (inet_pton(AF_INET, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET;
-  } else if (inet_pton(AF_INET6, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET6;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "' is not an IPv4 or IPv6 address"));
-  }
-  int max = p.family == AF_INET ? 32 : 128;
-  p.length = max;
-  if (slash == std::string_view::npos) return p;
-  if (!allow_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "' must be an address without a prefix length"));
-  }
-  // from_chars, unlike atoi-style parsers, takes no sign, space or suffix.
-  std::string_view digits = text.substr(slash + 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p.length);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-      p.length < 0 || p.length > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "': the prefix length must be 0..", max));
-  }
-  return p;
-}
 
 // ---------------------------------------------------------------------
 // rtnetlink
@@ -398,7 +354,7 @@ absl::StatusOr<std::string> LinkNameByMac(const std::array<uint8_t, 6>& mac) {
 
 absl::Status AddAddress(std::string_view ifname, std::string_view cidr) {
   std::string what = absl::StrCat("add address ", Av(cidr), " to ", Av(ifname));
-  absl::StatusOr<Prefix> prefix = ParsePrefix(cidr, true);
+  absl::StatusOr<IpPrefix> prefix = ParseIpPrefix(cidr);
   if (!prefix.ok()) return Invalid(what, prefix.status().message());
   absl::StatusOr<int> index = IndexOf(ifname, what);
   if (!index.ok()) return index.status();
@@ -432,18 +388,18 @@ absl::Status AddRoute(std::string_view dest, std::string_view via, std::string_v
   if (table != 0) absl::StrAppend(&what, " table ", table);
   if (via.empty() && ifname.empty()) return Invalid(what, "needs a gateway or a link");
 
-  std::optional<Prefix> gateway;
+  std::optional<IpPrefix> gateway;
   if (!via.empty()) {
-    absl::StatusOr<Prefix> parsed = ParsePrefix(via, false);
+    absl::StatusOr<IpPrefix> parsed = ParseIpPrefix(via, PrefixLength::kRefused);
     if (!parsed.ok()) return Invalid(what, parsed.status().message());
     gateway = *parsed;
   }
-  Prefix to;
+  IpPrefix to;
   if (dest == "default") {
     to.family = gateway ? gateway->family : AF_INET;
     to.length = 0;
   } else {
-    absl::StatusOr<Prefix> parsed = ParsePrefix(dest, true);
+    absl::StatusOr<IpPrefix> parsed = ParseIpPrefix(dest);
     if (!parsed.ok()) return Invalid(what, parsed.status().message());
     to = *parsed;
     if (to.HostBitsSet()) {

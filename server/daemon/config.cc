@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
 #include <set>
 #include <sstream>
 #include <vector>
@@ -21,6 +20,8 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "common/host_file.h"
+#include "common/ip_prefix.h"
 #include "google/protobuf/io/tokenizer.h"
 #include "google/protobuf/text_format.h"
 #include "hostops/virtio/nic_spec.h"
@@ -63,49 +64,6 @@ class ErrorLines : public google::protobuf::io::ErrorCollector {
   std::string source_;
   std::vector<std::string> lines_;
 };
-
-// An address with an optional prefix length, in network byte order.
-struct Cidr {
-  int family = 0;
-  unsigned char bytes[16] = {};
-  int prefix = 0;
-};
-
-absl::StatusOr<Cidr> ParseCidr(const std::string& text) {
-  Cidr cidr;
-  std::string address = text, length;
-  if (size_t slash = text.find('/'); slash != std::string::npos) {
-    address = text.substr(0, slash);
-    length = text.substr(slash + 1);
-  }
-  if (inet_pton(AF_INET, address.c_str(), cidr.bytes) == 1) {
-    cidr.family = AF_INET;
-  } else if (inet_pton(AF_INET6, address.c_str(), cidr.bytes) == 1) {
-    cidr.family = AF_INET6;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' is not an address (want 10.0.2.2/24 or fd00:2::2/64)"));
-  }
-  int max = cidr.family == AF_INET ? 32 : 128;
-  cidr.prefix = max;
-  if (text.find('/') != std::string::npos &&
-      (length.empty() || length.size() > 3 ||
-       !std::all_of(length.begin(), length.end(), absl::ascii_isdigit) ||
-       !absl::SimpleAtoi(length, &cidr.prefix) || cidr.prefix > max)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", text, "' has a bad prefix length (want 0..", max, ")"));
-  }
-  return cidr;
-}
-
-// Whether any bit past the prefix length is set ("10.1.2.0/16").
-bool HasHostBits(const Cidr& cidr) {
-  int size = cidr.family == AF_INET ? 4 : 16;
-  for (int bit = cidr.prefix; bit < size * 8; bit++) {
-    if (cidr.bytes[bit / 8] & (0x80 >> (bit % 8))) return true;
-  }
-  return false;
-}
 
 // Linux's dev_valid_name(): what a link may be called.
 bool ValidLinkName(const std::string& name) {
@@ -157,7 +115,7 @@ absl::Status ValidateNics(const LkdConfig& config) {
       return Invalid(
           what, absl::StrCat("MAC ", virtio::FormatMac(spec->mac), " is already another NIC's"));
     for (const std::string& address : nic.address()) {
-      if (absl::StatusOr<Cidr> cidr = ParseCidr(address); !cidr.ok())
+      if (absl::StatusOr<IpPrefix> cidr = ParseIpPrefix(address); !cidr.ok())
         return About(what, cidr.status());
     }
   }
@@ -197,22 +155,17 @@ absl::Status ValidateRoute(const Route& route, const std::string& what) {
     return Invalid(what, "needs a gateway (via) or a link (dev)");
   int via_family = 0;
   if (!route.via().empty()) {
-    unsigned char bytes[16];
-    if (inet_pton(AF_INET, route.via().c_str(), bytes) == 1) {
-      via_family = AF_INET;
-    } else if (inet_pton(AF_INET6, route.via().c_str(), bytes) == 1) {
-      via_family = AF_INET6;
-    } else {
-      return Invalid(what, absl::StrCat("gateway '", route.via(), "' is not an address"));
-    }
+    absl::StatusOr<IpPrefix> via = ParseIpPrefix(route.via(), PrefixLength::kRefused);
+    if (!via.ok()) return Invalid(what, absl::StrCat("gateway ", via.status().message()));
+    via_family = via->family;
   }
   if (!route.dev().empty() && !ValidLinkName(route.dev()))
     return Invalid(what, absl::StrCat("bad link name '", route.dev(), "'"));
   if (route.dest() == "default") return absl::OkStatus();
   if (route.dest().empty()) return Invalid(what, "no destination (want default or a CIDR)");
-  absl::StatusOr<Cidr> dest = ParseCidr(route.dest());
+  absl::StatusOr<IpPrefix> dest = ParseIpPrefix(route.dest());
   if (!dest.ok()) return About(what, dest.status());
-  if (HasHostBits(*dest))
+  if (dest->HostBitsSet())
     return Invalid(
         what, absl::StrCat("destination '", route.dest(), "' has bits set past its prefix length"));
   if (via_family != 0 && via_family != dest->family)
@@ -244,12 +197,9 @@ absl::StatusOr<LkdConfig> ParseConfigText(std::string_view text, std::string_vie
 }
 
 absl::StatusOr<LkdConfig> LoadConfigFile(const std::string& path) {
-  std::ifstream file(path);
-  if (!file) return ErrnoStatus(errno, absl::StrCat("read config ", path));
-  std::stringstream text;
-  text << file.rdbuf();
-  if (file.bad()) return ErrnoStatus(errno, absl::StrCat("read config ", path));
-  return ParseConfigText(text.str(), path);
+  absl::StatusOr<std::string> text = ReadHostFile(path);
+  if (!text.ok()) return ErrnoStatus(ErrnoOf(text.status()), absl::StrCat("read config ", path));
+  return ParseConfigText(*text, path);
 }
 
 void ApplyDefaults(LkdConfig* config) {
@@ -265,7 +215,7 @@ absl::Status AddNicFlag(std::string_view spec, LkdConfig* config) {
   for (const std::string& item : items) {
     if (item.starts_with("addr=")) {
       std::string address = item.substr(5);
-      if (absl::StatusOr<Cidr> cidr = ParseCidr(address); !cidr.ok())
+      if (absl::StatusOr<IpPrefix> cidr = ParseIpPrefix(address); !cidr.ok())
         return About(what, cidr.status());
       nic.add_address(address);
     } else {
