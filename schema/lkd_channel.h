@@ -63,6 +63,9 @@
 /* Default size of the data area; larger transfers are chunked by the
  * client (a read of 1 MiB becomes several calls). */
 #define LKD_CHANNEL_DEFAULT_DATA_SIZE (256u * 1024u)
+/* The longest path argument, with its NUL (the kernel's PATH_MAX): the
+ * client refuses a longer one with ENAMETOOLONG, as the server would. */
+#define LKD_CHANNEL_PATH_MAX 4096u
 
 struct lkd_channel_request {
 	uint32_t generation;

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "server/channel/request_decoder.h"
 
+#include <sys/ioctl.h>
+
 #include <algorithm>
 
 #include <cerrno>
@@ -12,8 +14,9 @@
 namespace lkd::server {
 namespace {
 
-// ioctl requests with one int argument: FIONREAD, FIONBIO.
-bool IoctlCommandAllowed(long cmd) { return cmd == 0x541B || cmd == 0x5421; }
+// ioctl requests with one int argument. The host's numbers (x86-64) are
+// the kernel's generic ones.
+bool IoctlCommandAllowed(long cmd) { return cmd == FIONREAD || cmd == FIONBIO; }
 
 bool RegionInside(uint64_t offset, uint32_t len, uint32_t data_size) {
   return offset <= data_size && len <= data_size - offset;

@@ -19,7 +19,7 @@
 namespace lkd::server {
 
 // The longest path a call may pass, with its NUL (the kernel's PATH_MAX).
-inline constexpr uint32_t kChannelPathMax = 4096;
+inline constexpr uint32_t kChannelPathMax = LKD_CHANNEL_PATH_MAX;
 
 // A validated call, ready for lkd_syscall().
 struct DecodedCall {

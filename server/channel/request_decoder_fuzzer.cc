@@ -22,6 +22,8 @@
 // Built with clang and libFuzzer by fuzz/build_fuzzer.sh (the Bazel C++
 // toolchain is gcc); run for a bounded number of inputs by
 // fuzz/request_decoder_fuzz_test.sh. Input layout: fuzz/fuzz_input.h.
+#include <sys/ioctl.h>
+
 #include <cerrno>
 #include <cstdarg>
 #include <cstddef>
@@ -212,7 +214,7 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
   }
   if (desc->nr == LKD_NR_ioctl) {
     unsigned cmd = static_cast<unsigned>(call.args[1]);
-    EXPECT_OR_ABORT(cmd == 0x541B || cmd == 0x5421,
+    EXPECT_OR_ABORT(cmd == FIONREAD || cmd == FIONBIO,
                     "ioctl request 0x%x is not FIONREAD or FIONBIO", cmd);
   }
 

@@ -9,6 +9,8 @@
 // Built from the same headers as the fuzzer (fuzz_input.h, the request
 // struct, LKD_NR_*), so the seeds follow any change of layout or numbers.
 // Usage: write_seeds DIR
+#include <sys/ioctl.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -189,7 +191,7 @@ std::vector<NamedSeed> Seeds() {
       {"bind_longest", Seed(LKD_NR_bind).Val(0, 3).Region(1, 0, 128).Val(2, 128)},
       {"sendto_len_max", Seed(LKD_NR_sendto).Val(0, 4).Region(1, 0, 1).Val(2, 1).Val(3, 0)
                              .Region(4, 0, 0).Val(5, 0xffffffff)},
-      {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, 0x541B).Region(2, 0, 4)},
+      {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, FIONREAD).Region(2, 0, 4)},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
       {"not_served", Seed(LKD_NR_execve)},
       {"nr_as_table_index", Seed(0).Flags(kFlagNrIsTableIndex).Val(0, 3).Region(1, 0, 64)
