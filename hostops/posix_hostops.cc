@@ -40,10 +40,6 @@ struct lkd_host_mutex {
   std::mutex mu;
 };
 
-struct lkd_host_tls_key {
-  pthread_key_t key;
-};
-
 struct lkd_host_timer {
   void (*fn)(void*);
   void* arg;
@@ -107,7 +103,9 @@ void ConsoleWrite(const char* buf, unsigned int len) {
   }
 }
 
-[[noreturn]] void Panic(const char* msg) {
+// The GNU attribute, not [[noreturn]]: it is part of the function's type, which
+// the hostops table's pointer has (clang insists on the match).
+__attribute__((noreturn)) void Panic(const char* msg) {
   // Straight to fd 2: the console sink may be what is broken.
   const char prefix[] = "lkd: kernel panic: ";
   (void)!write(2, prefix, sizeof(prefix) - 1);
@@ -186,19 +184,25 @@ int ThreadCreate(void (*fn)(void*), void* arg, unsigned long stack_size) {
 }
 
 
-lkd_host_tls_key* TlsAlloc(void (*destructor)(void*)) {
-  auto* key = new (std::nothrow) lkd_host_tls_key;
-  if (key == nullptr) return nullptr;
-  if (pthread_key_create(&key->key, destructor) != 0) {
-    delete key;
-    return nullptr;
-  }
-  return key;
+// A key lives as long as the process (the contract has no tls_free), so
+// the handle is the pthread key itself, plus one so that key 0 is not
+// NULL: nothing is allocated, nothing leaks.
+lkd_host_tls_key* KeyHandle(pthread_key_t key) {
+  return reinterpret_cast<lkd_host_tls_key*>(static_cast<uintptr_t>(key) + 1);
+}
+pthread_key_t KeyOf(lkd_host_tls_key* handle) {
+  return static_cast<pthread_key_t>(reinterpret_cast<uintptr_t>(handle) - 1);
 }
 
-int TlsSet(lkd_host_tls_key* key, void* value) { return -pthread_setspecific(key->key, value); }
+lkd_host_tls_key* TlsAlloc(void (*destructor)(void*)) {
+  pthread_key_t key;
+  if (pthread_key_create(&key, destructor) != 0) return nullptr;
+  return KeyHandle(key);
+}
 
-void* TlsGet(lkd_host_tls_key* key) { return pthread_getspecific(key->key); }
+int TlsSet(lkd_host_tls_key* key, void* value) { return -pthread_setspecific(KeyOf(key), value); }
+
+void* TlsGet(lkd_host_tls_key* key) { return pthread_getspecific(KeyOf(key)); }
 
 // ---------------------------------------------------------------- semaphores
 
@@ -358,10 +362,11 @@ void TimerFree(lkd_host_timer* timer) {
 // system call (glibc's swapcontext saves the signal mask with one).
 namespace fctx = boost::context::detail;
 
-constexpr unsigned long kGuardBytes = 4096;
+constexpr unsigned long kPageBytes = 4096;
+constexpr unsigned long kGuardBytes = kPageBytes;
 
 void* StackAlloc(unsigned long size) {
-  if (size == 0 || size % 4096 != 0) return nullptr;
+  if (size == 0 || size % kPageBytes != 0) return nullptr;
   void* p = mmap(nullptr, size + kGuardBytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (p == MAP_FAILED) return nullptr;

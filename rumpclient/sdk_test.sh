@@ -38,7 +38,12 @@ libdir=$(pkg-config --variable=libdir lkclient)
 # Plain cc, nothing from Bazel's toolchain; -Wl,-rpath only because the
 # library is not installed in the linker's search path.
 # shellcheck disable=SC2046
-/usr/bin/cc -std=c11 -Wall -Werror -o "$tmp/prog" "$sdk/sdk_test_prog.c" \
+# A library built with --config=asan needs its program linked with the
+# ASan runtime too (the runtime must come first); a user's build would do
+# the same.
+sanitizer=()
+readelf -d "$lib" | grep -q 'NEEDED.*libasan' && sanitizer=(-fsanitize=address)
+/usr/bin/cc -std=c11 -Wall -Werror "${sanitizer[@]}" -o "$tmp/prog" "$sdk/sdk_test_prog.c" \
   $(pkg-config --cflags --libs lkclient) -Wl,-rpath,"$libdir"
 readelf -d "$tmp/prog" | grep -q 'NEEDED.*\[liblkclient\.so\.0\]' ||
   fail "prog does not need liblkclient.so.0"
@@ -72,7 +77,7 @@ grep -q '^libdir=/usr/local/lib$' "$stage/usr/local/lib/pkgconfig/lkclient.pc" |
   fail "install.sh: the installed .pc does not name /usr/local/lib"
 # shellcheck disable=SC2046
 PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
-  /usr/bin/cc -std=c11 -Wall -Werror -o "$tmp/prog_installed" "$sdk/sdk_test_prog.c" \
+  /usr/bin/cc -std=c11 -Wall -Werror "${sanitizer[@]}" -o "$tmp/prog_installed" "$sdk/sdk_test_prog.c" \
   $(PKG_CONFIG_PATH="$stage/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$stage" \
     pkg-config --cflags --libs lkclient)
 head -c 65536 /dev/urandom >"$tmp/in2"

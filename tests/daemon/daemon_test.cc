@@ -367,9 +367,13 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
   EXPECT_LE(lkd_->OpenFds(), fds0);
   EXPECT_LE(lkd_->Threads(), threads0 + 4) << "baseline " << threads0;
   // Memory: the kernel's own caches may keep a little; leaking a channel
-  // (256 KiB) or a thread stack per kill would show as tens of MiB.
+  // (256 KiB) or a thread stack per kill would show as tens of MiB. Under
+  // AddressSanitizer freed memory sits in its quarantine (up to 256 MiB)
+  // and RSS says nothing; its leak checker covers this instead.
+#ifndef __SANITIZE_ADDRESS__
   EXPECT_LE(lkd_->RssKib(), rss0 + 8 * 1024)
       << "baseline " << rss0 << " KiB, now " << lkd_->RssKib() << " KiB";
+#endif
   fprintf(stderr,
           "after 100 kills: channel workers %d (baseline %d), threads %d (%d), fds %d (%d), "
           "rss %ld KiB (%ld)\n",
@@ -482,7 +486,9 @@ TEST_F(DaemonTest, ManyClientsComeAndGoWithoutLeaks) {
       threads1 = lkd_->Threads();
     }
   }
+#ifndef __SANITIZE_ADDRESS__  // (RSS under ASan: see KilledClientsLeaveNothingBehind)
   EXPECT_LE(lkd_->RssKib(), rss1 + 8 * 1024);
+#endif
   fprintf(stderr,
           "after %d clients twice: channel workers %d (baseline %d), threads %d (%d, after "
           "round 1 %d), fds %d (%d), rss %ld KiB (after round 1 %ld)\n",
