@@ -29,12 +29,15 @@
 
 // The opaque handle types of the C header are our C++ classes.
 struct lkd_host_sem {
-  // Count of available units; futex word.
-  std::atomic<int> value{0};
-  // Threads asleep (or about to sleep) in the futex; sem_up wakes only if
-  // there are any, so an uncontended up is one atomic add.
-  std::atomic<int> sleepers{0};
+  // One word, so that sem_up is a single atomic add that also tells it
+  // whether anyone sleeps, and touches the semaphore no more after it: the
+  // waiter may free the semaphore as soon as it has its unit (hostops.h).
+  // Low 32 bits: available units, the futex word (little-endian: at the
+  // word's own address). High 32 bits: threads asleep or about to sleep.
+  std::atomic<uint64_t> state{0};
 };
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+              "lkd_host_sem's futex word is the low half of its state");
 
 struct lkd_host_mutex {
   std::mutex mu;
@@ -77,9 +80,8 @@ inline void CpuRelax() {
 #endif
 }
 
-long Futex(std::atomic<int>* word, int op, int val) {
-  return syscall(SYS_futex, reinterpret_cast<int*>(word), op | FUTEX_PRIVATE_FLAG, val, nullptr,
-                 nullptr, 0);
+long Futex(void* word, int op, int val) {
+  return syscall(SYS_futex, word, op | FUTEX_PRIVATE_FLAG, val, nullptr, nullptr, 0);
 }
 
 // ---------------------------------------------------------------- console
@@ -206,23 +208,30 @@ void* TlsGet(lkd_host_tls_key* key) { return pthread_getspecific(KeyOf(key)); }
 
 // ---------------------------------------------------------------- semaphores
 
+constexpr uint64_t kSemSleeper = uint64_t{1} << 32;
+constexpr uint64_t kSemUnits = kSemSleeper - 1;
+
 lkd_host_sem* SemAlloc(int count) {
+  if (count < 0) return nullptr;
   auto* sem = new (std::nothrow) lkd_host_sem;
-  if (sem != nullptr) sem->value.store(count, std::memory_order_relaxed);
+  if (sem != nullptr) sem->state.store(static_cast<uint64_t>(count), std::memory_order_relaxed);
   return sem;
 }
 
 void SemFree(lkd_host_sem* sem) { delete sem; }
 
 void SemUp(lkd_host_sem* sem) {
-  sem->value.fetch_add(1, std::memory_order_seq_cst);
-  if (sem->sleepers.load(std::memory_order_seq_cst) > 0) Futex(&sem->value, FUTEX_WAKE, 1);
+  void* futex_word = &sem->state;  // taken before: nothing reads sem after the add
+  const uint64_t old = sem->state.fetch_add(1, std::memory_order_seq_cst);
+  // A wake on memory the woken waiter has freed meanwhile is harmless: the
+  // kernel only looks the address up.
+  if (old >= kSemSleeper) Futex(futex_word, FUTEX_WAKE, 1);
 }
 
 bool SemTryDown(lkd_host_sem* sem) {
-  int v = sem->value.load(std::memory_order_relaxed);
-  while (v > 0) {
-    if (sem->value.compare_exchange_weak(v, v - 1, std::memory_order_acquire,
+  uint64_t v = sem->state.load(std::memory_order_relaxed);
+  while ((v & kSemUnits) > 0) {
+    if (sem->state.compare_exchange_weak(v, v - 1, std::memory_order_acquire,
                                          std::memory_order_relaxed))
       return true;
   }
@@ -236,16 +245,18 @@ void SemDown(lkd_host_sem* sem) {
     uint64_t deadline = ClockNs(CLOCK_MONOTONIC) + s.options.sem_spin_ns;
     for (unsigned i = 0;; ++i) {
       CpuRelax();
-      if (sem->value.load(std::memory_order_relaxed) > 0 && SemTryDown(sem)) return;
+      if ((sem->state.load(std::memory_order_relaxed) & kSemUnits) > 0 && SemTryDown(sem))
+        return;
       if ((i & 63) == 63 && ClockNs(CLOCK_MONOTONIC) > deadline) break;
     }
   }
-  // Announce the sleeper before the last check: SemUp adds to value and
-  // then reads sleepers (both seq_cst), so either it sees us and wakes the
-  // futex, or we see its unit here.
-  sem->sleepers.fetch_add(1, std::memory_order_seq_cst);
-  while (!SemTryDown(sem)) Futex(&sem->value, FUTEX_WAIT, 0);
-  sem->sleepers.fetch_sub(1, std::memory_order_relaxed);
+  // Announce the sleeper before the last check. Both are read-modify-
+  // writes of one word, so either SemUp's add sees us and wakes the futex,
+  // or our check sees its unit. FUTEX_WAIT sleeps only while the units
+  // (the low half) are still 0.
+  sem->state.fetch_add(kSemSleeper, std::memory_order_seq_cst);
+  while (!SemTryDown(sem)) Futex(&sem->state, FUTEX_WAIT, 0);
+  sem->state.fetch_sub(kSemSleeper, std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- mutexes

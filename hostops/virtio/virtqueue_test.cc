@@ -49,7 +49,10 @@ class FakeDriver {
     std::atomic_ref<uint16_t>(avail()->idx).store(old + 1,
                                                   std::memory_order_release);
     std::atomic_thread_fence(std::memory_order_seq_cst);
-    return vring_need_event(avail_event(), old + 1, old);
+    // The device writes avail_event concurrently: an atomic read, as the
+    // kernel's virtio_ring.c reads it.
+    return vring_need_event(
+        std::atomic_ref<uint16_t>(avail_event()).load(std::memory_order_relaxed), old + 1, old);
   }
 
  private:
@@ -292,7 +295,7 @@ TEST(VirtqueueTest, NoLostWakeupsUnderConcurrency) {
     if (!free_heads.empty() && submitted < kBuffers) continue;
     if (completed == kBuffers) break;
     // Ask for an interrupt at the next completion, re-check, then wait.
-    driver.used_event() = last_used;
+    std::atomic_ref<uint16_t>(driver.used_event()).store(last_used, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (std::atomic_ref<uint16_t>(driver.used()->idx)
             .load(std::memory_order_acquire) != last_used)

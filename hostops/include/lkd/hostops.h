@@ -106,7 +106,9 @@ struct lkd_hostops {
 	 * (after a short bounded spin, so that a completion posted from the
 	 * other core does not always pay for a futex sleep and wake-up);
 	 * sem_up never blocks and may be called from any thread, including
-	 * one that runs kernel code.
+	 * one that runs kernel code. A waiter may free the semaphore as soon
+	 * as its sem_down returns, while the sem_up that released it is still
+	 * returning: sem_up touches the semaphore no more once it has posted.
 	 */
 	struct lkd_host_sem *(*sem_alloc)(int count);
 	void (*sem_free)(struct lkd_host_sem *sem);
