@@ -110,12 +110,12 @@ struct ChannelWorker::State {
 
 std::unique_ptr<ChannelWorker> ChannelWorker::Start(
     std::unique_ptr<ChannelMemory> memory, int pid,
-    std::shared_ptr<const std::atomic<bool>> process_ended, WorkerSet* workers,
-    const Options& options) {
+    std::shared_ptr<const std::atomic<bool>> process_ended,
+    std::shared_ptr<WorkerSet> workers, const Options& options) {
   auto state = std::make_shared<State>();
   state->memory = std::move(memory);
   workers->Add();
-  std::thread(Run, state, pid, std::move(process_ended), workers, options).detach();
+  std::thread(Run, state, pid, std::move(process_ended), std::move(workers), options).detach();
   return std::unique_ptr<ChannelWorker>(new ChannelWorker(std::move(state)));
 }
 
@@ -131,7 +131,7 @@ void ChannelWorker::Stop() {
 
 void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
                         std::shared_ptr<const std::atomic<bool>> process_ended,
-                        WorkerSet* workers, Options options) {
+                        std::shared_ptr<WorkerSet> workers, Options options) {
   ChannelMemory& mem = *state->memory;
   lkd_channel* ctl = mem.control();
   pthread_setname_np(pthread_self(), "lkd-channel");  // visible in ps/top -H

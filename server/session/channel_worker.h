@@ -83,7 +83,9 @@ class ChannelWorker {
     uint32_t max_spinners = 2;
   };
   // Starts the thread, which binds itself to a new task of kernel process
-  // `pid`. `workers` must outlive the thread (the server waits on it).
+  // `pid`. The thread holds `workers` until it has left the kernel and
+  // said Done(), so the set outlives it even if the server does not wait
+  // (a shutdown whose wait timed out, a server destroyed early).
   // `process_ended` is set when lkd ends the process (client gone, detach,
   // shutdown): a call the kill interrupted then answers -ENOTCONN, as
   // every later call of that client does, instead of whatever the
@@ -91,7 +93,8 @@ class ChannelWorker {
   static std::unique_ptr<ChannelWorker> Start(std::unique_ptr<ChannelMemory> memory,
                                               int pid,
                                               std::shared_ptr<const std::atomic<bool>> process_ended,
-                                              WorkerSet* workers, const Options& options);
+                                              std::shared_ptr<WorkerSet> workers,
+                                              const Options& options);
   ~ChannelWorker() { Stop(); }
   void Stop();
   int fd() const;
@@ -101,7 +104,7 @@ class ChannelWorker {
   explicit ChannelWorker(std::shared_ptr<State> state) : state_(std::move(state)) {}
   static void Run(std::shared_ptr<State> state, int pid,
                   std::shared_ptr<const std::atomic<bool>> process_ended,
-                  WorkerSet* workers, Options options);
+                  std::shared_ptr<WorkerSet> workers, Options options);
 
   std::shared_ptr<State> state_;
 };

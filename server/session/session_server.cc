@@ -117,9 +117,10 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   absl::Status Listen();
   absl::StatusOr<int> Serve();
+  absl::Status ServeConnectedSocket(int fd);
 
   const SessionServerOptions& options() const { return options_; }
-  WorkerSet& workers() { return workers_; }
+  const std::shared_ptr<WorkerSet>& workers() { return workers_; }
 
   std::string AddHandover(Handover handover) {
     std::string cookie = NewCookie();
@@ -158,7 +159,8 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   SessionServerOptions options_;
   int listen_fd_ = -1;
-  WorkerSet workers_;
+  // Shared with the worker threads, which may outlive this server.
+  std::shared_ptr<WorkerSet> workers_ = std::make_shared<WorkerSet>();
   std::map<std::string, Handover> handovers_;
   // Valid while Serve() runs.
   kj::Timer* timer_ = nullptr;
@@ -211,7 +213,7 @@ class SessionImpl final : public rpc::Session::Server {
     results.setDataSize((*memory)->data_size());
     auto channel = kj::heap<ChannelImpl>(
         ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
-                             &server_.workers(), server_.options().worker));
+                             server_.workers(), server_.options().worker));
     channels_.push_back(channel->alive());
     results.setChannel(kj::mv(channel));
     return kj::READY_NOW;
@@ -300,6 +302,11 @@ class GateImpl final : public rpc::Gate::Server {
 // byte stream).
 constexpr uint kMaxFdsFromClient = 1;
 
+// Connections the host kernel queues before Serve() accepts them: a burst
+// of clients starting at once (a test's 256, a service's workers) waits
+// in the queue instead of getting ECONNREFUSED.
+constexpr int kAcceptBacklog = 256;
+
 struct Connection {
   Connection(kj::Own<kj::AsyncCapabilityStream> s, capnp::Capability::Client gate)
       : stream(kj::mv(s)),
@@ -343,7 +350,7 @@ absl::Status SessionServer::Impl::Listen() {
     close(fd);
     return ErrnoStatus(err, absl::StrCat("bind ", path));
   }
-  if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, 256) < 0) {
+  if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, kAcceptBacklog) < 0) {
     int err = errno;
     close(fd);
     return ErrnoStatus(err, absl::StrCat("listen on ", path));
@@ -416,10 +423,37 @@ absl::StatusOr<int> SessionServer::Impl::Serve() {
   connections_ = nullptr;
   tasks_ = nullptr;
   timer_ = nullptr;
-  if (!workers_.WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
+  if (!workers_->WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
     fprintf(stderr, "lkd: %d channel workers still in the kernel after %us\n",
-            workers_.live(), options_.shutdown_timeout_s);
+            workers_->live(), options_.shutdown_timeout_s);
   return signal_number;
+}
+
+absl::Status SessionServer::Impl::ServeConnectedSocket(int fd) {
+  if (timer_ != nullptr) {
+    close(fd);
+    return absl::FailedPreconditionError("ServeConnectedSocket while serving");
+  }
+  auto io = kj::setupAsyncIo();
+  kj::TaskSet tasks(*this);
+  auto connections = kj::heap<kj::TaskSet>(*this);
+  timer_ = &io.provider->getTimer();
+  tasks_ = &tasks;
+  connections_ = connections.get();
+  absl::Status status;
+  try {
+    ServeConnection(io.lowLevelProvider->wrapUnixSocketFd(
+        fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
+    connections->onEmpty().wait(io.waitScope);
+  } catch (const kj::Exception& e) {
+    status = absl::UnavailableError(e.getDescription().cStr());
+  }
+  connections = nullptr;
+  handovers_.clear();
+  connections_ = nullptr;
+  tasks_ = nullptr;
+  timer_ = nullptr;
+  return status;
 }
 
 SessionServer::SessionServer(SessionServerOptions options)
@@ -427,6 +461,9 @@ SessionServer::SessionServer(SessionServerOptions options)
 SessionServer::~SessionServer() = default;
 absl::Status SessionServer::Listen() { return impl_->Listen(); }
 absl::StatusOr<int> SessionServer::Serve() { return impl_->Serve(); }
+absl::Status SessionServer::ServeConnectedSocket(int fd) {
+  return impl_->ServeConnectedSocket(fd);
+}
 
 void SessionServer::BlockShutdownSignals() {
   kj::UnixEventPort::captureSignal(SIGTERM);

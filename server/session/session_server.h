@@ -54,6 +54,15 @@ class SessionServer {
   // workers. Returns the signal that ended it.
   absl::StatusOr<int> Serve();
 
+  // Serves one client already connected on `fd` (a Unix stream socket; the
+  // server takes it over) on the calling thread until that client hangs
+  // up, then ends its session and drops its pending hand-overs, as Serve()
+  // does at shutdown. The peer's credentials come from the socket, as for
+  // an accepted client. For the session server's tests and its fuzzer
+  // (which feed it bytes a real client never would); lkd uses Listen() and
+  // Serve(). Needs no Listen(); not while Serve() runs.
+  absl::Status ServeConnectedSocket(int fd);
+
   // Call first thing in main(), before any thread exists (the kernel's
   // threads inherit the mask): SIGTERM/SIGINT then reach Serve() only.
   static void BlockShutdownSignals();
