@@ -154,6 +154,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   void taskFailed(kj::Exception&& exception) override {
     fprintf(stderr, "lkd: %s\n", exception.getDescription().cStr());
   }
+  class Serving;
   kj::Promise<void> AcceptLoop(kj::ConnectionReceiver& listener);
   void ServeConnection(kj::Own<kj::AsyncIoStream> stream);
 
@@ -391,23 +392,56 @@ void SessionServer::Impl::ServeConnection(kj::Own<kj::AsyncIoStream> stream) {
   connections_->add(network.onDisconnect().attach(kj::mv(connection)));
 }
 
+// The event loop and task sets of one serving run (Serve or
+// ServeConnectedSocket). End() (or the destructor) drops every
+// connection, so every session (each kernel process exits, its TCP
+// connections closing as on a real kernel; each channel's worker ends once
+// out of the kernel), and every pending hand-over.
+class SessionServer::Impl::Serving {
+ public:
+  explicit Serving(Impl& server)
+      : server_(server),
+        io(kj::setupAsyncIo()),
+        tasks(server),
+        connections(kj::heap<kj::TaskSet>(server)) {
+    server_.timer_ = &io.provider->getTimer();
+    server_.tasks_ = &tasks;
+    server_.connections_ = connections.get();
+  }
+  ~Serving() { End(); }
+  Serving(const Serving&) = delete;
+  Serving& operator=(const Serving&) = delete;
+
+  void End() {
+    if (!connections) return;
+    connections = nullptr;
+    server_.handovers_.clear();
+    server_.connections_ = nullptr;
+    server_.tasks_ = nullptr;
+    server_.timer_ = nullptr;
+  }
+
+ private:
+  Impl& server_;
+
+ public:
+  kj::AsyncIoContext io;  // declared first of these: destroyed last
+  kj::TaskSet tasks;
+  kj::Own<kj::TaskSet> connections;
+};
+
 absl::StatusOr<int> SessionServer::Impl::Serve() {
   if (listen_fd_ < 0) return absl::FailedPreconditionError("Serve before Listen");
-  auto io = kj::setupAsyncIo();
-  kj::TaskSet tasks(*this);
-  auto connections = kj::heap<kj::TaskSet>(*this);
-  timer_ = &io.provider->getTimer();
-  tasks_ = &tasks;
-  connections_ = connections.get();
+  Serving serving(*this);
   int signal_number = 0;
   {
-    auto listener = io.lowLevelProvider->wrapListenSocketFd(listen_fd_);
+    auto listener = serving.io.lowLevelProvider->wrapListenSocketFd(listen_fd_);
     auto accepting = AcceptLoop(*listener).eagerlyEvaluate(
         [](kj::Exception&& e) { fprintf(stderr, "lkd: %s\n", e.getDescription().cStr()); });
-    auto& port = io.unixEventPort;
+    auto& port = serving.io.unixEventPort;
     auto siginfo = port.onSignal(SIGTERM)
                        .exclusiveJoin(port.onSignal(SIGINT))
-                       .wait(io.waitScope);
+                       .wait(serving.io.waitScope);
     signal_number = siginfo.si_signo;
     fprintf(stderr, "lkd: %s: no new clients; ending %zu pending hand-overs and every session\n",
             strsignal(signal_number), handovers_.size());
@@ -415,14 +449,7 @@ absl::StatusOr<int> SessionServer::Impl::Serve() {
   close(listen_fd_);
   unlink(options_.socket_path.c_str());
   listen_fd_ = -1;
-  // Dropping the connections drops their sessions: each kernel process
-  // exits (its TCP connections close as on a real kernel), each channel's
-  // worker ends once out of the kernel.
-  connections = nullptr;
-  handovers_.clear();
-  connections_ = nullptr;
-  tasks_ = nullptr;
-  timer_ = nullptr;
+  serving.End();
   if (!workers_->WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
     fprintf(stderr, "lkd: %d channel workers still in the kernel after %us\n",
             workers_->live(), options_.shutdown_timeout_s);
@@ -434,26 +461,15 @@ absl::Status SessionServer::Impl::ServeConnectedSocket(int fd) {
     close(fd);
     return absl::FailedPreconditionError("ServeConnectedSocket while serving");
   }
-  auto io = kj::setupAsyncIo();
-  kj::TaskSet tasks(*this);
-  auto connections = kj::heap<kj::TaskSet>(*this);
-  timer_ = &io.provider->getTimer();
-  tasks_ = &tasks;
-  connections_ = connections.get();
-  absl::Status status;
+  Serving serving(*this);
   try {
-    ServeConnection(io.lowLevelProvider->wrapUnixSocketFd(
+    ServeConnection(serving.io.lowLevelProvider->wrapUnixSocketFd(
         fd, kj::LowLevelAsyncIoProvider::TAKE_OWNERSHIP));
-    connections->onEmpty().wait(io.waitScope);
+    serving.connections->onEmpty().wait(serving.io.waitScope);
   } catch (const kj::Exception& e) {
-    status = absl::UnavailableError(e.getDescription().cStr());
+    return absl::UnavailableError(e.getDescription().cStr());
   }
-  connections = nullptr;
-  handovers_.clear();
-  connections_ = nullptr;
-  tasks_ = nullptr;
-  timer_ = nullptr;
-  return status;
+  return absl::OkStatus();
 }
 
 SessionServer::SessionServer(SessionServerOptions options)
