@@ -533,4 +533,13 @@ absl::Status Unmount(std::string_view target) {
   }
 }
 
+absl::Status SetUpBase() {
+  absl::Status status = Mount("proc", "/proc", "proc", false);
+  if (status.ok()) status = Mount("sysfs", "/sys", "sysfs", false);
+  if (status.ok()) status = MountDevtmpfs();
+  if (status.ok()) status = Mount("tmpfs", "/tmp", "tmpfs", false);
+  if (status.ok()) status = LinkUp("lo");
+  return status;
+}
+
 }  // namespace lkd::setup

@@ -119,6 +119,11 @@ absl::Status Mount(std::string_view source, std::string_view target,
 // it or mounts below it.
 absl::Status Unmount(std::string_view target);
 
+// What every booted kernel of lkd gets first, the daemon's and the tests'
+// alike: proc on /proc, sysfs on /sys, devtmpfs on /dev, tmpfs on /tmp,
+// and the loopback link up. Stops at the first failure, naming it.
+absl::Status SetUpBase();
+
 }  // namespace lkd::setup
 
 #endif  // LKD_KERNEL_SETUP_SETUP_H_

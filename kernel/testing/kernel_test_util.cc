@@ -23,10 +23,9 @@ absl::Status BootForTest(const std::string& extra_cmdline) {
   std::string cmdline = absl::StrCat("mem=128M ", full_log ? "" : "loglevel=4 ", extra_cmdline);
   int rc = lkd_start(ops, cmdline.c_str());
   if (rc < 0) return SysStatus(rc, "lkd_start");
-  if (absl::Status s = setup::Mount("proc", "/proc", "proc", false); !s.ok()) return s;
-  if (absl::Status s = setup::Mount("sysfs", "/sys", "sysfs", false); !s.ok()) return s;
-  if (absl::Status s = setup::Mount("tmpfs", "/tmp", "tmpfs", false); !s.ok()) return s;
-  return setup::LinkUp("lo");
+  // The same base as the daemon's kernel, so that tests see what lkd's
+  // clients see.
+  return setup::SetUpBase();
 }
 
 absl::Status WriteFile(const std::string& path, const std::string& value) {

@@ -26,8 +26,8 @@ using ::lkd::SysStatus;
 
 
 // Boots the kernel with the POSIX hostops (console to stderr at warning
-// level unless LKD_TEST_CONSOLE=1 asks for the full log), mounts /proc,
-// /sys and a tmpfs on /tmp, and brings up the loopback interface.
+// level unless LKD_TEST_CONSOLE=1 asks for the full log) and sets up what
+// lkd's kernel has too (setup::SetUpBase: /proc, /sys, /dev, /tmp, lo).
 absl::Status BootForTest(const std::string& extra_cmdline = "");
 
 // Writes `value` to a file (e.g. under /proc/sys) in the kernel.

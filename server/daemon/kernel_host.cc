@@ -96,14 +96,7 @@ absl::Status KernelHost::Start(const LkdConfig& config) {
 }
 
 // What every daemon has, as BootForTest and a real init would do it.
-absl::Status KernelHost::SetUpBase() {
-  absl::Status status = setup::Mount("proc", "/proc", "proc", false);
-  if (status.ok()) status = setup::Mount("sysfs", "/sys", "sysfs", false);
-  if (status.ok()) status = setup::MountDevtmpfs();
-  if (status.ok()) status = setup::Mount("tmpfs", "/tmp", "tmpfs", false);
-  if (status.ok()) status = setup::LinkUp("lo");
-  return About("kernel setup", status);
-}
+absl::Status KernelHost::SetUpBase() { return About("kernel setup", setup::SetUpBase()); }
 
 absl::Status KernelHost::SetUpNics(const LkdConfig& config) {
   for (int i = 0; i < config.nic_size(); i++) {
