@@ -161,13 +161,22 @@ static unsigned char g_kind[MAX_FD];
 /* For a host epoll fd: 1 + the kernel epoll paired with it, or 0. */
 static int g_kep[MAX_FD];
 
+/*
+ * Host fds of the library itself (liblkclient's session socket, its event
+ * loop's fds, the channels' memfds, the waiters' eventfds). Programs that
+ * close every fd they did not open (a child before exec, Python's
+ * close_fds) must not cut the process off lkd: closing one of these from
+ * the program is a no-op. Found by looking at /proc/self/fd around the
+ * attach, and as the fds that arrive on a library socket.
+ */
+static unsigned char g_lib[MAX_FD];
+
 static pthread_mutex_t g_fdlock = PTHREAD_MUTEX_INITIALIZER;
 /* Kernel fds created outside g_fdlock (a blocking accept) and not yet
  * placed: while any exists, a placement checks its target is free in the
  * kernel too. */
 static int g_unlocked_creations;
 static int g_attached;
-static pid_t g_attached_pid;
 
 /* Set around liblkclient calls that make libc calls themselves (attach,
  * fork, exec), so that those reach the host as they are. */
@@ -271,6 +280,56 @@ static void forget_kep_of(int epfd)
 	if (kind(kep) == FD_INTERNAL) close_kernel(kep);
 }
 
+/* ---- the library's own fds ----------------------------------------- */
+
+/* Marks in `open` the host fds open now (raw getdents: no hook, no malloc). */
+static void open_fds(unsigned char *open)
+{
+	memset(open, 0, MAX_FD);
+	int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0) return;
+	char buf[4096];
+	long n;
+	while ((n = syscall(SYS_getdents64, dir, buf, sizeof(buf))) > 0) {
+		for (long at = 0; at < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + at);
+			char *end;
+			long fd = strtol(d->d_name, &end, 10);
+			if (end != d->d_name && *end == 0 && fd >= 0 && fd < MAX_FD && fd != dir)
+				open[fd] = 1;
+			at += d->d_reclen;
+		}
+	}
+	syscall(SYS_close, dir);
+}
+
+static unsigned char g_before[MAX_FD], g_after[MAX_FD];
+
+/* After an attach: what opened since open_fds(g_before) is the library's,
+ * and so is what was the library's and is open (after a fork the child's
+ * new connection reuses the numbers of the parent's); the rest is not. */
+static void protect_new_fds(void)
+{
+	open_fds(g_after);
+	for (int fd = 0; fd < MAX_FD; fd++)
+		g_lib[fd] = g_after[fd] && (g_lib[fd] || !g_before[fd]);
+}
+
+static inline int is_lib(int fd) { return fd >= 0 && fd < MAX_FD && g_lib[fd]; }
+
+/* Fds received on a library socket (a channel's memfd) are the library's. */
+static void protect_received(int fd, const struct msghdr *m)
+{
+	if (!is_lib(fd) || m->msg_controllen == 0) return;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR((struct msghdr *)m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+		int *fds = (int *)CMSG_DATA(c);
+		size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++)
+			if (fds[i] >= 0 && fds[i] < MAX_FD) g_lib[fds[i]] = 1;
+	}
+}
+
 /* ---- initialisation ------------------------------------------------ */
 
 static void init_fds_from_env(void)
@@ -293,9 +352,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 static void do_attach(void)
 {
 	if (parse_config(getenv("LKD_HIJACK")) < 0) _exit(126);
+	open_fds(g_before);
 	t_in_lib++;
 	int r = lk_init();
 	t_in_lib--;
+	protect_new_fds();
 	if (r < 0) {
 		/* Never run on the host's stack instead. */
 		fprintf(stderr, "liblkhijack: cannot attach to lkd (%s): %s\n",
@@ -304,7 +365,6 @@ static void do_attach(void)
 		_exit(126);
 	}
 	init_fds_from_env();
-	g_attached_pid = getpid();
 	__atomic_store_n(&g_attached, 1, __ATOMIC_RELEASE);
 }
 
@@ -354,6 +414,7 @@ static void *waiter_main(void *arg)
 	}
 	pthread_mutex_unlock(&w->mu);
 	close_kernel(w->kev);
+	g_lib[w->hev] = 0;
 	syscall(SYS_close, w->hev);
 	free(w->kfds);
 	free(w);
@@ -384,6 +445,7 @@ static struct waiter *this_waiter(void)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	w->hev = (int)syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->hev >= 0 && w->hev < MAX_FD) g_lib[w->hev] = 1;
 	pthread_mutex_lock(&g_fdlock);
 	w->kev = adopt_locked(lk_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 1, 0, FD_INTERNAL);
 	pthread_mutex_unlock(&g_fdlock);
@@ -762,6 +824,9 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 
 EXPORT int close(int fd)
 {
+	/* Not the program's to close. (The library's own closes happen in
+	 * lk_fork, whose protect_new_fds then recomputes the table.) */
+	if (is_lib(fd) && !t_in_lib) return 0;
 	int k = kind(fd);
 	if (k == FD_HOST || t_in_lib) {
 		if (fd >= 0 && fd < MAX_FD && g_kep[fd]) {
@@ -791,8 +856,16 @@ static void close_kernel_range(unsigned first, unsigned last, int cloexec_only)
 EXPORT int close_range(unsigned first, unsigned last, int flags)
 {
 	if (first > last) { errno = EINVAL; return -1; }
-	if (!t_in_lib) close_kernel_range(first, last, flags & CLOSE_RANGE_CLOEXEC);
-	return (int)syscall(SYS_close_range, first, last, flags);
+	if (t_in_lib) return (int)syscall(SYS_close_range, first, last, flags);
+	close_kernel_range(first, last, flags & CLOSE_RANGE_CLOEXEC);
+	/* The host side in pieces between the library's own fds. */
+	unsigned from = first;
+	for (unsigned fd = first; fd <= last && fd < MAX_FD; fd++) {
+		if (!g_lib[fd]) continue;
+		if (fd > from && syscall(SYS_close_range, from, fd - 1, flags) < 0) return -1;
+		from = fd + 1;
+	}
+	return from <= last ? (int)syscall(SYS_close_range, from, last, flags) : 0;
 }
 
 EXPORT void closefrom(int lowfd)
@@ -982,7 +1055,10 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 }
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-	ROUTE(fd, syscall(SYS_recvmsg, fd, m, flags), lk_sys_recvmsg(fd, m, flags));
+	if (is_kernel(fd)) return lk_sys_recvmsg(fd, m, flags);
+	ssize_t r = syscall(SYS_recvmsg, fd, m, flags);
+	if (r >= 0) protect_received(fd, m);
+	return r;
 }
 
 EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
@@ -1203,11 +1279,12 @@ EXPORT pid_t fork(void)
 	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) return host_fork();
 	/* No placement half done while the kernel process is copied. */
 	pthread_mutex_lock(&g_fdlock);
+	open_fds(g_before);
 	t_in_lib++;
 	pid_t pid = lk_fork();
 	int err = errno;
 	t_in_lib--;
-	if (pid == 0) g_attached_pid = getpid();
+	if (pid == 0) protect_new_fds();
 	pthread_mutex_unlock(&g_fdlock);
 	if (pid < 0) {
 		fprintf(stderr, "liblkhijack: fork: %s\n", lk_errmsg());

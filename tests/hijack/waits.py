@@ -1,0 +1,89 @@
+# SPDX-License-Identifier: GPL-2.0
+"""Mixed host + kernel waits under lkrun: select, poll and epoll over a
+host pipe and kernel sockets; a signal interrupts a wait on kernel fds;
+kernel fds are small and their host slot is a placeholder."""
+import os
+import select
+import signal
+import socket
+import sys
+
+port = int(sys.argv[1])
+srv = socket.socket()
+srv.bind(("127.0.0.1", port))
+srv.listen()
+cli = socket.create_connection(("127.0.0.1", port))
+acc, _ = srv.accept()
+r, w = os.pipe()
+
+assert acc.fileno() < 1024, acc.fileno()
+assert os.readlink(f"/proc/self/fd/{acc.fileno()}") == "/dev/null"
+assert os.readlink(f"/proc/self/fd/{r}").startswith("pipe:")
+
+# select
+assert select.select([r, acc], [], [], 0.05) == ([], [], [])
+os.write(w, b"x")
+assert select.select([r, acc], [], [], 5)[0] == [r]
+os.read(r, 1)
+cli.send(b"y")
+assert select.select([r, acc], [], [], 5)[0] == [acc]
+assert acc.recv(1) == b"y"
+assert select.select([], [cli], [], 5)[1] == [cli]
+
+# poll
+p = select.poll()
+p.register(r, select.POLLIN)
+p.register(acc, select.POLLIN)
+assert p.poll(50) == []
+cli.send(b"z")
+assert p.poll(5000) == [(acc.fileno(), select.POLLIN)]
+assert acc.recv(1) == b"z"
+os.write(w, b"x")
+assert p.poll(5000) == [(r, select.POLLIN)]
+os.read(r, 1)
+
+# epoll: host and kernel fds in one set, both ready at once
+ep = select.epoll()
+ep.register(r, select.EPOLLIN)
+ep.register(acc, select.EPOLLIN)
+assert ep.poll(0.05) == []
+os.write(w, b"a")
+cli.send(b"b")
+got = sorted(fd for fd, _ in ep.poll(5))
+assert got == sorted([r, acc.fileno()]), got
+os.read(r, 1)
+acc.recv(1)
+# a kernel fd becoming ready while the host side waits
+pid = os.fork()
+if pid == 0:
+    # the child shares the kernel socket (fork keeps the kernel process)
+    cli.send(b"c")
+    os._exit(0)
+assert [fd for fd, _ in ep.poll(5)] == [acc.fileno()]
+os.waitpid(pid, 0)
+assert acc.recv(1) == b"c"
+ep.unregister(acc)
+assert ep.poll(0.05) == []
+ep.register(acc, select.EPOLLIN)
+
+
+# a signal with a handler interrupts waits on kernel fds only
+class Interrupted(Exception):
+    pass
+
+
+def handler(*_):
+    raise Interrupted()
+
+
+signal.signal(signal.SIGALRM, handler)
+for wait in (lambda: select.select([acc], [], [], 30),
+             lambda: p.poll(30000),
+             lambda: ep.poll(30)):
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    try:
+        wait()
+        sys.exit("a wait was not interrupted by SIGALRM")
+    except Interrupted:
+        pass
+print("waits ok")
