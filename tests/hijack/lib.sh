@@ -28,9 +28,12 @@ fail() {
 	exit 1
 }
 
+# Ends what the test started: each background program is the leader of
+# its own process group (spawn), so its children (nginx's workers, redis's
+# fork) go with it.
 cleanup() {
 	local p
-	for p in "${bg_pids[@]}"; do kill -KILL "$p" 2>/dev/null || true; done
+	for p in "${bg_pids[@]}"; do kill -KILL -- "-$p" 2>/dev/null || true; done
 	for p in "${bg_pids[@]}"; do wait "$p" 2>/dev/null || true; done
 	if [ -n "$lkd_pid" ]; then
 		kill -TERM "$lkd_pid" 2>/dev/null && wait "$lkd_pid" 2>/dev/null || true
@@ -60,11 +63,13 @@ start_lkd() {
 # A program under lkrun (the timeout only bounds a hung test).
 run() { timeout 120 "$LKRUN" "$@"; }
 
-# Starts a program under lkrun in the background; its pid in $! and bg_pids.
+# Starts a program under lkrun in the background, in a process group of
+# its own (setsid execs in place: $! is the program), output in LOG.log;
+# its pid in $! and bg_pids. Redirections of the call apply (stdin).
 spawn() {
 	local log="$1"
 	shift
-	timeout 300 "$LKRUN" "$@" >"$tmp/$log.log" 2>&1 &
+	setsid "$LKRUN" "$@" >"$tmp/$log.log" 2>&1 &
 	bg_pids+=("$!")
 }
 
