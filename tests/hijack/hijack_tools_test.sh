@@ -2,11 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Network tools under lkrun against a real lkd: nc and socat piping stdin
 # through lkd both ways (byte for byte), `ip` showing and changing lkd's
-# links, addresses and routes (not the host's), `ss -tan` listing lkd's
-# sockets; and with lkd absent, lkrun and the bare library refuse to run
+# links, addresses and routes (not the host's), ping as root inside lkd
+# (an address only lkd has), `ss -tan` listing lkd's sockets; and with lkd absent, lkrun and the bare library refuse to run
 # the program (a clear message, exit code != 0, nothing on the host).
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
-need nc socat ip ss curl
+need nc socat ip ss curl ping
 start_lkd
 
 # nc: each side sends its stdin and writes what it receives.
@@ -59,6 +59,12 @@ grep -q '^10.124.0.0/16 via 10.123.0.2 dev dummy0' "$tmp/ip_route" ||
 	fail "ip route: no 10.124.0.0/16: $(cat "$tmp/ip_route")"
 if ip -4 addr | grep -q 10.123.0.1; then fail "the address reached the host"; fi
 if ip route | grep -q 10.124.0.0; then fail "the route reached the host"; fi
+
+# ping as root inside lkd: loopback, and the address only lkd has.
+run ping -c 3 -i 0.2 127.0.0.1 >"$tmp/ping_lo" || fail "ping 127.0.0.1: $(cat "$tmp/ping_lo")"
+grep -q '3 packets transmitted, 3 received' "$tmp/ping_lo" || fail "ping 127.0.0.1: $(cat "$tmp/ping_lo")"
+run ping -c 3 -i 0.2 10.123.0.1 >"$tmp/ping_lkd" || fail "ping 10.123.0.1: $(cat "$tmp/ping_lkd")"
+grep -q '3 packets transmitted, 3 received' "$tmp/ping_lkd" || fail "ping 10.123.0.1: $(cat "$tmp/ping_lkd")"
 
 # ss: lkd's listener, absent on the host.
 setsid "$LKRUN" nc -l 127.0.0.1 7104 </dev/null >/dev/null 2>&1 &
