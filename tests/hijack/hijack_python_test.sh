@@ -37,6 +37,28 @@ host_has_no_port 7001
 run "$py" "$here/waits.py" 7002 >"$tmp/waits.log" 2>&1 || fail "waits.py failed"
 grep -q 'waits ok' "$tmp/waits.log" || fail "waits.py did not finish"
 
+# Descriptors: fstat, double close, dup2 onto stdout, sendfile, the
+# prefix, exec.
+run --prefix /lkd "$py" "$here/fds.py" run 7004 "$tmp" >"$tmp/fds.log" 2>&1 || fail "fds.py failed"
+grep -q 'exec ok' "$tmp/fds.log" || fail "fds.py did not get through exec"
+
+# LKD_HIJACK: unix=lkd puts AF_UNIX sockets in lkd (a placeholder on the
+# host); net=none leaves AF_INET on the host; a bad entry is refused.
+run env LKD_HIJACK="unix=lkd" "$py" -c '
+import os, socket
+s = socket.socket(socket.AF_UNIX)
+assert os.readlink("/proc/self/fd/%d" % s.fileno()) == "/dev/null"' || fail "unix=lkd"
+run env LKD_HIJACK="net=none" "$py" -c '
+import os, socket
+s = socket.socket()
+assert os.readlink("/proc/self/fd/%d" % s.fileno()).startswith("socket:")' || fail "net=none"
+set +e
+run env LKD_HIJACK="bogus" true 2>"$tmp/bogus.err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] && grep -q "bad LKD_HIJACK entry 'bogus'" "$tmp/bogus.err" ||
+	fail "a bad LKD_HIJACK: rc $rc, $(cat "$tmp/bogus.err")"
+
 # curl and wget against python's http.server, all inside lkd.
 mkdir -p "$tmp/www"
 random_file "$tmp/www/blob" 1000000
