@@ -74,6 +74,14 @@ run ss -tan >"$tmp/ss" || fail "ss failed"
 grep -q 'LISTEN.*127.0.0.1:7104' "$tmp/ss" || fail "ss -tan misses lkd's listener: $(cat "$tmp/ss")"
 host_has_no_port 7104
 
+# Installed (install.sh into a staging root): lkrun finds liblkhijack.so
+# in ../lib, which finds liblkclient.so.0 beside itself.
+sh "$root/rumpclient/install.sh" --prefix /usr/local --destdir "$tmp/stage" \
+	--from "$root/rumpclient" >/dev/null || fail "install.sh failed"
+timeout 60 "$tmp/stage/usr/local/bin/lkrun" ip -o link >"$tmp/ip_installed" ||
+	fail "the installed lkrun failed"
+grep -q ': dummy0: ' "$tmp/ip_installed" || fail "the installed lkrun: $(cat "$tmp/ip_installed")"
+
 # lkd absent: lkrun says so and runs nothing.
 set +e
 LKD_SERVER="unix://$sockdir/absent.sock" "$LKRUN" curl -sS http://127.0.0.1:7104/ \
