@@ -518,6 +518,53 @@ static int host_ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, cons
 	return (int)syscall(SYS_ppoll, f, n, tp, mask, mask ? _NSIG / 8 : 0);
 }
 
+/* now + t, or 0 for no timeout. */
+static int64_t deadline_of(const struct timespec *t)
+{
+	return t ? now_ns() + t->tv_sec * 1000000000LL + t->tv_nsec : 0;
+}
+
+/* The time left until `deadline` in *left; 0 once it has passed. */
+static int time_left(int64_t deadline, struct timespec *left)
+{
+	int64_t rest = deadline - now_ns();
+	if (rest <= 0) return 0;
+	left->tv_sec = rest / 1000000000;
+	left->tv_nsec = rest % 1000000000;
+	return 1;
+}
+
+/*
+ * Blocks until an entry of h (host fds) or k (kernel fds) may be ready
+ * (1), `left` passes (0; NULL: no timeout) or a signal arrives (-1/EINTR).
+ * Fills no revents: the caller harvests both sides with zero timeouts.
+ */
+static int mixed_block(const struct pollfd *h, nfds_t nh, const struct pollfd *k, nfds_t nk,
+		       const struct timespec *left, const sigset_t *mask)
+{
+	struct waiter *w = this_waiter();
+	if (w == NULL) return -1;
+	struct pollfd small[16], *hw = small;
+	if (nh + 1 > 16) {
+		hw = malloc((nh + 1) * sizeof(*hw));
+		if (hw == NULL) { errno = ENOMEM; return -1; }
+	}
+	memcpy(hw, h, nh * sizeof(*h));
+	hw[nh] = (struct pollfd){.fd = w->hev, .events = POLLIN};
+	int r = -1, err = ENOMEM;
+	if (waiter_arm(w, k, nk) == 0) {
+		r = host_ppoll(hw, nh + 1, left, mask);
+		err = errno;
+		waiter_finish(w);
+	}
+	if (hw != small) free(hw);
+	if (r < 0) {
+		errno = err;
+		return -1;
+	}
+	return r > 0;
+}
+
 /*
  * Waits until an entry of h (host fds) or k (kernel fds) is ready, the
  * timeout (NULL: none) passes or a signal arrives. Fills every revents;
@@ -527,8 +574,7 @@ static int mixed_poll(struct pollfd *h, nfds_t nh, struct pollfd *k, nfds_t nk,
 		      const struct timespec *timeout, const sigset_t *mask)
 {
 	const struct timespec zero = {0, 0};
-	int64_t deadline = 0;
-	if (timeout) deadline = now_ns() + timeout->tv_sec * 1000000000LL + timeout->tv_nsec;
+	const int64_t deadline = deadline_of(timeout);
 	int last = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
 	for (;;) {
 		int kr = lk_sys_poll(k, nk, 0);
@@ -536,36 +582,10 @@ static int mixed_poll(struct pollfd *h, nfds_t nh, struct pollfd *k, nfds_t nk,
 		int hr = nh ? host_ppoll(h, nh, &zero, NULL) : 0;
 		if (hr < 0) return -1;
 		if (kr + hr > 0 || last) return kr + hr;
-
-		struct timespec left, *lp = NULL;
-		if (timeout) {
-			int64_t rest = deadline - now_ns();
-			if (rest <= 0) return 0;
-			left.tv_sec = rest / 1000000000;
-			left.tv_nsec = rest % 1000000000;
-			lp = &left;
-		}
-		struct waiter *w = this_waiter();
-		if (w == NULL) return -1;
-		struct pollfd small[16], *hw = small;
-		if (nh + 1 > 16) {
-			hw = malloc((nh + 1) * sizeof(*hw));
-			if (hw == NULL) { errno = ENOMEM; return -1; }
-		}
-		memcpy(hw, h, nh * sizeof(*h));
-		hw[nh] = (struct pollfd){.fd = w->hev, .events = POLLIN};
-		if (waiter_arm(w, k, nk) < 0) {
-			if (hw != small) free(hw);
-			return -1;
-		}
-		int r = host_ppoll(hw, nh + 1, lp, mask);
-		int err = errno;
-		waiter_finish(w);
-		if (hw != small) free(hw);
-		if (r < 0) {
-			errno = err;
-			return -1;
-		}
+		struct timespec left;
+		if (timeout && !time_left(deadline, &left)) return 0;
+		int r = mixed_block(h, nh, k, nk, timeout ? &left : NULL, mask);
+		if (r < 0) return -1;
 		if (r == 0) last = 1;  /* timed out: one more look, then return */
 	}
 }
@@ -733,31 +753,26 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct
 				    _NSIG / 8);
 	}
 	if (max <= 0) { errno = EINVAL; return -1; }
-	int64_t deadline = t ? now_ns() + t->tv_sec * 1000000000LL + t->tv_nsec : 0;
-	struct timespec left = {0, 0};
-	if (t) left = *t;
+	/* Harvest first (one kernel call when the kernel side has events,
+	 * which under load is most of the time), block only when both sides
+	 * are empty. */
+	const int64_t deadline = deadline_of(t);
+	int last = t && t->tv_sec == 0 && t->tv_nsec == 0;
 	for (;;) {
-		struct pollfd h = {.fd = epfd, .events = POLLIN}, k = {.fd = kep, .events = POLLIN};
-		int r = mixed_poll(&h, 1, &k, 1, t ? &left : NULL, mask);
-		if (r < 0) return -1;
-		int n = 0;
-		if (k.revents & POLLIN) {
-			n = lk_sys_epoll_wait(kep, evs, max, 0);
-			if (n < 0) return -1;
-		}
-		if (n < max && (h.revents & POLLIN)) {
+		int n = lk_sys_epoll_wait(kep, evs, max, 0);
+		if (n < 0) return -1;
+		if (n < max) {
 			int m = (int)syscall(SYS_epoll_pwait, epfd, evs + n, max - n, 0, NULL, 0);
-			if (m > 0) n += m;
+			if (m < 0) return -1;  /* EBADF: not an epoll */
+			n += m;
 		}
-		if (h.revents & POLLNVAL) { errno = EBADF; return -1; }
-		if (n > 0 || r == 0) return n;
-		/* Ready a moment ago, taken since: wait for the rest of the time. */
-		if (t) {
-			int64_t rest = deadline - now_ns();
-			if (rest <= 0) return 0;
-			left.tv_sec = rest / 1000000000;
-			left.tv_nsec = rest % 1000000000;
-		}
+		if (n > 0 || last) return n;
+		struct timespec left;
+		if (t && !time_left(deadline, &left)) return 0;
+		const struct pollfd h = {.fd = epfd, .events = POLLIN}, k = {.fd = kep, .events = POLLIN};
+		int r = mixed_block(&h, 1, &k, 1, t ? &left : NULL, mask);
+		if (r < 0) return -1;
+		if (r == 0) last = 1;
 	}
 }
 
