@@ -79,13 +79,14 @@ start() {  # MODE LOG COMMAND...: in its own process group
 	pids+=("$!")
 }
 
+# Each bench_<workload> MODE PORT sets `value`.
 bench_iperf3() {
 	local mode=$1 port=$2
 	start "$mode" "iperf3_s_$mode.log" iperf3 -s -1 -p "$port" -B 127.0.0.1
 	wait_listen "$mode" "$port"
 	$(prefix "$mode") iperf3 -c 127.0.0.1 -p "$port" -t "$seconds" -J >"$tmp/iperf3_$mode.json"
-	python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' \
-		"$tmp/iperf3_$mode.json"
+	value=$(python3 -c 'import json,sys; print("%.2f" % (json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1e9))' \
+		"$tmp/iperf3_$mode.json")
 }
 
 bench_nginx() {
@@ -113,7 +114,8 @@ CONF
 	start "$mode" "nginx_$mode.log" nginx -p "$dir" -c "$dir/nginx.conf"
 	wait_listen "$mode" "$port"
 	$(prefix "$mode") wrk -t2 -c32 -d"${seconds}s" "http://127.0.0.1:$port/1k" >"$tmp/wrk_$mode"
-	awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' "$tmp/wrk_$mode"
+	value=$(awk '/^Requests\/sec:/ {printf "%.0f\n", $2}' "$tmp/wrk_$mode")
+	kill -QUIT "$(cat "$dir/nginx.pid")"
 }
 
 bench_redis() {
@@ -122,10 +124,11 @@ bench_redis() {
 		--appendonly no --daemonize no
 	wait_listen "$mode" "$port"
 	$(prefix "$mode") redis-benchmark -p "$port" -t set,get -n 100000 -c 32 --csv >"$tmp/redis_$mode.csv"
-	python3 -c '
+	value=$(python3 -c '
 import csv, sys
 rows = [r for r in csv.reader(open(sys.argv[1])) if r and r[0] in ("SET", "GET")]
-print("%.1f" % (sum(float(r[1]) for r in rows) / len(rows) / 1000))' "$tmp/redis_$mode.csv"
+print("%.1f" % (sum(float(r[1]) for r in rows) / len(rows) / 1000))' "$tmp/redis_$mode.csv")
+	$(prefix "$mode") redis-cli -p "$port" shutdown nosave >/dev/null 2>&1 || true
 }
 
 port=7800
@@ -134,7 +137,8 @@ for w in iperf3 nginx redis; do
 	unit=$(case $w in iperf3) echo "Gbit/s gbps" ;; nginx) echo "req/s rps" ;; redis) echo "kreq/s kops" ;; esac)
 	for mode in host hijack; do
 		port=$((port + 1))
-		value=$("bench_$w" "$mode" "$port")
+		# In this shell (not $(...)): start records its pids for cleanup.
+		"bench_$w" "$mode" "$port"
 		echo "BENCH ${mode}_${w}_${unit#* } $value ${unit% *}"
 	done
 done
