@@ -349,9 +349,17 @@ static void init_fds_from_env(void)
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
+/* LKD_HIJACK and LKD_SERVER as this program got them, for the programs
+ * it execs. */
+static char g_cfg_env[512], g_server_env[512];
+
 static void do_attach(void)
 {
-	if (parse_config(getenv("LKD_HIJACK")) < 0) _exit(126);
+	const char *cfg = getenv("LKD_HIJACK");
+	if (parse_config(cfg) < 0) _exit(126);
+	if (cfg) snprintf(g_cfg_env, sizeof(g_cfg_env), "LKD_HIJACK=%s", cfg);
+	const char *server = getenv("LKD_SERVER");
+	if (server) snprintf(g_server_env, sizeof(g_server_env), "LKD_SERVER=%s", server);
 	open_fds(g_before);
 	t_in_lib++;
 	int r = lk_init();
@@ -1350,13 +1358,35 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		len += (size_t)snprintf(list + len, cap - len, "%s%d",
 					list[len - 1] == '=' ? "" : ",", fd);
 	}
+	/*
+	 * The new program keeps its kernel process, so it must load this
+	 * library whatever environment it is given (env -i, sudo, a daemon's
+	 * clean environment): else it would run on the host's stack with the
+	 * kernel process orphaned. LD_PRELOAD, LKD_HIJACK and LKD_SERVER are
+	 * carried over unless envp already names them.
+	 */
+	Dl_info self;
+	char preload[PATH_MAX + 16] = "";
+	if (dladdr((void *)execve, &self) && self.dli_fname)
+		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", self.dli_fname);
 	size_t n = 0;
-	while (envp && envp[n]) n++;
-	char **env = malloc((n + 2) * sizeof(*env));
+	int has_preload = 0, has_cfg = 0, has_server = 0;
+	for (; envp && envp[n]; n++) {
+		if (!strncmp(envp[n], "LD_PRELOAD=", 11) && strstr(envp[n], "liblkhijack")) has_preload = 1;
+		if (!strncmp(envp[n], "LKD_HIJACK=", 11)) has_cfg = 1;
+		if (!strncmp(envp[n], "LKD_SERVER=", 11)) has_server = 1;
+	}
+	char **env = malloc((n + 5) * sizeof(*env));
 	if (env == NULL) { free(list); errno = ENOMEM; return -1; }
 	size_t j = 0;
-	for (size_t i = 0; i < n; i++)
-		if (strncmp(envp[i], "LKD_HIJACK_FDS=", 15) != 0) env[j++] = envp[i];
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(envp[i], "LKD_HIJACK_FDS=", 15)) continue;
+		if (!has_preload && preload[0] && !strncmp(envp[i], "LD_PRELOAD=", 11)) continue;
+		env[j++] = envp[i];
+	}
+	if (!has_preload && preload[0]) env[j++] = preload;
+	if (!has_cfg && g_cfg_env[0]) env[j++] = g_cfg_env;
+	if (!has_server && g_server_env[0]) env[j++] = g_server_env;
 	env[j++] = list;
 	env[j] = NULL;
 	t_in_lib++;

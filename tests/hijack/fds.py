@@ -3,7 +3,8 @@
 fstat says socket; the second close of a fd is EBADF; dup2 of a kernel
 socket onto a host number (stdout) sends through lkd; sendfile from a host
 file to a kernel socket, with and without an offset; an inheritable
-kernel socket survives exec (same number), a close-on-exec one does not;
+kernel socket survives exec (same number), a close-on-exec one does not,
+also when exec is given an empty environment;
 files under the prefix live in lkd's file systems."""
 import os
 import socket
@@ -86,5 +87,6 @@ keep.bind(("127.0.0.1", port + 1))
 os.set_inheritable(keep.fileno(), True)
 gone = socket.socket()
 sys.stdout.flush()
-os.execv(sys.executable, [sys.executable, __file__, "after-exec", str(keep.fileno()),
-                          str(gone.fileno()), str(port + 1)])
+# with an empty environment: the library carries itself over
+os.execve(sys.executable, [sys.executable, __file__, "after-exec", str(keep.fileno()),
+                           str(gone.fileno()), str(port + 1)], {})
