@@ -4,7 +4,8 @@
 # kernel listen socket across fork, wait in epoll over an eventfd, their
 # AF_UNIX channel and kernel sockets, and send a host file with sendfile)
 # serving curl and wget, also under lkrun: every byte compared, the
-# listener and the connections inside lkd, none on the host's stack.
+# listener and the connections inside lkd, none on the host's stack. Then
+# the same nginx as a daemon (fork, setsid, the parent exits).
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need nginx curl wget ss
 start_lkd
@@ -65,4 +66,24 @@ if grep -E '\[(alert|emerg|crit)\]' "$ngx/logs/error.log"; then fail "nginx logg
 # Graceful stop: the master tells the workers, all exit.
 kill -QUIT "$(cat "$ngx/nginx.pid")"
 wait "$nginx_job" || fail "nginx exited with $?"
+
+# As a daemon: lkrun's nginx forks, the parent exits, the child (setsid)
+# keeps the kernel process and its listener.
+sed -e 's/^daemon off;/daemon on;/' -e 's/7201/7202/' "$ngx/nginx.conf" >"$ngx/daemon.conf"
+rm -f "$ngx/nginx.pid"
+run nginx -p "$ngx" -c "$ngx/daemon.conf" || fail "nginx (daemon on) did not start"
+[ -s "$ngx/nginx.pid" ] || fail "the nginx daemon wrote no pid file"
+daemon_pid=$(cat "$ngx/nginx.pid")
+bg_pids+=("$daemon_pid")  # its own session and process group
+wait_listen 7202
+run curl -sS -o "$tmp/curl_daemon" http://127.0.0.1:7202/big || fail "curl (daemon) failed"
+cmp "$ngx/www/big" "$tmp/curl_daemon" || fail "curl (daemon): bytes differ"
+host_has_no_port 7202
+kill -QUIT "$daemon_pid"
+tries=0
+while kill -0 "$daemon_pid" 2>/dev/null; do
+	tries=$((tries + 1))
+	[ "$tries" -lt 600 ] || fail "the nginx daemon did not stop"
+	sleep 0.1
+done
 echo PASS
