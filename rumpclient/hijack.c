@@ -845,6 +845,30 @@ EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
 	return accept4(fd, addr, len, 0);
 }
 
+/* A pair in lkd for a family that lives there (AF_UNIX with unix=lkd). */
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	if (t_in_lib || !(g_cfg.families & family_bit(domain)) ||
+	    !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE))
+		return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+	int k[2], cloexec = !!(type & SOCK_CLOEXEC);
+	pthread_mutex_lock(&g_fdlock);
+	int r = lk_sys_socketpair(domain, type, protocol, k);
+	if (r == 0) {
+		sv[0] = place(k[0], cloexec, 0, FD_KERNEL, 0);
+		sv[1] = sv[0] < 0 ? -1 : place(k[1], cloexec, 0, FD_KERNEL, 0);
+		if (sv[1] < 0) {
+			int err = errno;
+			if (sv[0] >= 0) close_kernel(sv[0]);
+			else lk_sys_close(k[1]);
+			errno = err;
+			r = -1;
+		}
+	}
+	pthread_mutex_unlock(&g_fdlock);
+	return r;
+}
+
 EXPORT int close(int fd)
 {
 	/* Not the program's to close. (The library's own closes happen in
@@ -1198,6 +1222,21 @@ EXPORT off_t lseek(int fd, off_t off, int whence)
 	ROUTE(fd, syscall(SYS_lseek, fd, off, whence), lk_sys_lseek(fd, off, whence));
 }
 EXPORT off_t lseek64(int fd, off_t off, int whence) { return lseek(fd, off, whence); }
+
+EXPORT int fsync(int fd)
+{
+	ROUTE(fd, (int)syscall(SYS_fsync, fd), lk_sys_fsync(fd));
+}
+/* liblkclient has no fdatasync of its own: fsync does more, never less. */
+EXPORT int fdatasync(int fd)
+{
+	ROUTE(fd, (int)syscall(SYS_fdatasync, fd), lk_sys_fsync(fd));
+}
+EXPORT int ftruncate(int fd, off_t len)
+{
+	ROUTE(fd, (int)syscall(SYS_ftruncate, fd, len), lk_sys_ftruncate(fd, len));
+}
+EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
 
 /* ---- stat of kernel fds -------------------------------------------- */
 

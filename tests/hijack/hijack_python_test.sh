@@ -47,7 +47,19 @@ grep -q 'exec ok' "$tmp/fds.log" || fail "fds.py did not get through exec"
 run env LKD_HIJACK="unix=lkd" "$py" -c '
 import os, socket
 s = socket.socket(socket.AF_UNIX)
-assert os.readlink("/proc/self/fd/%d" % s.fileno()) == "/dev/null"' || fail "unix=lkd"
+assert os.readlink("/proc/self/fd/%d" % s.fileno()) == "/dev/null"
+a, b = socket.socketpair()
+assert os.readlink("/proc/self/fd/%d" % b.fileno()) == "/dev/null"
+a.sendall(b"pair")
+assert b.recv(4) == b"pair"' || fail "unix=lkd"
+# ftruncate and fsync on a file under the prefix reach lkd's file.
+run --prefix /lkd "$py" -c '
+import os
+f = os.open("/lkd/truncated", os.O_CREAT | os.O_RDWR, 0o644)
+os.write(f, b"x" * 100)
+os.ftruncate(f, 10)
+os.fsync(f)
+assert os.fstat(f).st_size == 10, os.fstat(f).st_size' || fail "ftruncate under the prefix"
 run env LKD_HIJACK="net=none" "$py" -c '
 import os, socket
 s = socket.socket()
