@@ -171,6 +171,25 @@ static int g_kep[MAX_FD];
  */
 static unsigned char g_lib[MAX_FD];
 
+/*
+ * Blocking mode of kernel sockets as the program set it, so that a call
+ * that would block can wait where signals reach it (rx_blocking). Unknown
+ * for other kernel fds and for sockets inherited across exec: those calls
+ * go to lkd as they are. Only a hint: "blocking" is checked with F_GETFL
+ * before waiting (another process may share the open file).
+ */
+enum { NB_UNKNOWN = 0, NB_NONBLOCK = 1, NB_BLOCK = 2 };
+static unsigned char g_nb[MAX_FD];
+
+static void set_nb(int fd, int mode)
+{
+	if (fd >= 0 && fd < MAX_FD) __atomic_store_n(&g_nb[fd], (unsigned char)mode, __ATOMIC_RELAXED);
+}
+static int nb_of(int fd)
+{
+	return fd >= 0 && fd < MAX_FD ? __atomic_load_n(&g_nb[fd], __ATOMIC_RELAXED) : NB_UNKNOWN;
+}
+
 static pthread_mutex_t g_fdlock = PTHREAD_MUTEX_INITIALIZER;
 /* Kernel fds created outside g_fdlock (a blocking accept) and not yet
  * placed: while any exists, a placement checks its target is free in the
@@ -266,6 +285,7 @@ static int close_kernel(int fd)
 {
 	int r = lk_sys_close(fd);
 	int err = errno;
+	set_nb(fd, NB_UNKNOWN);
 	set_kind(fd, FD_HOST);
 	syscall(SYS_close, fd);
 	errno = err;
@@ -557,7 +577,7 @@ static int mixed_block(const struct pollfd *h, nfds_t nh, const struct pollfd *k
 		hw = malloc((nh + 1) * sizeof(*hw));
 		if (hw == NULL) { errno = ENOMEM; return -1; }
 	}
-	memcpy(hw, h, nh * sizeof(*h));
+	if (nh) memcpy(hw, h, nh * sizeof(*h));
 	hw[nh] = (struct pollfd){.fd = w->hev, .events = POLLIN};
 	int r = -1, err = ENOMEM;
 	if (waiter_arm(w, k, nk) == 0) {
@@ -803,6 +823,101 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct
 	return epoll_common(epfd, evs, max, t, mask);
 }
 
+/* ---- blocking calls on kernel sockets ------------------------------ */
+
+/*
+ * A blocking receive or accept on a kernel socket would block inside lkd,
+ * out of reach of the program's signals. Instead it is tried without
+ * blocking, and when nothing is there the thread waits as poll does
+ * (mixed_block: a signal with a handler interrupts it), then tries again.
+ * After a signal the call fails with EINTR, unless every installed
+ * handler asked for SA_RESTART and the socket has no timeout, as Linux
+ * restarts it then. SO_RCVTIMEO bounds the wait (EAGAIN), as in Linux.
+ */
+static int restartable(void)
+{
+	for (int sig = 1; sig < _NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0) continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
+		if (!(sa.sa_flags & SA_RESTART)) return 0;
+	}
+	return 1;
+}
+
+/* 1: `events` may be there, try again; 0: EAGAIN (timed out, or the
+ * socket is non-blocking after all); -1: errno (EINTR). */
+static int wait_blocking(int fd, short events)
+{
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0) return -1;
+	if (fl & O_NONBLOCK) {
+		set_nb(fd, NB_NONBLOCK);
+		errno = EAGAIN;
+		return 0;
+	}
+	struct timeval tv = {0, 0};
+	socklen_t len = sizeof(tv);
+	struct timespec ts, *tp = NULL;
+	if (lk_sys_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0 &&
+	    (tv.tv_sec || tv.tv_usec)) {
+		ts.tv_sec = tv.tv_sec;
+		ts.tv_nsec = tv.tv_usec * 1000;
+		tp = &ts;
+	}
+	const struct pollfd k = {.fd = fd, .events = events};
+	for (;;) {
+		int r = mixed_block(NULL, 0, &k, 1, tp, NULL);
+		if (r > 0) return 1;
+		if (r == 0) {
+			errno = EAGAIN;
+			return 0;
+		}
+		if (errno != EINTR || tp != NULL || !restartable()) return -1;
+	}
+}
+
+struct rx {
+	int fd;
+	void *buf;
+	size_t n;
+	int flags;
+	struct sockaddr *from;
+	socklen_t *fromlen;
+	struct msghdr *msg;	/* recvmsg/readv; else buf, n, from */
+};
+
+static ssize_t receive_once(const struct rx *a, int flags)
+{
+	if (a->msg) return lk_sys_recvmsg(a->fd, a->msg, flags);
+	return lk_sys_recvfrom(a->fd, a->buf, a->n, flags, a->from, a->fromlen);
+}
+
+static ssize_t receive(const struct rx *a)
+{
+	/* MSG_WAITALL waits for all of it inside lkd, as asked. */
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL)))
+		return receive_once(a, a->flags);
+	for (;;) {
+		ssize_t r = receive_once(a, a->flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN) return r;
+		if (wait_blocking(a->fd, POLLIN) <= 0) return -1;
+	}
+}
+
+/* Before a blocking accept: until a connection waits (0) or -1/errno. */
+static int accept_wait(int fd)
+{
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		int r = lk_sys_poll(&p, 1, 0);
+		if (r != 0) return r < 0 ? -1 : 0;
+		r = wait_blocking(fd, POLLIN);
+		if (r < 0) return -1;
+		if (r == 0) return nb_of(fd) == NB_NONBLOCK ? 0 : -1;
+	}
+}
+
 /* ---- creating and closing descriptors ------------------------------ */
 
 EXPORT int socket(int domain, int type, int protocol)
@@ -819,12 +934,14 @@ EXPORT int socket(int domain, int type, int protocol)
 	int fd = adopt_locked(lk_sys_socket(domain, type, protocol), !!(type & SOCK_CLOEXEC), 0,
 			      FD_KERNEL);
 	pthread_mutex_unlock(&g_fdlock);
+	if (fd >= 0) set_nb(fd, (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
 	return fd;
 }
 
 EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 {
 	if (!is_kernel(fd)) return (int)syscall(SYS_accept4, fd, addr, len, flags);
+	if (nb_of(fd) == NB_BLOCK && accept_wait(fd) < 0) return -1;
 	/* May block: the kernel fd is made outside the lock, placed under it. */
 	__atomic_add_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
 	int k = lk_sys_accept4(fd, addr, len, flags);
@@ -833,6 +950,7 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 		pthread_mutex_lock(&g_fdlock);
 		r = place(k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
 		pthread_mutex_unlock(&g_fdlock);
+		if (r >= 0) set_nb(r, (flags & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
 	}
 	int err = errno;
 	__atomic_sub_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
@@ -857,7 +975,10 @@ EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
 	if (r == 0) {
 		sv[0] = place(k[0], cloexec, 0, FD_KERNEL, 0);
 		sv[1] = sv[0] < 0 ? -1 : place(k[1], cloexec, 0, FD_KERNEL, 0);
-		if (sv[1] < 0) {
+		if (sv[1] >= 0) {
+			set_nb(sv[0], (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+			set_nb(sv[1], (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+		} else {
 			int err = errno;
 			if (sv[0] >= 0) close_kernel(sv[0]);
 			else lk_sys_close(k[1]);
@@ -938,6 +1059,7 @@ static int dup_kernel_to(int oldfd, int newfd, int flags)
 			r = -1;
 		} else {
 			set_kind(newfd, FD_KERNEL);
+			set_nb(newfd, nb_of(oldfd));  /* one open file, one mode */
 		}
 	}
 	pthread_mutex_unlock(&g_fdlock);
@@ -975,6 +1097,7 @@ EXPORT int dup(int fd)
 	pthread_mutex_lock(&g_fdlock);
 	int r = adopt_locked(lk_sys_dup(fd), 0, 0, FD_KERNEL);
 	pthread_mutex_unlock(&g_fdlock);
+	if (r >= 0) set_nb(r, nb_of(fd));
 	return r;
 }
 
@@ -986,6 +1109,13 @@ static int fcntl_kernel(int fd, int cmd, long arg)
 		pthread_mutex_lock(&g_fdlock);
 		int r = adopt_locked(lk_sys_dup(fd), cmd == F_DUPFD_CLOEXEC, (int)arg, FD_KERNEL);
 		pthread_mutex_unlock(&g_fdlock);
+		if (r >= 0) set_nb(r, nb_of(fd));
+		return r;
+	}
+	case F_SETFL: {
+		int r = lk_sys_fcntl(fd, cmd, arg);
+		if (r >= 0 && nb_of(fd) != NB_UNKNOWN)
+			set_nb(fd, (arg & O_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
 		return r;
 	}
 	case F_SETFD: {
@@ -1025,8 +1155,13 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	if (!is_kernel(fd)) return (int)syscall(SYS_ioctl, fd, req, arg);
 	switch (req) {
 	case FIONREAD:
-	case FIONBIO:
 		return lk_sys_ioctl(fd, req, arg);
+	case FIONBIO: {
+		int r = lk_sys_ioctl(fd, req, arg);
+		if (r >= 0 && arg && nb_of(fd) != NB_UNKNOWN)
+			set_nb(fd, *(int *)arg ? NB_NONBLOCK : NB_BLOCK);
+		return r;
+	}
 	case FIOCLEX:
 	case FIONCLEX:
 		return fcntl_kernel(fd, F_SETFD, req == FIOCLEX ? FD_CLOEXEC : 0);
@@ -1082,7 +1217,9 @@ EXPORT ssize_t send(int fd, const void *b, size_t n, int flags)
 }
 EXPORT ssize_t recv(int fd, void *b, size_t n, int flags)
 {
-	ROUTE(fd, syscall(SYS_recvfrom, fd, b, n, flags, NULL, NULL), lk_sys_recv(fd, b, n, flags));
+	if (!is_kernel(fd)) return syscall(SYS_recvfrom, fd, b, n, flags, NULL, NULL);
+	struct rx a = {.fd = fd, .buf = b, .n = n, .flags = flags};
+	return receive(&a);
 }
 EXPORT ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *to,
 		      socklen_t tl)
@@ -1093,8 +1230,9 @@ EXPORT ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct s
 EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *from,
 			socklen_t *fl)
 {
-	ROUTE(fd, syscall(SYS_recvfrom, fd, b, n, flags, from, fl),
-	      lk_sys_recvfrom(fd, b, n, flags, from, fl));
+	if (!is_kernel(fd)) return syscall(SYS_recvfrom, fd, b, n, flags, from, fl);
+	struct rx a = {.fd = fd, .buf = b, .n = n, .flags = flags, .from = from, .fromlen = fl};
+	return receive(&a);
 }
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
@@ -1102,7 +1240,10 @@ EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 }
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
-	if (is_kernel(fd)) return lk_sys_recvmsg(fd, m, flags);
+	if (is_kernel(fd)) {
+		struct rx a = {.fd = fd, .flags = flags, .msg = m};
+		return receive(&a);
+	}
 	ssize_t r = syscall(SYS_recvmsg, fd, m, flags);
 	if (r >= 0) protect_received(fd, m);
 	return r;
@@ -1138,7 +1279,10 @@ EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct
 
 EXPORT ssize_t read(int fd, void *b, size_t n)
 {
-	ROUTE(fd, syscall(SYS_read, fd, b, n), lk_sys_read(fd, b, n));
+	if (!is_kernel(fd)) return syscall(SYS_read, fd, b, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_read(fd, b, n);
+	struct rx a = {.fd = fd, .buf = b, .n = n};  /* a socket: read is recv */
+	return receive(&a);
 }
 EXPORT ssize_t write(int fd, const void *b, size_t n)
 {
@@ -1146,7 +1290,11 @@ EXPORT ssize_t write(int fd, const void *b, size_t n)
 }
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
-	ROUTE(fd, syscall(SYS_readv, fd, iov, n), lk_sys_readv(fd, iov, n));
+	if (!is_kernel(fd)) return syscall(SYS_readv, fd, iov, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_readv(fd, iov, n);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	struct rx a = {.fd = fd, .msg = &m};
+	return receive(&a);
 }
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {

@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: GPL-2.0
 """Mixed host + kernel waits under lkrun: select, poll and epoll over a
-host pipe and kernel sockets; a signal interrupts a wait on kernel fds;
-kernel fds are small and their host slot is a placeholder."""
+host pipe and kernel sockets; a signal interrupts a wait on kernel fds and
+a blocking recv or accept on a kernel socket; SO_RCVTIMEO bounds a
+blocking recv; kernel fds are small and their host slot is a placeholder."""
 import os
 import select
 import signal
 import socket
+import struct
 import sys
+import threading
 
 port = int(sys.argv[1])
 srv = socket.socket()
@@ -79,11 +82,26 @@ def handler(*_):
 signal.signal(signal.SIGALRM, handler)
 for wait in (lambda: select.select([acc], [], [], 30),
              lambda: p.poll(30000),
-             lambda: ep.poll(30)):
+             lambda: ep.poll(30),
+             lambda: acc.recv(1),
+             lambda: srv.accept()):
     signal.setitimer(signal.ITIMER_REAL, 0.1)
     try:
         wait()
         sys.exit("a wait was not interrupted by SIGALRM")
     except Interrupted:
         pass
+signal.signal(signal.SIGALRM, signal.SIG_DFL)
+
+# a blocking recv waits for data that comes later
+threading.Timer(0.1, lambda: cli.send(b"late")).start()
+assert acc.recv(4) == b"late"
+
+# SO_RCVTIMEO bounds a blocking recv: EAGAIN
+acc.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", 0, 100000))
+try:
+    acc.recv(1)
+    sys.exit("recv with SO_RCVTIMEO returned")
+except BlockingIOError:
+    pass
 print("waits ok")
