@@ -363,7 +363,9 @@ EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
 }
 EXPORT ssize_t send(int fd, const void *b, size_t n, int flags)
 {
-	ROUTE(fd, syscall(SYS_sendto, fd, b, n, flags, NULL, 0), lk_sys_send(fd, b, n, flags));
+	if (!is_kernel(fd)) return syscall(SYS_sendto, fd, b, n, flags, NULL, 0);
+	struct tx a = {.fd = fd, .buf = b, .n = n, .flags = flags};
+	return transmit(&a);
 }
 EXPORT ssize_t recv(int fd, void *b, size_t n, int flags)
 {
@@ -374,8 +376,9 @@ EXPORT ssize_t recv(int fd, void *b, size_t n, int flags)
 EXPORT ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *to,
 		      socklen_t tl)
 {
-	ROUTE(fd, syscall(SYS_sendto, fd, b, n, flags, to, tl),
-	      lk_sys_sendto(fd, b, n, flags, to, tl));
+	if (!is_kernel(fd)) return syscall(SYS_sendto, fd, b, n, flags, to, tl);
+	struct tx a = {.fd = fd, .buf = b, .n = n, .flags = flags, .to = to, .tolen = tl};
+	return transmit(&a);
 }
 EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *from,
 			socklen_t *fl)
@@ -386,7 +389,7 @@ EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *f
 }
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
 {
-	ROUTE(fd, syscall(SYS_sendmsg, fd, m, flags), lk_sys_sendmsg(fd, m, flags));
+	ROUTE(fd, syscall(SYS_sendmsg, fd, m, flags), transmit_msg(fd, m, flags));
 }
 EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
 {
@@ -436,7 +439,10 @@ EXPORT ssize_t read(int fd, void *b, size_t n)
 }
 EXPORT ssize_t write(int fd, const void *b, size_t n)
 {
-	ROUTE(fd, syscall(SYS_write, fd, b, n), lk_sys_write(fd, b, n));
+	if (!is_kernel(fd)) return syscall(SYS_write, fd, b, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_write(fd, b, n);
+	struct tx a = {.fd = fd, .buf = b, .n = n};  /* a socket: write is send */
+	return transmit(&a);
 }
 EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 {
@@ -448,7 +454,14 @@ EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
 }
 EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
 {
-	ROUTE(fd, syscall(SYS_writev, fd, iov, n), lk_sys_writev(fd, iov, n));
+	if (!is_kernel(fd)) return syscall(SYS_writev, fd, iov, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_writev(fd, iov, n);
+	if (n < 0 || n > 1024) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	return transmit_msg(fd, &m, 0);
 }
 EXPORT ssize_t pread(int fd, void *b, size_t n, off_t off)
 {

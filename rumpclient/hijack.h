@@ -122,6 +122,20 @@ struct rx {
 };
 /* The receive; on a blocking socket a wait signals can interrupt. */
 ssize_t receive(const struct rx *a);
+/* A send on a kernel fd: sendto of buf, n (to, tolen). */
+struct tx {
+	int fd;
+	const void *buf;
+	size_t n;
+	int flags;
+	const struct sockaddr *to;
+	socklen_t tolen;
+};
+/* The send; on a blocking socket, all of it unless a signal or
+ * SO_SNDTIMEO comes first, waiting where signals reach the thread. */
+ssize_t transmit(const struct tx *a);
+/* transmit() of a msghdr's iovecs (with ancillary data: lkd's sendmsg). */
+ssize_t transmit_msg(int fd, const struct msghdr *m, int flags);
 /* Before accept on a blocking socket: 0 when a connection waits (or the
  * socket turned out non-blocking), -1/errno (EINTR, EAGAIN). */
 int accept_wait(int fd);

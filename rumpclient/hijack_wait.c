@@ -202,6 +202,41 @@ static int time_left(int64_t deadline, struct timespec *left)
 }
 
 /*
+ * A call that may wait blocks signals from its start until its host wait,
+ * which unblocks them atomically (ppoll with the mask the call had, or the
+ * one it was given): a signal that comes while lkd is being asked then
+ * interrupts the wait instead of running its handler just before it, and
+ * the call returns EINTR as on Linux. (Left unblocked, it would wait for
+ * the next event: the classic lost wake-up.)
+ */
+struct sig_hold {
+	sigset_t old;
+	int on;
+};
+
+static void hold_signals(struct sig_hold *s, int may_wait)
+{
+	s->on = may_wait;
+	if (may_wait) {
+		sigset_t all;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &s->old);
+	}
+}
+
+static void release_signals(const struct sig_hold *s)
+{
+	if (s->on) pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
+/* The mask during the host wait: the caller's own (ppoll, pselect,
+ * epoll_pwait), else the one the thread had. */
+static const sigset_t *wait_mask(const struct sig_hold *s, const sigset_t *mask)
+{
+	return mask ? mask : &s->old;
+}
+
+/*
  * Blocks until an entry of h (host fds) or k (kernel fds) may be ready
  * (1), `left` passes (0; NULL: no timeout) or a signal arrives (-1/EINTR).
  * Fills no revents: the caller harvests both sides with zero timeouts.
@@ -242,19 +277,34 @@ static int mixed_poll(struct pollfd *h, nfds_t nh, struct pollfd *k, nfds_t nk,
 {
 	const struct timespec zero = {0, 0};
 	const int64_t deadline = deadline_of(timeout);
-	int last = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0;
+	int last = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0, result;
+	struct sig_hold hold;
+	hold_signals(&hold, !last);
 	for (;;) {
 		int kr = lk_sys_poll(k, nk, 0);
-		if (kr < 0) return -1;
-		int hr = nh ? host_ppoll(h, nh, &zero, NULL) : 0;
-		if (hr < 0) return -1;
-		if (kr + hr > 0 || last) return kr + hr;
+		int hr = kr < 0 ? -1 : nh ? host_ppoll(h, nh, &zero, NULL) : 0;
+		if (kr < 0 || hr < 0) {
+			result = -1;
+			break;
+		}
+		if (kr + hr > 0 || last) {
+			result = kr + hr;
+			break;
+		}
 		struct timespec left;
-		if (timeout && !time_left(deadline, &left)) return 0;
-		int r = mixed_block(h, nh, k, nk, timeout ? &left : NULL, mask);
-		if (r < 0) return -1;
+		if (timeout && !time_left(deadline, &left)) {
+			result = 0;
+			break;
+		}
+		int r = mixed_block(h, nh, k, nk, timeout ? &left : NULL, wait_mask(&hold, mask));
+		if (r < 0) {
+			result = -1;
+			break;
+		}
 		if (r == 0) last = 1;  /* timed out: one more look, then return */
 	}
+	release_signals(&hold);
+	return result;
 }
 
 /* Splits pollfds into host and kernel ones, waits, merges back. */
@@ -424,23 +474,33 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct
 	 * which under load is most of the time), block only when both sides
 	 * are empty. */
 	const int64_t deadline = deadline_of(t);
-	int last = t && t->tv_sec == 0 && t->tv_nsec == 0;
+	int last = t && t->tv_sec == 0 && t->tv_nsec == 0, n;
+	struct sig_hold hold;
+	hold_signals(&hold, !last);
 	for (;;) {
-		int n = lk_sys_epoll_wait(kep, evs, max, 0);
-		if (n < 0) return -1;
+		n = lk_sys_epoll_wait(kep, evs, max, 0);
+		if (n < 0) break;
 		if (n < max) {
 			int m = (int)syscall(SYS_epoll_pwait, epfd, evs + n, max - n, 0, NULL, 0);
-			if (m < 0) return -1;  /* EBADF: not an epoll */
+			if (m < 0) {  /* EBADF: not an epoll */
+				n = -1;
+				break;
+			}
 			n += m;
 		}
-		if (n > 0 || last) return n;
+		if (n > 0 || last) break;
 		struct timespec left;
-		if (t && !time_left(deadline, &left)) return 0;
+		if (t && !time_left(deadline, &left)) break;
 		const struct pollfd h = {.fd = epfd, .events = POLLIN}, k = {.fd = kep, .events = POLLIN};
-		int r = mixed_block(&h, 1, &k, 1, t ? &left : NULL, mask);
-		if (r < 0) return -1;
+		int r = mixed_block(&h, 1, &k, 1, t ? &left : NULL, wait_mask(&hold, mask));
+		if (r < 0) {
+			n = -1;
+			break;
+		}
 		if (r == 0) last = 1;
 	}
+	release_signals(&hold);
+	return n;
 }
 
 EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms)
@@ -484,9 +544,10 @@ static int restartable(void)
 	return 1;
 }
 
-/* 1: `events` may be there, try again; 0: EAGAIN (timed out, or the
- * socket is non-blocking after all); -1: errno (EINTR). */
-static int wait_blocking(int fd, short events)
+/* 1: `events` may be there, try again; 0: EAGAIN (timed out after the
+ * socket's `timeo_opt`, or the socket is non-blocking after all); -1:
+ * errno (EINTR). */
+static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask)
 {
 	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
 	if (fl < 0) return -1;
@@ -498,7 +559,7 @@ static int wait_blocking(int fd, short events)
 	struct timeval tv = {0, 0};
 	socklen_t len = sizeof(tv);
 	struct timespec ts, *tp = NULL;
-	if (lk_sys_getsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, &len) == 0 &&
+	if (lk_sys_getsockopt(fd, SOL_SOCKET, timeo_opt, &tv, &len) == 0 &&
 	    (tv.tv_sec || tv.tv_usec)) {
 		ts.tv_sec = tv.tv_sec;
 		ts.tv_nsec = tv.tv_usec * 1000;
@@ -506,7 +567,7 @@ static int wait_blocking(int fd, short events)
 	}
 	const struct pollfd k = {.fd = fd, .events = events};
 	for (;;) {
-		int r = mixed_block(NULL, 0, &k, 1, tp, NULL);
+		int r = mixed_block(NULL, 0, &k, 1, tp, mask);
 		if (r > 0) return 1;
 		if (r == 0) {
 			errno = EAGAIN;
@@ -527,23 +588,100 @@ ssize_t receive(const struct rx *a)
 	/* MSG_WAITALL waits for all of it inside lkd, as asked. */
 	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL)))
 		return receive_once(a, a->flags);
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	ssize_t r;
 	for (;;) {
-		ssize_t r = receive_once(a, a->flags | MSG_DONTWAIT);
-		if (r >= 0 || errno != EAGAIN) return r;
-		if (wait_blocking(a->fd, POLLIN) <= 0) return -1;
+		r = receive_once(a, a->flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN) break;
+		if (wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old) <= 0) {
+			r = -1;
+			break;
+		}
 	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return r;
 }
 
 /* Before a blocking accept: until a connection waits (0) or -1/errno. */
 int accept_wait(int fd)
 {
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	int r;
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		int r = lk_sys_poll(&p, 1, 0);
-		if (r != 0) return r < 0 ? -1 : 0;
-		r = wait_blocking(fd, POLLIN);
-		if (r < 0) return -1;
-		if (r == 0) return nb_of(fd) == NB_NONBLOCK ? 0 : -1;
+		r = lk_sys_poll(&p, 1, 0);
+		if (r != 0) {
+			r = r < 0 ? -1 : 0;
+			break;
+		}
+		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old);
+		if (r < 0) break;
+		if (r == 0) {
+			r = nb_of(fd) == NB_NONBLOCK ? 0 : -1;
+			break;
+		}
 	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return r;
 }
 
+
+ssize_t transmit(const struct tx *a)
+{
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & MSG_DONTWAIT))
+		return lk_sys_sendto(a->fd, a->buf, a->n, a->flags, a->to, a->tolen);
+	/* As Linux: all of it, unless a signal or a timeout comes first
+	 * (then what went, or -1 if nothing did). */
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	size_t done = 0;
+	ssize_t result;
+	for (;;) {
+		ssize_t r = lk_sys_sendto(a->fd, (const char *)a->buf + done, a->n - done,
+					  a->flags | MSG_DONTWAIT, a->to, a->tolen);
+		if (r >= 0) {
+			done += (size_t)r;
+			if (done >= a->n) {
+				result = (ssize_t)done;
+				break;
+			}
+			continue;
+		}
+		if (errno != EAGAIN || wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old) <= 0) {
+			result = done > 0 ? (ssize_t)done : -1;
+			break;
+		}
+	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return result;
+}
+
+ssize_t transmit_msg(int fd, const struct msghdr *m, int flags)
+{
+	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT) || m->msg_controllen != 0)
+		return lk_sys_sendmsg(fd, m, flags);
+	size_t total = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++) total += m->msg_iov[i].iov_len;
+	char *buf = malloc(total ? total : 1);
+	if (buf == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0, at = 0; i < m->msg_iovlen; at += m->msg_iov[i].iov_len, i++)
+		memcpy(buf + at, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
+	struct tx a = {.fd = fd, .buf = buf, .n = total, .flags = flags,
+		       .to = m->msg_name, .tolen = m->msg_namelen};
+	ssize_t r = transmit(&a);
+	int err = errno;
+	free(buf);
+	errno = err;
+	return r;
+}

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """Mixed host + kernel waits under lkrun: select, poll and epoll over a
 host pipe and kernel sockets; a signal interrupts a wait on kernel fds and
-a blocking recv or accept on a kernel socket; SO_RCVTIMEO bounds a
+a blocking recv, accept or send on a kernel socket; SO_RCVTIMEO bounds a
 blocking recv; kernel fds are small and their host slot is a placeholder."""
 import os
 import select
@@ -80,11 +80,15 @@ def handler(*_):
 
 
 signal.signal(signal.SIGALRM, handler)
+# a connection nobody reads: a large blocking send fills it and blocks
+full = socket.create_connection(("127.0.0.1", port))
+unread, _ = srv.accept()
 for wait in (lambda: select.select([acc], [], [], 30),
              lambda: p.poll(30000),
              lambda: ep.poll(30),
              lambda: acc.recv(1),
-             lambda: srv.accept()):
+             lambda: srv.accept(),
+             lambda: full.sendall(b"x" * 64 * 1024 * 1024)):
     signal.setitimer(signal.ITIMER_REAL, 0.1)
     try:
         wait()
