@@ -37,6 +37,26 @@ http {
 	}
 }
 CONF
+# Waits up to 60 s for nginx (master PID) to exit; else shows its
+# processes' threads, where they wait and their signal masks, and the log.
+stopped() {
+	local pid=$1 tries=0 p t
+	while kill -0 "$pid" 2>/dev/null && ! grep -q '^State:.*Z' "/proc/$pid/status" 2>/dev/null; do
+		tries=$((tries + 1))
+		if [ "$tries" -ge 600 ]; then
+			for p in $(pgrep -g "$pid"); do
+				echo "pid $p: $(tr '\0' ' ' <"/proc/$p/cmdline")" >&2
+				for t in /proc/"$p"/task/*; do
+					echo "  $t $(cat "$t/comm") $(cat "$t/wchan") $(grep -E 'SigBlk' "$t/status")" >&2
+				done
+			done
+			tail -20 "$ngx/logs/error.log" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
 spawn nginx nginx -p "$ngx" -c "$ngx/nginx.conf"
 nginx_job=$!
 wait_listen 7201
@@ -65,6 +85,7 @@ if grep -E '\[(alert|emerg|crit)\]' "$ngx/logs/error.log"; then fail "nginx logg
 
 # Graceful stop: the master tells the workers, all exit.
 kill -QUIT "$(cat "$ngx/nginx.pid")"
+stopped "$nginx_job" || fail "nginx did not stop"
 wait "$nginx_job" || fail "nginx exited with $?"
 
 # As a daemon: lkrun's nginx forks, the parent exits, the child (setsid)
@@ -80,10 +101,5 @@ run curl -sS -o "$tmp/curl_daemon" http://127.0.0.1:7202/big || fail "curl (daem
 cmp "$ngx/www/big" "$tmp/curl_daemon" || fail "curl (daemon): bytes differ"
 host_has_no_port 7202
 kill -QUIT "$daemon_pid"
-tries=0
-while kill -0 "$daemon_pid" 2>/dev/null; do
-	tries=$((tries + 1))
-	[ "$tries" -lt 600 ] || fail "the nginx daemon did not stop"
-	sleep 0.1
-done
+stopped "$daemon_pid" || fail "the nginx daemon did not stop"
 echo PASS
