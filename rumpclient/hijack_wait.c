@@ -53,7 +53,7 @@ struct waiter {
 	pthread_cond_t cv;
 	struct pollfd *kfds;	/* the kernel fds, then kev */
 	nfds_t n, cap;
-	int armed, done, kev_written, quit;
+	int armed, done, quit;
 };
 
 static __thread struct waiter *t_waiter __attribute__((tls_model("initial-exec")));
@@ -68,11 +68,19 @@ static void *waiter_main(void *arg)
 	for (;;) {
 		while (!w->armed && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
 		if (w->quit) break;
-		int drain = w->kev_written;
-		w->kev_written = 0;
 		pthread_mutex_unlock(&w->mu);
-		if (drain) lk_sys_read(w->kev, &v, sizeof(v));
+		/*
+		 * A cancel is drained only by the poll that saw it: a cancel
+		 * written after the poll ended (it ended for a kernel fd) stays
+		 * and makes the next poll return at once, a spurious wake-up
+		 * the callers' loops absorb. Draining before the poll instead
+		 * could swallow a cancel meant for this poll, which would then
+		 * never end.
+		 */
+		struct pollfd *cancel = &w->kfds[w->n - 1];
+		cancel->revents = 0;
 		lk_sys_poll(w->kfds, w->n, -1);
+		if (cancel->revents & POLLIN) lk_sys_read(w->kev, &v, sizeof(v));
 		syscall(SYS_write, w->hev, &one, sizeof(one));
 		pthread_mutex_lock(&w->mu);
 		w->armed = 0;
@@ -159,7 +167,6 @@ static void waiter_finish(struct waiter *w)
 	uint64_t one = 1, v;
 	pthread_mutex_lock(&w->mu);
 	if (!w->done) {
-		w->kev_written = 1;
 		pthread_mutex_unlock(&w->mu);
 		lk_sys_write(w->kev, &one, sizeof(one));
 		pthread_mutex_lock(&w->mu);

@@ -3,6 +3,7 @@
 host pipe and kernel sockets; a signal interrupts a wait on kernel fds and
 a blocking recv, accept or send on a kernel socket; SO_RCVTIMEO bounds a
 blocking recv; kernel fds are small and their host slot is a placeholder."""
+import faulthandler
 import os
 import select
 import signal
@@ -11,6 +12,8 @@ import struct
 import sys
 import threading
 
+# A wait that never ends shows where it is, and ends the test.
+faulthandler.dump_traceback_later(60, exit=True)
 port = int(sys.argv[1])
 srv = socket.socket()
 srv.bind(("127.0.0.1", port))
@@ -75,27 +78,39 @@ class Interrupted(Exception):
     pass
 
 
+# The timer repeats: a first signal that lands before the wait begins (on
+# a loaded machine) only trips Python's flag, and the next one interrupts
+# the wait; the handler raises once per wait.
+armed = [False]
+
+
 def handler(*_):
-    raise Interrupted()
+    if armed[0]:
+        armed[0] = False
+        raise Interrupted()
 
 
 signal.signal(signal.SIGALRM, handler)
 # a connection nobody reads: a large blocking send fills it and blocks
 full = socket.create_connection(("127.0.0.1", port))
 unread, _ = srv.accept()
+big = b"x" * (64 << 20)
 for wait in (lambda: select.select([acc], [], [], 30),
              lambda: p.poll(30000),
              lambda: ep.poll(30),
              lambda: acc.recv(1),
              lambda: srv.accept(),
-             lambda: full.sendall(b"x" * 64 * 1024 * 1024)):
-    signal.setitimer(signal.ITIMER_REAL, 0.1)
+             lambda: full.sendall(big)):
+    armed[0] = True
+    signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
     try:
         wait()
         sys.exit("a wait was not interrupted by SIGALRM")
     except Interrupted:
         pass
-signal.signal(signal.SIGALRM, signal.SIG_DFL)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
 
 # a blocking recv waits for data that comes later
 threading.Timer(0.1, lambda: cli.send(b"late")).start()
