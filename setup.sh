@@ -47,6 +47,10 @@ packages=(
 	libgmock-dev
 	# system tests: disk images and network namespaces
 	e2fsprogs dosfstools mtools iproute2
+	# stock programs run under lkrun (tests/hijack); their packaged services
+	# are not used (see README, "Unmodified programs")
+	curl wget netcat-openbsd socat iputils-ping nginx-light redis-server redis-tools
+	iperf3
 	# the request decoder's libFuzzer target (clang; libFuzzer is only a
 	# recommendation of clang, so named here)
 	clang libclang-rt-14-dev

@@ -275,7 +275,16 @@ class Connection::Impl {
   absl::Status Start(const std::string& cookie) {
     std::promise<absl::Status> ready;
     auto started = ready.get_future();
+    // The session's thread must never take the program's signals: a
+    // signal sent to the process goes to any thread that does not block
+    // it, and a program that blocks it everywhere but in sigsuspend
+    // (nginx's master waiting for SIGCHLD) would never see it. The thread
+    // starts with every signal blocked (it inherits this mask).
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
     rpc_thread_ = std::thread([this, cookie, &ready]() { RpcMain(cookie, ready); });
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return started.get();
   }
 

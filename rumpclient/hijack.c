@@ -1,0 +1,821 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * liblkhijack.so: runs unmodified programs on lkd's kernel (LD_PRELOAD,
+ * in the spirit of NetBSD's librumphijack; our own design). Sockets of the
+ * configured families (LKD_HIJACK, below) are created in the program's
+ * kernel process inside lkd through liblkclient; everything else (files,
+ * pipes, eventfds, AF_UNIX by default) stays on the host.
+ *
+ * Same number on both sides. For every kernel fd the library holds a host
+ * placeholder (an open /dev/null, close-on-exec as the kernel fd is) at
+ * the same number, and moves the kernel fd to that number (dup3 inside
+ * the kernel process). The host therefore never hands out a number the
+ * kernel uses, numbers stay small and dense (FD_SET, arrays indexed by fd),
+ * pollfd/fd_set/epoll data never need rewriting, and fork and exec inherit
+ * the slot. Invariant: every kernel fd number has a host placeholder at the
+ * same number (only a freshly created kernel fd, before it is moved, has
+ * none).
+ *
+ * Mixed waits. A poll/select/epoll over kernel fds first asks the kernel
+ * with a zero timeout. If nothing is ready, the calling thread's waiter (a
+ * helper thread, one per waiting program thread, not per call) blocks in
+ * the kernel on the kernel fds plus a kernel eventfd, and writes a host
+ * eventfd when the kernel side is ready. The program's thread waits on the
+ * host (its host fds plus that eventfd, with its timeout and signal mask,
+ * so signals interrupt it as on Linux); afterwards the waiter is cancelled
+ * through the kernel eventfd and both sides are harvested with zero
+ * timeouts. epoll: the program's epoll is a host epoll; kernel fds added
+ * to it go into a kernel epoll paired with it, with the program's own
+ * epoll_data, which comes back untouched (nothing is classified by
+ * data.fd).
+ *
+ * Hooks pass host fds straight to the host with raw system calls, so every
+ * hook is safe before initialisation and from inside libraries
+ * (liblkclient's own sockets and event loop run through them).
+ *
+ * This file has the hooks for descriptors, sockets, I/O, files under the
+ * prefix, fork and exec; hijack_state.c the configuration, the fd table
+ * and attaching; hijack_wait.c the waits (hijack.h).
+ */
+#define _GNU_SOURCE
+#undef _FORTIFY_SOURCE  /* we define the functions it would wrap */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rumpclient/hijack.h"
+#include "rumpclient/lkclient.h"
+
+
+/* ---- creating and closing descriptors ------------------------------ */
+
+EXPORT int socket(int domain, int type, int protocol)
+{
+	if (t_in_lib || !(g_cfg.families & family_bit(domain)) ||
+	    !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) {
+		if (!t_in_lib && !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE) && family_bit(domain)) {
+			attach_or_die();
+			return socket(domain, type, protocol);
+		}
+		return (int)syscall(SYS_socket, domain, type, protocol);
+	}
+	pthread_mutex_lock(&g_fdlock);
+	int fd = adopt_locked(lk_sys_socket(domain, type, protocol), !!(type & SOCK_CLOEXEC), 0,
+			      FD_KERNEL);
+	pthread_mutex_unlock(&g_fdlock);
+	if (fd >= 0) set_nb(fd, (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+	return fd;
+}
+
+EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
+{
+	if (!is_kernel(fd)) return (int)syscall(SYS_accept4, fd, addr, len, flags);
+	if (nb_of(fd) == NB_BLOCK && accept_wait(fd) < 0) return -1;
+	/* May block: the kernel fd is made outside the lock, placed under it. */
+	__atomic_add_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
+	int k = lk_sys_accept4(fd, addr, len, flags);
+	int r = -1;
+	if (k >= 0) {
+		pthread_mutex_lock(&g_fdlock);
+		r = place(k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
+		pthread_mutex_unlock(&g_fdlock);
+		if (r >= 0) set_nb(r, (flags & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+	}
+	int err = errno;
+	__atomic_sub_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
+	errno = err;
+	return r;
+}
+
+EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *len)
+{
+	return accept4(fd, addr, len, 0);
+}
+
+/* A pair in lkd for a family that lives there (AF_UNIX with unix=lkd). */
+EXPORT int socketpair(int domain, int type, int protocol, int sv[2])
+{
+	if (t_in_lib || !(g_cfg.families & family_bit(domain)) ||
+	    !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE))
+		return (int)syscall(SYS_socketpair, domain, type, protocol, sv);
+	int k[2], cloexec = !!(type & SOCK_CLOEXEC);
+	pthread_mutex_lock(&g_fdlock);
+	int r = lk_sys_socketpair(domain, type, protocol, k);
+	if (r == 0) {
+		sv[0] = place(k[0], cloexec, 0, FD_KERNEL, 0);
+		sv[1] = sv[0] < 0 ? -1 : place(k[1], cloexec, 0, FD_KERNEL, 0);
+		if (sv[1] >= 0) {
+			set_nb(sv[0], (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+			set_nb(sv[1], (type & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+		} else {
+			int err = errno;
+			if (sv[0] >= 0) close_kernel(sv[0]);
+			else lk_sys_close(k[1]);
+			errno = err;
+			r = -1;
+		}
+	}
+	pthread_mutex_unlock(&g_fdlock);
+	return r;
+}
+
+EXPORT int close(int fd)
+{
+	/* Not the program's to close. (The library's own closes happen in
+	 * lk_fork, whose protect_new_fds then recomputes the table.) */
+	if (is_lib(fd) && !t_in_lib) return 0;
+	int k = kind(fd);
+	if (k == FD_HOST || t_in_lib) {
+		if (fd >= 0 && fd < MAX_FD && g_kep[fd]) {
+			pthread_mutex_lock(&g_fdlock);
+			forget_kep_of(fd);
+			pthread_mutex_unlock(&g_fdlock);
+		}
+		return (int)syscall(SYS_close, fd);
+	}
+	return close_kernel(fd);
+}
+
+static void close_kernel_range(unsigned first, unsigned last, int cloexec_only)
+{
+	for (unsigned fd = first; fd <= last && fd < MAX_FD; fd++) {
+		if (g_kep[fd] && !cloexec_only) {
+			pthread_mutex_lock(&g_fdlock);
+			forget_kep_of((int)fd);
+			pthread_mutex_unlock(&g_fdlock);
+		}
+		if (kind((int)fd) == FD_HOST) continue;
+		if (cloexec_only) lk_sys_fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+		else close_kernel((int)fd);
+	}
+}
+
+EXPORT int close_range(unsigned first, unsigned last, int flags)
+{
+	if (first > last) { errno = EINVAL; return -1; }
+	if (t_in_lib) return (int)syscall(SYS_close_range, first, last, flags);
+	close_kernel_range(first, last, flags & CLOSE_RANGE_CLOEXEC);
+	/* The host side in pieces between the library's own fds. */
+	unsigned from = first;
+	for (unsigned fd = first; fd <= last && fd < MAX_FD; fd++) {
+		if (!g_lib[fd]) continue;
+		if (fd > from && syscall(SYS_close_range, from, fd - 1, flags) < 0) return -1;
+		from = fd + 1;
+	}
+	return from <= last ? (int)syscall(SYS_close_range, from, last, flags) : 0;
+}
+
+EXPORT void closefrom(int lowfd)
+{
+	if (lowfd < 0) lowfd = 0;
+	close_range((unsigned)lowfd, ~0u, 0);
+}
+
+/* newfd as the host and the kernel see it after dup2/dup3 of a kernel fd. */
+static int dup_kernel_to(int oldfd, int newfd, int flags)
+{
+	if (newfd < 0 || newfd >= MAX_FD) { errno = EBADF; return -1; }
+	if (oldfd == newfd) return newfd;
+	pthread_mutex_lock(&g_fdlock);
+	int r = lk_sys_dup3(oldfd, newfd, flags);
+	if (r >= 0) {
+		if (g_kep[newfd]) forget_kep_of(newfd);
+		/* The host's newfd becomes a placeholder too (closing what was there). */
+		if (syscall(SYS_dup3, oldfd, newfd, flags & O_CLOEXEC) < 0) {
+			int err = errno;
+			lk_sys_close(newfd);
+			errno = err;
+			r = -1;
+		} else {
+			set_kind(newfd, FD_KERNEL);
+			set_nb(newfd, nb_of(oldfd));  /* one open file, one mode */
+		}
+	}
+	pthread_mutex_unlock(&g_fdlock);
+	return r;
+}
+
+static int dup_host_over(int oldfd, int newfd, int flags, int use_dup2)
+{
+	if (is_kernel(newfd) && oldfd != newfd) {
+		/* The kernel fd at newfd is closed, as dup2 closes it. */
+		if (syscall(SYS_fcntl, oldfd, F_GETFD) < 0) return -1;
+		lk_sys_close(newfd);
+		set_kind(newfd, FD_HOST);
+	}
+	if (use_dup2) return (int)syscall(SYS_dup2, oldfd, newfd);
+	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
+}
+
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, flags, 0);
+	if (oldfd == newfd) { errno = EINVAL; return -1; }
+	return dup_kernel_to(oldfd, newfd, flags);
+}
+
+EXPORT int dup2(int oldfd, int newfd)
+{
+	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, 0, 1);
+	return dup_kernel_to(oldfd, newfd, 0);
+}
+
+EXPORT int dup(int fd)
+{
+	if (!is_kernel(fd)) return (int)syscall(SYS_dup, fd);
+	pthread_mutex_lock(&g_fdlock);
+	int r = adopt_locked(lk_sys_dup(fd), 0, 0, FD_KERNEL);
+	pthread_mutex_unlock(&g_fdlock);
+	if (r >= 0) set_nb(r, nb_of(fd));
+	return r;
+}
+
+static int fcntl_kernel(int fd, int cmd, long arg)
+{
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC: {
+		pthread_mutex_lock(&g_fdlock);
+		int r = adopt_locked(lk_sys_dup(fd), cmd == F_DUPFD_CLOEXEC, (int)arg, FD_KERNEL);
+		pthread_mutex_unlock(&g_fdlock);
+		if (r >= 0) set_nb(r, nb_of(fd));
+		return r;
+	}
+	case F_SETFL: {
+		int r = lk_sys_fcntl(fd, cmd, arg);
+		if (r >= 0 && nb_of(fd) != NB_UNKNOWN)
+			set_nb(fd, (arg & O_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+		return r;
+	}
+	case F_SETFD: {
+		int r = lk_sys_fcntl(fd, cmd, arg);
+		if (r >= 0) syscall(SYS_fcntl, fd, F_SETFD, arg);  /* the placeholder follows */
+		return r;
+	}
+	default:
+		return lk_sys_fcntl(fd, cmd, arg);
+	}
+}
+
+static long fcntl_any(int fd, int cmd, va_list ap)
+{
+	long arg = va_arg(ap, long);
+	if (!is_kernel(fd)) return syscall(SYS_fcntl, fd, cmd, arg);
+	return fcntl_kernel(fd, cmd, arg);
+}
+
+EXPORT int fcntl(int fd, int cmd, ...)
+{
+	va_list ap;
+	va_start(ap, cmd);
+	long r = fcntl_any(fd, cmd, ap);
+	va_end(ap);
+	return (int)r;
+}
+
+EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
+
+EXPORT int ioctl(int fd, unsigned long req, ...)
+{
+	va_list ap;
+	va_start(ap, req);
+	void *arg = va_arg(ap, void *);
+	va_end(ap);
+	if (!is_kernel(fd)) return (int)syscall(SYS_ioctl, fd, req, arg);
+	switch (req) {
+	case FIONREAD:
+		return lk_sys_ioctl(fd, req, arg);
+	case FIONBIO: {
+		int r = lk_sys_ioctl(fd, req, arg);
+		if (r >= 0 && arg && nb_of(fd) != NB_UNKNOWN)
+			set_nb(fd, *(int *)arg ? NB_NONBLOCK : NB_BLOCK);
+		return r;
+	}
+	case FIOCLEX:
+	case FIONCLEX:
+		return fcntl_kernel(fd, F_SETFD, req == FIOCLEX ? FD_CLOEXEC : 0);
+	default:
+		/* Other ioctls are not served by lkd yet (README, known limits). */
+		if (lk_sys_fcntl(fd, F_GETFD, 0) < 0) return -1;
+		errno = ENOTTY;
+		return -1;
+	}
+}
+
+/* ---- sockets ------------------------------------------------------- */
+
+#define ROUTE(fd, host, kernel) return is_kernel(fd) ? (kernel) : (host)
+
+EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
+{
+	ROUTE(fd, (int)syscall(SYS_connect, fd, a, l), lk_sys_connect(fd, a, l));
+}
+EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
+{
+	ROUTE(fd, (int)syscall(SYS_bind, fd, a, l), lk_sys_bind(fd, a, l));
+}
+EXPORT int listen(int fd, int backlog)
+{
+	ROUTE(fd, (int)syscall(SYS_listen, fd, backlog), lk_sys_listen(fd, backlog));
+}
+EXPORT int shutdown(int fd, int how)
+{
+	ROUTE(fd, (int)syscall(SYS_shutdown, fd, how), lk_sys_shutdown(fd, how));
+}
+EXPORT int getsockname(int fd, struct sockaddr *a, socklen_t *l)
+{
+	ROUTE(fd, (int)syscall(SYS_getsockname, fd, a, l), lk_sys_getsockname(fd, a, l));
+}
+EXPORT int getpeername(int fd, struct sockaddr *a, socklen_t *l)
+{
+	ROUTE(fd, (int)syscall(SYS_getpeername, fd, a, l), lk_sys_getpeername(fd, a, l));
+}
+EXPORT int getsockopt(int fd, int level, int name, void *v, socklen_t *l)
+{
+	ROUTE(fd, (int)syscall(SYS_getsockopt, fd, level, name, v, l),
+	      lk_sys_getsockopt(fd, level, name, v, l));
+}
+EXPORT int setsockopt(int fd, int level, int name, const void *v, socklen_t l)
+{
+	ROUTE(fd, (int)syscall(SYS_setsockopt, fd, level, name, v, l),
+	      lk_sys_setsockopt(fd, level, name, v, l));
+}
+EXPORT ssize_t send(int fd, const void *b, size_t n, int flags)
+{
+	if (!is_kernel(fd)) return syscall(SYS_sendto, fd, b, n, flags, NULL, 0);
+	struct tx a = {.fd = fd, .buf = b, .n = n, .flags = flags};
+	return transmit(&a);
+}
+EXPORT ssize_t recv(int fd, void *b, size_t n, int flags)
+{
+	if (!is_kernel(fd)) return syscall(SYS_recvfrom, fd, b, n, flags, NULL, NULL);
+	struct rx a = {.fd = fd, .buf = b, .n = n, .flags = flags};
+	return receive(&a);
+}
+EXPORT ssize_t sendto(int fd, const void *b, size_t n, int flags, const struct sockaddr *to,
+		      socklen_t tl)
+{
+	if (!is_kernel(fd)) return syscall(SYS_sendto, fd, b, n, flags, to, tl);
+	struct tx a = {.fd = fd, .buf = b, .n = n, .flags = flags, .to = to, .tolen = tl};
+	return transmit(&a);
+}
+EXPORT ssize_t recvfrom(int fd, void *b, size_t n, int flags, struct sockaddr *from,
+			socklen_t *fl)
+{
+	if (!is_kernel(fd)) return syscall(SYS_recvfrom, fd, b, n, flags, from, fl);
+	struct rx a = {.fd = fd, .buf = b, .n = n, .flags = flags, .from = from, .fromlen = fl};
+	return receive(&a);
+}
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags)
+{
+	ROUTE(fd, syscall(SYS_sendmsg, fd, m, flags), transmit_msg(fd, m, flags));
+}
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags)
+{
+	if (is_kernel(fd)) {
+		struct rx a = {.fd = fd, .flags = flags, .msg = m};
+		return receive(&a);
+	}
+	ssize_t r = syscall(SYS_recvmsg, fd, m, flags);
+	if (r >= 0) protect_received(fd, m);
+	return r;
+}
+
+EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
+{
+	if (!is_kernel(fd)) return (int)syscall(SYS_sendmmsg, fd, v, n, flags);
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		ssize_t r = lk_sys_sendmsg(fd, &v[i].msg_hdr, flags);
+		if (r < 0) return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned)r;
+	}
+	return (int)i;
+}
+
+EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
+{
+	if (!is_kernel(fd)) return (int)syscall(SYS_recvmmsg, fd, v, n, flags, t);
+	unsigned i;
+	for (i = 0; i < n; i++) {
+		/* After the first message, only what is already there. */
+		ssize_t r = lk_sys_recvmsg(fd, &v[i].msg_hdr, i ? flags | MSG_DONTWAIT : flags);
+		if (r < 0) return i > 0 ? (int)i : -1;
+		v[i].msg_len = (unsigned)r;
+		if (flags & MSG_WAITFORONE) flags |= MSG_DONTWAIT;
+	}
+	return (int)i;
+}
+
+/* ---- reading and writing ------------------------------------------- */
+
+EXPORT ssize_t read(int fd, void *b, size_t n)
+{
+	if (!is_kernel(fd)) return syscall(SYS_read, fd, b, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_read(fd, b, n);
+	struct rx a = {.fd = fd, .buf = b, .n = n};  /* a socket: read is recv */
+	return receive(&a);
+}
+EXPORT ssize_t write(int fd, const void *b, size_t n)
+{
+	if (!is_kernel(fd)) return syscall(SYS_write, fd, b, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_write(fd, b, n);
+	struct tx a = {.fd = fd, .buf = b, .n = n};  /* a socket: write is send */
+	return transmit(&a);
+}
+EXPORT ssize_t readv(int fd, const struct iovec *iov, int n)
+{
+	if (!is_kernel(fd)) return syscall(SYS_readv, fd, iov, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_readv(fd, iov, n);
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	struct rx a = {.fd = fd, .msg = &m};
+	return receive(&a);
+}
+EXPORT ssize_t writev(int fd, const struct iovec *iov, int n)
+{
+	if (!is_kernel(fd)) return syscall(SYS_writev, fd, iov, n);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_writev(fd, iov, n);
+	if (n < 0 || n > 1024) {
+		errno = EINVAL;
+		return -1;
+	}
+	struct msghdr m = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)n};
+	return transmit_msg(fd, &m, 0);
+}
+EXPORT ssize_t pread(int fd, void *b, size_t n, off_t off)
+{
+	ROUTE(fd, syscall(SYS_pread64, fd, b, n, off), lk_sys_pread(fd, b, n, off));
+}
+EXPORT ssize_t pwrite(int fd, const void *b, size_t n, off_t off)
+{
+	ROUTE(fd, syscall(SYS_pwrite64, fd, b, n, off), lk_sys_pwrite(fd, b, n, off));
+}
+EXPORT ssize_t pread64(int fd, void *b, size_t n, off_t off) { return pread(fd, b, n, off); }
+EXPORT ssize_t pwrite64(int fd, const void *b, size_t n, off_t off) { return pwrite(fd, b, n, off); }
+
+extern void __chk_fail(void) __attribute__((noreturn));
+
+EXPORT ssize_t __read_chk(int fd, void *b, size_t n, size_t buflen)
+{
+	if (n > buflen) __chk_fail();
+	return read(fd, b, n);
+}
+EXPORT ssize_t __recv_chk(int fd, void *b, size_t n, size_t buflen, int flags)
+{
+	if (n > buflen) __chk_fail();
+	return recv(fd, b, n, flags);
+}
+EXPORT ssize_t __recvfrom_chk(int fd, void *b, size_t n, size_t buflen, int flags,
+			      struct sockaddr *from, socklen_t *fl)
+{
+	if (n > buflen) __chk_fail();
+	return recvfrom(fd, b, n, flags, from, fl);
+}
+EXPORT ssize_t __pread_chk(int fd, void *b, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen) __chk_fail();
+	return pread(fd, b, n, off);
+}
+EXPORT ssize_t __pread64_chk(int fd, void *b, size_t n, off_t off, size_t buflen)
+{
+	if (n > buflen) __chk_fail();
+	return pread(fd, b, n, off);
+}
+
+/*
+ * sendfile across the two kernels: read from `in`, write to `out`, and
+ * advance the file position only by what `out` took.
+ */
+EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
+{
+	if (!is_kernel(out) && !is_kernel(in)) return syscall(SYS_sendfile, out, in, offset, count);
+	char buf[65536];
+	size_t n = count < sizeof(buf) ? count : sizeof(buf);
+	off_t pos = offset ? *offset : lseek(in, 0, SEEK_CUR);
+	if (pos < 0) return -1;
+	ssize_t got = pread(in, buf, n, pos);
+	if (got <= 0) return got;
+	ssize_t put = write(out, buf, (size_t)got);
+	if (put < 0) return -1;
+	if (offset) *offset = pos + put;
+	else if (lseek(in, pos + put, SEEK_SET) < 0) return -1;
+	return put;
+}
+
+EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
+{
+	return sendfile(out, in, offset, count);
+}
+
+EXPORT off_t lseek(int fd, off_t off, int whence)
+{
+	ROUTE(fd, syscall(SYS_lseek, fd, off, whence), lk_sys_lseek(fd, off, whence));
+}
+EXPORT off_t lseek64(int fd, off_t off, int whence) { return lseek(fd, off, whence); }
+
+EXPORT int fsync(int fd)
+{
+	ROUTE(fd, (int)syscall(SYS_fsync, fd), lk_sys_fsync(fd));
+}
+/* liblkclient has no fdatasync of its own: fsync does more, never less. */
+EXPORT int fdatasync(int fd)
+{
+	ROUTE(fd, (int)syscall(SYS_fdatasync, fd), lk_sys_fsync(fd));
+}
+EXPORT int ftruncate(int fd, off_t len)
+{
+	ROUTE(fd, (int)syscall(SYS_ftruncate, fd, len), lk_sys_ftruncate(fd, len));
+}
+EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
+
+/* ---- stat of kernel fds -------------------------------------------- */
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	ROUTE(fd, (int)syscall(SYS_fstat, fd, st), lk_sys_fstat(fd, st));
+}
+EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+EXPORT int __fxstat(int ver, int fd, struct stat *st) { (void)ver; return fstat(fd, st); }
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fstat(fd, (struct stat *)st); }
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if ((flags & AT_EMPTY_PATH) && path && !path[0] && is_kernel(dirfd))
+		return lk_sys_fstat(dirfd, st);
+	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
+}
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+/* ---- files under the prefix ---------------------------------------- */
+
+/* The path inside lkd for a host path under the prefix, or NULL. */
+static const char *lkd_path(int dirfd, const char *path)
+{
+	if (g_cfg.prefix_len == 0 || path == NULL || path[0] != '/' || t_in_lib) {
+		(void)dirfd;
+		return NULL;
+	}
+	if (strncmp(path, g_cfg.prefix, g_cfg.prefix_len) != 0) return NULL;
+	const char *rest = path + g_cfg.prefix_len;
+	if (*rest == 0) return "/";
+	return *rest == '/' ? rest : NULL;
+}
+
+static int open_common(int dirfd, const char *path, int flags, mode_t mode)
+{
+	const char *inside = lkd_path(dirfd, path);
+	if (inside == NULL) {
+		if (is_kernel(dirfd) && path && path[0] != '/')
+			goto kernel;  /* relative to a kernel directory */
+		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
+	}
+	attach_or_die();
+	dirfd = AT_FDCWD;
+	path = inside;
+kernel:;
+	pthread_mutex_lock(&g_fdlock);
+	int fd = adopt_locked(lk_sys_openat(dirfd, path, flags, mode), !!(flags & O_CLOEXEC), 0,
+			      FD_KERNEL);
+	pthread_mutex_unlock(&g_fdlock);
+	return fd;
+}
+
+static mode_t mode_arg(int flags, va_list ap)
+{
+	return (flags & (O_CREAT | __O_TMPFILE)) ? (mode_t)va_arg(ap, int) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t mode = mode_arg(flags, ap);
+	va_end(ap);
+	return open_common(AT_FDCWD, path, flags, mode);
+}
+/* The 64-bit twins are the same functions on x86-64. */
+EXPORT int open64(const char *path, int flags, ...) __attribute__((alias("open")));
+EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	mode_t mode = mode_arg(flags, ap);
+	va_end(ap);
+	return open_common(dirfd, path, flags, mode);
+}
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) __attribute__((alias("openat")));
+EXPORT int __open_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0); }
+EXPORT int __open64_2(const char *path, int flags) { return open_common(AT_FDCWD, path, flags, 0); }
+EXPORT int __openat_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0); }
+EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return open_common(dirfd, path, flags, 0); }
+EXPORT int creat(const char *path, mode_t mode)
+{
+	return open_common(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
+}
+EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode); }
+
+/* ---- processes ----------------------------------------------------- */
+
+static pid_t host_fork(void)
+{
+	static pid_t (*real_fork)(void);
+	if (real_fork == NULL) real_fork = (pid_t(*)(void))dlsym(RTLD_NEXT, "fork");
+	return real_fork();
+}
+
+EXPORT pid_t fork(void)
+{
+	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) return host_fork();
+	/* No placement half done while the kernel process is copied. */
+	pthread_mutex_lock(&g_fdlock);
+	open_fds(g_before);
+	t_in_lib++;
+	pid_t pid = lk_fork();
+	int err = errno;
+	t_in_lib--;
+	if (pid == 0) protect_new_fds();
+	pthread_mutex_unlock(&g_fdlock);
+	if (pid < 0) {
+		fprintf(stderr, "liblkhijack: fork: %s\n", lk_errmsg());
+		errno = err;
+	}
+	return pid;
+}
+
+/* vfork's child shares the parent's memory; ours must attach on its own. */
+EXPORT pid_t vfork(void) { return fork(); }
+
+EXPORT int daemon(int nochdir, int noclose)
+{
+	pid_t pid = fork();
+	if (pid < 0) return -1;
+	if (pid > 0) _exit(0);
+	if (setsid() < 0) return -1;
+	if (!nochdir && chdir("/") < 0) return -1;
+	if (!noclose) {
+		int fd = (int)syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDWR);
+		if (fd < 0) return -1;
+		for (int i = 0; i < 3; i++) dup2(fd, i);
+		if (fd > 2) close(fd);
+	}
+	return 0;
+}
+
+extern char **environ;
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE))
+		return (int)syscall(SYS_execve, path, argv, envp);
+	/* The kernel fds the new program keeps: those without close-on-exec. */
+	size_t cap = 64, len = 0;
+	char *list = malloc(cap);
+	if (list == NULL) { errno = ENOMEM; return -1; }
+	len = (size_t)snprintf(list, cap, "LKD_HIJACK_FDS=");
+	for (int fd = 0; fd < MAX_FD; fd++) {
+		if (kind(fd) != FD_KERNEL) continue;
+		long fl = syscall(SYS_fcntl, fd, F_GETFD);
+		if (fl < 0 || (fl & FD_CLOEXEC)) continue;
+		if (len + 16 > cap) {
+			char *p = realloc(list, cap *= 2);
+			if (p == NULL) { free(list); errno = ENOMEM; return -1; }
+			list = p;
+		}
+		len += (size_t)snprintf(list + len, cap - len, "%s%d",
+					list[len - 1] == '=' ? "" : ",", fd);
+	}
+	/*
+	 * The new program keeps its kernel process, so it must load this
+	 * library whatever environment it is given (env -i, sudo, a daemon's
+	 * clean environment): else it would run on the host's stack with the
+	 * kernel process orphaned. LD_PRELOAD, LKD_HIJACK and LKD_SERVER are
+	 * carried over unless envp already names them.
+	 */
+	Dl_info self;
+	char preload[PATH_MAX + 16] = "";
+	if (dladdr((void *)execve, &self) && self.dli_fname)
+		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", self.dli_fname);
+	size_t n = 0;
+	int has_preload = 0, has_cfg = 0, has_server = 0;
+	for (; envp && envp[n]; n++) {
+		if (!strncmp(envp[n], "LD_PRELOAD=", 11) && strstr(envp[n], "liblkhijack")) has_preload = 1;
+		if (!strncmp(envp[n], "LKD_HIJACK=", 11)) has_cfg = 1;
+		if (!strncmp(envp[n], "LKD_SERVER=", 11)) has_server = 1;
+	}
+	char **env = malloc((n + 5) * sizeof(*env));
+	if (env == NULL) { free(list); errno = ENOMEM; return -1; }
+	size_t j = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!strncmp(envp[i], "LKD_HIJACK_FDS=", 15)) continue;
+		if (!has_preload && preload[0] && !strncmp(envp[i], "LD_PRELOAD=", 11)) continue;
+		env[j++] = envp[i];
+	}
+	if (!has_preload && preload[0]) env[j++] = preload;
+	if (!has_cfg && g_cfg_env[0]) env[j++] = g_cfg_env;
+	if (!has_server && g_server_env[0]) env[j++] = g_server_env;
+	env[j++] = list;
+	env[j] = NULL;
+	t_in_lib++;
+	int r = lk_exec(path, argv, env);
+	int err = errno;
+	t_in_lib--;
+	free(env);
+	free(list);
+	errno = err;
+	return r;
+}
+
+EXPORT int execv(const char *path, char *const argv[]) { return execve(path, argv, environ); }
+
+EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
+{
+	if (file == NULL || *file == 0) { errno = ENOENT; return -1; }
+	if (strchr(file, '/')) return execve(file, argv, envp);
+	const char *path = getenv("PATH");
+	if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";
+	int saw_eacces = 0;
+	size_t flen = strlen(file);
+	while (*path) {
+		size_t dlen = strcspn(path, ":");
+		char full[PATH_MAX];
+		if (dlen + flen + 2 <= sizeof(full)) {
+			if (dlen == 0) {
+				memcpy(full, file, flen + 1);
+			} else {
+				memcpy(full, path, dlen);
+				full[dlen] = '/';
+				memcpy(full + dlen + 1, file, flen + 1);
+			}
+			execve(full, argv, envp);
+			if (errno == EACCES) saw_eacces = 1;
+			else if (errno != ENOENT && errno != ENOTDIR) return -1;
+		}
+		path += dlen;
+		if (*path == ':') path++;
+	}
+	errno = saw_eacces ? EACCES : ENOENT;
+	return -1;
+}
+
+EXPORT int execvp(const char *file, char *const argv[]) { return execvpe(file, argv, environ); }
+
+/* execl, execle, execlp: the list as an argv. */
+#define ARGV_FROM_LIST(arg0, ap, argv)                                   \
+	size_t argc_ = 1;                                               \
+	va_start(ap, arg0);                                             \
+	while (va_arg(ap, char *) != NULL) argc_++;                     \
+	va_end(ap);                                                     \
+	char *argv[argc_ + 1];                                          \
+	argv[0] = (char *)(arg0);                                       \
+	va_start(ap, arg0);                                             \
+	for (size_t i_ = 1; i_ <= argc_; i_++) argv[i_] = va_arg(ap, char *);
+
+EXPORT int execl(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	ARGV_FROM_LIST(arg0, ap, argv);
+	va_end(ap);
+	return execve(path, argv, environ);
+}
+
+EXPORT int execlp(const char *file, const char *arg0, ...)
+{
+	va_list ap;
+	ARGV_FROM_LIST(arg0, ap, argv);
+	va_end(ap);
+	return execvpe(file, argv, environ);
+}
+
+EXPORT int execle(const char *path, const char *arg0, ...)
+{
+	va_list ap;
+	ARGV_FROM_LIST(arg0, ap, argv);
+	char *const *envp = va_arg(ap, char *const *);
+	va_end(ap);
+	return execve(path, argv, envp);
+}
+

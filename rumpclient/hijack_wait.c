@@ -1,0 +1,694 @@
+/* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
+/*
+ * liblkhijack's waits on both kernels. A poll/select/epoll over kernel
+ * fds first asks the kernel with a zero timeout. If nothing is ready, the
+ * calling thread's waiter (a helper thread, one per waiting program
+ * thread, not per call) blocks in the kernel on the kernel fds plus a
+ * kernel eventfd and writes a host eventfd when the kernel side is ready.
+ * The program's thread waits on the host (its host fds plus that eventfd,
+ * with its timeout and signal mask, so signals interrupt it as on Linux);
+ * then the waiter is cancelled through the kernel eventfd and both sides
+ * are harvested with zero timeouts. Blocking receives and accepts on
+ * kernel sockets wait the same way.
+ */
+#define _GNU_SOURCE
+#undef _FORTIFY_SOURCE  /* we define the functions it would wrap */
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "rumpclient/hijack.h"
+#include "rumpclient/lkclient.h"
+
+
+/* ---- the waiter: kernel readiness as a host eventfd ----------------- */
+
+struct waiter {
+	pid_t pid;		/* the process it was made in */
+	pthread_t thread;
+	int hev;		/* host eventfd the waiter writes */
+	int kev;		/* kernel eventfd that cancels its wait */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct pollfd *kfds;	/* the kernel fds, then kev */
+	nfds_t n, cap;
+	int armed, done, quit;
+};
+
+static __thread struct waiter *t_waiter __attribute__((tls_model("initial-exec")));
+static pthread_key_t g_waiter_key;
+static pthread_once_t g_waiter_key_once = PTHREAD_ONCE_INIT;
+
+static void *waiter_main(void *arg)
+{
+	struct waiter *w = arg;
+	uint64_t one = 1, v;
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->armed && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
+		if (w->quit) break;
+		pthread_mutex_unlock(&w->mu);
+		/*
+		 * A cancel is drained only by the poll that saw it: a cancel
+		 * written after the poll ended (it ended for a kernel fd) stays
+		 * and makes the next poll return at once, a spurious wake-up
+		 * the callers' loops absorb. Draining before the poll instead
+		 * could swallow a cancel meant for this poll, which would then
+		 * never end.
+		 */
+		struct pollfd *cancel = &w->kfds[w->n - 1];
+		cancel->revents = 0;
+		lk_sys_poll(w->kfds, w->n, -1);
+		if (cancel->revents & POLLIN) lk_sys_read(w->kev, &v, sizeof(v));
+		syscall(SYS_write, w->hev, &one, sizeof(one));
+		pthread_mutex_lock(&w->mu);
+		w->armed = 0;
+		w->done = 1;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
+	close_kernel(w->kev);
+	g_lib[w->hev] = 0;
+	syscall(SYS_close, w->hev);
+	free(w->kfds);
+	free(w);
+	return NULL;
+}
+
+static void waiter_stop(void *arg)
+{
+	struct waiter *w = arg;
+	if (w == NULL || w->pid != getpid()) return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void make_waiter_key(void) { pthread_key_create(&g_waiter_key, waiter_stop); }
+
+static struct waiter *this_waiter(void)
+{
+	struct waiter *w = t_waiter;
+	/* After fork the parent's waiter thread does not exist here. */
+	if (w != NULL && w->pid == getpid()) return w;
+	pthread_once(&g_waiter_key_once, make_waiter_key);
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) return NULL;
+	w->pid = getpid();
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->hev = (int)syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->hev >= 0 && w->hev < MAX_FD) g_lib[w->hev] = 1;
+	pthread_mutex_lock(&g_fdlock);
+	w->kev = adopt_locked(lk_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 1, 0, FD_INTERNAL);
+	pthread_mutex_unlock(&g_fdlock);
+	if (w->hev < 0 || w->kev < 0) goto fail;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);  /* signals are the program's threads' */
+	int r = pthread_create(&w->thread, NULL, waiter_main, w);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (r != 0) { errno = r; goto fail; }
+	pthread_detach(w->thread);
+	t_waiter = w;
+	pthread_setspecific(g_waiter_key, w);
+	return w;
+fail:
+	if (w->hev >= 0) syscall(SYS_close, w->hev);
+	if (w->kev >= 0) close_kernel(w->kev);
+	free(w);
+	return NULL;
+}
+
+static int waiter_arm(struct waiter *w, const struct pollfd *k, nfds_t nk)
+{
+	if (nk + 1 > w->cap) {
+		struct pollfd *p = realloc(w->kfds, (nk + 1) * sizeof(*p));
+		if (p == NULL) { errno = ENOMEM; return -1; }
+		w->kfds = p;
+		w->cap = nk + 1;
+	}
+	pthread_mutex_lock(&w->mu);
+	memcpy(w->kfds, k, nk * sizeof(*k));
+	w->kfds[nk] = (struct pollfd){.fd = w->kev, .events = POLLIN};
+	w->n = nk + 1;
+	w->done = 0;
+	w->armed = 1;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	return 0;
+}
+
+/* Cancels the waiter's kernel wait if it still runs, and waits for it. */
+static void waiter_finish(struct waiter *w)
+{
+	uint64_t one = 1, v;
+	pthread_mutex_lock(&w->mu);
+	if (!w->done) {
+		pthread_mutex_unlock(&w->mu);
+		lk_sys_write(w->kev, &one, sizeof(one));
+		pthread_mutex_lock(&w->mu);
+		while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	syscall(SYS_read, w->hev, &v, sizeof(v));
+}
+
+/* ---- mixed poll: the core of every wait ----------------------------- */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int host_ppoll(struct pollfd *f, nfds_t n, const struct timespec *t, const sigset_t *mask)
+{
+	struct timespec copy, *tp = NULL;
+	if (t) { copy = *t; tp = &copy; }
+	return (int)syscall(SYS_ppoll, f, n, tp, mask, mask ? _NSIG / 8 : 0);
+}
+
+/* now + t, or 0 for no timeout. */
+static int64_t deadline_of(const struct timespec *t)
+{
+	return t ? now_ns() + t->tv_sec * 1000000000LL + t->tv_nsec : 0;
+}
+
+/* The time left until `deadline` in *left; 0 once it has passed. */
+static int time_left(int64_t deadline, struct timespec *left)
+{
+	int64_t rest = deadline - now_ns();
+	if (rest <= 0) return 0;
+	left->tv_sec = rest / 1000000000;
+	left->tv_nsec = rest % 1000000000;
+	return 1;
+}
+
+/*
+ * A call that may wait blocks signals from its start until its host wait,
+ * which unblocks them atomically (ppoll with the mask the call had, or the
+ * one it was given): a signal that comes while lkd is being asked then
+ * interrupts the wait instead of running its handler just before it, and
+ * the call returns EINTR as on Linux. (Left unblocked, it would wait for
+ * the next event: the classic lost wake-up.)
+ */
+struct sig_hold {
+	sigset_t old;
+	int on;
+};
+
+static void hold_signals(struct sig_hold *s, int may_wait)
+{
+	s->on = may_wait;
+	if (may_wait) {
+		sigset_t all;
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &s->old);
+	}
+}
+
+static void release_signals(const struct sig_hold *s)
+{
+	if (s->on) pthread_sigmask(SIG_SETMASK, &s->old, NULL);
+}
+
+/* The mask during the host wait: the caller's own (ppoll, pselect,
+ * epoll_pwait), else the one the thread had. */
+static const sigset_t *wait_mask(const struct sig_hold *s, const sigset_t *mask)
+{
+	return mask ? mask : &s->old;
+}
+
+/*
+ * Blocks until an entry of h (host fds) or k (kernel fds) may be ready
+ * (1), `left` passes (0; NULL: no timeout) or a signal arrives (-1/EINTR).
+ * Fills no revents: the caller harvests both sides with zero timeouts.
+ */
+static int mixed_block(const struct pollfd *h, nfds_t nh, const struct pollfd *k, nfds_t nk,
+		       const struct timespec *left, const sigset_t *mask)
+{
+	struct waiter *w = this_waiter();
+	if (w == NULL) return -1;
+	struct pollfd small[16], *hw = small;
+	if (nh + 1 > 16) {
+		hw = malloc((nh + 1) * sizeof(*hw));
+		if (hw == NULL) { errno = ENOMEM; return -1; }
+	}
+	if (nh) memcpy(hw, h, nh * sizeof(*h));
+	hw[nh] = (struct pollfd){.fd = w->hev, .events = POLLIN};
+	int r = -1, err = ENOMEM;
+	if (waiter_arm(w, k, nk) == 0) {
+		r = host_ppoll(hw, nh + 1, left, mask);
+		err = errno;
+		waiter_finish(w);
+	}
+	if (hw != small) free(hw);
+	if (r < 0) {
+		errno = err;
+		return -1;
+	}
+	return r > 0;
+}
+
+/*
+ * Waits until an entry of h (host fds) or k (kernel fds) is ready, the
+ * timeout (NULL: none) passes or a signal arrives. Fills every revents;
+ * returns the number of ready entries, or -1/errno (EINTR).
+ */
+static int mixed_poll(struct pollfd *h, nfds_t nh, struct pollfd *k, nfds_t nk,
+		      const struct timespec *timeout, const sigset_t *mask)
+{
+	const struct timespec zero = {0, 0};
+	const int64_t deadline = deadline_of(timeout);
+	int last = timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0, result;
+	struct sig_hold hold;
+	hold_signals(&hold, !last);
+	for (;;) {
+		int kr = lk_sys_poll(k, nk, 0);
+		int hr = kr < 0 ? -1 : nh ? host_ppoll(h, nh, &zero, NULL) : 0;
+		if (kr < 0 || hr < 0) {
+			result = -1;
+			break;
+		}
+		if (kr + hr > 0 || last) {
+			result = kr + hr;
+			break;
+		}
+		struct timespec left;
+		if (timeout && !time_left(deadline, &left)) {
+			result = 0;
+			break;
+		}
+		int r = mixed_block(h, nh, k, nk, timeout ? &left : NULL, wait_mask(&hold, mask));
+		if (r < 0) {
+			result = -1;
+			break;
+		}
+		if (r == 0) last = 1;  /* timed out: one more look, then return */
+	}
+	release_signals(&hold);
+	return result;
+}
+
+/* Splits pollfds into host and kernel ones, waits, merges back. */
+static int split_poll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask)
+{
+	struct pollfd small[64], *all = small;
+	if (2 * n > 64) {
+		all = malloc(2 * n * sizeof(*all));
+		if (all == NULL) { errno = ENOMEM; return -1; }
+	}
+	struct pollfd *h = all, *k = all + n;
+	nfds_t nh = 0, nk = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		if (is_kernel(fds[i].fd)) k[nk++] = fds[i];
+		else h[nh++] = fds[i];
+	}
+	int r = mixed_poll(h, nh, k, nk, t, mask);
+	if (r >= 0) {
+		nfds_t ih = 0, ik = 0;
+		for (nfds_t i = 0; i < n; i++)
+			fds[i].revents = is_kernel(fds[i].fd) ? k[ik++].revents : h[ih++].revents;
+	}
+	if (all != small) free(all);
+	return r;
+}
+
+static int any_kernel(const struct pollfd *fds, nfds_t n)
+{
+	for (nfds_t i = 0; i < n; i++)
+		if (is_kernel(fds[i].fd)) return 1;
+	return 0;
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask)
+{
+	if (!any_kernel(fds, n)) return (int)host_ppoll(fds, n, t, mask);
+	return split_poll(fds, n, t, mask);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	struct timespec t = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+	return ppoll(fds, n, timeout_ms < 0 ? NULL : &t, NULL);
+}
+
+EXPORT int __poll_chk(struct pollfd *fds, nfds_t n, int timeout, size_t fdslen)
+{
+	extern void __chk_fail(void) __attribute__((noreturn));
+	if (fdslen / sizeof(*fds) < n) __chk_fail();
+	return poll(fds, n, timeout);
+}
+
+EXPORT int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *t,
+		       const sigset_t *mask, size_t fdslen)
+{
+	extern void __chk_fail(void) __attribute__((noreturn));
+	if (fdslen / sizeof(*fds) < n) __chk_fail();
+	return ppoll(fds, n, t, mask);
+}
+
+/* select through poll: the same readiness rules as Linux's select. */
+static int select_common(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timespec *t,
+			 const sigset_t *mask)
+{
+	if (nfds < 0 || nfds > FD_SETSIZE) { errno = EINVAL; return -1; }
+	struct pollfd fds[FD_SETSIZE];
+	nfds_t n = 0;
+	for (int fd = 0; fd < nfds; fd++) {
+		short ev = 0;
+		if (r && FD_ISSET(fd, r)) ev |= POLLIN;
+		if (w && FD_ISSET(fd, w)) ev |= POLLOUT;
+		if (e && FD_ISSET(fd, e)) ev |= POLLPRI;
+		if (ev) fds[n++] = (struct pollfd){.fd = fd, .events = ev};
+	}
+	int64_t start = t ? now_ns() : 0;
+	int rc = split_poll(fds, n, t, mask);
+	if (t) {
+		int64_t left = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec - (now_ns() - start);
+		if (left < 0) left = 0;
+		t->tv_sec = left / 1000000000;
+		t->tv_nsec = left % 1000000000;
+	}
+	if (rc < 0) return -1;
+	for (nfds_t i = 0; i < n; i++)
+		if (fds[i].revents & POLLNVAL) { errno = EBADF; return -1; }
+	if (r) FD_ZERO(r);
+	if (w) FD_ZERO(w);
+	if (e) FD_ZERO(e);
+	int count = 0;
+	for (nfds_t i = 0; i < n; i++) {
+		short ev = fds[i].events, re = fds[i].revents;
+		if ((ev & POLLIN) && (re & (POLLIN | POLLHUP | POLLERR))) { FD_SET(fds[i].fd, r); count++; }
+		if ((ev & POLLOUT) && (re & (POLLOUT | POLLERR))) { FD_SET(fds[i].fd, w); count++; }
+		if ((ev & POLLPRI) && (re & POLLPRI)) { FD_SET(fds[i].fd, e); count++; }
+	}
+	return count;
+}
+
+static int sets_have_kernel(int nfds, fd_set *r, fd_set *w, fd_set *e)
+{
+	for (int fd = 0; fd < nfds && fd < FD_SETSIZE; fd++)
+		if (((r && FD_ISSET(fd, r)) || (w && FD_ISSET(fd, w)) || (e && FD_ISSET(fd, e))) &&
+		    is_kernel(fd))
+			return 1;
+	return 0;
+}
+
+EXPORT int select(int nfds, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	if (!sets_have_kernel(nfds, r, w, e)) return (int)syscall(SYS_select, nfds, r, w, e, tv);
+	struct timespec t;
+	if (tv) { t.tv_sec = tv->tv_sec; t.tv_nsec = tv->tv_usec * 1000; }
+	int rc = select_common(nfds, r, w, e, tv ? &t : NULL, NULL);
+	if (tv) { tv->tv_sec = t.tv_sec; tv->tv_usec = t.tv_nsec / 1000; }
+	return rc;
+}
+
+EXPORT int pselect(int nfds, fd_set *r, fd_set *w, fd_set *e, const struct timespec *t,
+		   const sigset_t *mask)
+{
+	struct timespec copy;
+	if (t) copy = *t;
+	if (!sets_have_kernel(nfds, r, w, e)) {
+		struct { const sigset_t *ss; size_t len; } data = {mask, _NSIG / 8};
+		return (int)syscall(SYS_pselect6, nfds, r, w, e, t ? &copy : NULL, mask ? &data : NULL);
+	}
+	return select_common(nfds, r, w, e, t ? &copy : NULL, mask);
+}
+
+/* ---- epoll --------------------------------------------------------- */
+
+/* The kernel epoll paired with host epoll `epfd`, created on first use. */
+static int kernel_epoll_of(int epfd)
+{
+	if (epfd < 0 || epfd >= MAX_FD) { errno = EBADF; return -1; }
+	pthread_mutex_lock(&g_fdlock);
+	int kep = g_kep[epfd] - 1;
+	if (kep < 0) {
+		kep = adopt_locked(lk_sys_epoll_create1(EPOLL_CLOEXEC), 1, 0, FD_INTERNAL);
+		if (kep >= 0) g_kep[epfd] = kep + 1;
+	}
+	pthread_mutex_unlock(&g_fdlock);
+	return kep;
+}
+
+EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
+{
+	if (!is_kernel(fd)) return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+	if (syscall(SYS_fcntl, epfd, F_GETFD) < 0) return -1;  /* EBADF as the host says */
+	int kep = kernel_epoll_of(epfd);
+	if (kep < 0) return -1;
+	return lk_sys_epoll_ctl(kep, op, fd, ev);
+}
+
+static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
+			const sigset_t *mask)
+{
+	int kep = (epfd >= 0 && epfd < MAX_FD) ? g_kep[epfd] - 1 : -1;
+	if (kep < 0 || t_in_lib) {
+		struct timespec copy;
+		if (t) copy = *t;
+		return (int)syscall(SYS_epoll_pwait2, epfd, evs, max, t ? &copy : NULL, mask,
+				    _NSIG / 8);
+	}
+	if (max <= 0) { errno = EINVAL; return -1; }
+	/* Harvest first (one kernel call when the kernel side has events,
+	 * which under load is most of the time), block only when both sides
+	 * are empty. */
+	const int64_t deadline = deadline_of(t);
+	int last = t && t->tv_sec == 0 && t->tv_nsec == 0, n;
+	struct sig_hold hold;
+	hold_signals(&hold, !last);
+	for (;;) {
+		n = lk_sys_epoll_wait(kep, evs, max, 0);
+		if (n < 0) break;
+		if (n < max) {
+			int m = (int)syscall(SYS_epoll_pwait, epfd, evs + n, max - n, 0, NULL, 0);
+			if (m < 0) {  /* EBADF: not an epoll */
+				n = -1;
+				break;
+			}
+			n += m;
+		}
+		if (n > 0 || last) break;
+		struct timespec left;
+		if (t && !time_left(deadline, &left)) break;
+		const struct pollfd h = {.fd = epfd, .events = POLLIN}, k = {.fd = kep, .events = POLLIN};
+		int r = mixed_block(&h, 1, &k, 1, t ? &left : NULL, wait_mask(&hold, mask));
+		if (r < 0) {
+			n = -1;
+			break;
+		}
+		if (r == 0) last = 1;
+	}
+	release_signals(&hold);
+	return n;
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *evs, int max, int timeout_ms)
+{
+	struct timespec t = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+	return epoll_common(epfd, evs, max, timeout_ms < 0 ? NULL : &t, NULL);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *evs, int max, int timeout_ms,
+		       const sigset_t *mask)
+{
+	struct timespec t = {timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+	return epoll_common(epfd, evs, max, timeout_ms < 0 ? NULL : &t, mask);
+}
+
+EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
+			const sigset_t *mask)
+{
+	return epoll_common(epfd, evs, max, t, mask);
+}
+
+/* ---- blocking calls on kernel sockets ------------------------------ */
+
+/*
+ * A blocking receive or accept on a kernel socket would block inside lkd,
+ * out of reach of the program's signals. Instead it is tried without
+ * blocking, and when nothing is there the thread waits as poll does
+ * (mixed_block: a signal with a handler interrupts it), then tries again.
+ * After a signal the call fails with EINTR, unless every installed
+ * handler asked for SA_RESTART and the socket has no timeout, as Linux
+ * restarts it then. SO_RCVTIMEO bounds the wait (EAGAIN), as in Linux.
+ */
+static int restartable(void)
+{
+	for (int sig = 1; sig < _NSIG; sig++) {
+		struct sigaction sa;
+		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0) continue;
+		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
+		if (!(sa.sa_flags & SA_RESTART)) return 0;
+	}
+	return 1;
+}
+
+/* 1: `events` may be there, try again; 0: EAGAIN (timed out after the
+ * socket's `timeo_opt`, or the socket is non-blocking after all); -1:
+ * errno (EINTR). */
+static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask)
+{
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0) return -1;
+	if (fl & O_NONBLOCK) {
+		set_nb(fd, NB_NONBLOCK);
+		errno = EAGAIN;
+		return 0;
+	}
+	struct timeval tv = {0, 0};
+	socklen_t len = sizeof(tv);
+	struct timespec ts, *tp = NULL;
+	if (lk_sys_getsockopt(fd, SOL_SOCKET, timeo_opt, &tv, &len) == 0 &&
+	    (tv.tv_sec || tv.tv_usec)) {
+		ts.tv_sec = tv.tv_sec;
+		ts.tv_nsec = tv.tv_usec * 1000;
+		tp = &ts;
+	}
+	const struct pollfd k = {.fd = fd, .events = events};
+	for (;;) {
+		int r = mixed_block(NULL, 0, &k, 1, tp, mask);
+		if (r > 0) return 1;
+		if (r == 0) {
+			errno = EAGAIN;
+			return 0;
+		}
+		if (errno != EINTR || tp != NULL || !restartable()) return -1;
+	}
+}
+
+static ssize_t receive_once(const struct rx *a, int flags)
+{
+	if (a->msg) return lk_sys_recvmsg(a->fd, a->msg, flags);
+	return lk_sys_recvfrom(a->fd, a->buf, a->n, flags, a->from, a->fromlen);
+}
+
+ssize_t receive(const struct rx *a)
+{
+	/* MSG_WAITALL waits for all of it inside lkd, as asked. */
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL)))
+		return receive_once(a, a->flags);
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	ssize_t r;
+	for (;;) {
+		r = receive_once(a, a->flags | MSG_DONTWAIT);
+		if (r >= 0 || errno != EAGAIN) break;
+		if (wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old) <= 0) {
+			r = -1;
+			break;
+		}
+	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return r;
+}
+
+/* Before a blocking accept: until a connection waits (0) or -1/errno. */
+int accept_wait(int fd)
+{
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	int r;
+	for (;;) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		r = lk_sys_poll(&p, 1, 0);
+		if (r != 0) {
+			r = r < 0 ? -1 : 0;
+			break;
+		}
+		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old);
+		if (r < 0) break;
+		if (r == 0) {
+			r = nb_of(fd) == NB_NONBLOCK ? 0 : -1;
+			break;
+		}
+	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return r;
+}
+
+
+ssize_t transmit(const struct tx *a)
+{
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & MSG_DONTWAIT))
+		return lk_sys_sendto(a->fd, a->buf, a->n, a->flags, a->to, a->tolen);
+	/* As Linux: all of it, unless a signal or a timeout comes first
+	 * (then what went, or -1 if nothing did). */
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	size_t done = 0;
+	ssize_t result;
+	for (;;) {
+		ssize_t r = lk_sys_sendto(a->fd, (const char *)a->buf + done, a->n - done,
+					  a->flags | MSG_DONTWAIT, a->to, a->tolen);
+		if (r >= 0) {
+			done += (size_t)r;
+			if (done >= a->n) {
+				result = (ssize_t)done;
+				break;
+			}
+			continue;
+		}
+		if (errno != EAGAIN || wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old) <= 0) {
+			result = done > 0 ? (ssize_t)done : -1;
+			break;
+		}
+	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return result;
+}
+
+ssize_t transmit_msg(int fd, const struct msghdr *m, int flags)
+{
+	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT) || m->msg_controllen != 0)
+		return lk_sys_sendmsg(fd, m, flags);
+	size_t total = 0;
+	for (size_t i = 0; i < m->msg_iovlen; i++) total += m->msg_iov[i].iov_len;
+	char *buf = malloc(total ? total : 1);
+	if (buf == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	for (size_t i = 0, at = 0; i < m->msg_iovlen; at += m->msg_iov[i].iov_len, i++)
+		memcpy(buf + at, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
+	struct tx a = {.fd = fd, .buf = buf, .n = total, .flags = flags,
+		       .to = m->msg_name, .tolen = m->msg_namelen};
+	ssize_t r = transmit(&a);
+	int err = errno;
+	free(buf);
+	errno = err;
+	return r;
+}

@@ -1,0 +1,92 @@
+# SPDX-License-Identifier: GPL-2.0
+"""What liblkhijack does to descriptors, checked from a program's view:
+fstat says socket; the second close of a fd is EBADF; dup2 of a kernel
+socket onto a host number (stdout) sends through lkd; sendfile from a host
+file to a kernel socket, with and without an offset; an inheritable
+kernel socket survives exec (same number), a close-on-exec one does not,
+also when exec is given an empty environment;
+files under the prefix live in lkd's file systems."""
+import os
+import socket
+import stat
+import sys
+
+if sys.argv[1] == "after-exec":
+    keep, gone = int(sys.argv[2]), int(sys.argv[3])
+    s = socket.socket(fileno=keep)
+    assert s.getsockname()[1] == int(sys.argv[4]), s.getsockname()
+    assert stat.S_ISSOCK(os.fstat(keep).st_mode)
+    try:
+        os.fstat(gone)
+        sys.exit("the close-on-exec socket survived exec")
+    except OSError:
+        pass
+    s.detach()
+    print("exec ok")
+    sys.exit(0)
+
+port, tmpdir = int(sys.argv[2]), sys.argv[3]
+srv = socket.socket()
+srv.bind(("127.0.0.1", port))
+srv.listen()
+cli = socket.create_connection(("127.0.0.1", port))
+acc, _ = srv.accept()
+assert stat.S_ISSOCK(os.fstat(acc.fileno()).st_mode)
+
+# close twice
+extra = socket.socket()
+fd = extra.detach()
+os.close(fd)
+try:
+    os.close(fd)
+    sys.exit("second close succeeded")
+except OSError as e:
+    assert e.errno == 9, e
+
+# dup2 onto stdout: writes to fd 1 go through lkd
+saved = os.dup(1)
+os.dup2(cli.fileno(), 1)
+os.write(1, b"via-stdout")
+os.dup2(saved, 1)
+os.close(saved)
+got = b""
+while len(got) < 10:
+    got += acc.recv(10)
+assert got == b"via-stdout", got
+os.write(1, b"")  # stdout is the host's again
+
+# sendfile, host file -> kernel socket
+path = os.path.join(tmpdir, "sendfile.src")
+data = os.urandom(200000)
+open(path, "wb").write(data)
+f = os.open(path, os.O_RDONLY)
+sent = 0
+while sent < 100000:
+    sent += os.sendfile(cli.fileno(), f, sent, 100000 - sent)
+assert os.lseek(f, 0, os.SEEK_CUR) == 0  # with an offset: position unchanged
+os.lseek(f, 100000, os.SEEK_SET)
+while sent < len(data):
+    n = os.sendfile(cli.fileno(), f, None, len(data) - sent)
+    sent += n
+    assert os.lseek(f, 0, os.SEEK_CUR) == sent
+got = b""
+while len(got) < len(data):
+    got += acc.recv(65536)
+assert got == data
+
+# files under the prefix (LKD_HIJACK prefix=/lkd)
+with open("/lkd/hijack-file", "wb") as out:
+    out.write(b"inside lkd")
+assert not os.path.exists("/lkd"), "the prefix exists on the host"
+with open("/lkd/hijack-file", "rb") as back:
+    assert back.read() == b"inside lkd"
+
+# exec keeps the inheritable socket, not the close-on-exec one
+keep = socket.socket()
+keep.bind(("127.0.0.1", port + 1))
+os.set_inheritable(keep.fileno(), True)
+gone = socket.socket()
+sys.stdout.flush()
+# with an empty environment: the library carries itself over
+os.execve(sys.executable, [sys.executable, __file__, "after-exec", str(keep.fileno()),
+                           str(gone.fileno()), str(port + 1)], {})
