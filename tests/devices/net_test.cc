@@ -137,6 +137,17 @@ absl::StatusOr<std::string> KernelRecvExactly(long fd, size_t size) {
   return data;
 }
 
+// Every blocking call of the kernel side gives up after this long, so that
+// a host side that gave up first (its own waits are longer: kHostWaitSeconds)
+// shows as a failure naming the step, never as a hung test.
+constexpr int kKernelWaitSeconds = 120;
+
+void BoundKernelWaits(long fd) {
+  timeval limit = {kKernelWaitSeconds, 0};
+  Sys(LKD_NR_setsockopt, fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  Sys(LKD_NR_setsockopt, fd, SOL_SOCKET, SO_SNDTIMEO, &limit, sizeof(limit));
+}
+
 absl::StatusOr<long> KernelConnect(const std::string& ip, uint16_t port,
                                    int attempts = 1) {
   sockaddr_in to = Ipv4Address(ip, port);
@@ -144,6 +155,7 @@ absl::StatusOr<long> KernelConnect(const std::string& ip, uint16_t port,
   for (int i = 0; i < attempts; i++) {
     long fd = Sys(LKD_NR_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return SysStatus(fd, "socket");
+    BoundKernelWaits(fd);
     rc = Sys(LKD_NR_connect, fd, &to, sizeof(to));
     if (rc == 0) return fd;
     Sys(LKD_NR_close, fd);
@@ -158,6 +170,7 @@ absl::StatusOr<long> KernelListen(const std::string& ip, uint16_t port) {
   sockaddr_in addr = Ipv4Address(ip, port);
   int one = 1;
   Sys(LKD_NR_setsockopt, fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  BoundKernelWaits(fd);  // accept, and the accepted socket inherits it
   if (long rc = Sys(LKD_NR_bind, fd, &addr, sizeof(addr)); rc < 0)
     return SysStatus(rc, "kernel bind");
   if (long rc = Sys(LKD_NR_listen, fd, 8); rc < 0)
@@ -208,6 +221,10 @@ absl::Status KernelSideExchange(const std::string& kernel_ip,
 
 // ---- the host side (runs in a namespace thread of the parent) ----------
 
+// Longer than the kernel side's kKernelWaitSeconds: if either side stalls,
+// the kernel side's error names the step.
+constexpr int kHostWaitSeconds = 180;
+
 absl::Status HostRecvExactly(int fd, std::string* data, size_t size) {
   data->resize(size);
   size_t done = 0;
@@ -222,7 +239,7 @@ absl::Status HostRecvExactly(int fd, std::string* data, size_t size) {
 // Accepts one connection on `ip`:7001 and checks the 16 MiB pattern.
 absl::Status HostBulkServer(const std::string& ip, int listen_fd) {
   pollfd p{listen_fd, POLLIN, 0};
-  if (poll(&p, 1, 60000) != 1)
+  if (poll(&p, 1, kHostWaitSeconds * 1000) != 1)
     return absl::DeadlineExceededError("the kernel never connected to " + ip);
   int fd = accept(listen_fd, nullptr, nullptr);
   if (fd < 0) return absl::InternalError("host accept");
@@ -242,7 +259,7 @@ absl::Status HostBulkServer(const std::string& ip, int listen_fd) {
 absl::Status HostEchoClient(const std::string& kernel_ip) {
   sockaddr_in to = Ipv4Address(kernel_ip, 7002);
   int fd = -1;
-  for (int i = 0; i < 300 && fd < 0; i++) {
+  for (int i = 0; i < kHostWaitSeconds * 5 && fd < 0; i++) {  // every 200 ms
     fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) < 0) {
       close(fd);
