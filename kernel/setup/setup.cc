@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstddef>
@@ -508,6 +509,55 @@ absl::StatusOr<std::string> GetSysctl(std::string_view name) {
   if (rc < 0) return Failed(rc, what);
   if (!value.empty() && value.back() == '\n') value.pop_back();
   return value;
+}
+
+namespace {
+
+// The sysctl(8) name of a path below /proc/sys/.
+std::string SysctlName(std::string_view relative) {
+  std::string name(relative);
+  for (char& c : name) c = c == '/' ? '.' : c == '.' ? '/' : c;
+  return name;
+}
+
+// Appends the readable sysctls at or below /proc/sys/`relative`: 0 or the
+// -errno of the top entry.
+long WalkSysctls(const std::string& relative,
+                 std::vector<std::pair<std::string, std::string>>* out) {
+  const std::string path = "/proc/sys/" + relative;
+  std::vector<std::string> names;
+  long rc = ListKernelDir(path, &names);
+  if (rc == -ENOTDIR) {
+    std::string value;
+    rc = ReadKernelFile(path, &value);
+    if (rc < 0) return rc;
+    if (!value.empty() && value.back() == '\n') value.pop_back();
+    out->emplace_back(SysctlName(relative), std::move(value));
+    return 0;
+  }
+  if (rc < 0) return rc;
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names)
+    WalkSysctls(relative.empty() ? n : relative + "/" + n, out);  // unreadable: left out
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
+    std::string_view prefix) {
+  std::string what = absl::StrCat("list sysctls '", Av(prefix), "'");
+  std::string relative;
+  if (!prefix.empty()) {
+    absl::StatusOr<std::string> path = SysctlPath(prefix);
+    if (!path.ok()) return Invalid(what, path.status().message());
+    relative = path->substr(strlen("/proc/sys/"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  long rc = WalkSysctls(relative, &out);
+  if (rc == -ENOENT) return WithErrno(absl::NotFoundError(absl::StrCat(what, ": no such sysctl")), ENOENT);
+  if (rc < 0 && out.empty()) return Failed(rc, what);
+  return out;
 }
 
 // ---------------------------------------------------------------------

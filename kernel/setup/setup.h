@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -89,6 +91,15 @@ absl::Status SetSysctl(std::string_view name, std::string_view value);
 // The value without its trailing newline (multi-value sysctls keep their
 // tabs).
 absl::StatusOr<std::string> GetSysctl(std::string_view name);
+
+// Every readable sysctl under `prefix` ("" for all; a directory such as
+// "net.ipv4", or one sysctl's name), as (dotted name, value) in name
+// order, as sysctl(8) -a lists them: a dot inside a component shows as a
+// slash ("net.ipv4.conf.eth0/1.forwarding"). Sysctls that cannot be read
+// (write-only ones, EACCES, EIO) are left out. NotFound for a prefix that
+// names nothing.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
+    std::string_view prefix);
 
 // ---------------------------------------------------------------------
 // File systems

@@ -72,6 +72,8 @@ class KernelProcess {
   int pid() const { return pid_; }
   uint32_t uid() const { return uid_; }
   std::shared_ptr<const std::atomic<bool>> ended() const { return ended_; }
+  // The same flag, for the registry's kill (session_registry.h).
+  std::shared_ptr<std::atomic<bool>> ended_flag() const { return ended_; }
   void Exit() {
     if (pid_ <= 0) return;
     ended_->store(true, std::memory_order_release);
@@ -120,6 +122,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   const SessionServerOptions& options() const { return options_; }
   WorkerSet& workers() { return workers_; }
+  SessionRegistry& registry() { return registry_; }
 
   std::string AddHandover(Handover handover) {
     std::string cookie = NewCookie();
@@ -159,6 +162,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   SessionServerOptions options_;
   int listen_fd_ = -1;
   WorkerSet workers_;
+  SessionRegistry registry_;
   std::map<std::string, Handover> handovers_;
   // Valid while Serve() runs.
   kj::Timer* timer_ = nullptr;
@@ -185,8 +189,11 @@ class SessionImpl final : public rpc::Session::Server {
  public:
   SessionImpl(SessionServer::Impl& server, std::shared_ptr<KernelProcess> process,
               Peer peer)
-      : server_(server), process_(std::move(process)), peer_(peer) {}
+      : server_(server), process_(std::move(process)), peer_(peer),
+        registration_(server.registry().Add(process_->pid(), peer.host_pid, peer.uid,
+                                            peer.gid, process_->ended_flag())) {}
   ~SessionImpl() {
+    server_.registry().Remove(registration_.id);
     fprintf(stderr, "lkd: host pid %d (kernel process %d) detached\n",
             peer_.host_pid, process_->pid());
   }
@@ -211,7 +218,8 @@ class SessionImpl final : public rpc::Session::Server {
     results.setDataSize((*memory)->data_size());
     auto channel = kj::heap<ChannelImpl>(
         ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
-                             &server_.workers(), server_.options().worker));
+                             &server_.workers(), server_.options().worker,
+                             registration_.counters));
     channels_.push_back(channel->alive());
     results.setChannel(kj::mv(channel));
     return kj::READY_NOW;
@@ -245,6 +253,7 @@ class SessionImpl final : public rpc::Session::Server {
   SessionServer::Impl& server_;
   std::shared_ptr<KernelProcess> process_;
   Peer peer_;
+  SessionRegistry::Registration registration_;
   std::vector<std::weak_ptr<bool>> channels_;  // expired once dropped
 };
 
@@ -427,6 +436,7 @@ SessionServer::SessionServer(SessionServerOptions options)
 SessionServer::~SessionServer() = default;
 absl::Status SessionServer::Listen() { return impl_->Listen(); }
 absl::StatusOr<int> SessionServer::Serve() { return impl_->Serve(); }
+SessionRegistry& SessionServer::registry() { return impl_->registry(); }
 
 void SessionServer::BlockShutdownSignals() {
   kj::UnixEventPort::captureSignal(SIGTERM);

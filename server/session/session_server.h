@@ -17,6 +17,7 @@
 #include "schema/lkd_channel.h"
 #include "schema/lkd_defaults.h"
 #include "server/session/channel_worker.h"
+#include "server/session/session_registry.h"
 
 namespace lkd::server {
 
@@ -53,6 +54,9 @@ class SessionServer {
   // kernel processes exit, closing their connections) and waits for the
   // workers. Returns the signal that ended it.
   absl::StatusOr<int> Serve();
+
+  // The attached sessions, for the admin plane (any thread).
+  SessionRegistry& registry();
 
   // Call first thing in main(), before any thread exists (the kernel's
   // threads inherit the mask): SIGTERM/SIGINT then reach Serve() only.

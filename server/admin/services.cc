@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: GPL-2.0
+// The admin API's services (schema/admin/v1): each handler checks the
+// caller's role, then does its kernel work on the plane's kernel worker
+// through the kernel's own interfaces (rtnetlink.h, kernel/setup's
+// sysctls). Errors reach the wire through ToGrpcStatus only.
+#include <sys/utsname.h>
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "common/errno_status.h"
+#include "kernel/setup/setup.h"
+#include "kernel/sys.h"
+#include "schema/admin/v1/addresses.grpc.pb.h"
+#include "schema/admin/v1/links.grpc.pb.h"
+#include "schema/admin/v1/neighbours.grpc.pb.h"
+#include "schema/admin/v1/routes.grpc.pb.h"
+#include "schema/admin/v1/sessions.grpc.pb.h"
+#include "schema/admin/v1/sysctl.grpc.pb.h"
+#include "schema/admin/v1/system.grpc.pb.h"
+#include "server/admin/grpc_status.h"
+#include "server/admin/plane.h"
+#include "server/admin/rtnetlink.h"
+
+namespace lkd::admin {
+
+// What `lkd_version` reports.
+constexpr char kLkdVersion[] = "lkd 0.1 (admin API lkd.admin.v1)";
+
+// ---- the plane ----------------------------------------------------------
+
+Role Plane::RoleOfCall(const grpc::ServerContext* context) const {
+  auto auth = context->auth_context();
+  if (auth == nullptr) return Role::kNone;
+  for (const grpc::string_ref& v : auth->FindPropertyValues(kRoleProperty)) {
+    std::string role(v.data(), v.size());
+    if (role == "admin") return Role::kAdmin;
+    if (role == "reader") return Role::kReader;
+  }
+  return Role::kNone;
+}
+
+std::string Plane::Who(const grpc::ServerContext* context) const {
+  std::string who = "unverified peer";
+  if (auto auth = context->auth_context()) {
+    for (const grpc::string_ref& v : auth->FindPropertyValues(kPeerProperty))
+      who = std::string(v.data(), v.size());
+  }
+  return absl::StrCat(who, " (", RoleName(RoleOfCall(context)), ")");
+}
+
+grpc::Status Plane::Allowed(const grpc::ServerContext* context, const v1::Target& target,
+                            bool change, const std::string& what) const {
+  const Role role = RoleOfCall(context);
+  if (role == Role::kNone) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "not allowed to use lkd's admin plane: the caller is not root and "
+                        "not in lkd's admin or reader group");
+  }
+  if (change && role != Role::kAdmin) {
+    fprintf(stderr, "lkd: admin: refused to %s: %s may only read\n", what.c_str(),
+            Who(context).c_str());
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("not allowed to ", what,
+                                     ": the caller is in lkd's reader group, which may only "
+                                     "read; changes need root or the admin group"));
+  }
+  if (!target.netns().empty()) {
+    return ToGrpcStatus(ErrnoStatus(ENOENT, absl::StrCat("network namespace '", target.netns(), "'"),
+                                    "no such namespace (lkd serves only its initial one yet)"));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status Plane::Read(grpc::ServerContext* context, const v1::Target& target,
+                         const std::function<absl::Status()>& body) {
+  if (grpc::Status s = Allowed(context, target, false, "read"); !s.ok()) return s;
+  absl::Status result;
+  if (absl::Status s = kernel_.Run([&] { result = body(); }); !s.ok()) return ToGrpcStatus(s);
+  return ToGrpcStatus(result);
+}
+
+grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& target,
+                           const std::string& what, const std::function<absl::Status()>& body) {
+  if (grpc::Status s = Allowed(context, target, true, what); !s.ok()) return s;
+  absl::Status result;
+  if (absl::Status s = kernel_.Run([&] { result = body(); }); !s.ok()) result = s;
+  // The audit trail: every change, who asked, and how it ended (a
+  // failure's message names the change itself).
+  fprintf(stderr, "lkd: admin: %s: %s\n", Who(context).c_str(),
+          result.ok() ? (what + ": done").c_str()
+                      : ("failed to " + std::string(result.message())).c_str());
+  return ToGrpcStatus(result);
+}
+
+namespace {
+
+// ---- System -------------------------------------------------------------
+
+// The kernel's own idea of itself, from its uname(2) and /proc.
+absl::Status KernelFacts(v1::GetSystemResponse* r) {
+  struct utsname u {};  // the generic ABI's new_utsname has the same layout
+  if (long rc = Sys(LKD_NR_uname, &u); rc < 0) return SysStatus(rc, "uname");
+  r->set_kernel_release(u.release);
+  r->set_kernel_version(u.version);
+  for (const char* path : {"/proc/cmdline", "/proc/uptime"}) {
+    long fd = Sys(LKD_NR_openat, kAtFdCwd, path, 0 /* O_RDONLY */, 0);
+    if (fd < 0) return SysStatus(fd, absl::StrCat("open ", path));
+    char buf[4096];
+    long n = Sys(LKD_NR_read, fd, buf, sizeof(buf) - 1);
+    Sys(LKD_NR_close, fd);
+    if (n < 0) return SysStatus(n, absl::StrCat("read ", path));
+    std::string text(buf, n);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (std::string(path) == "/proc/cmdline") {
+      r->set_kernel_cmdline(text);
+    } else {
+      r->set_kernel_uptime_ms(static_cast<uint64_t>(strtod(text.c_str(), nullptr) * 1000));
+    }
+  }
+  return absl::OkStatus();
+}
+
+class SystemService final : public v1::System::Service {
+ public:
+  explicit SystemService(Plane& plane) : plane_(plane) {}
+  grpc::Status GetSystem(grpc::ServerContext* c, const v1::GetSystemRequest* req,
+                         v1::GetSystemResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      resp->set_lkd_version(kLkdVersion);
+      resp->set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - plane_.facts().booted));
+      for (const v1::Nic& n : plane_.facts().nics) *resp->add_nics() = n;
+      for (const v1::Disk& d : plane_.facts().disks) *resp->add_disks() = d;
+      resp->set_sessions(plane_.sessions().size());
+      resp->set_role(RoleName(plane_.RoleOfCall(c)));
+      return KernelFacts(resp);
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Sysctl -------------------------------------------------------------
+
+class SysctlService final : public v1::Sysctl::Service {
+ public:
+  explicit SysctlService(Plane& plane) : plane_(plane) {}
+  grpc::Status GetSysctl(grpc::ServerContext* c, const v1::GetSysctlRequest* req,
+                         v1::GetSysctlResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto value = setup::GetSysctl(req->name());
+      if (!value.ok()) return value.status();
+      resp->mutable_entry()->set_name(req->name());
+      resp->mutable_entry()->set_value(*value);
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status SetSysctl(grpc::ServerContext* c, const v1::SetSysctlRequest* req,
+                         v1::SetSysctlResponse* resp) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("set sysctl ", req->name(), " = ", req->value()),
+                         [&]() -> absl::Status {
+                           if (auto s = setup::SetSysctl(req->name(), req->value()); !s.ok())
+                             return s;
+                           auto value = setup::GetSysctl(req->name());
+                           resp->mutable_entry()->set_name(req->name());
+                           resp->mutable_entry()->set_value(value.ok() ? *value : req->value());
+                           return absl::OkStatus();
+                         });
+  }
+  grpc::Status ListSysctls(grpc::ServerContext* c, const v1::ListSysctlsRequest* req,
+                           v1::ListSysctlsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto list = setup::ListSysctls(req->prefix());
+      if (!list.ok()) return list.status();
+      for (auto& [name, value] : *list) {
+        v1::SysctlEntry* e = resp->add_entries();
+        e->set_name(name);
+        e->set_value(value);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Links, Addresses, Routes, Neighbours --------------------------------
+
+// Moves a list into a repeated field.
+template <typename T, typename Field>
+absl::Status Fill(absl::StatusOr<std::vector<T>> list, Field* field) {
+  if (!list.ok()) return list.status();
+  for (T& item : *list) *field->Add() = std::move(item);
+  return absl::OkStatus();
+}
+
+class LinksService final : public v1::Links::Service {
+ public:
+  explicit LinksService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListLinks(grpc::ServerContext* c, const v1::ListLinksRequest* req,
+                         v1::ListLinksResponse* resp) override {
+    return plane_.Read(c, req->target(),
+                       [&] { return Fill(admin::ListLinks(req->name()), resp->mutable_links()); });
+  }
+  grpc::Status SetLink(grpc::ServerContext* c, const v1::SetLinkRequest* req,
+                       v1::SetLinkResponse* resp) override {
+    std::string what = absl::StrCat("set link ", req->name());
+    if (req->state() != v1::LINK_STATE_UNSPECIFIED)
+      absl::StrAppend(&what, req->state() == v1::LINK_STATE_UP ? " up" : " down");
+    if (req->mtu() != 0) absl::StrAppend(&what, " mtu ", req->mtu());
+    if (!req->address().empty()) absl::StrAppend(&what, " address ", req->address());
+    return plane_.Change(c, req->target(), what, [&]() -> absl::Status {
+      if (auto s = admin::SetLink(*req); !s.ok()) return s;
+      auto after = admin::ListLinks(req->name());
+      if (after.ok() && !after->empty()) *resp->mutable_link() = (*after)[0];
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class AddressesService final : public v1::Addresses::Service {
+ public:
+  explicit AddressesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListAddresses(grpc::ServerContext* c, const v1::ListAddressesRequest* req,
+                             v1::ListAddressesResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListAddresses(req->link(), req->family()), resp->mutable_addresses());
+    });
+  }
+  grpc::Status AddAddress(grpc::ServerContext* c, const v1::AddAddressRequest* req,
+                          v1::AddAddressResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("add address ", req->cidr(), " dev ", req->link()),
+                         [&] { return admin::AddAddress(req->link(), req->cidr()); });
+  }
+  grpc::Status DeleteAddress(grpc::ServerContext* c, const v1::DeleteAddressRequest* req,
+                             v1::DeleteAddressResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("delete address ", req->cidr(), " dev ", req->link()),
+                         [&] { return admin::DeleteAddress(req->link(), req->cidr()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class RoutesService final : public v1::Routes::Service {
+ public:
+  explicit RoutesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListRoutes(grpc::ServerContext* c, const v1::ListRoutesRequest* req,
+                          v1::ListRoutesResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListRoutes(req->family(), req->table()), resp->mutable_routes());
+    });
+  }
+  grpc::Status AddRoute(grpc::ServerContext* c, const v1::AddRouteRequest* req,
+                        v1::AddRouteResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat(req->replace() ? "replace" : "add", " route ",
+                                      DescribeRoute(req->route())),
+                         [&] { return admin::AddRoute(req->route(), req->replace()); });
+  }
+  grpc::Status DeleteRoute(grpc::ServerContext* c, const v1::DeleteRouteRequest* req,
+                           v1::DeleteRouteResponse*) override {
+    return plane_.Change(c, req->target(), absl::StrCat("delete route ", DescribeRoute(req->route())),
+                         [&] { return admin::DeleteRoute(req->route()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class NeighboursService final : public v1::Neighbours::Service {
+ public:
+  explicit NeighboursService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListNeighbours(grpc::ServerContext* c, const v1::ListNeighboursRequest* req,
+                              v1::ListNeighboursResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListNeighbours(req->dev()), resp->mutable_neighbours());
+    });
+  }
+  grpc::Status AddNeighbour(grpc::ServerContext* c, const v1::AddNeighbourRequest* req,
+                            v1::AddNeighbourResponse*) override {
+    return plane_.Change(
+        c, req->target(),
+        absl::StrCat(req->replace() ? "replace" : "add", " neighbour ", req->dst(), " lladdr ",
+                     req->lladdr(), " dev ", req->dev()),
+        [&] { return admin::AddNeighbour(req->dst(), req->dev(), req->lladdr(), req->replace()); });
+  }
+  grpc::Status DeleteNeighbour(grpc::ServerContext* c, const v1::DeleteNeighbourRequest* req,
+                               v1::DeleteNeighbourResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("delete neighbour ", req->dst(), " dev ", req->dev()),
+                         [&] { return admin::DeleteNeighbour(req->dst(), req->dev()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Sessions -----------------------------------------------------------
+
+class SessionsService final : public v1::Sessions::Service {
+ public:
+  explicit SessionsService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListSessions(grpc::ServerContext* c, const v1::ListSessionsRequest* req,
+                            v1::ListSessionsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      for (const server::SessionInfo& s : plane_.sessions().Snapshot()) {
+        v1::Session* out = resp->add_sessions();
+        out->set_kernel_pid(s.kernel_pid);
+        out->set_host_pid(s.host_pid);
+        out->set_uid(s.uid);
+        out->set_gid(s.gid);
+        out->set_threads(s.threads);
+        out->set_calls(s.calls);
+        out->set_start_time_unix_ms(absl::ToUnixMillis(s.started));
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status KillSession(grpc::ServerContext* c, const v1::KillSessionRequest* req,
+                           v1::KillSessionResponse*) override {
+    return plane_.Change(c, req->target(), absl::StrCat("kill session ", req->kernel_pid()),
+                         [&] { return plane_.sessions().Kill(req->kernel_pid()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<grpc::Service>> MakeServices(Plane& plane) {
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  services.push_back(std::make_unique<SystemService>(plane));
+  services.push_back(std::make_unique<SysctlService>(plane));
+  services.push_back(std::make_unique<LinksService>(plane));
+  services.push_back(std::make_unique<AddressesService>(plane));
+  services.push_back(std::make_unique<RoutesService>(plane));
+  services.push_back(std::make_unique<NeighboursService>(plane));
+  services.push_back(std::make_unique<SessionsService>(plane));
+  return services;
+}
+
+}  // namespace lkd::admin
