@@ -745,9 +745,25 @@ int SysctlCmd(Admin& admin, const Args& args, size_t i) {
       req.set_value(item.substr(eq + 1));
       v1::SetSysctlResponse resp;
       grpc::Status s = stub->SetSysctl(c.get(), req, &resp);
+      // As procps: "cannot stat" only if the sysctl does not exist; a
+      // value the kernel refuses with ENOENT (an unknown congestion
+      // control) is a refusal of the setting.
+      if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        v1::GetSysctlRequest get;
+        *get.mutable_target() = admin.Target();
+        get.set_name(req.name());
+        v1::GetSysctlResponse got;
+        auto c2 = admin.Context();
+        if (stub->GetSysctl(c2.get(), get, &got).ok()) {
+          fprintf(stderr, "sysctl: setting key \"%s\": No such file or directory\n",
+                  req.name().c_str());
+          rc = kKernel;
+          continue;
+        }
+      }
       if (!s.ok()) {
         Failure f = Explain(s, o, "");
-        if (f.exit == kNotFound || s.error_code() == grpc::StatusCode::NOT_FOUND) {
+        if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
           if (ignore) continue;
           fprintf(stderr, "sysctl: cannot stat %s: No such file or directory\n",
                   path(req.name()).c_str());
