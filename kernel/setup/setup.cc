@@ -30,6 +30,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "common/errno_status.h"
+#include "kernel/setup/netlink.h"
 #include "kernel/sys.h"
 
 namespace lkd::setup {
@@ -53,23 +54,6 @@ absl::Status Explained(long rc, const std::string& what, absl::string_view words
 absl::Status Invalid(const std::string& what, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
 }
-
-// A kernel fd, closed when it goes out of scope so that no error path
-// leaks one into the calling process's fd table.
-class KernelFd {
- public:
-  explicit KernelFd(long fd) : fd_(fd) {}
-  ~KernelFd() {
-    if (fd_ >= 0) Sys(LKD_NR_close, fd_);
-  }
-  KernelFd(const KernelFd&) = delete;
-  KernelFd& operator=(const KernelFd&) = delete;
-  long get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  long fd_;
-};
 
 // ---------------------------------------------------------------------
 // Link ioctls
@@ -111,126 +95,6 @@ absl::Status SetUpFlag(std::string_view ifname, bool up) {
     ifr.ifr_flags &= ~IFF_UP;
   return LinkIoctl(ifname, SIOCSIFFLAGS, &ifr, what);
 }
-
-// ---------------------------------------------------------------------
-// Addresses
-// ---------------------------------------------------------------------
-
-// An address with a prefix length, from "addr" or "addr/len".
-struct Prefix {
-  int family = 0;
-  uint8_t addr[16] = {};
-  int length = 0;
-
-  size_t size() const { return family == AF_INET ? 4 : 16; }
-
-  bool HostBitsSet() const {
-    for (size_t bit = length; bit < size() * 8; bit++)
-      if (addr[bit / 8] & (0x80 >> (bit % 8))) return true;
-    return false;
-  }
-};
-
-absl::StatusOr<Prefix> ParsePrefix(std::string_view text, bool allow_length) {
-  Prefix p;
-  size_t slash = text.find('/');
-  std::string address(text.substr(0, slash));
-  if (inet_pton(AF_INET, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET;
-  } else if (inet_pton(AF_INET6, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET6;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "' is not an IPv4 or IPv6 address"));
-  }
-  int max = p.family == AF_INET ? 32 : 128;
-  p.length = max;
-  if (slash == std::string_view::npos) return p;
-  if (!allow_length) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "' must be an address without a prefix length"));
-  }
-  // from_chars, unlike atoi-style parsers, takes no sign, space or suffix.
-  std::string_view digits = text.substr(slash + 1);
-  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), p.length);
-  if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() ||
-      p.length < 0 || p.length > max) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "': the prefix length must be 0..", max));
-  }
-  return p;
-}
-
-// ---------------------------------------------------------------------
-// rtnetlink
-// ---------------------------------------------------------------------
-
-// One rtnetlink request: header, the family's fixed message, attributes.
-class NetlinkRequest {
- public:
-  template <typename Body>
-  NetlinkRequest(uint16_t type, uint16_t flags, const Body& body)
-      : buf_(NLMSG_SPACE(sizeof(Body)), 0) {
-    nlmsghdr* hdr = header();
-    hdr->nlmsg_len = NLMSG_LENGTH(sizeof(Body));
-    hdr->nlmsg_type = type;
-    hdr->nlmsg_flags = flags | NLM_F_REQUEST;
-    hdr->nlmsg_seq = kSeq;
-    memcpy(NLMSG_DATA(hdr), &body, sizeof(Body));
-  }
-
-  void AddAttr(uint16_t type, const void* data, size_t len) {
-    size_t offset = NLMSG_ALIGN(header()->nlmsg_len);
-    buf_.resize(offset + RTA_SPACE(len), 0);
-    auto* rta = reinterpret_cast<rtattr*>(buf_.data() + offset);
-    rta->rta_type = type;
-    rta->rta_len = RTA_LENGTH(len);
-    memcpy(RTA_DATA(rta), data, len);
-    header()->nlmsg_len = offset + RTA_LENGTH(len);
-  }
-  void AddU32(uint16_t type, uint32_t value) { AddAttr(type, &value, sizeof(value)); }
-
-  // Sends the request on a socket of its own and hands every answer
-  // message to `on_message` until the exchange ends: at the NLMSG_ERROR
-  // acknowledgement (NLM_F_ACK requests: its error field is the kernel's
-  // 0 or -errno) or at NLMSG_DONE (dumps: its payload is the dump's
-  // error). Returns 0 or -errno.
-  long Exchange(const std::function<void(const nlmsghdr&)>& on_message = nullptr) {
-    KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (!fd.ok()) return fd.get();
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    long rc = Sys(LKD_NR_sendto, fd.get(), buf_.data(), header()->nlmsg_len, 0, &kernel,
-                  sizeof(kernel));
-    if (rc < 0) return rc;
-    // The kernel never builds a netlink datagram larger than 32 KiB, so
-    // this buffer holds any whole one; MSG_TRUNC makes recvfrom return the
-    // real length, so a cut one could not go unnoticed.
-    std::vector<char> reply(32768);
-    for (;;) {
-      long n = Sys(LKD_NR_recvfrom, fd.get(), reply.data(), reply.size(), MSG_TRUNC, nullptr,
-                   nullptr);
-      if (n < 0) return n;
-      if (static_cast<size_t>(n) > reply.size()) return -EMSGSIZE;
-      int left = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<const nlmsghdr*>(reply.data()); NLMSG_OK(h, left);
-           h = NLMSG_NEXT(h, left)) {
-        if (h->nlmsg_seq != kSeq) continue;
-        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
-          int err = 0;
-          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) memcpy(&err, NLMSG_DATA(h), sizeof(err));
-          return err;
-        }
-        if (on_message) on_message(*h);
-      }
-    }
-  }
-
- private:
-  static constexpr uint32_t kSeq = 1;
-  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
-  std::vector<char> buf_;
-};
 
 // ---------------------------------------------------------------------
 // Files in the kernel

@@ -26,6 +26,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "kernel/setup/netlink.h"
 #include "kernel/setup/setup.h"
 #include "kernel/sys.h"
 
@@ -35,6 +36,10 @@ namespace {
 constexpr char kExtackPayload[] = "lkd/netlink-extack";
 
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
+
+using setup::NetlinkRequest;
+using setup::ParsePrefix;
+using setup::Prefix;
 
 // The kernel's -errno, with its extended-ack text when it sent one.
 absl::Status KernelError(long rc, const std::string& what, const std::string& extack) {
@@ -48,37 +53,6 @@ absl::Status KernelError(long rc, const std::string& what, const std::string& ex
 
 absl::Status Invalid(const std::string& what, absl::string_view why) {
   return WithErrno(absl::InvalidArgumentError(absl::StrCat(what, ": ", why)), EINVAL);
-}
-
-// An address with a prefix length, from "addr" or "addr/len".
-struct Prefix {
-  int family = 0;
-  uint8_t addr[16] = {};
-  int length = 0;
-  size_t size() const { return family == AF_INET ? 4 : 16; }
-};
-
-absl::StatusOr<Prefix> ParsePrefix(std::string_view text, bool allow_length) {
-  Prefix p;
-  size_t slash = text.find('/');
-  std::string address(text.substr(0, slash));
-  if (inet_pton(AF_INET, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET;
-  } else if (inet_pton(AF_INET6, address.c_str(), p.addr) == 1) {
-    p.family = AF_INET6;
-  } else {
-    return absl::InvalidArgumentError(
-        absl::StrCat("'", Av(text), "' is not an IPv4 or IPv6 address"));
-  }
-  const int max = p.family == AF_INET ? 32 : 128;
-  p.length = max;
-  if (slash == std::string_view::npos) return p;
-  int len;
-  if (!allow_length || !absl::SimpleAtoi(Av(text.substr(slash + 1)), &len) || len < 0 ||
-      len > max || text.substr(slash + 1).find_first_not_of("0123456789") != std::string::npos)
-    return absl::InvalidArgumentError(absl::StrCat("'", Av(text), "': bad prefix length"));
-  p.length = len;
-  return p;
 }
 
 std::string AddrText(int family, const void* data) {
@@ -120,21 +94,6 @@ int FamilyOf(v1::AddressFamily f) {
   return f == v1::ADDRESS_FAMILY_INET ? AF_INET : f == v1::ADDRESS_FAMILY_INET6 ? AF_INET6 : AF_UNSPEC;
 }
 
-// A kernel fd closed when it goes out of scope.
-class KernelFd {
- public:
-  explicit KernelFd(long fd) : fd_(fd) {}
-  ~KernelFd() {
-    if (fd_ >= 0) Sys(LKD_NR_close, fd_);
-  }
-  KernelFd(const KernelFd&) = delete;
-  KernelFd& operator=(const KernelFd&) = delete;
-  long get() const { return fd_; }
-
- private:
-  long fd_;
-};
-
 // The attributes of one message, by type (the last one of a type wins).
 using Attrs = std::map<uint16_t, const rtattr*>;
 
@@ -166,90 +125,8 @@ std::string AttrAddr(const Attrs& a, uint16_t type, int family) {
   return AddrText(family, RTA_DATA(it->second));
 }
 
-// One rtnetlink request: header, the family's fixed message, attributes.
-class Request {
- public:
-  template <typename Body>
-  Request(uint16_t type, uint16_t flags, const Body& body) : buf_(NLMSG_SPACE(sizeof(Body)), 0) {
-    nlmsghdr* hdr = header();
-    hdr->nlmsg_len = NLMSG_LENGTH(sizeof(Body));
-    hdr->nlmsg_type = type;
-    hdr->nlmsg_flags = flags | NLM_F_REQUEST;
-    hdr->nlmsg_seq = kSeq;
-    memcpy(NLMSG_DATA(hdr), &body, sizeof(Body));
-  }
-
-  void Attr(uint16_t type, const void* data, size_t len) {
-    size_t offset = NLMSG_ALIGN(header()->nlmsg_len);
-    buf_.resize(offset + RTA_SPACE(len), 0);
-    auto* rta = reinterpret_cast<rtattr*>(buf_.data() + offset);
-    rta->rta_type = type;
-    rta->rta_len = RTA_LENGTH(len);
-    memcpy(RTA_DATA(rta), data, len);
-    header()->nlmsg_len = offset + RTA_LENGTH(len);
-  }
-  void U32(uint16_t type, uint32_t v) { Attr(type, &v, sizeof(v)); }
-
-  // Sends the request and hands every answer to `on_message` until the
-  // NLMSG_ERROR acknowledgement or NLMSG_DONE. Returns 0 or -errno; the
-  // kernel's extended-ack text goes to *extack.
-  long Exchange(const std::function<void(const nlmsghdr&)>& on_message, std::string* extack) {
-    KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (fd.get() < 0) return fd.get();
-    // Extended acks (the kernel's words for a refusal); capped acks so
-    // that an error does not echo the whole request back.
-    int one = 1;
-    Sys(LKD_NR_setsockopt, fd.get(), SOL_NETLINK, NETLINK_EXT_ACK, &one, sizeof(one));
-    Sys(LKD_NR_setsockopt, fd.get(), SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one));
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    long rc = Sys(LKD_NR_sendto, fd.get(), buf_.data(), header()->nlmsg_len, 0, &kernel,
-                  sizeof(kernel));
-    if (rc < 0) return rc;
-    // Dump datagrams are at most 32 KiB; MSG_TRUNC reports a cut one.
-    std::vector<char> reply(65536);
-    for (;;) {
-      long n = Sys(LKD_NR_recvfrom, fd.get(), reply.data(), reply.size(), MSG_TRUNC, nullptr,
-                   nullptr);
-      if (n < 0) return n;
-      if (static_cast<size_t>(n) > reply.size()) return -EMSGSIZE;
-      int left = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<const nlmsghdr*>(reply.data()); NLMSG_OK(h, left);
-           h = NLMSG_NEXT(h, left)) {
-        if (h->nlmsg_seq != kSeq) continue;
-        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
-          int err = 0;
-          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) memcpy(&err, NLMSG_DATA(h), sizeof(err));
-          ReadExtack(*h, extack);
-          return err;
-        }
-        if (on_message) on_message(*h);
-      }
-    }
-  }
-
- private:
-  static constexpr uint32_t kSeq = 1;
-  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
-
-  // The NLMSGERR_ATTR_MSG of an ack with NLM_F_ACK_TLVS: after struct
-  // nlmsgerr (capped: only the request's header echoed) for an error,
-  // after the error int for NLMSG_DONE.
-  static void ReadExtack(const nlmsghdr& h, std::string* extack) {
-    if (!(h.nlmsg_flags & NLM_F_ACK_TLVS) || extack == nullptr) return;
-    size_t skip = h.nlmsg_type == NLMSG_ERROR ? sizeof(nlmsgerr) : sizeof(int);
-    if (h.nlmsg_len < NLMSG_LENGTH(skip)) return;
-    const auto* tlv = reinterpret_cast<const rtattr*>(
-        static_cast<const char*>(NLMSG_DATA(&h)) + NLMSG_ALIGN(skip));
-    Attrs attrs = ParseAttrs(tlv, static_cast<int>(h.nlmsg_len - NLMSG_LENGTH(NLMSG_ALIGN(skip))));
-    *extack = AttrString(attrs, NLMSGERR_ATTR_MSG);
-  }
-
-  std::vector<char> buf_;
-};
-
 // Runs a change request (NLM_F_ACK) and turns its answer into a status.
-absl::Status Change(Request& req, const std::string& what) {
+absl::Status Change(NetlinkRequest& req, const std::string& what) {
   std::string extack;
   long rc = req.Exchange(nullptr, &extack);
   if (rc < 0) return KernelError(rc, what, extack);
@@ -257,7 +134,7 @@ absl::Status Change(Request& req, const std::string& what) {
 }
 
 // Runs a dump and turns its error into a status.
-absl::Status Dump(Request& req, const std::string& what,
+absl::Status Dump(NetlinkRequest& req, const std::string& what,
                   const std::function<void(const nlmsghdr&)>& on_message) {
   std::string extack;
   long rc = req.Exchange(on_message, &extack);
@@ -376,17 +253,17 @@ absl::Status ChangeAddress(bool add, std::string_view link, std::string_view cid
   // As setup::AddAddress: IPv6 addresses usable at once, no DAD wait.
   ifa.ifa_flags = add && p->family == AF_INET6 ? IFA_F_NODAD : 0;
   ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-  Request req(add ? RTM_NEWADDR : RTM_DELADDR,
+  NetlinkRequest req(add ? RTM_NEWADDR : RTM_DELADDR,
               NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifa);
-  req.Attr(IFA_LOCAL, p->addr, p->size());
+  req.AddAttr(IFA_LOCAL, p->addr, p->size());
   if (add) {
-    req.Attr(IFA_ADDRESS, p->addr, p->size());
+    req.AddAttr(IFA_ADDRESS, p->addr, p->size());
     if (p->family == AF_INET && p->length < 31) {
       uint32_t addr;
       memcpy(&addr, p->addr, sizeof(addr));
       uint32_t host = p->length == 0 ? ~0u : (1u << (32 - p->length)) - 1;
       uint32_t broadcast = addr | htonl(host);
-      req.Attr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
+      req.AddAttr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
     }
   }
   return Change(req, what);
@@ -477,21 +354,21 @@ absl::Status ChangeRoute(bool add, const v1::RouteSpec& spec, bool replace) {
   }
   uint16_t flags = NLM_F_ACK;
   if (add) flags |= NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
-  Request req(add ? RTM_NEWROUTE : RTM_DELROUTE, flags, rt);
-  if (to.length > 0) req.Attr(RTA_DST, to.addr, to.size());
-  if (gw) req.Attr(RTA_GATEWAY, gw->addr, gw->size());
+  NetlinkRequest req(add ? RTM_NEWROUTE : RTM_DELROUTE, flags, rt);
+  if (to.length > 0) req.AddAttr(RTA_DST, to.addr, to.size());
+  if (gw) req.AddAttr(RTA_GATEWAY, gw->addr, gw->size());
   if (!spec.dev().empty()) {
     absl::StatusOr<int> index = IndexOf(spec.dev());
     if (!index.ok()) return About(what, index.status());
-    req.U32(RTA_OIF, *index);
+    req.AddU32(RTA_OIF, *index);
   }
   if (!spec.prefsrc().empty()) {
     auto src = ParsePrefix(spec.prefsrc(), false);
     if (!src.ok() || src->family != to.family) return Invalid(what, "bad src address");
-    req.Attr(RTA_PREFSRC, src->addr, src->size());
+    req.AddAttr(RTA_PREFSRC, src->addr, src->size());
   }
-  if (spec.metric() != 0) req.U32(RTA_PRIORITY, spec.metric());
-  if (table >= 256) req.U32(RTA_TABLE, table);
+  if (spec.metric() != 0) req.AddU32(RTA_PRIORITY, spec.metric());
+  if (table >= 256) req.AddU32(RTA_TABLE, table);
   if (spec.mtu() != 0) {
     // RTA_METRICS nests an RTAX_MTU attribute.
     char nested[RTA_SPACE(sizeof(uint32_t))] = {};
@@ -500,7 +377,7 @@ absl::Status ChangeRoute(bool add, const v1::RouteSpec& spec, bool replace) {
     m->rta_len = RTA_LENGTH(sizeof(uint32_t));
     uint32_t mtu = spec.mtu();
     memcpy(RTA_DATA(m), &mtu, sizeof(mtu));
-    req.Attr(RTA_METRICS, nested, sizeof(nested));
+    req.AddAttr(RTA_METRICS, nested, sizeof(nested));
   }
   return Change(req, what);
 }
@@ -529,13 +406,13 @@ absl::Status ChangeNeighbour(bool add, std::string_view dst, std::string_view de
   nd.ndm_state = NUD_PERMANENT;
   uint16_t flags = NLM_F_ACK;
   if (add) flags |= NLM_F_CREATE | (replace ? NLM_F_REPLACE : NLM_F_EXCL);
-  Request req(add ? RTM_NEWNEIGH : RTM_DELNEIGH, flags, nd);
-  req.Attr(NDA_DST, to->addr, to->size());
+  NetlinkRequest req(add ? RTM_NEWNEIGH : RTM_DELNEIGH, flags, nd);
+  req.AddAttr(NDA_DST, to->addr, to->size());
   if (add) {
     if (lladdr.empty()) return Invalid(what, "needs a link-layer address (lladdr)");
     auto mac = ParseMac(lladdr);
     if (!mac.ok()) return Invalid(what, mac.status().message());
-    req.Attr(NDA_LLADDR, mac->data(), mac->size());
+    req.AddAttr(NDA_LLADDR, mac->data(), mac->size());
   }
   return Change(req, what);
 }
@@ -559,7 +436,7 @@ std::string DescribeRoute(const v1::RouteSpec& spec) {
 absl::StatusOr<std::vector<v1::Link>> ListLinks(std::string_view name) {
   ifinfomsg ifi{};
   ifi.ifi_family = AF_UNSPEC;
-  Request req(RTM_GETLINK, NLM_F_DUMP, ifi);
+  NetlinkRequest req(RTM_GETLINK, NLM_F_DUMP, ifi);
   std::vector<v1::Link> links;
   absl::Status s = Dump(req, "list links", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWLINK) return;
@@ -584,16 +461,16 @@ absl::Status SetLink(const v1::SetLinkRequest& r) {
     ifi.ifi_flags = r.state() == v1::LINK_STATE_UP ? IFF_UP : 0;
     absl::StrAppend(&what, r.state() == v1::LINK_STATE_UP ? " up" : " down");
   }
-  Request req(RTM_NEWLINK, NLM_F_ACK, ifi);
+  NetlinkRequest req(RTM_NEWLINK, NLM_F_ACK, ifi);
   if (r.mtu() != 0) {
     absl::StrAppend(&what, " mtu ", r.mtu());
-    req.U32(IFLA_MTU, r.mtu());
+    req.AddU32(IFLA_MTU, r.mtu());
   }
   if (!r.address().empty()) {
     absl::StrAppend(&what, " address ", r.address());
     auto mac = ParseMac(r.address());
     if (!mac.ok()) return Invalid(what, mac.status().message());
-    req.Attr(IFLA_ADDRESS, mac->data(), mac->size());
+    req.AddAttr(IFLA_ADDRESS, mac->data(), mac->size());
   }
   return Change(req, what);
 }
@@ -607,7 +484,7 @@ absl::StatusOr<std::vector<v1::Address>> ListAddresses(std::string_view link,
     return ErrnoStatus(ENODEV, absl::StrCat("Device \"", Av(link), "\""), "does not exist");
   ifaddrmsg ifa{};
   ifa.ifa_family = FamilyOf(family);
-  Request req(RTM_GETADDR, NLM_F_DUMP, ifa);
+  NetlinkRequest req(RTM_GETADDR, NLM_F_DUMP, ifa);
   std::vector<v1::Address> out;
   absl::Status s = Dump(req, "list addresses", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWADDR) return;
@@ -655,7 +532,7 @@ absl::StatusOr<std::vector<v1::Route>> ListRoutes(v1::AddressFamily family, uint
   const uint32_t want = table == 0 ? RT_TABLE_MAIN : table;
   rtmsg rt{};
   rt.rtm_family = fam;
-  Request req(RTM_GETROUTE, NLM_F_DUMP, rt);
+  NetlinkRequest req(RTM_GETROUTE, NLM_F_DUMP, rt);
   std::vector<v1::Route> out;
   absl::Status s = Dump(req, "list routes", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWROUTE) return;
@@ -703,7 +580,7 @@ absl::StatusOr<std::vector<v1::Neighbour>> ListNeighbours(std::string_view dev) 
   if (!names.ok()) return names.status();
   ndmsg nd{};
   nd.ndm_family = AF_UNSPEC;
-  Request req(RTM_GETNEIGH, NLM_F_DUMP, nd);
+  NetlinkRequest req(RTM_GETNEIGH, NLM_F_DUMP, nd);
   std::vector<v1::Neighbour> out;
   absl::Status s = Dump(req, "list neighbours", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWNEIGH) return;
