@@ -428,6 +428,13 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
 // File systems
 // ---------------------------------------------------------------------
 
+absl::StatusOr<std::vector<std::string>> ListDirectory(std::string_view path) {
+  std::vector<std::string> names;
+  long rc = ListKernelDir(std::string(path), &names);
+  if (rc < 0) return Failed(rc, absl::StrCat("list ", Av(path)));
+  return names;
+}
+
 absl::Status MountDevtmpfs() {
   absl::StatusOr<bool> mounted = IsMounted("/dev", "devtmpfs");
   if (mounted.ok() && *mounted) return absl::OkStatus();

@@ -105,6 +105,10 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
 // File systems
 // ---------------------------------------------------------------------
 
+// The names in a kernel directory, without "." and "..", in no particular
+// order. NotFound if it does not exist.
+absl::StatusOr<std::vector<std::string>> ListDirectory(std::string_view path);
+
 // Mounts devtmpfs on /dev (created if needed) unless it is mounted there
 // already, so calling it twice is fine. Block devices (/dev/vda, ...)
 // appear in it by themselves as the kernel probes them.

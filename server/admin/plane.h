@@ -19,6 +19,7 @@
 #include "schema/admin/v1/common.pb.h"
 #include "schema/admin/v1/system.pb.h"
 #include "server/admin/kernel_worker.h"
+#include "server/admin/namespaces.h"
 #include "server/admin/roles.h"
 #include "server/session/session_registry.h"
 
@@ -52,6 +53,8 @@ class Plane {
                       const std::string& what, const std::function<absl::Status()>& body);
 
   Role RoleOfCall(const grpc::ServerContext* context) const;
+  // The named namespaces; only inside a Read or Change body.
+  NetnsTable& netns() { return *netns_; }
   server::SessionRegistry& sessions() { return sessions_; }
   const SystemFacts& facts() const { return facts_; }
 
@@ -59,11 +62,16 @@ class Plane {
   grpc::Status Allowed(const grpc::ServerContext* context, const v1::Target& target,
                        bool change, const std::string& what) const;
   std::string Who(const grpc::ServerContext* context) const;
+  // Runs `body` on the kernel worker, inside the target's namespace.
+  absl::Status InKernel(const v1::Target& target, const std::function<absl::Status()>& body);
 
   KernelWorker& kernel_;
   server::SessionRegistry& sessions_;
   const SystemFacts facts_;
   const RolePolicy policy_;
+  // Made by the kernel worker's thread on its first job (it remembers that
+  // task's namespace as home); used on that thread only.
+  std::unique_ptr<NetnsTable> netns_;
 };
 
 // Every service of the API, borrowing `plane`.

@@ -475,6 +475,18 @@ absl::Status SetLink(const v1::SetLinkRequest& r) {
   return Change(req, what);
 }
 
+absl::Status MoveLink(std::string_view link, long netns_fd) {
+  std::string what = absl::StrCat("move link ", Av(link));
+  absl::StatusOr<int> index = IndexOf(link);
+  if (!index.ok()) return About(what, index.status());
+  ifinfomsg ifi{};
+  ifi.ifi_family = AF_UNSPEC;
+  ifi.ifi_index = *index;
+  NetlinkRequest req(RTM_NEWLINK, NLM_F_ACK, ifi);
+  req.AddU32(IFLA_NET_NS_FD, static_cast<uint32_t>(netns_fd));
+  return Change(req, what);
+}
+
 absl::StatusOr<std::vector<v1::Address>> ListAddresses(std::string_view link,
                                                        v1::AddressFamily family) {
   auto names = LinkNames();

@@ -35,6 +35,9 @@ std::string ExtackOf(const absl::Status& status);
 absl::StatusOr<std::vector<v1::Link>> ListLinks(std::string_view name);
 // State, MTU and MAC as the request sets them, in one RTM_NEWLINK.
 absl::Status SetLink(const v1::SetLinkRequest& request);
+// Moves `link` into the network namespace of kernel fd `netns_fd`
+// (RTM_NEWLINK with IFLA_NET_NS_FD).
+absl::Status MoveLink(std::string_view link, long netns_fd);
 
 absl::StatusOr<std::vector<v1::Address>> ListAddresses(std::string_view link,
                                                        v1::AddressFamily family);

@@ -13,6 +13,7 @@
 #include "kernel/sys.h"
 #include "schema/admin/v1/addresses.grpc.pb.h"
 #include "schema/admin/v1/links.grpc.pb.h"
+#include "schema/admin/v1/namespaces.grpc.pb.h"
 #include "schema/admin/v1/neighbours.grpc.pb.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sessions.grpc.pb.h"
@@ -65,30 +66,41 @@ grpc::Status Plane::Allowed(const grpc::ServerContext* context, const v1::Target
                                      ": the caller is in lkd's reader group, which may only "
                                      "read; changes need root or the admin group"));
   }
-  if (!target.netns().empty()) {
-    return ToGrpcStatus(ErrnoStatus(ENOENT, absl::StrCat("network namespace '", target.netns(), "'"),
-                                    "no such namespace (lkd serves only its initial one yet)"));
-  }
   return grpc::Status::OK;
+}
+
+absl::Status Plane::InKernel(const v1::Target& target, const std::function<absl::Status()>& body) {
+  absl::Status result;
+  absl::Status ran = kernel_.Run([&] {
+    if (netns_ == nullptr) {
+      auto table = NetnsTable::Open();
+      if (!table.ok()) {
+        result = table.status();
+        return;
+      }
+      netns_ = std::move(*table);
+    }
+    result = netns_->RunIn(target.netns(), body);
+  });
+  return ran.ok() ? result : ran;
 }
 
 grpc::Status Plane::Read(grpc::ServerContext* context, const v1::Target& target,
                          const std::function<absl::Status()>& body) {
   if (grpc::Status s = Allowed(context, target, false, "read"); !s.ok()) return s;
-  absl::Status result;
-  if (absl::Status s = kernel_.Run([&] { result = body(); }); !s.ok()) return ToGrpcStatus(s);
-  return ToGrpcStatus(result);
+  return ToGrpcStatus(InKernel(target, body));
 }
 
 grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& target,
                            const std::string& what, const std::function<absl::Status()>& body) {
   if (grpc::Status s = Allowed(context, target, true, what); !s.ok()) return s;
-  absl::Status result;
-  if (absl::Status s = kernel_.Run([&] { result = body(); }); !s.ok()) result = s;
+  const std::string where =
+      target.netns().empty() ? what : absl::StrCat(what, " in netns ", target.netns());
+  absl::Status result = InKernel(target, body);
   // The audit trail: every change, who asked, and how it ended (a
   // failure's message names the change itself).
   fprintf(stderr, "lkd: admin: %s: %s\n", Who(context).c_str(),
-          result.ok() ? (what + ": done").c_str()
+          result.ok() ? (where + ": done").c_str()
                       : ("failed to " + std::string(result.message())).c_str());
   return ToGrpcStatus(result);
 }
@@ -335,6 +347,49 @@ class SessionsService final : public v1::Sessions::Service {
   Plane& plane_;
 };
 
+// ---- Namespaces -----------------------------------------------------------
+
+class NamespacesService final : public v1::Namespaces::Service {
+ public:
+  explicit NamespacesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListNamespaces(grpc::ServerContext* c, const v1::ListNamespacesRequest*,
+                              v1::ListNamespacesResponse* resp) override {
+    return plane_.Read(c, {}, [&]() -> absl::Status {
+      auto names = plane_.netns().List();
+      if (!names.ok()) return names.status();
+      for (std::string& n : *names) resp->add_names(std::move(n));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status CreateNamespace(grpc::ServerContext* c, const v1::CreateNamespaceRequest* req,
+                               v1::CreateNamespaceResponse*) override {
+    return plane_.Change(c, {}, absl::StrCat("create netns ", req->name()),
+                         [&] { return plane_.netns().Create(req->name()); });
+  }
+  grpc::Status DeleteNamespace(grpc::ServerContext* c, const v1::DeleteNamespaceRequest* req,
+                               v1::DeleteNamespaceResponse*) override {
+    return plane_.Change(c, {}, absl::StrCat("delete netns ", req->name()),
+                         [&] { return plane_.netns().Delete(req->name()); });
+  }
+  grpc::Status MoveLink(grpc::ServerContext* c, const v1::MoveLinkRequest* req,
+                        v1::MoveLinkResponse*) override {
+    return plane_.Change(
+        c, req->target(),
+        absl::StrCat("move link ", req->link(), " to netns ",
+                     req->to_netns().empty() ? "(initial)" : req->to_netns()),
+        [&]() -> absl::Status {
+          absl::StatusOr<long> fd = plane_.netns().OpenFd(req->to_netns());
+          if (!fd.ok()) return fd.status();
+          absl::Status moved = admin::MoveLink(req->link(), *fd);
+          Sys(LKD_NR_close, *fd);
+          return moved;
+        });
+  }
+
+ private:
+  Plane& plane_;
+};
+
 }  // namespace
 
 std::vector<std::unique_ptr<grpc::Service>> MakeServices(Plane& plane) {
@@ -346,6 +401,7 @@ std::vector<std::unique_ptr<grpc::Service>> MakeServices(Plane& plane) {
   services.push_back(std::make_unique<RoutesService>(plane));
   services.push_back(std::make_unique<NeighboursService>(plane));
   services.push_back(std::make_unique<SessionsService>(plane));
+  services.push_back(std::make_unique<NamespacesService>(plane));
   return services;
 }
 

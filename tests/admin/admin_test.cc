@@ -211,7 +211,8 @@ TEST_F(AdminTest, LinksAndUsage) {
 
   EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
-  for (const char* object : {"link", "addr", "route", "neigh", "sysctl", "session", "status"}) {
+  for (const char* object :
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "session", "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -286,6 +287,55 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   close(release[1]);
   EXPECT_EQ(WaitClient(pids[0]), 50) << "the killed client's calls should fail with ENOTCONN";
   for (int i = 1; i < kClients; i++) EXPECT_EQ(WaitClient(pids[i]), 0) << "client " << i;
+}
+
+// ---- network namespaces --------------------------------------------------
+
+TEST_F(AdminTest, NamespacesAreIsolatedStacks) {
+  ASSERT_EQ(Ctl({"netns", "add", "blue"}).exit, 0);
+  ASSERT_EQ(Ctl({"netns", "add", "red"}).exit, 0);
+  Result dup = Ctl({"netns", "add", "blue"});
+  EXPECT_EQ(dup.exit, 2) << dup;
+  EXPECT_EQ(dup.err, "Cannot create namespace file \"/run/netns/blue\": File exists\n");
+  EXPECT_EQ(Ctl({"netns"}).out, "blue\nred\n");
+
+  // A fresh namespace has only its loopback link, down.
+  Result links = Ctl({"-n", "blue", "link"});
+  ASSERT_EQ(links.exit, 0) << links;
+  EXPECT_EQ(links.out.substr(0, 30), "1: lo: <LOOPBACK> mtu 65536 qd");
+  EXPECT_EQ(links.out.find("dummy0"), std::string::npos);
+
+  // Addresses, routes and sysctls given in one stay in it.
+  ASSERT_EQ(Ctl({"-n", "blue", "link", "set", "lo", "up"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "addr", "add", "10.1.0.1/24", "dev", "lo"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "route", "add", "10.2.0.0/16", "dev", "lo"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "sysctl", "-w", "net.ipv4.ip_forward=1"}).exit, 0);
+  EXPECT_NE(Ctl({"-n", "blue", "addr"}).out.find("inet 10.1.0.1/24"), std::string::npos);
+  EXPECT_NE(Ctl({"-n", "blue", "route"}).out.find("10.2.0.0/16 dev lo"), std::string::npos);
+  for (const std::vector<std::string>& where : {std::vector<std::string>{}, {"-n", "red"}}) {
+    auto in = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), where.begin(), where.end());
+      return Ctl(args);
+    };
+    EXPECT_EQ(in({"addr"}).out.find("10.1.0.1"), std::string::npos);
+    EXPECT_EQ(in({"route"}).out.find("10.2.0.0"), std::string::npos);
+    EXPECT_EQ(in({"sysctl", "-n", "net.ipv4.ip_forward"}).out, "0\n");
+  }
+  // The same address in another namespace is no conflict.
+  EXPECT_EQ(Ctl({"-n", "red", "addr", "add", "10.1.0.1/24", "dev", "lo"}).exit, 0);
+
+  // A link moved into one leaves the initial namespace.
+  ASSERT_EQ(Ctl({"link", "set", "dev", "dummy0", "netns", "red"}).exit, 0);
+  EXPECT_NE(Ctl({"-n", "red", "link"}).out.find("dummy0"), std::string::npos);
+  EXPECT_EQ(Ctl({"link"}).out.find("dummy0"), std::string::npos);
+  EXPECT_NE(lkd_->Log().find("(admin): move link dummy0 to netns red: done"), std::string::npos);
+
+  Result unknown = Ctl({"-n", "green", "addr"});
+  EXPECT_EQ(unknown.exit, 2) << unknown;
+  EXPECT_EQ(Ctl({"netns", "del", "red"}).exit, 0);
+  EXPECT_EQ(Ctl({"netns", "del", "red"}).exit, 1);
+  EXPECT_EQ(Ctl({"netns"}).out, "blue\n");
+  EXPECT_EQ(Ctl({"netns", "add", "a/b"}).exit, 255);
 }
 
 // ---- roles --------------------------------------------------------------

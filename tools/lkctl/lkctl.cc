@@ -30,6 +30,7 @@
 #include "schema/admin/v1/addresses.grpc.pb.h"
 #include "schema/admin/v1/common.pb.h"
 #include "schema/admin/v1/links.grpc.pb.h"
+#include "schema/admin/v1/namespaces.grpc.pb.h"
 #include "schema/admin/v1/neighbours.grpc.pb.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sessions.grpc.pb.h"
@@ -182,7 +183,8 @@ bool HelpAsked(const Args& args, size_t from) {
 
 constexpr char kLinkHelp[] =
     "Usage: lkctl link show [ [dev] NAME ]\n"
-    "       lkctl link set [dev] NAME [ up | down ] [ mtu MTU ] [ address LLADDR ]\n";
+    "       lkctl link set [dev] NAME [ up | down ] [ mtu MTU ] [ address LLADDR ]\n"
+    "                                 [ netns NETNS ]\n";
 constexpr char kAddrHelp[] =
     "Usage: lkctl addr show [ dev NAME ]\n"
     "       lkctl addr { add | del } IFADDR dev NAME\n"
@@ -324,9 +326,11 @@ int LinkCmd(Admin& admin, const Args& args, size_t i, bool with_addresses) {
   if (!with_addresses && cmd == "set") {
     v1::SetLinkRequest req;
     *req.mutable_target() = admin.Target();
+    std::optional<std::string> to_netns;
     for (size_t k = i + 1; k < args.size(); k++) {
       const std::string& a = args[k];
       if (a == "dev") req.set_name(NextArg(args, &k, "dev"));
+      else if (a == "netns") to_netns = NextArg(args, &k, "netns");
       else if (a == "up") req.set_state(v1::LINK_STATE_UP);
       else if (a == "down") req.set_state(v1::LINK_STATE_DOWN);
       else if (a == "mtu") req.set_mtu(NumberArg(args, &k, "mtu"));
@@ -335,10 +339,23 @@ int LinkCmd(Admin& admin, const Args& args, size_t i, bool with_addresses) {
       else throw UsageError{"Error: either \"dev\" is duplicate, or \"" + a + "\" is a garbage."};
     }
     if (req.name().empty()) throw UsageError{"Not enough information: \"dev\" argument is required."};
-    v1::SetLinkResponse resp;
-    auto c = admin.Context();
-    grpc::Status s = v1::Links::NewStub(admin.channel())->SetLink(c.get(), req, &resp);
-    if (!s.ok()) return Report(Explain(s, o, "RTNETLINK answers: ", req.name()));
+    grpc::Status s;
+    if (req.state() != v1::LINK_STATE_UNSPECIFIED || req.mtu() != 0 || !req.address().empty()) {
+      v1::SetLinkResponse resp;
+      auto c = admin.Context();
+      s = v1::Links::NewStub(admin.channel())->SetLink(c.get(), req, &resp);
+      if (!s.ok()) return Report(Explain(s, o, "RTNETLINK answers: ", req.name()));
+    }
+    if (to_netns) {  // last, as ip(8) does: the other changes apply where the link was
+      v1::MoveLinkRequest move;
+      *move.mutable_target() = admin.Target();
+      move.set_link(req.name());
+      move.set_to_netns(*to_netns);
+      v1::MoveLinkResponse resp;
+      auto c = admin.Context();
+      s = v1::Namespaces::NewStub(admin.channel())->MoveLink(c.get(), move, &resp);
+      if (!s.ok()) return Report(Explain(s, o, "RTNETLINK answers: ", req.name()));
+    }
     return kOk;
   }
   if (with_addresses && Matches(cmd, {"add", "a", "del", "delete", "d"})) {
@@ -805,6 +822,77 @@ int SysctlCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// netns
+// ---------------------------------------------------------------------
+
+constexpr char kNetnsHelp[] =
+    "Usage: lkctl netns [ list ]\n"
+    "       lkctl netns add NAME\n"
+    "       lkctl netns del NAME\n"
+    "Network namespaces of lkd's kernel. Any command can act inside one:\n"
+    "lkctl -n NAME addr show; move a link: lkctl link set dev eth1 netns NAME.\n";
+
+int NetnsCmd(Admin& admin, const Args& args, size_t i) {
+  const Options& o = admin.options();
+  std::string cmd = i < args.size() ? args[i] : "list";
+  if (HelpAsked(args, i)) {
+    Print(kNetnsHelp);
+    return kOk;
+  }
+  auto stub = v1::Namespaces::NewStub(admin.channel());
+  auto c = admin.Context();
+  grpc::Status s;
+  if (Matches(cmd, {"list", "show", "ls", "l", "s"})) {
+    v1::ListNamespacesResponse resp;
+    s = stub->ListNamespaces(c.get(), {}, &resp);
+    if (!s.ok()) return Report(Explain(s, o, "lkctl: "));
+    JsonWriter j(o.pretty);
+    j.BeginArray();
+    for (const std::string& n : resp.names()) {
+      if (o.json) {
+        j.BeginObject();
+        j.String("name", n);
+        j.EndObject();
+      } else {
+        printf("%s\n", n.c_str());
+      }
+    }
+    j.EndArray();
+    if (o.json) Print(j.Take());
+    return kOk;
+  }
+  if (args.size() != i + 2) throw UsageError{std::string("Usage: lkctl netns ") + cmd + " NAME"};
+  const std::string& name = args[i + 1];
+  if (Matches(cmd, {"add", "a"})) {
+    v1::CreateNamespaceRequest req;
+    req.set_name(name);
+    v1::CreateNamespaceResponse resp;
+    s = stub->CreateNamespace(c.get(), req, &resp);
+    if (!s.ok()) {
+      Failure f = Explain(s, o, "");
+      if (f.exit != kKernel) return Report(f);
+      return Report({kKernel, "Cannot create namespace file \"/run/netns/" + name + "\": " +
+                                  f.message});
+    }
+    return kOk;
+  }
+  if (Matches(cmd, {"del", "delete", "d"})) {
+    v1::DeleteNamespaceRequest req;
+    req.set_name(name);
+    v1::DeleteNamespaceResponse resp;
+    s = stub->DeleteNamespace(c.get(), req, &resp);
+    if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+      fprintf(stderr, "Cannot remove namespace file \"/run/netns/%s\": No such file or directory\n",
+              name.c_str());
+      return kNotFound;
+    }
+    if (!s.ok()) return Report(Explain(s, o, ""));
+    return kOk;
+  }
+  throw UsageError{"Command \"" + cmd + "\" is unknown, try \"lkctl netns help\"."};
+}
+
+// ---------------------------------------------------------------------
 // session, status
 // ---------------------------------------------------------------------
 
@@ -952,7 +1040,7 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
 constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
-    "OBJECT := { link | addr | route | neigh | sysctl | session | status }\n"
+    "OBJECT := { link | addr | route | neigh | netns | sysctl | session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1010,6 +1098,7 @@ int Main(int argc, char** argv) {
   if (Matches(object, {"neigh", "neighbour", "neighbor", "n", "ne", "nei"}))
     return NeighCmd(admin, args, i);
   if (object == "sysctl") return SysctlCmd(admin, args, i);
+  if (Matches(object, {"netns", "netn"})) return NetnsCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
