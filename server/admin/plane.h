@@ -52,6 +52,11 @@ class Plane {
   grpc::Status Change(grpc::ServerContext* context, const v1::Target& target,
                       const std::string& what, const std::function<absl::Status()>& body);
 
+  // A long read (a stream): any role but none. `body` runs on the calling
+  // gRPC thread, bound to the plane's kernel process for the call, so that
+  // its blocking waits hold neither the kernel worker nor anyone else.
+  grpc::Status Stream(grpc::ServerContext* context, const std::function<absl::Status()>& body);
+
   Role RoleOfCall(const grpc::ServerContext* context) const;
   // The named namespaces; only inside a Read or Change body.
   NetnsTable& netns() { return *netns_; }

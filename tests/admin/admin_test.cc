@@ -78,6 +78,8 @@ class Lkctl {
 
   // Runs lkctl with `args` as `who` (root if unset); stdout and stderr
   // through files, so that long outputs cannot block it.
+  const std::string& path() const { return path_; }
+
   Result Run(const std::vector<std::string>& args, const Credentials* who = nullptr) const {
     Result r;
     const std::string out = dir_ + "/out", err = dir_ + "/err";
@@ -212,7 +214,7 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
   for (const char* object :
-       {"link", "addr", "route", "neigh", "netns", "sysctl", "session", "status"}) {
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "dmesg", "session", "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -287,6 +289,55 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   close(release[1]);
   EXPECT_EQ(WaitClient(pids[0]), 50) << "the killed client's calls should fail with ENOTCONN";
   for (int i = 1; i < kClients; i++) EXPECT_EQ(WaitClient(pids[i]), 0) << "client " << i;
+}
+
+// ---- the kernel log --------------------------------------------------------
+
+// Reads lines from `fd` until one contains `text`; false at EOF.
+bool ReadUntil(int fd, const std::string& text, std::string* seen) {
+  char c;
+  std::string line;
+  while (read(fd, &c, 1) == 1) {
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    *seen += line + "\n";
+    if (line.find(text) != std::string::npos) return true;
+    line.clear();
+  }
+  return false;
+}
+
+TEST_F(AdminTest, DmesgShowsTheBootAndFollowsNewLines) {
+  Result log = Ctl({"dmesg"});
+  ASSERT_EQ(log.exit, 0) << log;
+  EXPECT_NE(log.out.find("] Linux version 6.1."), std::string::npos) << log;
+
+  // lkctl dmesg -w into a pipe: its output is the signal.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "dmesg", "-w", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string seen;
+  ASSERT_TRUE(ReadUntil(out[0], "Linux version", &seen)) << seen;
+  // Something the kernel logs after the follower started: the first
+  // write to vm.drop_caches ("init (23): drop_caches: 1").
+  const std::string marker = "drop_caches: 1";
+  EXPECT_EQ(seen.find(marker), std::string::npos);
+  Result drop = Ctl({"sysctl", "-w", "vm.drop_caches=1"});
+  EXPECT_EQ(drop.exit, 0) << drop;
+  EXPECT_TRUE(ReadUntil(out[0], marker, &seen)) << seen;
+  kill(follower, SIGTERM);
+  waitpid(follower, nullptr, 0);
+  close(out[0]);
 }
 
 // ---- network namespaces --------------------------------------------------

@@ -32,6 +32,7 @@
 #include "schema/admin/v1/links.grpc.pb.h"
 #include "schema/admin/v1/namespaces.grpc.pb.h"
 #include "schema/admin/v1/neighbours.grpc.pb.h"
+#include "schema/admin/v1/observe.grpc.pb.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sessions.grpc.pb.h"
 #include "schema/admin/v1/sysctl.grpc.pb.h"
@@ -893,6 +894,54 @@ int NetnsCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// dmesg
+// ---------------------------------------------------------------------
+
+constexpr char kDmesgHelp[] =
+    "Usage: lkctl dmesg [ -w | --follow ]\n"
+    "The kernel log of lkd's kernel, as dmesg(1) prints it; -w waits for new\n"
+    "messages (until interrupted).\n";
+
+int DmesgCmd(Admin& admin, const Args& args, size_t i) {
+  const Options& o = admin.options();
+  v1::StreamKernelLogRequest req;
+  *req.mutable_target() = admin.Target();
+  for (size_t k = i; k < args.size(); k++) {
+    if (Matches(args[k], {"-h", "--help", "help"})) {
+      Print(kDmesgHelp);
+      return kOk;
+    }
+    if (Matches(args[k], {"-w", "--follow"})) req.set_follow(true);
+    else throw UsageError{"dmesg: unknown option '" + args[k] + "'\n" + kDmesgHelp};
+  }
+  grpc::ClientContext c;  // no deadline: -w runs until interrupted
+  c.AddMetadata("lkd-client-pid", std::to_string(getpid()));
+  auto reader = v1::Observe::NewStub(admin.channel())->StreamKernelLog(&c, req);
+  v1::KernelLogRecord r;
+  JsonWriter j(o.pretty);
+  j.BeginArray();
+  while (reader->Read(&r)) {
+    if (o.json) {
+      j.BeginObject();
+      j.Number("seq", static_cast<int64_t>(r.seq()));
+      j.Number("timestamp_us", static_cast<int64_t>(r.timestamp_us()));
+      j.Number("level", r.level());
+      j.String("message", r.message());
+      j.EndObject();
+      continue;
+    }
+    printf("[%5llu.%06llu] %s\n", static_cast<unsigned long long>(r.timestamp_us() / 1000000),
+           static_cast<unsigned long long>(r.timestamp_us() % 1000000), r.message().c_str());
+    fflush(stdout);  // -w into a pipe: each line as it comes
+  }
+  j.EndArray();
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return Report(Explain(s, o, "dmesg: "));
+  if (o.json) Print(j.Take());
+  return kOk;
+}
+
+// ---------------------------------------------------------------------
 // session, status
 // ---------------------------------------------------------------------
 
@@ -1040,7 +1089,7 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
 constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
-    "OBJECT := { link | addr | route | neigh | netns | sysctl | session | status }\n"
+    "OBJECT := { link | addr | route | neigh | netns | sysctl | dmesg | session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1099,6 +1148,7 @@ int Main(int argc, char** argv) {
     return NeighCmd(admin, args, i);
   if (object == "sysctl") return SysctlCmd(admin, args, i);
   if (Matches(object, {"netns", "netn"})) return NetnsCmd(admin, args, i);
+  if (object == "dmesg") return DmesgCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
