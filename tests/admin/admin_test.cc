@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -440,6 +441,44 @@ TEST_F(AdminRolesTest, ReadersReadButDoNotChange) {
   EXPECT_NE(lkd_->Log().find("uid 0 pid "), std::string::npos) << lkd_->Log();
   EXPECT_NE(lkd_->Log().find("(admin): add route 10.7.0.0/16 dev lo: done"), std::string::npos)
       << lkd_->Log();
+}
+
+TEST_F(AdminTest, GarbageOnTheAdminSocketHarmsNoOne) {
+  // Bytes that are not HTTP/2, and a connection dropped half-way: lkd
+  // drops that connection and serves the next caller.
+  for (int round = 0; round < 3; round++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::string path = lkd_->admin_url().substr(strlen("unix://"));
+    strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    std::string junk = round == 0 ? std::string(65536, '\xff')
+                       : round == 1 ? std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(100, '\0')
+                                    : std::string("GET / HTTP/1.1\r\nHost: lkd\r\n\r\n");
+    (void)!send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    close(fd);
+  }
+  Result status = Ctl({"status"});
+  EXPECT_EQ(status.exit, 0) << status;
+  EXPECT_EQ(kill(lkd_->pid(), 0), 0) << "lkd died";
+}
+
+TEST_F(AdminTest, LkdAdminEnvironmentNamesTheSocket) {
+  setenv("LKD_ADMIN", lkd_->admin_url().c_str(), 1);
+  Result r = lkctl_.Run({"status"});
+  unsetenv("LKD_ADMIN");
+  EXPECT_EQ(r.exit, 0) << r;
+  // -H wins over the environment.
+  setenv("LKD_ADMIN", "unix:///nonexistent/admin.sock", 1);
+  Result h = lkctl_.Run({"-H", lkd_->admin_url(), "status"});
+  Result env = lkctl_.Run({"status"});
+  unsetenv("LKD_ADMIN");
+  EXPECT_EQ(h.exit, 0) << h;
+  EXPECT_EQ(env.exit, 3) << env;
+  EXPECT_NE(env.err.find("cannot reach lkd at unix:///nonexistent/admin.sock"), std::string::npos)
+      << env;
 }
 
 TEST_F(AdminTest, StoppedLkdCannotBeReached) {
