@@ -73,7 +73,7 @@ std::string ExtackMessage(const nlmsghdr& h) {
 
 long NetlinkRequest::Exchange(const std::function<void(const nlmsghdr&)>& on_message,
                               std::string* extack) {
-  KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
+  KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol_));
   if (!fd.ok()) return fd.get();
   // Extended acks: the kernel says why it refused. Capped acks: an error
   // does not echo the whole request back.

@@ -62,7 +62,8 @@ struct Prefix {
 // is false.
 absl::StatusOr<Prefix> ParsePrefix(std::string_view text, bool allow_length);
 
-// One rtnetlink request: header, the family's fixed message, attributes.
+// One netlink request (rtnetlink by default): header, the family's fixed
+// message, attributes.
 class NetlinkRequest {
  public:
   template <typename Body>
@@ -75,6 +76,10 @@ class NetlinkRequest {
     hdr->nlmsg_seq = kSeq;
     memcpy(NLMSG_DATA(hdr), &body, sizeof(Body));
   }
+
+  // The netlink family to talk to; NETLINK_ROUTE unless set
+  // (NETLINK_SOCK_DIAG for socket dumps).
+  void set_protocol(int protocol) { protocol_ = protocol; }
 
   void AddAttr(uint16_t type, const void* data, size_t len);
   void AddU32(uint16_t type, uint32_t value) { AddAttr(type, &value, sizeof(value)); }
@@ -92,6 +97,7 @@ class NetlinkRequest {
   static constexpr uint32_t kSeq = 1;
   nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
   std::vector<char> buf_;
+  int protocol_ = NETLINK_ROUTE;
 };
 
 }  // namespace lkd::setup

@@ -24,11 +24,13 @@
 #include "schema/admin/v1/observe.grpc.pb.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sessions.grpc.pb.h"
+#include "schema/admin/v1/sockets.grpc.pb.h"
 #include "schema/admin/v1/sysctl.grpc.pb.h"
 #include "schema/admin/v1/system.grpc.pb.h"
 #include "server/admin/grpc_status.h"
 #include "server/admin/plane.h"
 #include "server/admin/rtnetlink.h"
+#include "server/admin/sockets.h"
 
 namespace lkd::admin {
 
@@ -407,6 +409,22 @@ class NamespacesService final : public v1::Namespaces::Service {
   Plane& plane_;
 };
 
+// ---- Sockets --------------------------------------------------------------
+
+class SocketsService final : public v1::Sockets::Service {
+ public:
+  explicit SocketsService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListSockets(grpc::ServerContext* c, const v1::ListSocketsRequest* req,
+                           v1::ListSocketsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListSockets(*req, plane_.sessions().Snapshot()), resp->mutable_sockets());
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
 // ---- Observe ---------------------------------------------------------------
 
 // One /dev/kmsg record, "PRI,SEQ,TS_US,FLAGS[,...];MESSAGE\n" followed by
@@ -483,6 +501,7 @@ std::vector<std::unique_ptr<grpc::Service>> MakeServices(Plane& plane) {
   services.push_back(std::make_unique<SessionsService>(plane));
   services.push_back(std::make_unique<NamespacesService>(plane));
   services.push_back(std::make_unique<ObserveService>(plane));
+  services.push_back(std::make_unique<SocketsService>(plane));
   return services;
 }
 

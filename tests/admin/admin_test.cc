@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
@@ -215,7 +216,7 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
   for (const char* object :
-       {"link", "addr", "route", "neigh", "netns", "sysctl", "dmesg", "session", "status"}) {
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "session", "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -290,6 +291,62 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   close(release[1]);
   EXPECT_EQ(WaitClient(pids[0]), 50) << "the killed client's calls should fail with ENOTCONN";
   for (int i = 1; i < kClients; i++) EXPECT_EQ(WaitClient(pids[i]), 0) << "client " << i;
+}
+
+// ---- sockets ----------------------------------------------------------------
+
+TEST_F(AdminTest, SsShowsSocketsWithTheirSessions) {
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    CHECK_OR(lk_init() == 0, 10);
+    int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at = Ipv4Address("127.0.0.1", 5555);
+    CHECK_OR(lk_sys_bind(l, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 11);
+    CHECK_OR(lk_sys_listen(l, 4) == 0, 12);
+    int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_OR(lk_sys_connect(c, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 13);
+    int u = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in uat = Ipv4Address("127.0.0.1", 5556);
+    CHECK_OR(lk_sys_bind(u, reinterpret_cast<sockaddr*>(&uat), sizeof(uat)) == 0, 14);
+    CHECK_OR(write(ready[1], "r", 1) == 1, 15);
+    char ch;
+    (void)!read(release[0], &ch, 1);
+    return 0;
+  });
+  close(ready[1]);
+  close(release[0]);
+  char ch;
+  ASSERT_EQ(read(ready[0], &ch, 1), 1);
+  const std::string users = absl::StrCat("pid=", client, ",fd=");
+
+  Result listening = Ctl({"ss", "-tlnp"});
+  ASSERT_EQ(listening.exit, 0) << listening;
+  std::vector<std::string> lines = absl::StrSplit(listening.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << listening;
+  EXPECT_EQ(lines[0].substr(0, 5), "State");
+  EXPECT_EQ(lines[1].substr(0, 6), "LISTEN");
+  EXPECT_NE(lines[1].find("127.0.0.1:5555"), std::string::npos) << listening;
+  EXPECT_NE(lines[1].find(users), std::string::npos) << listening;
+
+  Result all = Ctl({"ss", "-tanp"});
+  ASSERT_EQ(all.exit, 0) << all;
+  int established = 0;
+  for (const absl::string_view line : absl::StrSplit(all.out, '\n'))
+    if (absl::StartsWith(line, "ESTAB") && line.find(users) != std::string::npos) established++;
+  EXPECT_EQ(established, 1) << "the connected end (the accepted one is not in the client's "
+                               "fd table until accept)\n" << all;
+  EXPECT_NE(all.out.find("LISTEN"), std::string::npos);
+
+  Result udp = Ctl({"ss", "-ulnp"});
+  EXPECT_NE(udp.out.find("UNCONN"), std::string::npos) << udp;
+  EXPECT_NE(udp.out.find("127.0.0.1:5556"), std::string::npos) << udp;
+
+  close(release[1]);
+  EXPECT_EQ(WaitClient(client), 0);
+  close(ready[0]);
 }
 
 // ---- the kernel log --------------------------------------------------------

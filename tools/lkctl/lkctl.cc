@@ -35,6 +35,7 @@
 #include "schema/admin/v1/observe.grpc.pb.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sessions.grpc.pb.h"
+#include "schema/admin/v1/sockets.grpc.pb.h"
 #include "schema/admin/v1/sysctl.grpc.pb.h"
 #include "schema/admin/v1/system.grpc.pb.h"
 #include "tools/lkctl/json.h"
@@ -894,6 +895,69 @@ int NetnsCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// ss
+// ---------------------------------------------------------------------
+
+constexpr char kSsHelp[] =
+    "Usage: lkctl ss [ -t | -u ] [ -a | -l ] [ -n ] [ -p ]\n"
+    "  -t TCP (the default), -u UDP; -a all sockets, -l listening ones only\n"
+    "  (default: connected ones); -n numeric (always); -p the sessions\n"
+    "  (kernel pid, host pid, fd) that hold each socket.\n";
+
+int SsCmd(Admin& admin, const Args& args, size_t i) {
+  const Options& o = admin.options();
+  v1::ListSocketsRequest req;
+  *req.mutable_target() = admin.Target();
+  bool processes = false;
+  for (size_t k = i; k < args.size(); k++) {
+    const std::string& a = args[k];
+    if (Matches(a, {"-h", "--help", "help"})) {
+      Print(kSsHelp);
+      return kOk;
+    }
+    if (a.size() < 2 || a[0] != '-') throw UsageError{"ss: unexpected '" + a + "'\n" + kSsHelp};
+    for (size_t ch = 1; ch < a.size(); ch++) {
+      switch (a[ch]) {
+        case 't': req.set_protocol(v1::SOCKET_PROTOCOL_TCP); break;
+        case 'u': req.set_protocol(v1::SOCKET_PROTOCOL_UDP); break;
+        case 'a': req.set_all(true); break;
+        case 'l': req.set_listening_only(true); break;
+        case 'n': break;
+        case 'p': processes = true; break;
+        default: throw UsageError{"ss: unknown option '-" + std::string(1, a[ch]) + "'\n" + kSsHelp};
+      }
+    }
+  }
+  v1::ListSocketsResponse resp;
+  auto c = admin.Context();
+  grpc::Status s = v1::Sockets::NewStub(admin.channel())->ListSockets(c.get(), req, &resp);
+  if (!s.ok()) return Report(Explain(s, o, "ss: "));
+  auto endpoint = [](const std::string& addr, uint32_t port, bool v6) {
+    std::string a = addr == "0.0.0.0" || addr == "::" ? "*" : v6 ? "[" + addr + "]" : addr;
+    return a + ":" + (port ? std::to_string(port) : std::string("*"));
+  };
+  printf("%-10s %-6s %-6s %-25s %-25s%s\n", "State", "Recv-Q", "Send-Q", "Local Address:Port",
+         "Peer Address:Port", processes ? " Process" : "");
+  for (const v1::Socket& k : resp.sockets()) {
+    const bool v6 = k.family() == v1::ADDRESS_FAMILY_INET6;
+    std::string users;
+    if (processes && k.owners_size() > 0) {
+      users = " users:(";
+      for (int x = 0; x < k.owners_size(); x++) {
+        const v1::SocketOwner& w = k.owners(x);
+        users += (x ? "," : "") + std::string("(\"kpid ") + std::to_string(w.kernel_pid()) +
+                 "\",pid=" + std::to_string(w.host_pid()) + ",fd=" + std::to_string(w.fd()) + ")";
+      }
+      users += ")";
+    }
+    printf("%-10s %-6u %-6u %-25s %-25s%s\n", k.state().c_str(), k.recv_q(), k.send_q(),
+           endpoint(k.local_address(), k.local_port(), v6).c_str(),
+           endpoint(k.peer_address(), k.peer_port(), v6).c_str(), users.c_str());
+  }
+  return kOk;
+}
+
+// ---------------------------------------------------------------------
 // dmesg
 // ---------------------------------------------------------------------
 
@@ -1089,7 +1153,8 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
 constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
-    "OBJECT := { link | addr | route | neigh | netns | sysctl | dmesg | session | status }\n"
+    "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | session |\n"
+    "            status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1149,6 +1214,7 @@ int Main(int argc, char** argv) {
   if (object == "sysctl") return SysctlCmd(admin, args, i);
   if (Matches(object, {"netns", "netn"})) return NetnsCmd(admin, args, i);
   if (object == "dmesg") return DmesgCmd(admin, args, i);
+  if (object == "ss") return SsCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
