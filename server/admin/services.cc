@@ -484,6 +484,55 @@ class ObserveService final : public v1::Observe::Service {
     });
   }
 
+  grpc::Status GetMetrics(grpc::ServerContext* c, const v1::GetMetricsRequest* req,
+                          v1::GetMetricsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto links = admin::ListLinks("");
+      if (!links.ok()) return links.status();
+      std::string& t = *resp->mutable_text();
+      auto family = [&](const char* name, const char* type, const char* help) {
+        absl::StrAppend(&t, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+      };
+      family("lkd_uptime_seconds", "gauge", "Time since lkd booted its kernel.");
+      absl::StrAppend(&t, "lkd_uptime_seconds ",
+                      absl::ToDoubleSeconds(absl::Now() - plane_.facts().booted), "\n");
+      const std::vector<server::SessionInfo> sessions = plane_.sessions().Snapshot();
+      family("lkd_sessions", "gauge", "Clients attached now.");
+      absl::StrAppend(&t, "lkd_sessions ", sessions.size(), "\n");
+      auto labels = [](const server::SessionInfo& s) {
+        return absl::StrCat("{kernel_pid=\"", s.kernel_pid, "\",host_pid=\"", s.host_pid,
+                            "\",uid=\"", s.uid, "\"}");
+      };
+      family("lkd_session_calls_total", "counter", "System calls served per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_calls_total", labels(s), " ", s.calls, "\n");
+      family("lkd_session_threads", "gauge", "Channels (worker threads) per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_threads", labels(s), " ", s.threads, "\n");
+      struct Counter {
+        const char* name;
+        const char* help;
+        uint64_t (v1::LinkStats::*get)() const;
+      };
+      const Counter counters[] = {
+          {"lkd_link_rx_bytes_total", "Bytes received per link.", &v1::LinkStats::rx_bytes},
+          {"lkd_link_tx_bytes_total", "Bytes sent per link.", &v1::LinkStats::tx_bytes},
+          {"lkd_link_rx_packets_total", "Packets received per link.", &v1::LinkStats::rx_packets},
+          {"lkd_link_tx_packets_total", "Packets sent per link.", &v1::LinkStats::tx_packets},
+          {"lkd_link_rx_dropped_total", "Received packets dropped per link.",
+           &v1::LinkStats::rx_dropped},
+          {"lkd_link_tx_dropped_total", "Packets to send dropped per link.",
+           &v1::LinkStats::tx_dropped},
+      };
+      for (const Counter& k : counters) {
+        family(k.name, "counter", k.help);
+        for (const v1::Link& l : *links)
+          absl::StrAppend(&t, k.name, "{link=\"", l.name(), "\"} ", (l.stats().*k.get)(), "\n");
+      }
+      return absl::OkStatus();
+    });
+  }
+
  private:
   Plane& plane_;
 };

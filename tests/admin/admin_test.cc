@@ -216,7 +216,8 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
   for (const char* object :
-       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "session", "status"}) {
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "metrics", "session",
+        "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -284,6 +285,16 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
     if (i == 0) victim_kpid = kpid;
   }
   ASSERT_GT(victim_kpid, 0);
+
+  Result metrics = Ctl({"metrics"});
+  ASSERT_EQ(metrics.exit, 0) << metrics;
+  EXPECT_NE(metrics.out.find("\nlkd_sessions 8\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.out.find("# TYPE lkd_session_calls_total counter\n"), std::string::npos);
+  EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_calls_total{kernel_pid=\"", victim_kpid,
+                                          "\",host_pid=\"", pids[0], "\",uid=\"0\"} ")),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.out.find("lkd_link_rx_bytes_total{link=\"lo\"} "), std::string::npos);
 
   Result kill = Ctl({"session", "kill", std::to_string(victim_kpid)});
   EXPECT_EQ(kill.exit, 0) << kill;

@@ -958,6 +958,27 @@ int SsCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// metrics
+// ---------------------------------------------------------------------
+
+int MetricsCmd(Admin& admin, const Args& args, size_t i) {
+  if (HelpAsked(args, i)) {
+    Print("Usage: lkctl metrics\nlkd's counters in the Prometheus text format: uptime,\n"
+          "sessions, each session's calls and threads, each link's traffic.\n");
+    return kOk;
+  }
+  if (args.size() > i) throw UsageError{"Error: \"" + args[i] + "\" is a garbage."};
+  v1::GetMetricsRequest req;
+  *req.mutable_target() = admin.Target();
+  v1::GetMetricsResponse resp;
+  auto c = admin.Context();
+  grpc::Status s = v1::Observe::NewStub(admin.channel())->GetMetrics(c.get(), req, &resp);
+  if (!s.ok()) return Report(Explain(s, admin.options(), "lkctl: "));
+  Print(resp.text());
+  return kOk;
+}
+
+// ---------------------------------------------------------------------
 // dmesg
 // ---------------------------------------------------------------------
 
@@ -1153,8 +1174,8 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
 constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
-    "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | session |\n"
-    "            status }\n"
+    "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | metrics |\n"
+    "            session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1215,6 +1236,7 @@ int Main(int argc, char** argv) {
   if (Matches(object, {"netns", "netn"})) return NetnsCmd(admin, args, i);
   if (object == "dmesg") return DmesgCmd(admin, args, i);
   if (object == "ss") return SsCmd(admin, args, i);
+  if (object == "metrics") return MetricsCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
