@@ -45,8 +45,9 @@ packages=(
 	libprotobuf-dev libabsl-dev libboost-dev libboost-context-dev libuv1-dev googletest
 	libgtest-dev
 	libgmock-dev
-	# system tests: disk images and network namespaces
-	e2fsprogs dosfstools mtools iproute2
+	# system tests: disk images and network namespaces; tcpdump reads the
+	# admin plane's packet captures
+	e2fsprogs dosfstools mtools iproute2 tcpdump
 	# the request decoder's libFuzzer target (clang; libFuzzer is only a
 	# recommendation of clang, so named here)
 	clang libclang-rt-14-dev

@@ -3,9 +3,13 @@
 // caller's role, then does its kernel work on the plane's kernel worker
 // through the kernel's own interfaces (rtnetlink.h, kernel/setup's
 // sysctls). Errors reach the wire through ToGrpcStatus only.
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <sys/utsname.h>
 
+#include <algorithm>
 #include <cstdio>
 
 #include "absl/strings/numbers.h"
@@ -479,6 +483,52 @@ class ObserveService final : public v1::Observe::Service {
         if (!ParseKmsg(std::string_view(buf, n), &record) || record.seq() < req->from_seq())
           continue;
         if (!writer->Write(record)) return absl::OkStatus();  // the caller went away
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status CaptureLink(grpc::ServerContext* c, const v1::CaptureLinkRequest* req,
+                           grpc::ServerWriter<v1::CapturedFrame>* writer) override {
+    return plane_.Stream(c, [&]() -> absl::Status {
+      const std::string what = absl::StrCat("capture on ", req->link());
+      absl::StatusOr<int> index = setup::LinkIndex(req->link());
+      if (!index.ok()) return WithErrno(index.status(), ENODEV);
+      setup::KernelFd fd(Sys(LKD_NR_socket, AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                             htons(ETH_P_ALL)));
+      if (!fd.ok()) return SysStatus(fd.get(), what);
+      sockaddr_ll at{};
+      at.sll_family = AF_PACKET;
+      at.sll_protocol = htons(ETH_P_ALL);
+      at.sll_ifindex = *index;
+      if (long rc = Sys(LKD_NR_bind, fd.get(), &at, sizeof(at)); rc < 0) return SysStatus(rc, what);
+      writer->SendInitialMetadata();  // bound: the caller may start its traffic
+      const bool loopback = req->link() == "lo";
+      const size_t snaplen = req->snaplen() ? req->snaplen() : 65535;
+      std::vector<char> buf(65536);
+      uint32_t sent = 0;
+      while (!c->IsCancelled() && (req->count() == 0 || sent < req->count())) {
+        sockaddr_ll from{};
+        uint32_t from_len = sizeof(from);
+        long n = Sys(LKD_NR_recvfrom, fd.get(), buf.data(), buf.size(), MSG_TRUNC, &from,
+                     &from_len);
+        if (n == -EAGAIN) {
+          // Host-side polling, as for the kernel log (kernel waits with a
+          // timeout do not return here); the socket's buffer holds what
+          // arrives meanwhile.
+          absl::SleepFor(absl::Milliseconds(5));
+          continue;
+        }
+        if (n < 0) return SysStatus(n, what);
+        // On a loopback link every frame passes twice, out and in; keep
+        // one, as libpcap does.
+        if (loopback && from.sll_pkttype == PACKET_OUTGOING) continue;
+        v1::CapturedFrame frame;
+        frame.set_timestamp_us(absl::ToUnixMicros(absl::Now()));
+        frame.set_length(static_cast<uint32_t>(n));
+        frame.set_data(buf.data(), std::min({static_cast<size_t>(n), snaplen, buf.size()}));
+        if (!writer->Write(frame)) return absl::OkStatus();
+        sent++;
       }
       return absl::OkStatus();
     });

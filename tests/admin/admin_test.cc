@@ -216,8 +216,8 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
   for (const char* object :
-       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "metrics", "session",
-        "status"}) {
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "metrics", "capture",
+        "session", "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -358,6 +358,65 @@ TEST_F(AdminTest, SsShowsSocketsWithTheirSessions) {
   close(release[1]);
   EXPECT_EQ(WaitClient(client), 0);
   close(ready[0]);
+}
+
+// ---- packet capture -------------------------------------------------------
+
+bool ReadUntil(int fd, const std::string& text, std::string* seen);  // below
+
+TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
+  if (access("/usr/bin/tcpdump", X_OK) != 0) GTEST_SKIP() << "needs tcpdump (setup.sh)";
+  const std::string pcap = ::testing::TempDir() + "/capture.pcap";
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
+  pid_t capture = fork();
+  if (capture == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "capture", "dev", "lo", "-c", "6",
+          "-w", pcap.c_str(), nullptr);
+    _exit(127);
+  }
+  close(err[1]);
+  std::string seen;
+  ASSERT_TRUE(ReadUntil(err[0], "listening on lo", &seen)) << seen;
+  // A TCP exchange over lkd's loopback: the handshake, data and acks.
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 10);
+    int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at = Ipv4Address("127.0.0.1", 6000);
+    CHECK_OR(lk_sys_bind(l, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 11);
+    CHECK_OR(lk_sys_listen(l, 1) == 0, 12);
+    int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_OR(lk_sys_connect(c, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 13);
+    int a = lk_sys_accept(l, nullptr, nullptr);
+    CHECK_OR(a >= 0, 14);
+    for (int i = 0; i < 4; i++) {
+      CHECK_OR(lk_sys_write(c, "capture-me", 10) == 10, 15);
+      char buf[10];
+      CHECK_OR(lk_sys_recv(a, buf, 10, MSG_WAITALL) == 10, 16);
+    }
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+  int status;
+  waitpid(capture, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ReadUntil(err[0], "packets captured", &seen);
+  close(err[0]);
+  EXPECT_NE(seen.find("6 packets captured"), std::string::npos) << seen;
+
+  std::string out;
+  ASSERT_EQ(Shell("tcpdump -nn -r " + pcap + " 2>&1", &out), 0) << out;
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  int frames = 0;
+  for (const std::string& line : lines)
+    if (line.find(" IP 127.0.0.1.") != std::string::npos) frames++;
+  EXPECT_EQ(frames, 6) << out;
+  EXPECT_NE(out.find("> 127.0.0.1.6000: Flags [S]"), std::string::npos) << out;
+  EXPECT_NE(out.find("length 10"), std::string::npos) << "the data segment\n" << out;
+  unlink(pcap.c_str());
 }
 
 // ---- the kernel log --------------------------------------------------------

@@ -958,6 +958,83 @@ int SsCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// capture
+// ---------------------------------------------------------------------
+
+constexpr char kCaptureHelp[] =
+    "Usage: lkctl capture dev NAME [ -c COUNT ] [ -s SNAPLEN ] -w FILE|-\n"
+    "Writes the frames link NAME of lkd's kernel sends and receives as a pcap\n"
+    "file (tcpdump -r, Wireshark); '-' for stdout. Until COUNT frames, or ^C.\n";
+
+// The pcap file format (the classic one, microsecond timestamps).
+void PutU32(std::string* out, uint32_t v) { out->append(reinterpret_cast<char*>(&v), 4); }
+void PutU16(std::string* out, uint16_t v) { out->append(reinterpret_cast<char*>(&v), 2); }
+
+int CaptureCmd(Admin& admin, const Args& args, size_t i) {
+  const Options& o = admin.options();
+  v1::CaptureLinkRequest req;
+  *req.mutable_target() = admin.Target();
+  std::string file;
+  for (size_t k = i; k < args.size(); k++) {
+    const std::string& a = args[k];
+    if (Matches(a, {"-h", "--help", "help"})) {
+      Print(kCaptureHelp);
+      return kOk;
+    }
+    if (a == "dev" || a == "-i") req.set_link(NextArg(args, &k, "dev"));
+    else if (a == "-c") req.set_count(NumberArg(args, &k, "count"));
+    else if (a == "-s") req.set_snaplen(NumberArg(args, &k, "snaplen"));
+    else if (a == "-w") file = NextArg(args, &k, "file");
+    else if (req.link().empty()) req.set_link(a);
+    else throw UsageError{"capture: unexpected '" + a + "'\n" + kCaptureHelp};
+  }
+  if (req.link().empty() || file.empty()) throw UsageError{kCaptureHelp};
+  FILE* out = file == "-" ? stdout : fopen(file.c_str(), "wb");
+  if (out == nullptr) {
+    fprintf(stderr, "lkctl: %s: %s\n", file.c_str(), strerror(errno));
+    return kUsage;
+  }
+  grpc::ClientContext c;  // no deadline: until COUNT frames or ^C
+  c.AddMetadata("lkd-client-pid", std::to_string(getpid()));
+  auto reader = v1::Observe::NewStub(admin.channel())->CaptureLink(&c, req);
+  reader->WaitForInitialMetadata();  // the socket is bound in lkd
+  fprintf(stderr, "listening on %s, link-type EN10MB (Ethernet), snapshot length %u bytes\n",
+            req.link().c_str(), req.snaplen() ? req.snaplen() : 65535);
+  std::string header;
+  PutU32(&header, 0xa1b2c3d4);
+  PutU16(&header, 2);
+  PutU16(&header, 4);
+  PutU32(&header, 0);
+  PutU32(&header, 0);
+  PutU32(&header, req.snaplen() ? req.snaplen() : 65535);
+  PutU32(&header, 1);  // LINKTYPE_ETHERNET (loopback frames have a zero Ethernet header)
+  v1::CapturedFrame frame;
+  bool started = false;
+  uint32_t frames = 0;
+  while (reader->Read(&frame)) {
+    if (!started) {
+      fwrite(header.data(), 1, header.size(), out);
+      started = true;
+    }
+    std::string record;
+    PutU32(&record, static_cast<uint32_t>(frame.timestamp_us() / 1000000));
+    PutU32(&record, static_cast<uint32_t>(frame.timestamp_us() % 1000000));
+    PutU32(&record, static_cast<uint32_t>(frame.data().size()));
+    PutU32(&record, frame.length());
+    record += frame.data();
+    fwrite(record.data(), 1, record.size(), out);
+    fflush(out);
+    frames++;
+  }
+  grpc::Status s = reader->Finish();
+  if (!started && s.ok()) fwrite(header.data(), 1, header.size(), out);
+  if (out != stdout) fclose(out);
+  if (!s.ok()) return Report(Explain(s, o, "lkctl: ", req.link()));
+  fprintf(stderr, "%u packets captured\n", frames);
+  return kOk;
+}
+
+// ---------------------------------------------------------------------
 // metrics
 // ---------------------------------------------------------------------
 
@@ -1175,7 +1252,7 @@ constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
     "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | metrics |\n"
-    "            session | status }\n"
+    "            capture | session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1237,6 +1314,7 @@ int Main(int argc, char** argv) {
   if (object == "dmesg") return DmesgCmd(admin, args, i);
   if (object == "ss") return SsCmd(admin, args, i);
   if (object == "metrics") return MetricsCmd(admin, args, i);
+  if (object == "capture") return CaptureCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
