@@ -143,7 +143,7 @@ absl::Status Dump(NetlinkRequest& req, const std::string& what,
 }
 
 // Link index -> name, from one dump, for the lists that carry indexes.
-absl::StatusOr<std::map<int, std::string>> LinkNames() {
+absl::StatusOr<std::map<int, std::string>> LinkNamesNow() {
   auto links = ListLinks("");
   if (!links.ok()) return links.status();
   std::map<int, std::string> names;
@@ -417,7 +417,135 @@ absl::Status ChangeNeighbour(bool add, std::string_view dst, std::string_view de
   return Change(req, what);
 }
 
+v1::Address AddressFrom(const nlmsghdr& h, const std::map<int, std::string>& names) {
+  const auto* m = static_cast<const ifaddrmsg*>(NLMSG_DATA(&h));
+  Attrs a = ParseAttrs(IFA_RTA(m), static_cast<int>(IFA_PAYLOAD(&h)));
+  v1::Address addr;
+  addr.set_index(m->ifa_index);
+  if (auto it = names.find(static_cast<int>(m->ifa_index)); it != names.end())
+    addr.set_link(it->second);
+  addr.set_family(FamilyEnum(m->ifa_family));
+  std::string local = AttrAddr(a, IFA_LOCAL, m->ifa_family);
+  addr.set_local(local.empty() ? AttrAddr(a, IFA_ADDRESS, m->ifa_family) : local);
+  addr.set_prefixlen(m->ifa_prefixlen);
+  addr.set_broadcast(AttrAddr(a, IFA_BROADCAST, m->ifa_family));
+  addr.set_scope(ScopeName(m->ifa_scope));
+  addr.set_label(AttrString(a, IFA_LABEL));
+  uint32_t flags = AttrU32(a, IFA_FLAGS).value_or(m->ifa_flags);
+  constexpr struct {
+    uint32_t flag;
+    const char* name;
+  } kFlags[] = {{IFA_F_SECONDARY, "secondary"}, {IFA_F_NODAD, "nodad"},
+                {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_DADFAILED, "dadfailed"},
+                {IFA_F_DEPRECATED, "deprecated"}, {IFA_F_TENTATIVE, "tentative"},
+                {IFA_F_PERMANENT, "permanent"}, {IFA_F_NOPREFIXROUTE, "noprefixroute"}};
+  for (const auto& f : kFlags)
+    if (flags & f.flag) addr.add_flags(f.name);
+  return addr;
+}
+
+v1::Route RouteFrom(const nlmsghdr& h, const std::map<int, std::string>& names) {
+  const auto* m = static_cast<const rtmsg*>(NLMSG_DATA(&h));
+  Attrs a = ParseAttrs(RTM_RTA(m), static_cast<int>(RTM_PAYLOAD(&h)));
+  v1::Route r;
+  r.set_family(FamilyEnum(m->rtm_family));
+  r.set_type(RouteTypeEnum(m->rtm_type));
+  std::string dst = AttrAddr(a, RTA_DST, m->rtm_family);
+  if (dst.empty()) dst = "default";
+  else if (m->rtm_dst_len != (m->rtm_family == AF_INET ? 32 : 128))
+    absl::StrAppend(&dst, "/", m->rtm_dst_len);
+  r.set_dst(dst);
+  r.set_gateway(AttrAddr(a, RTA_GATEWAY, m->rtm_family));
+  if (auto oif = AttrU32(a, RTA_OIF))
+    if (auto it = names.find(static_cast<int>(*oif)); it != names.end()) r.set_dev(it->second);
+  r.set_table(AttrU32(a, RTA_TABLE).value_or(m->rtm_table));
+  r.set_protocol(ProtocolName(m->rtm_protocol));
+  r.set_scope(m->rtm_scope == RT_SCOPE_UNIVERSE ? "universe" : ScopeName(m->rtm_scope));
+  r.set_prefsrc(AttrAddr(a, RTA_PREFSRC, m->rtm_family));
+  r.set_metric(AttrU32(a, RTA_PRIORITY).value_or(0));
+  if (auto it = a.find(RTA_METRICS); it != a.end()) {
+    Attrs metrics = ParseAttrs(static_cast<const rtattr*>(RTA_DATA(it->second)),
+                               static_cast<int>(RTA_PAYLOAD(it->second)));
+    r.set_mtu(AttrU32(metrics, RTAX_MTU).value_or(0));
+  }
+  if (m->rtm_flags & RTNH_F_LINKDOWN) r.add_flags("linkdown");
+  if (m->rtm_flags & RTNH_F_ONLINK) r.add_flags("onlink");
+  return r;
+}
+
+std::optional<v1::Neighbour> NeighbourFrom(const nlmsghdr& h,
+                                           const std::map<int, std::string>& names) {
+  const auto* m = static_cast<const ndmsg*>(NLMSG_DATA(&h));
+  if (m->ndm_family != AF_INET && m->ndm_family != AF_INET6) return std::nullopt;
+  Attrs a = ParseAttrs(reinterpret_cast<const rtattr*>(reinterpret_cast<const char*>(m) +
+                                                       NLMSG_ALIGN(sizeof(ndmsg))),
+                       static_cast<int>(h.nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg))));
+  v1::Neighbour n;
+  n.set_family(FamilyEnum(m->ndm_family));
+  n.set_dst(AttrAddr(a, NDA_DST, m->ndm_family));
+  if (auto it = names.find(m->ndm_ifindex); it != names.end()) n.set_dev(it->second);
+  if (auto it = a.find(NDA_LLADDR); it != a.end())
+    n.set_lladdr(MacText(static_cast<const uint8_t*>(RTA_DATA(it->second)),
+                         RTA_PAYLOAD(it->second)));
+  for (const auto& st : kNudStates)
+    if (m->ndm_state & st.state) n.add_state(st.name);
+  n.set_router(m->ndm_flags & NTF_ROUTER);
+  return n;
+}
+
 }  // namespace
+
+absl::StatusOr<std::map<int, std::string>> LinkNames() { return LinkNamesNow(); }
+
+std::optional<Notification> Describe(const nlmsghdr& h, const std::map<int, std::string>& names) {
+  Notification n;
+  n.gone = h.nlmsg_type == RTM_DELLINK || h.nlmsg_type == RTM_DELADDR ||
+           h.nlmsg_type == RTM_DELROUTE || h.nlmsg_type == RTM_DELNEIGH;
+  switch (h.nlmsg_type) {
+    case RTM_NEWLINK:
+    case RTM_DELLINK: {
+      v1::Link l = LinkFrom(h);
+      n.kind = "link";
+      std::string flags;
+      for (const std::string& f : l.flags()) flags += (flags.empty() ? "" : ",") + f;
+      n.line = absl::StrCat(l.index(), ": ", l.name(), ": <", flags, "> mtu ", l.mtu(), " state ",
+                            l.operstate().empty() ? "UNKNOWN" : l.operstate());
+      return n;
+    }
+    case RTM_NEWADDR:
+    case RTM_DELADDR: {
+      v1::Address a = AddressFrom(h, names);
+      n.kind = "address";
+      n.line = absl::StrCat(a.index(), ": ", a.link(), "    ",
+                            a.family() == v1::ADDRESS_FAMILY_INET6 ? "inet6 " : "inet ", a.local(),
+                            "/", a.prefixlen(), " scope ", a.scope());
+      return n;
+    }
+    case RTM_NEWROUTE:
+    case RTM_DELROUTE: {
+      v1::Route r = RouteFrom(h, names);
+      n.kind = "route";
+      n.line = r.dst();
+      if (!r.gateway().empty()) absl::StrAppend(&n.line, " via ", r.gateway());
+      if (!r.dev().empty()) absl::StrAppend(&n.line, " dev ", r.dev());
+      if (r.table() != RT_TABLE_MAIN) absl::StrAppend(&n.line, " table ", r.table());
+      absl::StrAppend(&n.line, " proto ", r.protocol());
+      return n;
+    }
+    case RTM_NEWNEIGH:
+    case RTM_DELNEIGH: {
+      std::optional<v1::Neighbour> nb = NeighbourFrom(h, names);
+      if (!nb) return std::nullopt;
+      n.kind = "neighbour";
+      n.line = absl::StrCat(nb->dst(), " dev ", nb->dev());
+      if (!nb->lladdr().empty()) absl::StrAppend(&n.line, " lladdr ", nb->lladdr());
+      for (const std::string& s : nb->state()) absl::StrAppend(&n.line, " ", s);
+      return n;
+    }
+    default:
+      return std::nullopt;
+  }
+}
 
 std::string ExtackOf(const absl::Status& status) {
   auto p = status.GetPayload(kExtackPayload);
@@ -489,7 +617,7 @@ absl::Status MoveLink(std::string_view link, long netns_fd) {
 
 absl::StatusOr<std::vector<v1::Address>> ListAddresses(std::string_view link,
                                                        v1::AddressFamily family) {
-  auto names = LinkNames();
+  auto names = LinkNamesNow();
   if (!names.ok()) return names.status();
   if (!link.empty() &&
       std::none_of(names->begin(), names->end(), [&](const auto& n) { return n.second == link; }))
@@ -500,29 +628,8 @@ absl::StatusOr<std::vector<v1::Address>> ListAddresses(std::string_view link,
   std::vector<v1::Address> out;
   absl::Status s = Dump(req, "list addresses", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWADDR) return;
-    const auto* m = static_cast<const ifaddrmsg*>(NLMSG_DATA(&h));
-    Attrs a = ParseAttrs(IFA_RTA(m), static_cast<int>(IFA_PAYLOAD(&h)));
-    v1::Address addr;
-    addr.set_index(m->ifa_index);
-    addr.set_link((*names)[static_cast<int>(m->ifa_index)]);
+    v1::Address addr = AddressFrom(h, *names);
     if (!link.empty() && addr.link() != link) return;
-    addr.set_family(FamilyEnum(m->ifa_family));
-    std::string local = AttrAddr(a, IFA_LOCAL, m->ifa_family);
-    addr.set_local(local.empty() ? AttrAddr(a, IFA_ADDRESS, m->ifa_family) : local);
-    addr.set_prefixlen(m->ifa_prefixlen);
-    addr.set_broadcast(AttrAddr(a, IFA_BROADCAST, m->ifa_family));
-    addr.set_scope(ScopeName(m->ifa_scope));
-    addr.set_label(AttrString(a, IFA_LABEL));
-    uint32_t flags = AttrU32(a, IFA_FLAGS).value_or(m->ifa_flags);
-    constexpr struct {
-      uint32_t flag;
-      const char* name;
-    } kFlags[] = {{IFA_F_SECONDARY, "secondary"}, {IFA_F_NODAD, "nodad"},
-                  {IFA_F_OPTIMISTIC, "optimistic"}, {IFA_F_DADFAILED, "dadfailed"},
-                  {IFA_F_DEPRECATED, "deprecated"}, {IFA_F_TENTATIVE, "tentative"},
-                  {IFA_F_PERMANENT, "permanent"}, {IFA_F_NOPREFIXROUTE, "noprefixroute"}};
-    for (const auto& f : kFlags)
-      if (flags & f.flag) addr.add_flags(f.name);
     out.push_back(std::move(addr));
   });
   if (!s.ok()) return s;
@@ -538,7 +645,7 @@ absl::Status DeleteAddress(std::string_view link, std::string_view cidr) {
 }
 
 absl::StatusOr<std::vector<v1::Route>> ListRoutes(v1::AddressFamily family, uint32_t table) {
-  auto names = LinkNames();
+  auto names = LinkNamesNow();
   if (!names.ok()) return names.status();
   const int fam = family == v1::ADDRESS_FAMILY_UNSPECIFIED ? AF_INET : FamilyOf(family);
   const uint32_t want = table == 0 ? RT_TABLE_MAIN : table;
@@ -550,31 +657,8 @@ absl::StatusOr<std::vector<v1::Route>> ListRoutes(v1::AddressFamily family, uint
     if (h.nlmsg_type != RTM_NEWROUTE) return;
     const auto* m = static_cast<const rtmsg*>(NLMSG_DATA(&h));
     if (m->rtm_flags & RTM_F_CLONED) return;
-    Attrs a = ParseAttrs(RTM_RTA(m), static_cast<int>(RTM_PAYLOAD(&h)));
-    uint32_t t = AttrU32(a, RTA_TABLE).value_or(m->rtm_table);
-    if (want != 0xffffffffu && t != want) return;
-    v1::Route r;
-    r.set_family(FamilyEnum(m->rtm_family));
-    r.set_type(RouteTypeEnum(m->rtm_type));
-    std::string dst = AttrAddr(a, RTA_DST, m->rtm_family);
-    if (dst.empty()) dst = "default";
-    else if (m->rtm_dst_len != (m->rtm_family == AF_INET ? 32 : 128))
-      absl::StrAppend(&dst, "/", m->rtm_dst_len);
-    r.set_dst(dst);
-    r.set_gateway(AttrAddr(a, RTA_GATEWAY, m->rtm_family));
-    if (auto oif = AttrU32(a, RTA_OIF)) r.set_dev((*names)[static_cast<int>(*oif)]);
-    r.set_table(t);
-    r.set_protocol(ProtocolName(m->rtm_protocol));
-    r.set_scope(m->rtm_scope == RT_SCOPE_UNIVERSE ? "universe" : ScopeName(m->rtm_scope));
-    r.set_prefsrc(AttrAddr(a, RTA_PREFSRC, m->rtm_family));
-    r.set_metric(AttrU32(a, RTA_PRIORITY).value_or(0));
-    if (auto it = a.find(RTA_METRICS); it != a.end()) {
-      Attrs metrics = ParseAttrs(static_cast<const rtattr*>(RTA_DATA(it->second)),
-                                 static_cast<int>(RTA_PAYLOAD(it->second)));
-      r.set_mtu(AttrU32(metrics, RTAX_MTU).value_or(0));
-    }
-    if (m->rtm_flags & RTNH_F_LINKDOWN) r.add_flags("linkdown");
-    if (m->rtm_flags & RTNH_F_ONLINK) r.add_flags("onlink");
+    v1::Route r = RouteFrom(h, *names);
+    if (want != 0xffffffffu && r.table() != want) return;
     out.push_back(std::move(r));
   });
   if (!s.ok()) return s;
@@ -588,7 +672,7 @@ absl::Status AddRoute(const v1::RouteSpec& spec, bool replace) {
 absl::Status DeleteRoute(const v1::RouteSpec& spec) { return ChangeRoute(false, spec, false); }
 
 absl::StatusOr<std::vector<v1::Neighbour>> ListNeighbours(std::string_view dev) {
-  auto names = LinkNames();
+  auto names = LinkNamesNow();
   if (!names.ok()) return names.status();
   ndmsg nd{};
   nd.ndm_family = AF_UNSPEC;
@@ -596,23 +680,9 @@ absl::StatusOr<std::vector<v1::Neighbour>> ListNeighbours(std::string_view dev) 
   std::vector<v1::Neighbour> out;
   absl::Status s = Dump(req, "list neighbours", [&](const nlmsghdr& h) {
     if (h.nlmsg_type != RTM_NEWNEIGH) return;
-    const auto* m = static_cast<const ndmsg*>(NLMSG_DATA(&h));
-    if (m->ndm_family != AF_INET && m->ndm_family != AF_INET6) return;
-    Attrs a = ParseAttrs(reinterpret_cast<const rtattr*>(
-                             reinterpret_cast<const char*>(m) + NLMSG_ALIGN(sizeof(ndmsg))),
-                         static_cast<int>(h.nlmsg_len - NLMSG_LENGTH(sizeof(ndmsg))));
-    v1::Neighbour n;
-    n.set_family(FamilyEnum(m->ndm_family));
-    n.set_dst(AttrAddr(a, NDA_DST, m->ndm_family));
-    n.set_dev((*names)[m->ndm_ifindex]);
-    if (!dev.empty() && n.dev() != dev) return;
-    if (auto it = a.find(NDA_LLADDR); it != a.end())
-      n.set_lladdr(MacText(static_cast<const uint8_t*>(RTA_DATA(it->second)),
-                           RTA_PAYLOAD(it->second)));
-    for (const auto& st : kNudStates)
-      if (m->ndm_state & st.state) n.add_state(st.name);
-    n.set_router(m->ndm_flags & NTF_ROUTER);
-    out.push_back(std::move(n));
+    std::optional<v1::Neighbour> n = NeighbourFrom(h, *names);
+    if (!n || (!dev.empty() && n->dev() != dev)) return;
+    out.push_back(std::move(*n));
   });
   if (!s.ok()) return s;
   return out;

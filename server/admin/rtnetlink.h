@@ -13,6 +13,10 @@
 #ifndef LKD_SERVER_ADMIN_RTNETLINK_H_
 #define LKD_SERVER_ADMIN_RTNETLINK_H_
 
+#include <linux/netlink.h>
+
+#include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +60,19 @@ absl::StatusOr<std::vector<v1::Neighbour>> ListNeighbours(std::string_view dev);
 absl::Status AddNeighbour(std::string_view dst, std::string_view dev, std::string_view lladdr,
                           bool replace);
 absl::Status DeleteNeighbour(std::string_view dst, std::string_view dev);
+
+// Link index -> name, now.
+absl::StatusOr<std::map<int, std::string>> LinkNames();
+
+// One rtnetlink notification (RTM_NEW*/RTM_DEL* of a link, address, route
+// or neighbour) as ip-monitor(8) would show it; nullopt for others.
+struct Notification {
+  std::string kind;  // "link", "address", "route", "neighbour"
+  bool gone = false;
+  std::string line;  // "2: eth0: <BROADCAST,UP> mtu 1500 state UP"
+};
+std::optional<Notification> Describe(const nlmsghdr& message,
+                                     const std::map<int, std::string>& names);
 
 // "dst via gw dev eth0 table 5": how the admin log and error messages
 // name a route.

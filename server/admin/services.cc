@@ -7,10 +7,12 @@
 #include <fcntl.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/rtnetlink.h>
 #include <sys/utsname.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -529,6 +531,96 @@ class ObserveService final : public v1::Observe::Service {
         frame.set_data(buf.data(), std::min({static_cast<size_t>(n), snaplen, buf.size()}));
         if (!writer->Write(frame)) return absl::OkStatus();
         sent++;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status WatchEvents(grpc::ServerContext* c, const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::Event>* writer) override {
+    return plane_.Stream(c, [&]() -> absl::Status {
+      // Subscribed before the snapshot is taken: a change between the two
+      // shows up twice at worst, never not at all.
+      setup::KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                             NETLINK_ROUTE));
+      if (!fd.ok()) return SysStatus(fd.get(), "watch events: socket");
+      sockaddr_nl groups{};
+      groups.nl_family = AF_NETLINK;
+      groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+                         RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_NEIGH;
+      if (long rc = Sys(LKD_NR_bind, fd.get(), &groups, sizeof(groups)); rc < 0)
+        return SysStatus(rc, "watch events: bind");
+      auto names = admin::LinkNames();
+      if (!names.ok()) return names.status();
+      auto kind_of = [](const std::string& k) {
+        return k == "link"      ? v1::EVENT_KIND_LINK
+               : k == "address" ? v1::EVENT_KIND_ADDRESS
+               : k == "route"   ? v1::EVENT_KIND_ROUTE
+                                : v1::EVENT_KIND_NEIGHBOUR;
+      };
+      bool open = true;
+      auto send = [&](v1::EventKind kind, v1::EventAction action, const std::string& line) {
+        v1::Event e;
+        e.set_kind(kind);
+        e.set_action(action);
+        e.set_line(line);
+        open = open && writer->Write(e);
+      };
+      auto session_line = [](const server::SessionInfo& s) {
+        return absl::StrCat("kernel pid ", s.kernel_pid, " host pid ", s.host_pid, " uid ", s.uid);
+      };
+      std::map<int, server::SessionInfo> sessions;
+      for (const server::SessionInfo& s : plane_.sessions().Snapshot()) sessions[s.kernel_pid] = s;
+      if (req->initial_snapshot()) {
+        for (uint16_t type : {RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH}) {
+          rtgenmsg any{};
+          any.rtgen_family = AF_UNSPEC;
+          setup::NetlinkRequest dump(type, NLM_F_DUMP, any);
+          long rc = dump.Exchange([&](const nlmsghdr& h) {
+            if (h.nlmsg_type == RTM_NEWROUTE &&
+                (static_cast<const rtmsg*>(NLMSG_DATA(&h))->rtm_flags & RTM_F_CLONED))
+              return;
+            if (auto n = admin::Describe(h, *names))
+              send(kind_of(n->kind), v1::EVENT_ACTION_SNAPSHOT, n->line);
+          });
+          if (rc < 0) return SysStatus(rc, "watch events: snapshot");
+        }
+        for (const auto& [pid, s] : sessions)
+          send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_SNAPSHOT, session_line(s));
+      }
+      std::vector<char> buf(65536);
+      while (open && !c->IsCancelled()) {
+        long n = Sys(LKD_NR_recvfrom, fd.get(), buf.data(), buf.size(), 0, nullptr, nullptr);
+        if (n == -ENOBUFS) {
+          send(v1::EVENT_KIND_LOST, v1::EVENT_ACTION_UNSPECIFIED,
+               "events lost: this subscriber fell behind the kernel's notifications");
+          continue;
+        }
+        if (n == -EAGAIN) {
+          // Sessions come and go in lkd, not in the kernel: compared here.
+          std::map<int, server::SessionInfo> now;
+          for (const server::SessionInfo& s : plane_.sessions().Snapshot()) now[s.kernel_pid] = s;
+          for (const auto& [pid, s] : now)
+            if (!sessions.count(pid)) send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_NEW, session_line(s));
+          for (const auto& [pid, s] : sessions)
+            if (!now.count(pid))
+              send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_DELETED, session_line(s));
+          sessions = std::move(now);
+          // Polled from the host, as for the kernel log.
+          absl::SleepFor(absl::Milliseconds(50));
+          continue;
+        }
+        if (n < 0) return SysStatus(n, "watch events: recv");
+        int left = static_cast<int>(n);
+        for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left);
+             h = NLMSG_NEXT(h, left)) {
+          if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
+            if (auto fresh = admin::LinkNames(); fresh.ok()) names = std::move(fresh);
+          }
+          if (auto d = admin::Describe(*h, *names))
+            send(kind_of(d->kind), d->gone ? v1::EVENT_ACTION_DELETED : v1::EVENT_ACTION_NEW,
+                 d->line);
+        }
       }
       return absl::OkStatus();
     });

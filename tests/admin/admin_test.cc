@@ -217,7 +217,7 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
   for (const char* object :
        {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "metrics", "capture",
-        "session", "status"}) {
+        "monitor", "session", "status"}) {
     Result help = Ctl({object, "help"});
     EXPECT_EQ(help.exit, 0) << object;
     EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
@@ -465,6 +465,52 @@ TEST_F(AdminTest, DmesgShowsTheBootAndFollowsNewLines) {
   EXPECT_TRUE(ReadUntil(out[0], marker, &seen)) << seen;
   kill(follower, SIGTERM);
   waitpid(follower, nullptr, 0);
+  close(out[0]);
+}
+
+// ---- events -----------------------------------------------------------------
+
+TEST_F(AdminTest, MonitorShowsStateThenChanges) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t monitor = fork();
+  if (monitor == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "monitor", "--snapshot", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string seen;
+  // The snapshot: taken after the subscription, so what follows is new.
+  ASSERT_TRUE(ReadUntil(out[0], "[LINK] 1: lo: <LOOPBACK,UP,LOWER_UP>", &seen)) << seen;
+  ASSERT_TRUE(ReadUntil(out[0], "[ADDR] 1: lo    inet 127.0.0.1/8 scope host", &seen)) << seen;
+
+  ASSERT_EQ(Ctl({"route", "add", "10.3.0.0/16", "dev", "lo"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[ROUTE] 10.3.0.0/16 dev lo proto static", &seen)) << seen;
+  ASSERT_EQ(Ctl({"route", "del", "10.3.0.0/16", "dev", "lo"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[ROUTE] Deleted 10.3.0.0/16 dev lo", &seen)) << seen;
+  ASSERT_EQ(Ctl({"link", "set", "dummy0", "up"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[LINK] 2: dummy0: <BROADCAST,NOARP,UP,LOWER_UP>", &seen)) << seen;
+
+  int release[2];
+  ASSERT_EQ(pipe(release), 0);
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    CHECK_OR(lk_init() == 0, 10);
+    char c;
+    (void)!read(release[0], &c, 1);
+    return 0;
+  });
+  close(release[0]);
+  EXPECT_TRUE(ReadUntil(out[0], absl::StrCat(" host pid ", client, " uid 0"), &seen)) << seen;
+  EXPECT_NE(seen.find("[SESSION] kernel pid "), std::string::npos) << seen;
+  close(release[1]);
+  EXPECT_EQ(WaitClient(client), 0);
+  EXPECT_TRUE(ReadUntil(out[0], absl::StrCat("[SESSION] Deleted kernel pid "), &seen)) << seen;
+  kill(monitor, SIGTERM);
+  waitpid(monitor, nullptr, 0);
   close(out[0]);
 }
 

@@ -1035,6 +1035,49 @@ int CaptureCmd(Admin& admin, const Args& args, size_t i) {
 }
 
 // ---------------------------------------------------------------------
+// monitor
+// ---------------------------------------------------------------------
+
+constexpr char kMonitorHelp[] =
+    "Usage: lkctl monitor [ --snapshot ]\n"
+    "Changes as they happen, as ip monitor shows them: [LINK], [ADDR], [ROUTE],\n"
+    "[NEIGH] and lkd's [SESSION]s; --snapshot: the current state first. Until ^C.\n";
+
+int MonitorCmd(Admin& admin, const Args& args, size_t i) {
+  v1::WatchEventsRequest req;
+  *req.mutable_target() = admin.Target();
+  for (size_t k = i; k < args.size(); k++) {
+    if (Matches(args[k], {"-h", "--help", "help"})) {
+      Print(kMonitorHelp);
+      return kOk;
+    }
+    if (Matches(args[k], {"--snapshot", "snapshot", "all"})) {
+      if (args[k] != "all") req.set_initial_snapshot(true);
+    } else {
+      throw UsageError{"monitor: unexpected '" + args[k] + "'\n" + kMonitorHelp};
+    }
+  }
+  grpc::ClientContext c;  // until ^C
+  c.AddMetadata("lkd-client-pid", std::to_string(getpid()));
+  auto reader = v1::Observe::NewStub(admin.channel())->WatchEvents(&c, req);
+  v1::Event e;
+  while (reader->Read(&e)) {
+    const char* kind = e.kind() == v1::EVENT_KIND_LINK        ? "LINK"
+                       : e.kind() == v1::EVENT_KIND_ADDRESS   ? "ADDR"
+                       : e.kind() == v1::EVENT_KIND_ROUTE     ? "ROUTE"
+                       : e.kind() == v1::EVENT_KIND_NEIGHBOUR ? "NEIGH"
+                       : e.kind() == v1::EVENT_KIND_SESSION   ? "SESSION"
+                                                              : "LOST";
+    printf("[%s] %s%s\n", kind, e.action() == v1::EVENT_ACTION_DELETED ? "Deleted " : "",
+           e.line().c_str());
+    fflush(stdout);
+  }
+  grpc::Status s = reader->Finish();
+  if (!s.ok()) return Report(Explain(s, admin.options(), "lkctl: "));
+  return kOk;
+}
+
+// ---------------------------------------------------------------------
 // metrics
 // ---------------------------------------------------------------------
 
@@ -1252,7 +1295,7 @@ constexpr char kHelp[] =
     "Usage: lkctl [ OPTIONS ] OBJECT { COMMAND | help }\n"
     "Configure a running lkd (the Linux kernel as a daemon) through its admin plane.\n"
     "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | metrics |\n"
-    "            capture | session | status }\n"
+    "            capture | monitor | session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
     "             -s[tatistics] | -h[elp] }\n"
     "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
@@ -1315,6 +1358,7 @@ int Main(int argc, char** argv) {
   if (object == "ss") return SsCmd(admin, args, i);
   if (object == "metrics") return MetricsCmd(admin, args, i);
   if (object == "capture") return CaptureCmd(admin, args, i);
+  if (Matches(object, {"monitor", "mon"})) return MonitorCmd(admin, args, i);
   if (Matches(object, {"session", "sessions", "se"})) return SessionCmd(admin, args, i);
   if (Matches(object, {"status", "st"})) return StatusCmd(admin, args, i);
   throw UsageError{"Object \"" + object + "\" is unknown, try \"lkctl help\"."};
