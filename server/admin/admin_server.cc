@@ -7,12 +7,11 @@
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
-#include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <uv.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -130,8 +129,16 @@ class AdminServer::Impl {
 
   absl::Status Start(int listen_fd) {
     listen_fd_ = listen_fd;
-    wake_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (wake_fd_ < 0) return ErrnoStatus(errno, "eventfd");
+    // The accept loop's libuv loop: the listening socket, a stop signal
+    // from Stop(), and a back-off timer for EMFILE and the like.
+    if (int rc = uv_loop_init(&loop_); rc < 0) return ErrnoStatus(-rc, "admin: uv_loop_init");
+    loop_ready_ = true;
+    listen_poll_.data = stop_.data = backoff_.data = this;
+    if (int rc = uv_poll_init(&loop_, &listen_poll_, listen_fd_); rc < 0)
+      return ErrnoStatus(-rc, "admin: uv_poll_init");
+    uv_async_init(&loop_, &stop_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->CloseHandles(); });
+    uv_timer_init(&loop_, &backoff_);
+    handles_ready_ = true;
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
     for (Role role : {Role::kNone, Role::kReader, Role::kAdmin}) {
@@ -145,7 +152,9 @@ class AdminServer::Impl {
     server_ = builder.BuildAndStart();
     if (server_ == nullptr) return absl::InternalError("the admin gRPC server did not start");
     server_->GetHealthCheckService()->SetServingStatus(true);
-    accept_thread_ = std::thread([this] { AcceptLoop(); });
+    uv_poll_start(&listen_poll_, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });
+    accept_thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
     return absl::OkStatus();
   }
 
@@ -153,9 +162,15 @@ class AdminServer::Impl {
     if (stopped_) return;
     stopped_ = true;
     if (accept_thread_.joinable()) {
-      uint64_t one = 1;
-      (void)!write(wake_fd_, &one, sizeof(one));
+      uv_async_send(&stop_);  // the one libuv call that is safe from another thread
       accept_thread_.join();
+    }
+    if (loop_ready_) {
+      // Handles a failed Start left open close here, on the same loop.
+      if (handles_ready_ && !closed_) CloseHandles();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+      loop_ready_ = false;
     }
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     if (listen_fd_ >= 0) {
@@ -163,43 +178,59 @@ class AdminServer::Impl {
       unlink(options_.socket_path.c_str());
       listen_fd_ = -1;
     }
-    if (wake_fd_ >= 0) close(wake_fd_);
-    wake_fd_ = -1;
     server_.reset();
     kernel_.reset();  // ends the plane's kernel process
   }
 
  private:
-  void AcceptLoop() {
-    pollfd fds[2] = {{listen_fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+  // On the loop's thread: the loop ends once these are closed.
+  void CloseHandles() {
+    closed_ = true;
+    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&listen_poll_),
+                           reinterpret_cast<uv_handle_t*>(&stop_),
+                           reinterpret_cast<uv_handle_t*>(&backoff_)})
+      if (!uv_is_closing(h)) uv_close(h, nullptr);
+  }
+
+  // The listening socket is readable: take every waiting connection.
+  void AcceptAll() {
     for (;;) {
-      if (poll(fds, 2, -1) < 0) {
-        if (errno == EINTR) continue;
-        fprintf(stderr, "lkd: admin: poll: %s\n", strerror(errno));
-        return;
-      }
-      if (fds[1].revents) return;
       // Non-blocking: gRPC's transport expects it (a blocking fd stalls
       // every call on the connection).
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (fd < 0) {
-        if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-          fprintf(stderr, "lkd: admin: accept: %s\n", strerror(errno));
-          poll(nullptr, 0, 100);  // EMFILE and the like: let fds free up
-        }
-        continue;
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+        // EMFILE and the like: stop listening for a tenth of a second so
+        // that fds can free up, instead of spinning on a readable socket.
+        fprintf(stderr, "lkd: admin: accept: %s\n", strerror(errno));
+        uv_poll_stop(&listen_poll_);
+        uv_timer_start(
+            &backoff_,
+            [](uv_timer_t* t) {
+              auto* self = static_cast<Impl*>(t->data);
+              uv_poll_start(&self->listen_poll_, UV_READABLE,
+                            [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });
+            },
+            100, 0);
+        return;
       }
-      ucred cred = {};
-      socklen_t len = sizeof(cred);
-      Role role = Role::kNone;
-      if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
-        role = RoleOf(options_.policy, cred.uid, cred.gid, GroupsOf(cred.pid));
-      peers_.Add(cred, role);
-      grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
-      p.listener_fd = listen_fd_;
-      p.fd = fd;
-      acceptors_[static_cast<int>(role)]->HandleNewConnection(&p);  // takes the fd
+      HandOff(fd);
     }
+  }
+
+  // Decides the peer's role and gives the connection to that role's
+  // acceptor.
+  void HandOff(int fd) {
+    ucred cred = {};
+    socklen_t len = sizeof(cred);
+    Role role = Role::kNone;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+      role = RoleOf(options_.policy, cred.uid, cred.gid, GroupsOf(cred.pid));
+    peers_.Add(cred, role);
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+    p.listener_fd = listen_fd_;
+    p.fd = fd;
+    acceptors_[static_cast<int>(role)]->HandleNewConnection(&p);  // takes the fd
   }
 
   AdminOptions options_;
@@ -209,9 +240,17 @@ class AdminServer::Impl {
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptors_[3];
   std::vector<std::unique_ptr<grpc::Service>> services_;
   std::unique_ptr<grpc::Server> server_;
+  // The accept loop (libuv): its handles are touched on its thread only,
+  // except stop_ (uv_async_send) and, after the thread ended, Stop().
+  uv_loop_t loop_;
+  uv_poll_t listen_poll_;
+  uv_async_t stop_;
+  uv_timer_t backoff_;
+  bool loop_ready_ = false;
+  bool handles_ready_ = false;  // all three initialised
+  bool closed_ = false;
   std::thread accept_thread_;
   int listen_fd_ = -1;
-  int wake_fd_ = -1;
   bool stopped_ = false;
 };
 

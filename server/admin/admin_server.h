@@ -10,8 +10,9 @@
 // call (roles.h, plane.h). The socket is chmod'ed after bind (gRPC never
 // does): by default everyone may connect, and the role decides. Never TCP.
 //
-// Threads: the accept loop has a thread of its own; gRPC serves calls on
-// its own thread pool; all kernel work runs on the plane's kernel worker.
+// Threads: the accept loop is a libuv loop on a thread of its own; gRPC
+// serves calls on its own thread pool; all kernel work runs on the plane's
+// kernel worker.
 #ifndef LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 #define LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 
