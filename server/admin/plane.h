@@ -64,8 +64,8 @@ class Plane {
   const SystemFacts& facts() const { return facts_; }
 
  private:
-  grpc::Status Allowed(const grpc::ServerContext* context, const v1::Target& target,
-                       bool change, const std::string& what) const;
+  grpc::Status Allowed(const grpc::ServerContext* context, bool change,
+                       const std::string& what) const;
   std::string Who(const grpc::ServerContext* context) const;
   // Runs `body` on the kernel worker, inside the target's namespace.
   absl::Status InKernel(const v1::Target& target, const std::function<absl::Status()>& body);

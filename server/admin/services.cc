@@ -65,8 +65,8 @@ std::string Plane::Who(const grpc::ServerContext* context) const {
   return absl::StrCat(who, " (", RoleName(RoleOfCall(context)), ")");
 }
 
-grpc::Status Plane::Allowed(const grpc::ServerContext* context, const v1::Target& target,
-                            bool change, const std::string& what) const {
+grpc::Status Plane::Allowed(const grpc::ServerContext* context, bool change,
+                            const std::string& what) const {
   const Role role = RoleOfCall(context);
   if (role == Role::kNone) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
@@ -102,13 +102,13 @@ absl::Status Plane::InKernel(const v1::Target& target, const std::function<absl:
 
 grpc::Status Plane::Read(grpc::ServerContext* context, const v1::Target& target,
                          const std::function<absl::Status()>& body) {
-  if (grpc::Status s = Allowed(context, target, false, "read"); !s.ok()) return s;
+  if (grpc::Status s = Allowed(context, false, "read"); !s.ok()) return s;
   return ToGrpcStatus(InKernel(target, body));
 }
 
 grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& target,
                            const std::string& what, const std::function<absl::Status()>& body) {
-  if (grpc::Status s = Allowed(context, target, true, what); !s.ok()) return s;
+  if (grpc::Status s = Allowed(context, true, what); !s.ok()) return s;
   const std::string where =
       target.netns().empty() ? what : absl::StrCat(what, " in netns ", target.netns());
   absl::Status result = InKernel(target, body);
@@ -122,7 +122,7 @@ grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& targe
 
 grpc::Status Plane::Stream(grpc::ServerContext* context,
                            const std::function<absl::Status()>& body) {
-  if (grpc::Status s = Allowed(context, {}, false, "read"); !s.ok()) return s;
+  if (grpc::Status s = Allowed(context, false, "read"); !s.ok()) return s;
   int tid = lkd_bind(kernel_.pid());
   if (tid < 0) return ToGrpcStatus(SysStatus(tid, "bind to the admin plane's kernel process"));
   absl::Status result = body();
