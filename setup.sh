@@ -45,12 +45,13 @@ packages=(
 	libprotobuf-dev libabsl-dev libboost-dev libboost-context-dev libuv1-dev googletest
 	libgtest-dev
 	libgmock-dev
-	# system tests: disk images and network namespaces
-	e2fsprogs dosfstools mtools iproute2
+	# system tests: disk images and network namespaces; tcpdump reads the
+	# admin plane's packet captures
+	e2fsprogs dosfstools mtools iproute2 tcpdump
 	# stock programs run under lkrun (tests/hijack); their packaged services
-	# are not used (see README, "Unmodified programs")
+	# are not used (see README, "Unmodified programs"); wrk for hijack_bench
 	curl wget netcat-openbsd socat iputils-ping nginx-light redis-server redis-tools
-	iperf3
+	iperf3 wrk
 	# the request decoder's libFuzzer target (clang; libFuzzer is only a
 	# recommendation of clang, so named here)
 	clang libclang-rt-14-dev

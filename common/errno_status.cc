@@ -71,6 +71,10 @@ int ErrnoOf(const absl::Status& status) {
   return ErrnoForCode(status.code());
 }
 
+bool HasErrno(const absl::Status& status) {
+  return status.GetPayload(kErrnoPayload).has_value();
+}
+
 absl::Status About(absl::string_view what, const absl::Status& status) {
   if (status.ok()) return status;
   absl::Status about(status.code(), absl::StrCat(what, ": ", status.message()));

@@ -32,6 +32,9 @@ absl::Status WithErrno(absl::Status status, int err);
 // file) gets the errno closest to its canonical code. 0 for OK.
 int ErrnoOf(const absl::Status& status);
 
+// Whether the status carries an errno (was made or marked here).
+bool HasErrno(const absl::Status& status);
+
 // Prefixes a status's message with the item it is about ("<what>: ..."),
 // keeping its code and payloads (its errno).
 absl::Status About(absl::string_view what, const absl::Status& status);

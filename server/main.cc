@@ -8,6 +8,8 @@
 #include <cstdio>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,6 +21,7 @@
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "server/admin/admin_server.h"
 #include "server/daemon/config.h"
 #include "server/daemon/kernel_host.h"
 #include "server/session/session_server.h"
@@ -45,6 +48,14 @@ ABSL_FLAG(uint32_t, max_client_threads, 1024,
 ABSL_FLAG(uint32_t, worker_spin_us, 20,
           "how long a channel worker spins for the next call before it sleeps "
           "on its futex (0: sleep at once)");
+ABSL_FLAG(std::string, admin_socket, "",
+          "admin plane socket for lkctl, unix:///PATH (default admin.sock beside "
+          "the session socket), or none");
+ABSL_FLAG(std::string, admin_group, "",
+          "group (name or gid) whose members may change lkd through the admin "
+          "plane, besides root");
+ABSL_FLAG(std::string, reader_group, "",
+          "group (name or gid) whose members may read through the admin plane");
 ABSL_FLAG(bool, check, false,
           "check the configuration and exit without booting");
 
@@ -92,6 +103,49 @@ std::vector<char*> CollectRepeated(int argc, char** argv, RepeatedFlags* out) {
 int Fail(const absl::Status& status) {
   fprintf(stderr, "lkd: %s\n", std::string(status.message()).c_str());
   return 1;
+}
+
+// The admin plane's options from the config: nullopt for "none".
+absl::StatusOr<std::optional<lkd::admin::AdminOptions>> AdminOptions(
+    const lkd::daemon::LkdConfig& config) {
+  if (config.admin_socket() == "none") return std::nullopt;
+  lkd::admin::AdminOptions options;
+  auto path = lkd::daemon::UnixListenPath(config.admin_socket());
+  if (!path.ok()) return path.status();
+  options.socket_path = *path;
+  if (!config.admin_group().empty()) {
+    auto gid = lkd::admin::ResolveGroup(config.admin_group());
+    if (!gid.ok()) return gid.status();
+    options.policy.admin_gid = *gid;
+  }
+  if (!config.reader_group().empty()) {
+    auto gid = lkd::admin::ResolveGroup(config.reader_group());
+    if (!gid.ok()) return gid.status();
+    options.policy.reader_gid = *gid;
+  }
+  return options;
+}
+
+// What lkd booted with, for the admin plane's System service.
+lkd::admin::SystemFacts Facts(const lkd::daemon::LkdConfig& config,
+                              const lkd::daemon::KernelHost& kernel) {
+  lkd::admin::SystemFacts facts;
+  facts.booted = absl::Now();
+  for (int i = 0; i < config.nic_size(); i++) {
+    lkd::admin::v1::Nic nic;
+    nic.set_backend(config.nic(i).backend());
+    if (i < static_cast<int>(kernel.link_names().size())) nic.set_link(kernel.link_names()[i]);
+    facts.nics.push_back(nic);
+  }
+  for (const auto& d : config.disk()) {
+    lkd::admin::v1::Disk disk;
+    disk.set_image(d.image());
+    disk.set_fstype(d.fstype());
+    disk.set_mountpoint(d.mountpoint());
+    disk.set_read_only(d.read_only());
+    facts.disks.push_back(disk);
+  }
+  return facts;
 }
 
 }  // namespace
@@ -145,6 +199,9 @@ int main(int argc, char** argv) {
   }
   if (auto v = absl::GetFlag(FLAGS_listen); !v.empty()) config.set_listen(v);
   if (auto v = absl::GetFlag(FLAGS_mem); !v.empty()) config.set_mem(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_socket); !v.empty()) config.set_admin_socket(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_group); !v.empty()) config.set_admin_group(v);
+  if (auto v = absl::GetFlag(FLAGS_reader_group); !v.empty()) config.set_reader_group(v);
   for (const auto& s : repeated.net)
     if (auto st = lkd::daemon::AddNicFlag(s, &config); !st.ok()) return Fail(st);
   for (const auto& s : repeated.disk)
@@ -157,6 +214,8 @@ int main(int argc, char** argv) {
   if (auto st = lkd::daemon::Validate(config); !st.ok()) return Fail(st);
   auto socket_path = lkd::daemon::UnixListenPath(config.listen());
   if (!socket_path.ok()) return Fail(socket_path.status());
+  auto admin_options = AdminOptions(config);
+  if (!admin_options.ok()) return Fail(admin_options.status());
   if (absl::GetFlag(FLAGS_check)) {
     fprintf(stderr, "lkd: configuration OK\n");
     return 0;
@@ -174,9 +233,22 @@ int main(int argc, char** argv) {
   if (!kernel.ok()) return Fail(kernel.status());
   for (const std::string& line : (*kernel)->Describe())
     fprintf(stderr, "lkd: %s\n", line.c_str());
+  std::unique_ptr<lkd::admin::AdminServer> admin;
+  if (*admin_options) {
+    auto started = lkd::admin::AdminServer::Start(**admin_options, Facts(config, **kernel),
+                                                  sessions.registry());
+    if (!started.ok()) {
+      (void)(*kernel)->Shutdown();
+      return Fail(started.status());
+    }
+    admin = std::move(*started);
+    fprintf(stderr, "lkd: admin plane on %s\n", config.admin_socket().c_str());
+  }
   fprintf(stderr, "lkd: serving on %s\n", config.listen().c_str());
 
   auto signal_number = sessions.Serve();
+  // Before the kernel halts: admin calls run in a kernel process.
+  if (admin) admin->Stop();
   if (!signal_number.ok()) {
     (void)(*kernel)->Shutdown();
     return Fail(signal_number.status());

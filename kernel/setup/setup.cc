@@ -16,6 +16,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdio>
@@ -29,6 +30,7 @@
 #include "absl/strings/string_view.h"
 #include "common/errno_status.h"
 #include "common/ip_prefix.h"
+#include "kernel/setup/netlink.h"
 #include "kernel/sys.h"
 
 namespace lkd::setup {
@@ -52,23 +54,6 @@ absl::Status Explained(long rc, const std::string& what, absl::string_view words
 absl::Status Invalid(const std::string& what, absl::string_view why) {
   return absl::InvalidArgumentError(absl::StrCat(what, ": ", why));
 }
-
-// A kernel fd, closed when it goes out of scope so that no error path
-// leaks one into the calling process's fd table.
-class KernelFd {
- public:
-  explicit KernelFd(long fd) : fd_(fd) {}
-  ~KernelFd() {
-    if (fd_ >= 0) Sys(LKD_NR_close, fd_);
-  }
-  KernelFd(const KernelFd&) = delete;
-  KernelFd& operator=(const KernelFd&) = delete;
-  long get() const { return fd_; }
-  bool ok() const { return fd_ >= 0; }
-
- private:
-  long fd_;
-};
 
 // ---------------------------------------------------------------------
 // Link ioctls
@@ -110,82 +95,6 @@ absl::Status SetUpFlag(std::string_view ifname, bool up) {
     ifr.ifr_flags &= ~IFF_UP;
   return LinkIoctl(ifname, SIOCSIFFLAGS, &ifr, what);
 }
-
-// ---------------------------------------------------------------------
-// Addresses
-// ---------------------------------------------------------------------
-
-
-// ---------------------------------------------------------------------
-// rtnetlink
-// ---------------------------------------------------------------------
-
-// One rtnetlink request: header, the family's fixed message, attributes.
-class NetlinkRequest {
- public:
-  template <typename Body>
-  NetlinkRequest(uint16_t type, uint16_t flags, const Body& body)
-      : buf_(NLMSG_SPACE(sizeof(Body)), 0) {
-    nlmsghdr* hdr = header();
-    hdr->nlmsg_len = NLMSG_LENGTH(sizeof(Body));
-    hdr->nlmsg_type = type;
-    hdr->nlmsg_flags = flags | NLM_F_REQUEST;
-    hdr->nlmsg_seq = kSeq;
-    memcpy(NLMSG_DATA(hdr), &body, sizeof(Body));
-  }
-
-  void AddAttr(uint16_t type, const void* data, size_t len) {
-    size_t offset = NLMSG_ALIGN(header()->nlmsg_len);
-    buf_.resize(offset + RTA_SPACE(len), 0);
-    auto* rta = reinterpret_cast<rtattr*>(buf_.data() + offset);
-    rta->rta_type = type;
-    rta->rta_len = RTA_LENGTH(len);
-    memcpy(RTA_DATA(rta), data, len);
-    header()->nlmsg_len = offset + RTA_LENGTH(len);
-  }
-  void AddU32(uint16_t type, uint32_t value) { AddAttr(type, &value, sizeof(value)); }
-
-  // Sends the request on a socket of its own and hands every answer
-  // message to `on_message` until the exchange ends: at the NLMSG_ERROR
-  // acknowledgement (NLM_F_ACK requests: its error field is the kernel's
-  // 0 or -errno) or at NLMSG_DONE (dumps: its payload is the dump's
-  // error). Returns 0 or -errno.
-  long Exchange(const std::function<void(const nlmsghdr&)>& on_message = nullptr) {
-    KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE));
-    if (!fd.ok()) return fd.get();
-    sockaddr_nl kernel{};
-    kernel.nl_family = AF_NETLINK;
-    long rc = Sys(LKD_NR_sendto, fd.get(), buf_.data(), header()->nlmsg_len, 0, &kernel,
-                  sizeof(kernel));
-    if (rc < 0) return rc;
-    // The kernel never builds a netlink datagram larger than 32 KiB, so
-    // this buffer holds any whole one; MSG_TRUNC makes recvfrom return the
-    // real length, so a cut one could not go unnoticed.
-    std::vector<char> reply(32768);
-    for (;;) {
-      long n = Sys(LKD_NR_recvfrom, fd.get(), reply.data(), reply.size(), MSG_TRUNC, nullptr,
-                   nullptr);
-      if (n < 0) return n;
-      if (static_cast<size_t>(n) > reply.size()) return -EMSGSIZE;
-      int left = static_cast<int>(n);
-      for (auto* h = reinterpret_cast<const nlmsghdr*>(reply.data()); NLMSG_OK(h, left);
-           h = NLMSG_NEXT(h, left)) {
-        if (h->nlmsg_seq != kSeq) continue;
-        if (h->nlmsg_type == NLMSG_ERROR || h->nlmsg_type == NLMSG_DONE) {
-          int err = 0;
-          if (h->nlmsg_len >= NLMSG_LENGTH(sizeof(err))) memcpy(&err, NLMSG_DATA(h), sizeof(err));
-          return err;
-        }
-        if (on_message) on_message(*h);
-      }
-    }
-  }
-
- private:
-  static constexpr uint32_t kSeq = 1;
-  nlmsghdr* header() { return reinterpret_cast<nlmsghdr*>(buf_.data()); }
-  std::vector<char> buf_;
-};
 
 // ---------------------------------------------------------------------
 // Files in the kernel
@@ -466,9 +375,65 @@ absl::StatusOr<std::string> GetSysctl(std::string_view name) {
   return value;
 }
 
+namespace {
+
+// The sysctl(8) name of a path below /proc/sys/.
+std::string SysctlName(std::string_view relative) {
+  std::string name(relative);
+  for (char& c : name) c = c == '/' ? '.' : c == '.' ? '/' : c;
+  return name;
+}
+
+// Appends the readable sysctls at or below /proc/sys/`relative`: 0 or the
+// -errno of the top entry.
+long WalkSysctls(const std::string& relative,
+                 std::vector<std::pair<std::string, std::string>>* out) {
+  const std::string path = "/proc/sys/" + relative;
+  std::vector<std::string> names;
+  long rc = ListKernelDir(path, &names);
+  if (rc == -ENOTDIR) {
+    std::string value;
+    rc = ReadKernelFile(path, &value);
+    if (rc < 0) return rc;
+    if (!value.empty() && value.back() == '\n') value.pop_back();
+    out->emplace_back(SysctlName(relative), std::move(value));
+    return 0;
+  }
+  if (rc < 0) return rc;
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names)
+    WalkSysctls(relative.empty() ? n : relative + "/" + n, out);  // unreadable: left out
+  return 0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
+    std::string_view prefix) {
+  std::string what = absl::StrCat("list sysctls '", Av(prefix), "'");
+  std::string relative;
+  if (!prefix.empty()) {
+    absl::StatusOr<std::string> path = SysctlPath(prefix);
+    if (!path.ok()) return Invalid(what, path.status().message());
+    relative = path->substr(strlen("/proc/sys/"));
+  }
+  std::vector<std::pair<std::string, std::string>> out;
+  long rc = WalkSysctls(relative, &out);
+  if (rc == -ENOENT) return WithErrno(absl::NotFoundError(absl::StrCat(what, ": no such sysctl")), ENOENT);
+  if (rc < 0 && out.empty()) return Failed(rc, what);
+  return out;
+}
+
 // ---------------------------------------------------------------------
 // File systems
 // ---------------------------------------------------------------------
+
+absl::StatusOr<std::vector<std::string>> ListDirectory(std::string_view path) {
+  std::vector<std::string> names;
+  long rc = ListKernelDir(std::string(path), &names);
+  if (rc < 0) return Failed(rc, absl::StrCat("list ", Av(path)));
+  return names;
+}
 
 absl::Status MountDevtmpfs() {
   absl::StatusOr<bool> mounted = IsMounted("/dev", "devtmpfs");

@@ -24,6 +24,8 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -90,9 +92,22 @@ absl::Status SetSysctl(std::string_view name, std::string_view value);
 // tabs).
 absl::StatusOr<std::string> GetSysctl(std::string_view name);
 
+// Every readable sysctl under `prefix` ("" for all; a directory such as
+// "net.ipv4", or one sysctl's name), as (dotted name, value) in name
+// order, as sysctl(8) -a lists them: a dot inside a component shows as a
+// slash ("net.ipv4.conf.eth0/1.forwarding"). Sysctls that cannot be read
+// (write-only ones, EACCES, EIO) are left out. NotFound for a prefix that
+// names nothing.
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ListSysctls(
+    std::string_view prefix);
+
 // ---------------------------------------------------------------------
 // File systems
 // ---------------------------------------------------------------------
+
+// The names in a kernel directory, without "." and "..", in no particular
+// order. NotFound if it does not exist.
+absl::StatusOr<std::vector<std::string>> ListDirectory(std::string_view path);
 
 // Mounts devtmpfs on /dev (created if needed) unless it is mounted there
 // already, so calling it twice is fine. Block devices (/dev/vda, ...)

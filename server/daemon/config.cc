@@ -92,6 +92,18 @@ bool Within(const std::string& path, const std::string& dir) {
 
 absl::Status ValidateListen(const std::string& listen) { return UnixListenPath(listen).status(); }
 
+absl::Status ValidateAdminSocket(const LkdConfig& config) {
+  if (config.admin_socket().empty() || config.admin_socket() == "none") return absl::OkStatus();
+  absl::StatusOr<std::string> admin = UnixListenPath(config.admin_socket());
+  if (!admin.ok())
+    return Invalid(absl::StrCat("admin_socket '", config.admin_socket(), "'"),
+                   "want unix:///ABSOLUTE/PATH or none (the admin plane never listens on TCP)");
+  if (*admin == UnixListenPath(config.listen()).value_or(""))
+    return Invalid(absl::StrCat("admin_socket '", config.admin_socket(), "'"),
+                   "must differ from the session socket (listen)");
+  return absl::OkStatus();
+}
+
 absl::Status ValidateMem(const std::string& mem) {
   absl::StatusOr<uint64_t> bytes = ParseMemSize(mem.empty() ? kDefaultMem : mem);
   if (!bytes.ok()) return bytes.status();
@@ -205,6 +217,13 @@ absl::StatusOr<LkdConfig> LoadConfigFile(const std::string& path) {
 void ApplyDefaults(LkdConfig* config) {
   if (config->listen().empty()) config->set_listen(kDefaultListen);
   if (config->mem().empty()) config->set_mem(kDefaultMem);
+  // Beside the session socket ("/run/lkd/admin.sock" for the default), so
+  // that two daemons with their own sockets never share an admin socket.
+  if (config->admin_socket().empty()) {
+    absl::StatusOr<std::string> session = UnixListenPath(config->listen());
+    std::string dir = session.ok() ? session->substr(0, session->rfind('/')) : "/run/lkd";
+    config->set_admin_socket(absl::StrCat(kUnixScheme, dir, "/admin.sock"));
+  }
 }
 
 absl::Status AddNicFlag(std::string_view spec, LkdConfig* config) {
@@ -295,6 +314,7 @@ absl::Status AddSysctlFlag(std::string_view spec, LkdConfig* config) {
 
 absl::Status Validate(const LkdConfig& config) {
   if (absl::Status s = ValidateListen(config.listen()); !s.ok()) return s;
+  if (absl::Status s = ValidateAdminSocket(config); !s.ok()) return s;
   if (absl::Status s = ValidateMem(config.mem()); !s.ok()) return s;
   if (absl::Status s = ValidateNics(config); !s.ok()) return s;
   if (absl::Status s = ValidateDisks(config); !s.ok()) return s;

@@ -111,11 +111,13 @@ struct ChannelWorker::State {
 std::unique_ptr<ChannelWorker> ChannelWorker::Start(
     std::unique_ptr<ChannelMemory> memory, int pid,
     std::shared_ptr<const std::atomic<bool>> process_ended,
-    std::shared_ptr<WorkerSet> workers, const Options& options) {
+    std::shared_ptr<WorkerSet> workers, const Options& options,
+    std::shared_ptr<SessionCounters> counters) {
   auto state = std::make_shared<State>();
   state->memory = std::move(memory);
   workers->Add();
-  std::thread(Run, state, pid, std::move(process_ended), std::move(workers), options).detach();
+  std::thread(Run, state, pid, std::move(process_ended), std::move(workers), options,
+              std::move(counters)).detach();
   return std::unique_ptr<ChannelWorker>(new ChannelWorker(std::move(state)));
 }
 
@@ -131,7 +133,8 @@ void ChannelWorker::Stop() {
 
 void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
                         std::shared_ptr<const std::atomic<bool>> process_ended,
-                        std::shared_ptr<WorkerSet> workers, Options options) {
+                        std::shared_ptr<WorkerSet> workers, Options options,
+                        std::shared_ptr<SessionCounters> counters) {
   ChannelMemory& mem = *state->memory;
   lkd_channel* ctl = mem.control();
   pthread_setname_np(pthread_self(), "lkd-channel");  // visible in ps/top -H
@@ -139,6 +142,7 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
   if (tid < 0)
     fprintf(stderr, "lkd: channel worker for process %d: bind: %s\n", pid,
             strerror(-tid));
+  if (counters) counters->threads.fetch_add(1, std::memory_order_relaxed);
   // A fresh channel's counters are 0. Not reread here: the client may have
   // rung already, before this thread ran.
   uint32_t seen = 0;
@@ -179,6 +183,7 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
       if (trace) times.kernel_entry_ns = lkd_doorbell_now_ns();
       result = lkd_syscall(call.nr, call.args);
       if (trace) times.kernel_exit_ns = lkd_doorbell_now_ns();
+      if (counters) counters->calls.fetch_add(1, std::memory_order_relaxed);
       FinishCall(call, mem.data());
       signals = lkd_take_signals();
     }
@@ -200,6 +205,7 @@ void ChannelWorker::Run(std::shared_ptr<State> state, int pid,
     lkd_doorbell_ring(&ctl->resp_seq, &ctl->client_sleeping);
   }
   if (tid >= 0) lkd_unbind();
+  if (counters) counters->threads.fetch_sub(1, std::memory_order_relaxed);
   state.reset();  // unmaps before the server may consider us gone
   workers->Done();
 }

@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "schema/lkd_channel.h"
+#include "server/session/session_registry.h"
 
 namespace lkd::server {
 
@@ -89,12 +90,14 @@ class ChannelWorker {
   // `process_ended` is set when lkd ends the process (client gone, detach,
   // shutdown): a call the kill interrupted then answers -ENOTCONN, as
   // every later call of that client does, instead of whatever the
-  // interrupted kernel path returned.
+  // interrupted kernel path returned. The worker counts itself and its
+  // calls into `counters` (may be null).
   static std::unique_ptr<ChannelWorker> Start(std::unique_ptr<ChannelMemory> memory,
                                               int pid,
                                               std::shared_ptr<const std::atomic<bool>> process_ended,
                                               std::shared_ptr<WorkerSet> workers,
-                                              const Options& options);
+                                              const Options& options,
+                                              std::shared_ptr<SessionCounters> counters = nullptr);
   ~ChannelWorker() { Stop(); }
   void Stop();
   int fd() const;
@@ -104,7 +107,8 @@ class ChannelWorker {
   explicit ChannelWorker(std::shared_ptr<State> state) : state_(std::move(state)) {}
   static void Run(std::shared_ptr<State> state, int pid,
                   std::shared_ptr<const std::atomic<bool>> process_ended,
-                  std::shared_ptr<WorkerSet> workers, Options options);
+                  std::shared_ptr<WorkerSet> workers, Options options,
+                  std::shared_ptr<SessionCounters> counters);
 
   std::shared_ptr<State> state_;
 };

@@ -72,6 +72,8 @@ class KernelProcess {
   int pid() const { return pid_; }
   uint32_t uid() const { return uid_; }
   std::shared_ptr<const std::atomic<bool>> ended() const { return ended_; }
+  // The same flag, for the registry's kill (session_registry.h).
+  std::shared_ptr<std::atomic<bool>> ended_flag() const { return ended_; }
   void Exit() {
     if (pid_ <= 0) return;
     ended_->store(true, std::memory_order_release);
@@ -121,6 +123,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   const SessionServerOptions& options() const { return options_; }
   const std::shared_ptr<WorkerSet>& workers() { return workers_; }
+  SessionRegistry& registry() { return registry_; }
 
   std::string AddHandover(Handover handover) {
     std::string cookie = NewCookie();
@@ -162,6 +165,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   int listen_fd_ = -1;
   // Shared with the worker threads, which may outlive this server.
   std::shared_ptr<WorkerSet> workers_ = std::make_shared<WorkerSet>();
+  SessionRegistry registry_;
   std::map<std::string, Handover> handovers_;
   // Valid while Serve() runs.
   kj::Timer* timer_ = nullptr;
@@ -188,8 +192,11 @@ class SessionImpl final : public rpc::Session::Server {
  public:
   SessionImpl(SessionServer::Impl& server, std::shared_ptr<KernelProcess> process,
               Peer peer)
-      : server_(server), process_(std::move(process)), peer_(peer) {}
+      : server_(server), process_(std::move(process)), peer_(peer),
+        registration_(server.registry().Add(process_->pid(), peer.host_pid, peer.uid,
+                                            peer.gid, process_->ended_flag())) {}
   ~SessionImpl() {
+    server_.registry().Remove(registration_.id);
     fprintf(stderr, "lkd: host pid %d (kernel process %d) detached\n",
             peer_.host_pid, process_->pid());
   }
@@ -214,7 +221,8 @@ class SessionImpl final : public rpc::Session::Server {
     results.setDataSize((*memory)->data_size());
     auto channel = kj::heap<ChannelImpl>(
         ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
-                             server_.workers(), server_.options().worker));
+                             server_.workers(), server_.options().worker,
+                             registration_.counters));
     channels_.push_back(channel->alive());
     results.setChannel(kj::mv(channel));
     return kj::READY_NOW;
@@ -248,6 +256,7 @@ class SessionImpl final : public rpc::Session::Server {
   SessionServer::Impl& server_;
   std::shared_ptr<KernelProcess> process_;
   Peer peer_;
+  SessionRegistry::Registration registration_;
   std::vector<std::weak_ptr<bool>> channels_;  // expired once dropped
 };
 
@@ -480,6 +489,7 @@ absl::StatusOr<int> SessionServer::Serve() { return impl_->Serve(); }
 absl::Status SessionServer::ServeConnectedSocket(int fd) {
   return impl_->ServeConnectedSocket(fd);
 }
+SessionRegistry& SessionServer::registry() { return impl_->registry(); }
 
 void SessionServer::BlockShutdownSignals() {
   kj::UnixEventPort::captureSignal(SIGTERM);

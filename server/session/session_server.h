@@ -17,6 +17,7 @@
 #include "schema/lkd_channel.h"
 #include "schema/lkd_defaults.h"
 #include "server/session/channel_worker.h"
+#include "server/session/session_registry.h"
 
 namespace lkd::server {
 
@@ -62,6 +63,8 @@ class SessionServer {
   // (which feed it bytes a real client never would); lkd uses Listen() and
   // Serve(). Needs no Listen(); not while Serve() runs.
   absl::Status ServeConnectedSocket(int fd);
+  // The attached sessions, for the admin plane (any thread).
+  SessionRegistry& registry();
 
   // Call first thing in main(), before any thread exists (the kernel's
   // threads inherit the mask): SIGTERM/SIGINT then reach Serve() only.

@@ -96,6 +96,7 @@ LkdDaemon::~LkdDaemon() {
   }
   if (!sock_dir_.empty()) {
     unlink(socket_path_.c_str());
+    unlink((sock_dir_ + "/admin.sock").c_str());  // lkd's admin plane, beside it
     rmdir(sock_dir_.c_str());
   }
 }

@@ -27,6 +27,8 @@ class LkdDaemon {
   pid_t pid() const { return pid_; }
   const std::string& url() const { return url_; }
   const std::string& socket_path() const { return socket_path_; }
+  // The admin plane's socket (lkctl -H), beside the session socket.
+  std::string admin_url() const { return "unix://" + sock_dir_ + "/admin.sock"; }
   std::string Log() const;
   // Sends `sig` and waits for lkd to exit; returns its wait status.
   absl::StatusOr<int> StopWith(int sig);

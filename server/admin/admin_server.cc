@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "server/admin/admin_server.h"
+
+#include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/security/auth_metadata_processor.h>
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/errno_status.h"
+
+namespace lkd::admin {
+namespace {
+
+// Peers accepted lately, so that a call's claimed host pid can be checked
+// against the credentials lkd itself read for that role's connections.
+// gRPC gives the metadata processor no way to know which connection a
+// call came on; the role is certain (one acceptor per role), the identity
+// in the audit log is as good as this check: a pid that some accepted
+// peer of the same role has.
+class RecentPeers {
+ public:
+  void Add(const ucred& cred, Role role) {
+    absl::MutexLock lock(&mu_);
+    peers_.push_back({cred, role});
+    if (peers_.size() > kMax) peers_.pop_front();
+  }
+  // "uid U pid P" if a peer of `role` with host pid `pid` was accepted.
+  std::string Verify(int pid, Role role) const {
+    absl::MutexLock lock(&mu_);
+    for (auto it = peers_.rbegin(); it != peers_.rend(); ++it)
+      if (it->cred.pid == pid && it->role == role)
+        return absl::StrCat("uid ", it->cred.uid, " pid ", it->cred.pid);
+    return "";
+  }
+
+ private:
+  static constexpr size_t kMax = 1024;
+  struct Peer {
+    ucred cred;
+    Role role;
+  };
+  mutable absl::Mutex mu_;
+  std::deque<Peer> peers_ ABSL_GUARDED_BY(mu_);
+};
+
+// Stamps the role of its acceptor, and the verified peer, on each call.
+class RoleStamp final : public grpc::AuthMetadataProcessor {
+ public:
+  RoleStamp(Role role, const RecentPeers& peers) : role_(role), peers_(peers) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext* context,
+                       OutputMetadata*, OutputMetadata*) override {
+    context->AddProperty(kRoleProperty, RoleName(role_));
+    auto it = metadata.find(kClientPidMetadata);
+    int pid;
+    if (it != metadata.end() &&
+        absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()), &pid)) {
+      std::string who = peers_.Verify(pid, role_);
+      if (!who.empty()) context->AddProperty(kPeerProperty, who);
+    }
+    return grpc::Status::OK;
+  }
+
+ private:
+  const Role role_;
+  const RecentPeers& peers_;
+};
+
+absl::StatusOr<int> BindSocket(const std::string& path, uint32_t mode) {
+  sockaddr_un addr = {};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof(addr.sun_path))
+    return absl::InvalidArgumentError(absl::StrCat("admin socket path '", path,
+                                                   "': empty or too long"));
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return ErrnoStatus(errno, "admin socket");
+  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  if (rc < 0 && errno == EADDRINUSE) {
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+    close(probe);
+    if (live) {
+      close(fd);
+      return absl::AlreadyExistsError(absl::StrCat("another lkd serves ", path));
+    }
+    unlink(path.c_str());
+    rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  }
+  // The mode is set after bind, as the file only exists then; until the
+  // listen() below nobody can connect, so there is no window.
+  if (rc < 0 || chmod(path.c_str(), mode) < 0 || listen(fd, 64) < 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(err, absl::StrCat("admin socket ", path));
+  }
+  return fd;
+}
+
+}  // namespace
+
+class AdminServer::Impl {
+ public:
+  Impl(AdminOptions options, std::unique_ptr<KernelWorker> kernel, SystemFacts facts,
+       server::SessionRegistry& sessions)
+      : options_(std::move(options)),
+        kernel_(std::move(kernel)),
+        plane_(*kernel_, sessions, std::move(facts), options_.policy) {}
+  ~Impl() { Stop(); }
+
+  absl::Status Start(int listen_fd) {
+    listen_fd_ = listen_fd;
+    // The accept loop's libuv loop: the listening socket, a stop signal
+    // from Stop(), and a back-off timer for EMFILE and the like.
+    if (int rc = uv_loop_init(&loop_); rc < 0) return ErrnoStatus(-rc, "admin: uv_loop_init");
+    loop_ready_ = true;
+    listen_poll_.data = stop_.data = backoff_.data = this;
+    if (int rc = uv_poll_init(&loop_, &listen_poll_, listen_fd_); rc < 0)
+      return ErrnoStatus(-rc, "admin: uv_poll_init");
+    uv_async_init(&loop_, &stop_, [](uv_async_t* a) { static_cast<Impl*>(a->data)->CloseHandles(); });
+    uv_timer_init(&loop_, &backoff_);
+    handles_ready_ = true;
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    for (Role role : {Role::kNone, Role::kReader, Role::kAdmin}) {
+      auto creds = grpc::experimental::LocalServerCredentials(UDS);
+      creds->SetAuthMetadataProcessor(std::make_shared<RoleStamp>(role, peers_));
+      acceptors_[static_cast<int>(role)] = builder.experimental().AddExternalConnectionAcceptor(
+          grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds);
+    }
+    services_ = MakeServices(plane_);
+    for (auto& s : services_) builder.RegisterService(s.get());
+    server_ = builder.BuildAndStart();
+    if (server_ == nullptr) return absl::InternalError("the admin gRPC server did not start");
+    server_->GetHealthCheckService()->SetServingStatus(true);
+    uv_poll_start(&listen_poll_, UV_READABLE,
+                  [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });
+    accept_thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
+    return absl::OkStatus();
+  }
+
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    if (accept_thread_.joinable()) {
+      uv_async_send(&stop_);  // the one libuv call that is safe from another thread
+      accept_thread_.join();
+    }
+    if (loop_ready_) {
+      // Handles a failed Start left open close here, on the same loop.
+      if (handles_ready_ && !closed_) CloseHandles();
+      uv_run(&loop_, UV_RUN_DEFAULT);
+      uv_loop_close(&loop_);
+      loop_ready_ = false;
+    }
+    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    if (listen_fd_ >= 0) {
+      close(listen_fd_);
+      unlink(options_.socket_path.c_str());
+      listen_fd_ = -1;
+    }
+    server_.reset();
+    kernel_.reset();  // ends the plane's kernel process
+  }
+
+ private:
+  // On the loop's thread: the loop ends once these are closed.
+  void CloseHandles() {
+    closed_ = true;
+    for (uv_handle_t* h : {reinterpret_cast<uv_handle_t*>(&listen_poll_),
+                           reinterpret_cast<uv_handle_t*>(&stop_),
+                           reinterpret_cast<uv_handle_t*>(&backoff_)})
+      if (!uv_is_closing(h)) uv_close(h, nullptr);
+  }
+
+  // The listening socket is readable: take every waiting connection.
+  void AcceptAll() {
+    for (;;) {
+      // Non-blocking: gRPC's transport expects it (a blocking fd stalls
+      // every call on the connection).
+      int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (fd < 0) {
+        if (errno == EAGAIN || errno == EINTR || errno == ECONNABORTED) return;
+        // EMFILE and the like: stop listening for a tenth of a second so
+        // that fds can free up, instead of spinning on a readable socket.
+        fprintf(stderr, "lkd: admin: accept: %s\n", strerror(errno));
+        uv_poll_stop(&listen_poll_);
+        uv_timer_start(
+            &backoff_,
+            [](uv_timer_t* t) {
+              auto* self = static_cast<Impl*>(t->data);
+              uv_poll_start(&self->listen_poll_, UV_READABLE,
+                            [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });
+            },
+            100, 0);
+        return;
+      }
+      HandOff(fd);
+    }
+  }
+
+  // Decides the peer's role and gives the connection to that role's
+  // acceptor.
+  void HandOff(int fd) {
+    ucred cred = {};
+    socklen_t len = sizeof(cred);
+    Role role = Role::kNone;
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+      role = RoleOf(options_.policy, cred.uid, cred.gid, GroupsOf(cred.pid));
+    peers_.Add(cred, role);
+    grpc::experimental::ExternalConnectionAcceptor::NewConnectionParameters p;
+    p.listener_fd = listen_fd_;
+    p.fd = fd;
+    acceptors_[static_cast<int>(role)]->HandleNewConnection(&p);  // takes the fd
+  }
+
+  AdminOptions options_;
+  std::unique_ptr<KernelWorker> kernel_;
+  Plane plane_;
+  RecentPeers peers_;
+  std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptors_[3];
+  std::vector<std::unique_ptr<grpc::Service>> services_;
+  std::unique_ptr<grpc::Server> server_;
+  // The accept loop (libuv): its handles are touched on its thread only,
+  // except stop_ (uv_async_send) and, after the thread ended, Stop().
+  uv_loop_t loop_;
+  uv_poll_t listen_poll_;
+  uv_async_t stop_;
+  uv_timer_t backoff_;
+  bool loop_ready_ = false;
+  bool handles_ready_ = false;  // all three initialised
+  bool closed_ = false;
+  std::thread accept_thread_;
+  int listen_fd_ = -1;
+  bool stopped_ = false;
+};
+
+absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
+    AdminOptions options, SystemFacts facts, server::SessionRegistry& sessions) {
+  absl::StatusOr<int> fd = BindSocket(options.socket_path, options.socket_mode);
+  if (!fd.ok()) return fd.status();
+  auto kernel = KernelWorker::Start();
+  if (!kernel.ok()) {
+    close(*fd);
+    unlink(options.socket_path.c_str());
+    return kernel.status();
+  }
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*kernel), std::move(facts),
+                                     sessions);
+  if (absl::Status s = impl->Start(*fd); !s.ok()) return s;
+  return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
+}
+
+AdminServer::AdminServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+AdminServer::~AdminServer() { Stop(); }
+void AdminServer::Stop() { impl_->Stop(); }
+
+}  // namespace lkd::admin

@@ -1,0 +1,699 @@
+// SPDX-License-Identifier: GPL-2.0
+// The admin API's services (schema/admin/v1): each handler checks the
+// caller's role, then does its kernel work on the plane's kernel worker
+// through the kernel's own interfaces (rtnetlink.h, kernel/setup's
+// sysctls). Errors reach the wire through ToGrpcStatus only.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <linux/rtnetlink.h>
+#include <sys/utsname.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/errno_status.h"
+#include "kernel/setup/netlink.h"
+#include "kernel/setup/setup.h"
+#include "lkd/kernel.h"
+#include "kernel/sys.h"
+#include "schema/admin/v1/addresses.grpc.pb.h"
+#include "schema/admin/v1/links.grpc.pb.h"
+#include "schema/admin/v1/namespaces.grpc.pb.h"
+#include "schema/admin/v1/neighbours.grpc.pb.h"
+#include "schema/admin/v1/observe.grpc.pb.h"
+#include "schema/admin/v1/routes.grpc.pb.h"
+#include "schema/admin/v1/sessions.grpc.pb.h"
+#include "schema/admin/v1/sockets.grpc.pb.h"
+#include "schema/admin/v1/sysctl.grpc.pb.h"
+#include "schema/admin/v1/system.grpc.pb.h"
+#include "server/admin/grpc_status.h"
+#include "server/admin/plane.h"
+#include "server/admin/rtnetlink.h"
+#include "server/admin/sockets.h"
+
+namespace lkd::admin {
+
+// What `lkd_version` reports.
+constexpr char kLkdVersion[] = "lkd 0.1 (admin API lkd.admin.v1)";
+
+// ---- the plane ----------------------------------------------------------
+
+Role Plane::RoleOfCall(const grpc::ServerContext* context) const {
+  auto auth = context->auth_context();
+  if (auth == nullptr) return Role::kNone;
+  for (const grpc::string_ref& v : auth->FindPropertyValues(kRoleProperty)) {
+    std::string role(v.data(), v.size());
+    if (role == "admin") return Role::kAdmin;
+    if (role == "reader") return Role::kReader;
+  }
+  return Role::kNone;
+}
+
+std::string Plane::Who(const grpc::ServerContext* context) const {
+  std::string who = "unverified peer";
+  if (auto auth = context->auth_context()) {
+    for (const grpc::string_ref& v : auth->FindPropertyValues(kPeerProperty))
+      who = std::string(v.data(), v.size());
+  }
+  return absl::StrCat(who, " (", RoleName(RoleOfCall(context)), ")");
+}
+
+grpc::Status Plane::Allowed(const grpc::ServerContext* context, bool change,
+                            const std::string& what) const {
+  const Role role = RoleOfCall(context);
+  if (role == Role::kNone) {
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        "not allowed to use lkd's admin plane: the caller is not root and "
+                        "not in lkd's admin or reader group");
+  }
+  if (change && role != Role::kAdmin) {
+    fprintf(stderr, "lkd: admin: refused to %s: %s may only read\n", what.c_str(),
+            Who(context).c_str());
+    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
+                        absl::StrCat("not allowed to ", what,
+                                     ": the caller is in lkd's reader group, which may only "
+                                     "read; changes need root or the admin group"));
+  }
+  return grpc::Status::OK;
+}
+
+absl::Status Plane::InKernel(const v1::Target& target, const std::function<absl::Status()>& body) {
+  absl::Status result;
+  absl::Status ran = kernel_.Run([&] {
+    if (netns_ == nullptr) {
+      auto table = NetnsTable::Open();
+      if (!table.ok()) {
+        result = table.status();
+        return;
+      }
+      netns_ = std::move(*table);
+    }
+    result = netns_->RunIn(target.netns(), body);
+  });
+  return ran.ok() ? result : ran;
+}
+
+grpc::Status Plane::Read(grpc::ServerContext* context, const v1::Target& target,
+                         const std::function<absl::Status()>& body) {
+  if (grpc::Status s = Allowed(context, false, "read"); !s.ok()) return s;
+  return ToGrpcStatus(InKernel(target, body));
+}
+
+grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& target,
+                           const std::string& what, const std::function<absl::Status()>& body) {
+  if (grpc::Status s = Allowed(context, true, what); !s.ok()) return s;
+  const std::string where =
+      target.netns().empty() ? what : absl::StrCat(what, " in netns ", target.netns());
+  absl::Status result = InKernel(target, body);
+  // The audit trail: every change, who asked, and how it ended (a
+  // failure's message names the change itself).
+  fprintf(stderr, "lkd: admin: %s: %s\n", Who(context).c_str(),
+          result.ok() ? (where + ": done").c_str()
+                      : ("failed to " + std::string(result.message())).c_str());
+  return ToGrpcStatus(result);
+}
+
+grpc::Status Plane::Stream(grpc::ServerContext* context,
+                           const std::function<absl::Status()>& body) {
+  if (grpc::Status s = Allowed(context, false, "read"); !s.ok()) return s;
+  int tid = lkd_bind(kernel_.pid());
+  if (tid < 0) return ToGrpcStatus(SysStatus(tid, "bind to the admin plane's kernel process"));
+  absl::Status result = body();
+  lkd_unbind();
+  return ToGrpcStatus(result);
+}
+
+namespace {
+
+// ---- System -------------------------------------------------------------
+
+// The kernel's own idea of itself, from its uname(2) and /proc.
+absl::Status KernelFacts(v1::GetSystemResponse* r) {
+  struct utsname u {};  // the generic ABI's new_utsname has the same layout
+  if (long rc = Sys(LKD_NR_uname, &u); rc < 0) return SysStatus(rc, "uname");
+  r->set_kernel_release(u.release);
+  r->set_kernel_version(u.version);
+  for (const char* path : {"/proc/cmdline", "/proc/uptime"}) {
+    long fd = Sys(LKD_NR_openat, kAtFdCwd, path, 0 /* O_RDONLY */, 0);
+    if (fd < 0) return SysStatus(fd, absl::StrCat("open ", path));
+    char buf[4096];
+    long n = Sys(LKD_NR_read, fd, buf, sizeof(buf) - 1);
+    Sys(LKD_NR_close, fd);
+    if (n < 0) return SysStatus(n, absl::StrCat("read ", path));
+    std::string text(buf, n);
+    while (!text.empty() && text.back() == '\n') text.pop_back();
+    if (std::string(path) == "/proc/cmdline") {
+      r->set_kernel_cmdline(text);
+    } else {
+      r->set_kernel_uptime_ms(static_cast<uint64_t>(strtod(text.c_str(), nullptr) * 1000));
+    }
+  }
+  return absl::OkStatus();
+}
+
+class SystemService final : public v1::System::Service {
+ public:
+  explicit SystemService(Plane& plane) : plane_(plane) {}
+  grpc::Status GetSystem(grpc::ServerContext* c, const v1::GetSystemRequest* req,
+                         v1::GetSystemResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      resp->set_lkd_version(kLkdVersion);
+      resp->set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - plane_.facts().booted));
+      for (const v1::Nic& n : plane_.facts().nics) *resp->add_nics() = n;
+      for (const v1::Disk& d : plane_.facts().disks) *resp->add_disks() = d;
+      resp->set_sessions(plane_.sessions().size());
+      resp->set_role(RoleName(plane_.RoleOfCall(c)));
+      return KernelFacts(resp);
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Sysctl -------------------------------------------------------------
+
+class SysctlService final : public v1::Sysctl::Service {
+ public:
+  explicit SysctlService(Plane& plane) : plane_(plane) {}
+  grpc::Status GetSysctl(grpc::ServerContext* c, const v1::GetSysctlRequest* req,
+                         v1::GetSysctlResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto value = setup::GetSysctl(req->name());
+      if (!value.ok()) return value.status();
+      resp->mutable_entry()->set_name(req->name());
+      resp->mutable_entry()->set_value(*value);
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status SetSysctl(grpc::ServerContext* c, const v1::SetSysctlRequest* req,
+                         v1::SetSysctlResponse* resp) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("set sysctl ", req->name(), " = ", req->value()),
+                         [&]() -> absl::Status {
+                           if (auto s = setup::SetSysctl(req->name(), req->value()); !s.ok())
+                             return s;
+                           auto value = setup::GetSysctl(req->name());
+                           resp->mutable_entry()->set_name(req->name());
+                           resp->mutable_entry()->set_value(value.ok() ? *value : req->value());
+                           return absl::OkStatus();
+                         });
+  }
+  grpc::Status ListSysctls(grpc::ServerContext* c, const v1::ListSysctlsRequest* req,
+                           v1::ListSysctlsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto list = setup::ListSysctls(req->prefix());
+      if (!list.ok()) return list.status();
+      for (auto& [name, value] : *list) {
+        v1::SysctlEntry* e = resp->add_entries();
+        e->set_name(name);
+        e->set_value(value);
+      }
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Links, Addresses, Routes, Neighbours --------------------------------
+
+// Moves a list into a repeated field.
+template <typename T, typename Field>
+absl::Status Fill(absl::StatusOr<std::vector<T>> list, Field* field) {
+  if (!list.ok()) return list.status();
+  for (T& item : *list) *field->Add() = std::move(item);
+  return absl::OkStatus();
+}
+
+class LinksService final : public v1::Links::Service {
+ public:
+  explicit LinksService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListLinks(grpc::ServerContext* c, const v1::ListLinksRequest* req,
+                         v1::ListLinksResponse* resp) override {
+    return plane_.Read(c, req->target(),
+                       [&] { return Fill(admin::ListLinks(req->name()), resp->mutable_links()); });
+  }
+  grpc::Status SetLink(grpc::ServerContext* c, const v1::SetLinkRequest* req,
+                       v1::SetLinkResponse* resp) override {
+    std::string what = absl::StrCat("set link ", req->name());
+    if (req->state() != v1::LINK_STATE_UNSPECIFIED)
+      absl::StrAppend(&what, req->state() == v1::LINK_STATE_UP ? " up" : " down");
+    if (req->mtu() != 0) absl::StrAppend(&what, " mtu ", req->mtu());
+    if (!req->address().empty()) absl::StrAppend(&what, " address ", req->address());
+    return plane_.Change(c, req->target(), what, [&]() -> absl::Status {
+      if (auto s = admin::SetLink(*req); !s.ok()) return s;
+      auto after = admin::ListLinks(req->name());
+      if (after.ok() && !after->empty()) *resp->mutable_link() = (*after)[0];
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class AddressesService final : public v1::Addresses::Service {
+ public:
+  explicit AddressesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListAddresses(grpc::ServerContext* c, const v1::ListAddressesRequest* req,
+                             v1::ListAddressesResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListAddresses(req->link(), req->family()), resp->mutable_addresses());
+    });
+  }
+  grpc::Status AddAddress(grpc::ServerContext* c, const v1::AddAddressRequest* req,
+                          v1::AddAddressResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("add address ", req->cidr(), " dev ", req->link()),
+                         [&] { return admin::AddAddress(req->link(), req->cidr()); });
+  }
+  grpc::Status DeleteAddress(grpc::ServerContext* c, const v1::DeleteAddressRequest* req,
+                             v1::DeleteAddressResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("delete address ", req->cidr(), " dev ", req->link()),
+                         [&] { return admin::DeleteAddress(req->link(), req->cidr()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class RoutesService final : public v1::Routes::Service {
+ public:
+  explicit RoutesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListRoutes(grpc::ServerContext* c, const v1::ListRoutesRequest* req,
+                          v1::ListRoutesResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListRoutes(req->family(), req->table()), resp->mutable_routes());
+    });
+  }
+  grpc::Status AddRoute(grpc::ServerContext* c, const v1::AddRouteRequest* req,
+                        v1::AddRouteResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat(req->replace() ? "replace" : "add", " route ",
+                                      DescribeRoute(req->route())),
+                         [&] { return admin::AddRoute(req->route(), req->replace()); });
+  }
+  grpc::Status DeleteRoute(grpc::ServerContext* c, const v1::DeleteRouteRequest* req,
+                           v1::DeleteRouteResponse*) override {
+    return plane_.Change(c, req->target(), absl::StrCat("delete route ", DescribeRoute(req->route())),
+                         [&] { return admin::DeleteRoute(req->route()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+class NeighboursService final : public v1::Neighbours::Service {
+ public:
+  explicit NeighboursService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListNeighbours(grpc::ServerContext* c, const v1::ListNeighboursRequest* req,
+                              v1::ListNeighboursResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListNeighbours(req->dev()), resp->mutable_neighbours());
+    });
+  }
+  grpc::Status AddNeighbour(grpc::ServerContext* c, const v1::AddNeighbourRequest* req,
+                            v1::AddNeighbourResponse*) override {
+    return plane_.Change(
+        c, req->target(),
+        absl::StrCat(req->replace() ? "replace" : "add", " neighbour ", req->dst(), " lladdr ",
+                     req->lladdr(), " dev ", req->dev()),
+        [&] { return admin::AddNeighbour(req->dst(), req->dev(), req->lladdr(), req->replace()); });
+  }
+  grpc::Status DeleteNeighbour(grpc::ServerContext* c, const v1::DeleteNeighbourRequest* req,
+                               v1::DeleteNeighbourResponse*) override {
+    return plane_.Change(c, req->target(),
+                         absl::StrCat("delete neighbour ", req->dst(), " dev ", req->dev()),
+                         [&] { return admin::DeleteNeighbour(req->dst(), req->dev()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Sessions -----------------------------------------------------------
+
+class SessionsService final : public v1::Sessions::Service {
+ public:
+  explicit SessionsService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListSessions(grpc::ServerContext* c, const v1::ListSessionsRequest* req,
+                            v1::ListSessionsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      for (const server::SessionInfo& s : plane_.sessions().Snapshot()) {
+        v1::Session* out = resp->add_sessions();
+        out->set_kernel_pid(s.kernel_pid);
+        out->set_host_pid(s.host_pid);
+        out->set_uid(s.uid);
+        out->set_gid(s.gid);
+        out->set_threads(s.threads);
+        out->set_calls(s.calls);
+        out->set_start_time_unix_ms(absl::ToUnixMillis(s.started));
+      }
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status KillSession(grpc::ServerContext* c, const v1::KillSessionRequest* req,
+                           v1::KillSessionResponse*) override {
+    return plane_.Change(c, req->target(), absl::StrCat("kill session ", req->kernel_pid()),
+                         [&] { return plane_.sessions().Kill(req->kernel_pid()); });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Namespaces -----------------------------------------------------------
+
+class NamespacesService final : public v1::Namespaces::Service {
+ public:
+  explicit NamespacesService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListNamespaces(grpc::ServerContext* c, const v1::ListNamespacesRequest*,
+                              v1::ListNamespacesResponse* resp) override {
+    return plane_.Read(c, {}, [&]() -> absl::Status {
+      auto names = plane_.netns().List();
+      if (!names.ok()) return names.status();
+      for (std::string& n : *names) resp->add_names(std::move(n));
+      return absl::OkStatus();
+    });
+  }
+  grpc::Status CreateNamespace(grpc::ServerContext* c, const v1::CreateNamespaceRequest* req,
+                               v1::CreateNamespaceResponse*) override {
+    return plane_.Change(c, {}, absl::StrCat("create netns ", req->name()),
+                         [&] { return plane_.netns().Create(req->name()); });
+  }
+  grpc::Status DeleteNamespace(grpc::ServerContext* c, const v1::DeleteNamespaceRequest* req,
+                               v1::DeleteNamespaceResponse*) override {
+    return plane_.Change(c, {}, absl::StrCat("delete netns ", req->name()),
+                         [&] { return plane_.netns().Delete(req->name()); });
+  }
+  grpc::Status MoveLink(grpc::ServerContext* c, const v1::MoveLinkRequest* req,
+                        v1::MoveLinkResponse*) override {
+    return plane_.Change(
+        c, req->target(),
+        absl::StrCat("move link ", req->link(), " to netns ",
+                     req->to_netns().empty() ? "(initial)" : req->to_netns()),
+        [&]() -> absl::Status {
+          absl::StatusOr<long> fd = plane_.netns().OpenFd(req->to_netns());
+          if (!fd.ok()) return fd.status();
+          absl::Status moved = admin::MoveLink(req->link(), *fd);
+          Sys(LKD_NR_close, *fd);
+          return moved;
+        });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Sockets --------------------------------------------------------------
+
+class SocketsService final : public v1::Sockets::Service {
+ public:
+  explicit SocketsService(Plane& plane) : plane_(plane) {}
+  grpc::Status ListSockets(grpc::ServerContext* c, const v1::ListSocketsRequest* req,
+                           v1::ListSocketsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&] {
+      return Fill(admin::ListSockets(*req, plane_.sessions().Snapshot()), resp->mutable_sockets());
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+// ---- Observe ---------------------------------------------------------------
+
+// One /dev/kmsg record, "PRI,SEQ,TS_US,FLAGS[,...];MESSAGE\n" followed by
+// continuation lines (" KEY=VALUE") that are left out.
+bool ParseKmsg(std::string_view text, v1::KernelLogRecord* out) {
+  size_t semi = text.find(';');
+  if (semi == std::string_view::npos) return false;
+  std::vector<std::string> head = absl::StrSplit(std::string(text.substr(0, semi)), ',');
+  if (head.size() < 3) return false;
+  uint64_t pri, seq, ts;
+  if (!absl::SimpleAtoi(head[0], &pri) || !absl::SimpleAtoi(head[1], &seq) ||
+      !absl::SimpleAtoi(head[2], &ts))
+    return false;
+  std::string_view message = text.substr(semi + 1);
+  message = message.substr(0, message.find('\n'));
+  out->set_seq(seq);
+  out->set_timestamp_us(ts);
+  out->set_level(pri & 7);
+  out->set_facility(static_cast<uint32_t>(pri >> 3));
+  out->set_message(std::string(message));
+  return true;
+}
+
+class ObserveService final : public v1::Observe::Service {
+ public:
+  explicit ObserveService(Plane& plane) : plane_(plane) {}
+  grpc::Status StreamKernelLog(grpc::ServerContext* c, const v1::StreamKernelLogRequest* req,
+                               grpc::ServerWriter<v1::KernelLogRecord>* writer) override {
+    return plane_.Stream(c, [&]() -> absl::Status {
+      // Non-blocking, so that a follower notices its caller has gone
+      // within a second even when the kernel logs nothing.
+      setup::KernelFd fd(
+          Sys(LKD_NR_openat, kAtFdCwd, "/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0));
+      if (!fd.ok()) return SysStatus(fd.get(), "open /dev/kmsg");
+      char buf[8192];  // a record is at most 1 KiB of text plus its header
+      while (!c->IsCancelled()) {
+        long n = Sys(LKD_NR_read, fd.get(), buf, sizeof(buf) - 1);
+        if (n == -EPIPE) continue;  // records overwritten under us: go on with the next
+        if (n == -EAGAIN) {
+          if (!req->follow()) return absl::OkStatus();
+          // Polled from the host, not waited for in the kernel: in lkd's
+          // kernel a ppoll (or nanosleep) with a timeout from this task
+          // did not return, neither at the timeout nor at a new record
+          // (seen with this very stream; reported as a kernel issue). A
+          // tenth of a second between reads costs nothing and notices a
+          // cancelled caller too.
+          absl::SleepFor(absl::Milliseconds(100));
+          continue;
+        }
+        if (n < 0) return SysStatus(n, "read /dev/kmsg");
+        v1::KernelLogRecord record;
+        if (!ParseKmsg(std::string_view(buf, n), &record) || record.seq() < req->from_seq())
+          continue;
+        if (!writer->Write(record)) return absl::OkStatus();  // the caller went away
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status CaptureLink(grpc::ServerContext* c, const v1::CaptureLinkRequest* req,
+                           grpc::ServerWriter<v1::CapturedFrame>* writer) override {
+    return plane_.Stream(c, [&]() -> absl::Status {
+      const std::string what = absl::StrCat("capture on ", req->link());
+      absl::StatusOr<int> index = setup::LinkIndex(req->link());
+      if (!index.ok()) return WithErrno(index.status(), ENODEV);
+      setup::KernelFd fd(Sys(LKD_NR_socket, AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                             htons(ETH_P_ALL)));
+      if (!fd.ok()) return SysStatus(fd.get(), what);
+      sockaddr_ll at{};
+      at.sll_family = AF_PACKET;
+      at.sll_protocol = htons(ETH_P_ALL);
+      at.sll_ifindex = *index;
+      if (long rc = Sys(LKD_NR_bind, fd.get(), &at, sizeof(at)); rc < 0) return SysStatus(rc, what);
+      writer->SendInitialMetadata();  // bound: the caller may start its traffic
+      const bool loopback = req->link() == "lo";
+      const size_t snaplen = req->snaplen() ? req->snaplen() : 65535;
+      std::vector<char> buf(65536);
+      uint32_t sent = 0;
+      while (!c->IsCancelled() && (req->count() == 0 || sent < req->count())) {
+        sockaddr_ll from{};
+        uint32_t from_len = sizeof(from);
+        long n = Sys(LKD_NR_recvfrom, fd.get(), buf.data(), buf.size(), MSG_TRUNC, &from,
+                     &from_len);
+        if (n == -EAGAIN) {
+          // Host-side polling, as for the kernel log (kernel waits with a
+          // timeout do not return here); the socket's buffer holds what
+          // arrives meanwhile.
+          absl::SleepFor(absl::Milliseconds(5));
+          continue;
+        }
+        if (n < 0) return SysStatus(n, what);
+        // On a loopback link every frame passes twice, out and in; keep
+        // one, as libpcap does.
+        if (loopback && from.sll_pkttype == PACKET_OUTGOING) continue;
+        v1::CapturedFrame frame;
+        frame.set_timestamp_us(absl::ToUnixMicros(absl::Now()));
+        frame.set_length(static_cast<uint32_t>(n));
+        frame.set_data(buf.data(), std::min({static_cast<size_t>(n), snaplen, buf.size()}));
+        if (!writer->Write(frame)) return absl::OkStatus();
+        sent++;
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status WatchEvents(grpc::ServerContext* c, const v1::WatchEventsRequest* req,
+                           grpc::ServerWriter<v1::Event>* writer) override {
+    return plane_.Stream(c, [&]() -> absl::Status {
+      // Subscribed before the snapshot is taken: a change between the two
+      // shows up twice at worst, never not at all.
+      setup::KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                             NETLINK_ROUTE));
+      if (!fd.ok()) return SysStatus(fd.get(), "watch events: socket");
+      sockaddr_nl groups{};
+      groups.nl_family = AF_NETLINK;
+      groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
+                         RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_NEIGH;
+      if (long rc = Sys(LKD_NR_bind, fd.get(), &groups, sizeof(groups)); rc < 0)
+        return SysStatus(rc, "watch events: bind");
+      auto names = admin::LinkNames();
+      if (!names.ok()) return names.status();
+      auto kind_of = [](const std::string& k) {
+        return k == "link"      ? v1::EVENT_KIND_LINK
+               : k == "address" ? v1::EVENT_KIND_ADDRESS
+               : k == "route"   ? v1::EVENT_KIND_ROUTE
+                                : v1::EVENT_KIND_NEIGHBOUR;
+      };
+      bool open = true;
+      auto send = [&](v1::EventKind kind, v1::EventAction action, const std::string& line) {
+        v1::Event e;
+        e.set_kind(kind);
+        e.set_action(action);
+        e.set_line(line);
+        open = open && writer->Write(e);
+      };
+      auto session_line = [](const server::SessionInfo& s) {
+        return absl::StrCat("kernel pid ", s.kernel_pid, " host pid ", s.host_pid, " uid ", s.uid);
+      };
+      std::map<int, server::SessionInfo> sessions;
+      for (const server::SessionInfo& s : plane_.sessions().Snapshot()) sessions[s.kernel_pid] = s;
+      if (req->initial_snapshot()) {
+        for (uint16_t type : {RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH}) {
+          rtgenmsg any{};
+          any.rtgen_family = AF_UNSPEC;
+          setup::NetlinkRequest dump(type, NLM_F_DUMP, any);
+          long rc = dump.Exchange([&](const nlmsghdr& h) {
+            if (h.nlmsg_type == RTM_NEWROUTE &&
+                (static_cast<const rtmsg*>(NLMSG_DATA(&h))->rtm_flags & RTM_F_CLONED))
+              return;
+            if (auto n = admin::Describe(h, *names))
+              send(kind_of(n->kind), v1::EVENT_ACTION_SNAPSHOT, n->line);
+          });
+          if (rc < 0) return SysStatus(rc, "watch events: snapshot");
+        }
+        for (const auto& [pid, s] : sessions)
+          send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_SNAPSHOT, session_line(s));
+      }
+      std::vector<char> buf(65536);
+      while (open && !c->IsCancelled()) {
+        long n = Sys(LKD_NR_recvfrom, fd.get(), buf.data(), buf.size(), 0, nullptr, nullptr);
+        if (n == -ENOBUFS) {
+          send(v1::EVENT_KIND_LOST, v1::EVENT_ACTION_UNSPECIFIED,
+               "events lost: this subscriber fell behind the kernel's notifications");
+          continue;
+        }
+        if (n == -EAGAIN) {
+          // Sessions come and go in lkd, not in the kernel: compared here.
+          std::map<int, server::SessionInfo> now;
+          for (const server::SessionInfo& s : plane_.sessions().Snapshot()) now[s.kernel_pid] = s;
+          for (const auto& [pid, s] : now)
+            if (!sessions.count(pid)) send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_NEW, session_line(s));
+          for (const auto& [pid, s] : sessions)
+            if (!now.count(pid))
+              send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_DELETED, session_line(s));
+          sessions = std::move(now);
+          // Polled from the host, as for the kernel log.
+          absl::SleepFor(absl::Milliseconds(50));
+          continue;
+        }
+        if (n < 0) return SysStatus(n, "watch events: recv");
+        int left = static_cast<int>(n);
+        for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left);
+             h = NLMSG_NEXT(h, left)) {
+          if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
+            if (auto fresh = admin::LinkNames(); fresh.ok()) names = std::move(fresh);
+          }
+          if (auto d = admin::Describe(*h, *names))
+            send(kind_of(d->kind), d->gone ? v1::EVENT_ACTION_DELETED : v1::EVENT_ACTION_NEW,
+                 d->line);
+        }
+      }
+      return absl::OkStatus();
+    });
+  }
+
+  grpc::Status GetMetrics(grpc::ServerContext* c, const v1::GetMetricsRequest* req,
+                          v1::GetMetricsResponse* resp) override {
+    return plane_.Read(c, req->target(), [&]() -> absl::Status {
+      auto links = admin::ListLinks("");
+      if (!links.ok()) return links.status();
+      std::string& t = *resp->mutable_text();
+      auto family = [&](const char* name, const char* type, const char* help) {
+        absl::StrAppend(&t, "# HELP ", name, " ", help, "\n# TYPE ", name, " ", type, "\n");
+      };
+      family("lkd_uptime_seconds", "gauge", "Time since lkd booted its kernel.");
+      absl::StrAppend(&t, "lkd_uptime_seconds ",
+                      absl::ToDoubleSeconds(absl::Now() - plane_.facts().booted), "\n");
+      const std::vector<server::SessionInfo> sessions = plane_.sessions().Snapshot();
+      family("lkd_sessions", "gauge", "Clients attached now.");
+      absl::StrAppend(&t, "lkd_sessions ", sessions.size(), "\n");
+      auto labels = [](const server::SessionInfo& s) {
+        return absl::StrCat("{kernel_pid=\"", s.kernel_pid, "\",host_pid=\"", s.host_pid,
+                            "\",uid=\"", s.uid, "\"}");
+      };
+      family("lkd_session_calls_total", "counter", "System calls served per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_calls_total", labels(s), " ", s.calls, "\n");
+      family("lkd_session_threads", "gauge", "Channels (worker threads) per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_threads", labels(s), " ", s.threads, "\n");
+      struct Counter {
+        const char* name;
+        const char* help;
+        uint64_t (v1::LinkStats::*get)() const;
+      };
+      const Counter counters[] = {
+          {"lkd_link_rx_bytes_total", "Bytes received per link.", &v1::LinkStats::rx_bytes},
+          {"lkd_link_tx_bytes_total", "Bytes sent per link.", &v1::LinkStats::tx_bytes},
+          {"lkd_link_rx_packets_total", "Packets received per link.", &v1::LinkStats::rx_packets},
+          {"lkd_link_tx_packets_total", "Packets sent per link.", &v1::LinkStats::tx_packets},
+          {"lkd_link_rx_dropped_total", "Received packets dropped per link.",
+           &v1::LinkStats::rx_dropped},
+          {"lkd_link_tx_dropped_total", "Packets to send dropped per link.",
+           &v1::LinkStats::tx_dropped},
+      };
+      for (const Counter& k : counters) {
+        family(k.name, "counter", k.help);
+        for (const v1::Link& l : *links)
+          absl::StrAppend(&t, k.name, "{link=\"", l.name(), "\"} ", (l.stats().*k.get)(), "\n");
+      }
+      return absl::OkStatus();
+    });
+  }
+
+ private:
+  Plane& plane_;
+};
+
+}  // namespace
+
+std::vector<std::unique_ptr<grpc::Service>> MakeServices(Plane& plane) {
+  std::vector<std::unique_ptr<grpc::Service>> services;
+  services.push_back(std::make_unique<SystemService>(plane));
+  services.push_back(std::make_unique<SysctlService>(plane));
+  services.push_back(std::make_unique<LinksService>(plane));
+  services.push_back(std::make_unique<AddressesService>(plane));
+  services.push_back(std::make_unique<RoutesService>(plane));
+  services.push_back(std::make_unique<NeighboursService>(plane));
+  services.push_back(std::make_unique<SessionsService>(plane));
+  services.push_back(std::make_unique<NamespacesService>(plane));
+  services.push_back(std::make_unique<ObserveService>(plane));
+  services.push_back(std::make_unique<SocketsService>(plane));
+  return services;
+}
+
+}  // namespace lkd::admin

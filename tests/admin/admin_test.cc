@@ -1,0 +1,805 @@
+// SPDX-License-Identifier: GPL-2.0
+// The admin plane end to end: lkctl against a real lkd, and the effect
+// checked from outside it: clients of lkd reach (or no longer reach) a
+// host server across a TAP, a client socket gets the congestion control a
+// sysctl chose, sessions listed are the clients the test forked, and
+// users who may not change lkd are told so.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "rumpclient/lkclient.h"
+#include "server/daemon/testing/system_test_util.h"
+#include "tests/daemon/lkd_test.h"
+
+namespace lkd::testing {
+namespace {
+
+bool IsRoot() { return geteuid() == 0; }
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Credentials {
+  uid_t uid = 0;
+  gid_t gid = 0;
+};
+
+struct Result {
+  int exit = -1;
+  std::string out, err;
+};
+
+// lkctl, copied where any user may run it (Bazel's runfiles live under
+// root's home, which other users cannot enter).
+class Lkctl {
+ public:
+  Lkctl() {
+    char dir[] = "/tmp/lkctl-XXXXXX";
+    if (mkdtemp(dir) == nullptr) return;
+    dir_ = dir;
+    chmod(dir, 0755);
+    path_ = dir_ + "/lkctl";
+    std::ifstream src("tools/lkctl/lkctl", std::ios::binary);
+    std::ofstream dst(path_, std::ios::binary);
+    dst << src.rdbuf();
+    dst.close();
+    chmod(path_.c_str(), 0755);
+  }
+  ~Lkctl() {
+    unlink(path_.c_str());
+    unlink((dir_ + "/out").c_str());
+    unlink((dir_ + "/err").c_str());
+    rmdir(dir_.c_str());
+  }
+
+  // Runs lkctl with `args` as `who` (root if unset); stdout and stderr
+  // through files, so that long outputs cannot block it.
+  const std::string& path() const { return path_; }
+
+  Result Run(const std::vector<std::string>& args, const Credentials* who = nullptr) const {
+    Result r;
+    const std::string out = dir_ + "/out", err = dir_ + "/err";
+    pid_t pid = fork();
+    if (pid == 0) {
+      int o = open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+      int e = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0666);
+      dup2(o, 1);
+      dup2(e, 2);
+      if (who != nullptr) {
+        if (setgroups(0, nullptr) != 0 || setgid(who->gid) != 0 || setuid(who->uid) != 0)
+          _exit(120);
+      }
+      std::vector<char*> argv = {const_cast<char*>(path_.c_str())};
+      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+      argv.push_back(nullptr);
+      execv(path_.c_str(), argv.data());
+      _exit(127);
+    }
+    int status;
+    waitpid(pid, &status, 0);
+    r.exit = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    r.out = ReadFile(out);
+    r.err = ReadFile(err);
+    return r;
+  }
+
+ private:
+  std::string dir_, path_;
+};
+
+std::ostream& operator<<(std::ostream& os, const Result& r) {
+  return os << "exit " << r.exit << "\n--- stdout ---\n" << r.out << "--- stderr ---\n" << r.err;
+}
+
+class AdminTest : public LkdTest {
+ protected:
+  Result Ctl(std::vector<std::string> args, const Credentials* who = nullptr) {
+    args.insert(args.begin(), {"-H", lkd_->admin_url()});
+    return lkctl_.Run(args, who);
+  }
+  Lkctl lkctl_;
+};
+
+// ---- sysctl ---------------------------------------------------------------
+
+// A new client socket's congestion control, or "" on failure.
+std::string ClientCongestionControl(const std::string& url) {
+  int pipefd[2];
+  if (pipe(pipefd) != 0) return "";
+  pid_t pid = ForkClient(url, [&]() {
+    close(pipefd[0]);
+    CHECK_OR(lk_init() == 0, 10);
+    int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_OR(fd >= 0, 11);
+    char name[16] = {};
+    socklen_t len = sizeof(name);
+    CHECK_OR(lk_sys_getsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, name, &len) == 0, 12);
+    CHECK_OR(write(pipefd[1], name, strnlen(name, sizeof(name))) > 0, 13);
+    return 0;
+  });
+  close(pipefd[1]);
+  std::string name;
+  char buf[16];
+  ssize_t n;
+  while ((n = read(pipefd[0], buf, sizeof(buf))) > 0) name.append(buf, n);
+  close(pipefd[0]);
+  if (WaitClient(pid) != 0) return "";
+  return name;
+}
+
+TEST_F(AdminTest, SysctlWriteReachesNewSockets) {
+  Result before = Ctl({"sysctl", "-n", "net.ipv4.tcp_congestion_control"});
+  ASSERT_EQ(before.exit, 0) << before;
+  EXPECT_NE(before.out, "bbr\n");
+  EXPECT_EQ(ClientCongestionControl(lkd_->url()) + "\n", before.out);
+
+  Result set = Ctl({"sysctl", "-w", "net.ipv4.tcp_congestion_control=bbr"});
+  ASSERT_EQ(set.exit, 0) << set;
+  EXPECT_EQ(set.out, "net.ipv4.tcp_congestion_control = bbr\n");
+  EXPECT_EQ(ClientCongestionControl(lkd_->url()), "bbr");
+  EXPECT_NE(lkd_->Log().find("set sysctl net.ipv4.tcp_congestion_control = bbr: done"),
+            std::string::npos)
+      << "the change is not in lkd's audit log";
+}
+
+TEST_F(AdminTest, SysctlListsTheKernelsTree) {
+  Result all = Ctl({"sysctl", "-a"});
+  ASSERT_EQ(all.exit, 0) << all;
+  std::vector<std::string> lines = absl::StrSplit(all.out, '\n', absl::SkipEmpty());
+  EXPECT_GT(lines.size(), 300u);
+  EXPECT_NE(all.out.find("\nkernel.ostype = Linux\n"), std::string::npos);
+  EXPECT_NE(all.out.find("\nnet.ipv4.ip_forward = 0\n"), std::string::npos);
+  for (const std::string& line : lines) ASSERT_NE(line.find(" = "), std::string::npos) << line;
+
+  Result prefix = Ctl({"sysctl", "-a", "net.ipv4.tcp_congestion_control"});
+  EXPECT_EQ(prefix.exit, 0) << prefix;
+  EXPECT_EQ(absl::StrSplit(prefix.out, '\n', absl::SkipEmpty()).begin()->substr(0, 31),
+            "net.ipv4.tcp_congestion_control");
+
+  Result unknown = Ctl({"sysctl", "net.ipv4.no_such_thing"});
+  EXPECT_EQ(unknown.exit, 1) << unknown;
+  EXPECT_EQ(unknown.err,
+            "sysctl: cannot stat /proc/sys/net/ipv4/no_such_thing: No such file or directory\n");
+  Result bad = Ctl({"sysctl", "-w", "net.ipv4.tcp_congestion_control=no-such-algorithm"});
+  EXPECT_EQ(bad.exit, 2) << bad;
+  EXPECT_NE(bad.err.find("No such file or directory"), std::string::npos) << bad;
+}
+
+// ---- links and usage --------------------------------------------------
+
+TEST_F(AdminTest, LinksAndUsage) {
+  Result show = Ctl({"link", "show", "lo"});
+  ASSERT_EQ(show.exit, 0) << show;
+  EXPECT_EQ(show.out.substr(0, 35), "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 6");
+  Result mtu = Ctl({"link", "set", "dev", "lo", "mtu", "1400"});
+  ASSERT_EQ(mtu.exit, 0) << mtu;
+  Result json = Ctl({"-j", "link", "show", "lo"});
+  ASSERT_EQ(json.exit, 0) << json;
+  EXPECT_EQ(json.out.substr(0, 1), "[");
+  EXPECT_NE(json.out.find("\"ifname\":\"lo\""), std::string::npos) << json;
+  EXPECT_NE(json.out.find("\"mtu\":1400"), std::string::npos) << json;
+
+  Result missing = Ctl({"addr", "add", "10.5.0.1/24", "dev", "eth9"});
+  EXPECT_EQ(missing.exit, 1) << missing;
+  EXPECT_EQ(missing.err, "Cannot find device \"eth9\"\n");
+  // The kernel's extended ack, in ip(8)'s words.
+  Result no_gateway = Ctl({"route", "add", "10.8.0.0/16", "via", "10.77.0.1"});
+  EXPECT_EQ(no_gateway.exit, 2) << no_gateway;
+  EXPECT_EQ(no_gateway.err, "Error: Nexthop has invalid gateway.\n");
+
+  EXPECT_EQ(Ctl({"frobnicate"}).exit, 255);
+  EXPECT_EQ(Ctl({"route", "add"}).exit, 255);
+  for (const char* object :
+       {"link", "addr", "route", "neigh", "netns", "sysctl", "ss", "dmesg", "metrics", "capture",
+        "monitor", "session", "status"}) {
+    Result help = Ctl({object, "help"});
+    EXPECT_EQ(help.exit, 0) << object;
+    EXPECT_NE(help.out.find("Usage: lkctl"), std::string::npos) << object << help;
+  }
+  EXPECT_EQ(lkctl_.Run({"--help"}).exit, 0);
+  Result status = Ctl({"status"});
+  EXPECT_EQ(status.exit, 0) << status;
+  EXPECT_NE(status.out.find("kernel:   Linux 6.1"), std::string::npos) << status;
+  EXPECT_NE(status.out.find("role:     admin"), std::string::npos) << status;
+}
+
+// ---- sessions -----------------------------------------------------------
+
+TEST_F(AdminTest, SessionsListedAndOneKilled) {
+  constexpr int kClients = 8;
+  constexpr uid_t kNobody = 65534;
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kClients; i++) {
+    pids.push_back(ForkClient(lkd_->url(), [&, i]() {
+      close(release[1]);
+      if (i >= kClients / 2) CHECK_OR(setgid(kNobody) == 0 && setuid(kNobody) == 0, 10);
+      CHECK_OR(lk_init() == 0, 11);
+      for (int k = 0; k < 10 * (i + 1); k++) {
+        int fd = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+        CHECK_OR(fd >= 0, 12);
+        CHECK_OR(lk_sys_close(fd) == 0, 13);
+      }
+      CHECK_OR(write(ready[1], "r", 1) == 1, 14);
+      char c;
+      (void)!read(release[0], &c, 1);  // EOF: the test is done listing
+      int fd = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+      if (fd < 0) return errno == ENOTCONN ? 50 : 51;
+      return 0;
+    }));
+  }
+  close(release[0]);
+  close(ready[1]);
+  for (int i = 0; i < kClients; i++) {
+    char c;
+    ASSERT_EQ(read(ready[0], &c, 1), 1) << "client " << i << " never got ready";
+  }
+  close(ready[0]);
+
+  Result list = Ctl({"session", "list"});
+  ASSERT_EQ(list.exit, 0) << list;
+  std::vector<std::string> lines = absl::StrSplit(list.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 1u + kClients) << list;
+  EXPECT_NE(lines[0].find("KPID"), std::string::npos);
+  int victim_kpid = -1;
+  for (size_t l = 1; l < lines.size(); l++) {
+    std::istringstream row(lines[l]);
+    int kpid, host_pid;
+    unsigned uid, threads;
+    unsigned long long calls;
+    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls) << lines[l];
+    auto it = std::find(pids.begin(), pids.end(), host_pid);
+    ASSERT_NE(it, pids.end()) << "not a client of this test: " << lines[l];
+    const int i = static_cast<int>(it - pids.begin());
+    EXPECT_EQ(uid, i >= kClients / 2 ? kNobody : 0u) << lines[l];
+    EXPECT_GE(threads, 1u) << lines[l];
+    EXPECT_GE(calls, 2ull * 10 * (i + 1)) << lines[l];
+    if (i == 0) victim_kpid = kpid;
+  }
+  ASSERT_GT(victim_kpid, 0);
+
+  Result metrics = Ctl({"metrics"});
+  ASSERT_EQ(metrics.exit, 0) << metrics;
+  EXPECT_NE(metrics.out.find("\nlkd_sessions 8\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.out.find("# TYPE lkd_session_calls_total counter\n"), std::string::npos);
+  EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_calls_total{kernel_pid=\"", victim_kpid,
+                                          "\",host_pid=\"", pids[0], "\",uid=\"0\"} ")),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.out.find("lkd_link_rx_bytes_total{link=\"lo\"} "), std::string::npos);
+
+  Result kill = Ctl({"session", "kill", std::to_string(victim_kpid)});
+  EXPECT_EQ(kill.exit, 0) << kill;
+  EXPECT_EQ(Ctl({"session", "kill", "999999"}).exit, 1);
+  close(release[1]);
+  EXPECT_EQ(WaitClient(pids[0]), 50) << "the killed client's calls should fail with ENOTCONN";
+  for (int i = 1; i < kClients; i++) EXPECT_EQ(WaitClient(pids[i]), 0) << "client " << i;
+}
+
+// ---- sockets ----------------------------------------------------------------
+
+TEST_F(AdminTest, SsShowsSocketsWithTheirSessions) {
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    CHECK_OR(lk_init() == 0, 10);
+    int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at = Ipv4Address("127.0.0.1", 5555);
+    CHECK_OR(lk_sys_bind(l, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 11);
+    CHECK_OR(lk_sys_listen(l, 4) == 0, 12);
+    int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_OR(lk_sys_connect(c, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 13);
+    int u = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+    sockaddr_in uat = Ipv4Address("127.0.0.1", 5556);
+    CHECK_OR(lk_sys_bind(u, reinterpret_cast<sockaddr*>(&uat), sizeof(uat)) == 0, 14);
+    CHECK_OR(write(ready[1], "r", 1) == 1, 15);
+    char ch;
+    (void)!read(release[0], &ch, 1);
+    return 0;
+  });
+  close(ready[1]);
+  close(release[0]);
+  char ch;
+  ASSERT_EQ(read(ready[0], &ch, 1), 1);
+  const std::string users = absl::StrCat("pid=", client, ",fd=");
+
+  Result listening = Ctl({"ss", "-tlnp"});
+  ASSERT_EQ(listening.exit, 0) << listening;
+  std::vector<std::string> lines = absl::StrSplit(listening.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << listening;
+  EXPECT_EQ(lines[0].substr(0, 5), "State");
+  EXPECT_EQ(lines[1].substr(0, 6), "LISTEN");
+  EXPECT_NE(lines[1].find("127.0.0.1:5555"), std::string::npos) << listening;
+  EXPECT_NE(lines[1].find(users), std::string::npos) << listening;
+
+  Result all = Ctl({"ss", "-tanp"});
+  ASSERT_EQ(all.exit, 0) << all;
+  int established = 0;
+  for (const absl::string_view line : absl::StrSplit(all.out, '\n'))
+    if (absl::StartsWith(line, "ESTAB") && line.find(users) != std::string::npos) established++;
+  EXPECT_EQ(established, 1) << "the connected end (the accepted one is not in the client's "
+                               "fd table until accept)\n" << all;
+  EXPECT_NE(all.out.find("LISTEN"), std::string::npos);
+
+  Result udp = Ctl({"ss", "-ulnp"});
+  EXPECT_NE(udp.out.find("UNCONN"), std::string::npos) << udp;
+  EXPECT_NE(udp.out.find("127.0.0.1:5556"), std::string::npos) << udp;
+
+  close(release[1]);
+  EXPECT_EQ(WaitClient(client), 0);
+  close(ready[0]);
+}
+
+// ---- packet capture -------------------------------------------------------
+
+bool ReadUntil(int fd, const std::string& text, std::string* seen);  // below
+
+TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
+  if (access("/usr/bin/tcpdump", X_OK) != 0) GTEST_SKIP() << "needs tcpdump (setup.sh)";
+  const std::string pcap = ::testing::TempDir() + "/capture.pcap";
+  int err[2];
+  ASSERT_EQ(pipe(err), 0);
+  pid_t capture = fork();
+  if (capture == 0) {
+    dup2(err[1], 2);
+    close(err[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "capture", "dev", "lo", "-c", "6",
+          "-w", pcap.c_str(), nullptr);
+    _exit(127);
+  }
+  close(err[1]);
+  std::string seen;
+  ASSERT_TRUE(ReadUntil(err[0], "listening on lo", &seen)) << seen;
+  // A TCP exchange over lkd's loopback: the handshake, data and acks.
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 10);
+    int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in at = Ipv4Address("127.0.0.1", 6000);
+    CHECK_OR(lk_sys_bind(l, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 11);
+    CHECK_OR(lk_sys_listen(l, 1) == 0, 12);
+    int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    CHECK_OR(lk_sys_connect(c, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 13);
+    int a = lk_sys_accept(l, nullptr, nullptr);
+    CHECK_OR(a >= 0, 14);
+    for (int i = 0; i < 4; i++) {
+      CHECK_OR(lk_sys_write(c, "capture-me", 10) == 10, 15);
+      char buf[10];
+      CHECK_OR(lk_sys_recv(a, buf, 10, MSG_WAITALL) == 10, 16);
+    }
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
+  int status;
+  waitpid(capture, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  ReadUntil(err[0], "packets captured", &seen);
+  close(err[0]);
+  EXPECT_NE(seen.find("6 packets captured"), std::string::npos) << seen;
+
+  std::string out;
+  ASSERT_EQ(Shell("tcpdump -nn -r " + pcap + " 2>&1", &out), 0) << out;
+  std::vector<std::string> lines = absl::StrSplit(out, '\n', absl::SkipEmpty());
+  int frames = 0;
+  for (const std::string& line : lines)
+    if (line.find(" IP 127.0.0.1.") != std::string::npos) frames++;
+  EXPECT_EQ(frames, 6) << out;
+  EXPECT_NE(out.find("> 127.0.0.1.6000: Flags [S]"), std::string::npos) << out;
+  EXPECT_NE(out.find("length 10"), std::string::npos) << "the data segment\n" << out;
+  unlink(pcap.c_str());
+}
+
+// ---- the kernel log --------------------------------------------------------
+
+// Reads lines from `fd` until one contains `text`; false at EOF.
+bool ReadUntil(int fd, const std::string& text, std::string* seen) {
+  char c;
+  std::string line;
+  while (read(fd, &c, 1) == 1) {
+    if (c != '\n') {
+      line += c;
+      continue;
+    }
+    *seen += line + "\n";
+    if (line.find(text) != std::string::npos) return true;
+    line.clear();
+  }
+  return false;
+}
+
+TEST_F(AdminTest, DmesgShowsTheBootAndFollowsNewLines) {
+  Result log = Ctl({"dmesg"});
+  ASSERT_EQ(log.exit, 0) << log;
+  EXPECT_NE(log.out.find("] Linux version 6.1."), std::string::npos) << log;
+
+  // lkctl dmesg -w into a pipe: its output is the signal.
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "dmesg", "-w", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string seen;
+  ASSERT_TRUE(ReadUntil(out[0], "Linux version", &seen)) << seen;
+  // Something the kernel logs after the follower started: the first
+  // write to vm.drop_caches ("init (23): drop_caches: 1").
+  const std::string marker = "drop_caches: 1";
+  EXPECT_EQ(seen.find(marker), std::string::npos);
+  Result drop = Ctl({"sysctl", "-w", "vm.drop_caches=1"});
+  EXPECT_EQ(drop.exit, 0) << drop;
+  EXPECT_TRUE(ReadUntil(out[0], marker, &seen)) << seen;
+  kill(follower, SIGTERM);
+  waitpid(follower, nullptr, 0);
+  close(out[0]);
+}
+
+// ---- events -----------------------------------------------------------------
+
+TEST_F(AdminTest, MonitorShowsStateThenChanges) {
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  pid_t monitor = fork();
+  if (monitor == 0) {
+    dup2(out[1], 1);
+    close(out[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "monitor", "--snapshot", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  std::string seen;
+  // The snapshot: taken after the subscription, so what follows is new.
+  ASSERT_TRUE(ReadUntil(out[0], "[LINK] 1: lo: <LOOPBACK,UP,LOWER_UP>", &seen)) << seen;
+  ASSERT_TRUE(ReadUntil(out[0], "[ADDR] 1: lo    inet 127.0.0.1/8 scope host", &seen)) << seen;
+
+  ASSERT_EQ(Ctl({"route", "add", "10.3.0.0/16", "dev", "lo"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[ROUTE] 10.3.0.0/16 dev lo proto static", &seen)) << seen;
+  ASSERT_EQ(Ctl({"route", "del", "10.3.0.0/16", "dev", "lo"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[ROUTE] Deleted 10.3.0.0/16 dev lo", &seen)) << seen;
+  ASSERT_EQ(Ctl({"link", "set", "dummy0", "up"}).exit, 0);
+  EXPECT_TRUE(ReadUntil(out[0], "[LINK] 2: dummy0: <BROADCAST,NOARP,UP,LOWER_UP>", &seen)) << seen;
+
+  int release[2];
+  ASSERT_EQ(pipe(release), 0);
+  pid_t client = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    CHECK_OR(lk_init() == 0, 10);
+    char c;
+    (void)!read(release[0], &c, 1);
+    return 0;
+  });
+  close(release[0]);
+  EXPECT_TRUE(ReadUntil(out[0], absl::StrCat(" host pid ", client, " uid 0"), &seen)) << seen;
+  EXPECT_NE(seen.find("[SESSION] kernel pid "), std::string::npos) << seen;
+  close(release[1]);
+  EXPECT_EQ(WaitClient(client), 0);
+  EXPECT_TRUE(ReadUntil(out[0], absl::StrCat("[SESSION] Deleted kernel pid "), &seen)) << seen;
+  kill(monitor, SIGTERM);
+  waitpid(monitor, nullptr, 0);
+  close(out[0]);
+}
+
+// ---- network namespaces --------------------------------------------------
+
+TEST_F(AdminTest, NamespacesAreIsolatedStacks) {
+  ASSERT_EQ(Ctl({"netns", "add", "blue"}).exit, 0);
+  ASSERT_EQ(Ctl({"netns", "add", "red"}).exit, 0);
+  Result dup = Ctl({"netns", "add", "blue"});
+  EXPECT_EQ(dup.exit, 2) << dup;
+  EXPECT_EQ(dup.err, "Cannot create namespace file \"/run/netns/blue\": File exists\n");
+  EXPECT_EQ(Ctl({"netns"}).out, "blue\nred\n");
+
+  // A fresh namespace has only its loopback link, down.
+  Result links = Ctl({"-n", "blue", "link"});
+  ASSERT_EQ(links.exit, 0) << links;
+  EXPECT_EQ(links.out.substr(0, 30), "1: lo: <LOOPBACK> mtu 65536 qd");
+  EXPECT_EQ(links.out.find("dummy0"), std::string::npos);
+
+  // Addresses, routes and sysctls given in one stay in it.
+  ASSERT_EQ(Ctl({"-n", "blue", "link", "set", "lo", "up"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "addr", "add", "10.1.0.1/24", "dev", "lo"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "route", "add", "10.2.0.0/16", "dev", "lo"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "blue", "sysctl", "-w", "net.ipv4.ip_forward=1"}).exit, 0);
+  EXPECT_NE(Ctl({"-n", "blue", "addr"}).out.find("inet 10.1.0.1/24"), std::string::npos);
+  EXPECT_NE(Ctl({"-n", "blue", "route"}).out.find("10.2.0.0/16 dev lo"), std::string::npos);
+  for (const std::vector<std::string>& where : {std::vector<std::string>{}, {"-n", "red"}}) {
+    auto in = [&](std::vector<std::string> args) {
+      args.insert(args.begin(), where.begin(), where.end());
+      return Ctl(args);
+    };
+    EXPECT_EQ(in({"addr"}).out.find("10.1.0.1"), std::string::npos);
+    EXPECT_EQ(in({"route"}).out.find("10.2.0.0"), std::string::npos);
+    EXPECT_EQ(in({"sysctl", "-n", "net.ipv4.ip_forward"}).out, "0\n");
+  }
+  // The same address in another namespace is no conflict.
+  EXPECT_EQ(Ctl({"-n", "red", "addr", "add", "10.1.0.1/24", "dev", "lo"}).exit, 0);
+
+  // A link moved into one leaves the initial namespace.
+  ASSERT_EQ(Ctl({"link", "set", "dev", "dummy0", "netns", "red"}).exit, 0);
+  EXPECT_NE(Ctl({"-n", "red", "link"}).out.find("dummy0"), std::string::npos);
+  EXPECT_EQ(Ctl({"link"}).out.find("dummy0"), std::string::npos);
+  EXPECT_NE(lkd_->Log().find("(admin): move link dummy0 to netns red: done"), std::string::npos);
+
+  Result unknown = Ctl({"-n", "green", "addr"});
+  EXPECT_EQ(unknown.exit, 2) << unknown;
+  EXPECT_EQ(Ctl({"netns", "del", "red"}).exit, 0);
+  EXPECT_EQ(Ctl({"netns", "del", "red"}).exit, 1);
+  EXPECT_EQ(Ctl({"netns"}).out, "blue\n");
+  EXPECT_EQ(Ctl({"netns", "add", "a/b"}).exit, 255);
+}
+
+// ---- roles --------------------------------------------------------------
+
+class AdminRolesTest : public AdminTest {
+ protected:
+  static constexpr gid_t kReaders = 4242;
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root to run lkctl as other users";
+    auto d = LkdDaemon::Start({"--reader_group", std::to_string(kReaders)});
+    ASSERT_TRUE(d.ok()) << d.status();
+    lkd_ = std::move(*d);
+  }
+};
+
+TEST_F(AdminRolesTest, NobodyIsRefusedEveryCall) {
+  const Credentials nobody{65534, 65534};
+  for (std::vector<std::string> args :
+       {std::vector<std::string>{"route", "show"}, {"status"}, {"session", "list"},
+        {"sysctl", "-a"}, {"addr", "add", "10.6.0.1/24", "dev", "lo"}}) {
+    Result r = Ctl(args, &nobody);
+    EXPECT_EQ(r.exit, 3) << args[0] << ": " << r;
+    EXPECT_NE(r.err.find("refuses this caller (uid 65534)"), std::string::npos) << r;
+    EXPECT_NE(r.err.find("not allowed to use lkd's admin plane"), std::string::npos) << r;
+    EXPECT_EQ(r.out, "");
+  }
+}
+
+TEST_F(AdminRolesTest, ReadersReadButDoNotChange) {
+  const Credentials reader{65534, kReaders};
+  Result show = Ctl({"route", "show"}, &reader);
+  EXPECT_EQ(show.exit, 0) << show;
+  Result status = Ctl({"status"}, &reader);
+  EXPECT_EQ(status.exit, 0) << status;
+  EXPECT_NE(status.out.find("role:     reader"), std::string::npos) << status;
+  EXPECT_EQ(Ctl({"sysctl", "kernel.ostype"}, &reader).out, "kernel.ostype = Linux\n");
+
+  Result add = Ctl({"route", "add", "10.7.0.0/16", "dev", "lo"}, &reader);
+  EXPECT_EQ(add.exit, 3) << add;
+  EXPECT_NE(add.err.find("reader group, which may only read"), std::string::npos) << add;
+  Result set = Ctl({"sysctl", "-w", "net.ipv4.ip_forward=1"}, &reader);
+  EXPECT_EQ(set.exit, 3) << set;
+  EXPECT_EQ(Ctl({"sysctl", "-n", "net.ipv4.ip_forward"}).out, "0\n");
+  EXPECT_NE(lkd_->Log().find("refused to add route 10.7.0.0/16 dev lo: uid 65534"),
+            std::string::npos)
+      << lkd_->Log();
+
+  // Root may, and the audit log says who did it.
+  Result root = Ctl({"route", "add", "10.7.0.0/16", "dev", "lo"});
+  EXPECT_EQ(root.exit, 0) << root;
+  EXPECT_NE(lkd_->Log().find("uid 0 pid "), std::string::npos) << lkd_->Log();
+  EXPECT_NE(lkd_->Log().find("(admin): add route 10.7.0.0/16 dev lo: done"), std::string::npos)
+      << lkd_->Log();
+}
+
+TEST_F(AdminTest, GarbageOnTheAdminSocketHarmsNoOne) {
+  // Bytes that are not HTTP/2, and a connection dropped half-way: lkd
+  // drops that connection and serves the next caller.
+  for (int round = 0; round < 3; round++) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ASSERT_GE(fd, 0);
+    sockaddr_un addr = {};
+    addr.sun_family = AF_UNIX;
+    std::string path = lkd_->admin_url().substr(strlen("unix://"));
+    strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+    ASSERT_EQ(connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+    std::string junk = round == 0 ? std::string(65536, '\xff')
+                       : round == 1 ? std::string("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n") + std::string(100, '\0')
+                                    : std::string("GET / HTTP/1.1\r\nHost: lkd\r\n\r\n");
+    (void)!send(fd, junk.data(), junk.size(), MSG_NOSIGNAL);
+    close(fd);
+  }
+  Result status = Ctl({"status"});
+  EXPECT_EQ(status.exit, 0) << status;
+  EXPECT_EQ(kill(lkd_->pid(), 0), 0) << "lkd died";
+}
+
+TEST_F(AdminTest, LkdAdminEnvironmentNamesTheSocket) {
+  setenv("LKD_ADMIN", lkd_->admin_url().c_str(), 1);
+  Result r = lkctl_.Run({"status"});
+  unsetenv("LKD_ADMIN");
+  EXPECT_EQ(r.exit, 0) << r;
+  // -H wins over the environment.
+  setenv("LKD_ADMIN", "unix:///nonexistent/admin.sock", 1);
+  Result h = lkctl_.Run({"-H", lkd_->admin_url(), "status"});
+  Result env = lkctl_.Run({"status"});
+  unsetenv("LKD_ADMIN");
+  EXPECT_EQ(h.exit, 0) << h;
+  EXPECT_EQ(env.exit, 3) << env;
+  EXPECT_NE(env.err.find("cannot reach lkd at unix:///nonexistent/admin.sock"), std::string::npos)
+      << env;
+}
+
+TEST_F(AdminTest, StoppedLkdCannotBeReached) {
+  const std::string url = lkd_->admin_url();
+  ASSERT_EQ(Ctl({"status"}).exit, 0);
+  auto st = lkd_->StopWith(SIGTERM);
+  ASSERT_TRUE(st.ok()) << st.status();
+  Result r = lkctl_.Run({"-H", url, "route", "show"});
+  EXPECT_EQ(r.exit, 3) << r;
+  EXPECT_EQ(r.err.rfind("lkctl: cannot reach lkd at " + url, 0), 0u) << r;
+  Result env = lkctl_.Run({"status"});  // the default socket; no lkd there in tests
+  if (access("/run/lkd/admin.sock", F_OK) != 0) {
+    EXPECT_EQ(env.exit, 3) << env;
+  }
+}
+
+// ---- addresses and routes across a TAP ----------------------------------
+
+// lkd in a network namespace of the test's own, with a TAP whose host side
+// is 10.0.2.1/24, and a host server on 10.9.0.1 (on its lo): lkd's
+// client reaches it only once lkctl gave lkd an address and a route.
+class AdminNetTest : public AdminTest {
+ protected:
+  void SetUp() override {
+    if (!IsRoot() || access("/dev/net/tun", R_OK) != 0)
+      GTEST_SKIP() << "needs root and /dev/net/tun";
+    const std::string suffix = std::to_string(getpid() % 100000);
+    ns_ = std::make_unique<ScopedNetns>("lkda-" + suffix);
+    ASSERT_TRUE(ns_->ok());
+    tap_ = "lkdatap" + suffix;
+    const std::string ip = "ip -n " + ns_->name() + " ";
+    std::string out;
+    ASSERT_EQ(Shell(ip + "link set lo up && " + ip + "tuntap add dev " + tap_ + " mode tap && " +
+                        ip + "addr add 10.0.2.1/24 dev " + tap_ + " && " + ip + "link set " +
+                        tap_ + " up && " + ip + "addr add 10.9.0.1/32 dev lo",
+                    &out),
+              0)
+        << out;
+    // lkd (forked from here) and the host server live in the namespace.
+    home_ns_ = open("/proc/self/ns/net", O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(home_ns_, 0);
+    ASSERT_TRUE(ns_->Enter().ok());
+    auto d = LkdDaemon::Start({"--net", "tap:" + tap_ + ",mac=02:00:00:00:0a:02"});
+    ASSERT_TRUE(d.ok()) << d.status();
+    lkd_ = std::move(*d);
+  }
+  void TearDown() override {
+    AdminTest::TearDown();
+    lkd_.reset();
+    if (home_ns_ >= 0) {
+      setns(home_ns_, CLONE_NEWNET);
+      close(home_ns_);
+    }
+    ns_.reset();
+  }
+
+  // A client of lkd connects to 10.9.0.1:port and sends "hello": 0, or
+  // the errno of its connect.
+  int ClientConnect(uint16_t port) {
+    pid_t pid = ForkClient(lkd_->url(), [port]() {
+      CHECK_OR(lk_init() == 0, 100);
+      int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+      CHECK_OR(fd >= 0, 101);
+      sockaddr_in to = Ipv4Address("10.9.0.1", port);
+      if (lk_sys_connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)) != 0) return errno;
+      CHECK_OR(lk_sys_write(fd, "hello", 5) == 5, 102);
+      lk_sys_close(fd);
+      return 0;
+    });
+    return WaitClient(pid);
+  }
+
+  std::unique_ptr<ScopedNetns> ns_;
+  std::string tap_;
+  int home_ns_ = -1;
+};
+
+TEST_F(AdminNetTest, AddressAndRouteAtRunTime) {
+  // The host server, in the namespace (the test thread is in it).
+  int server = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(server, 0);
+  int one = 1;
+  setsockopt(server, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in at = Ipv4Address("10.9.0.1", 7001);
+  ASSERT_EQ(bind(server, reinterpret_cast<sockaddr*>(&at), sizeof(at)), 0) << strerror(errno);
+  ASSERT_EQ(listen(server, 4), 0);
+
+  EXPECT_EQ(ClientConnect(7001), ENETUNREACH) << "lkd has no address or route yet";
+
+  Result add = Ctl({"addr", "add", "10.0.2.2/24", "dev", "eth0"});
+  ASSERT_EQ(add.exit, 0) << add;
+  Result again = Ctl({"addr", "add", "10.0.2.2/24", "dev", "eth0"});
+  EXPECT_EQ(again.exit, 2) << again;
+  EXPECT_EQ(again.err, "RTNETLINK answers: File exists\n");
+  Result addrs = Ctl({"addr", "show", "dev", "eth0"});
+  EXPECT_NE(addrs.out.find("    inet 10.0.2.2/24 brd 10.0.2.255 scope global eth0\n"),
+            std::string::npos)
+      << addrs;
+
+  Result route = Ctl({"route", "add", "10.9.0.0/24", "via", "10.0.2.1"});
+  ASSERT_EQ(route.exit, 0) << route;
+  Result routes = Ctl({"route"});
+  EXPECT_NE(routes.out.find("10.9.0.0/24 via 10.0.2.1 dev eth0 proto static"), std::string::npos)
+      << routes;
+  EXPECT_NE(routes.out.find("10.0.2.0/24 dev eth0 proto kernel scope link src 10.0.2.2"),
+            std::string::npos)
+      << routes;
+  Result json = Ctl({"-j", "route", "show"});
+  EXPECT_NE(json.out.find("{\"dst\":\"10.9.0.0/24\",\"gateway\":\"10.0.2.1\",\"dev\":\"eth0\","
+                          "\"protocol\":\"static\""),
+            std::string::npos)
+      << json;
+
+  pid_t accepted = fork();  // the host side: accept one, read "hello"
+  if (accepted == 0) {
+    pollfd p{server, POLLIN, 0};
+    if (poll(&p, 1, 60000) != 1) _exit(1);
+    int c = accept(server, nullptr, nullptr);
+    char buf[5];
+    _exit(c >= 0 && recv(c, buf, 5, MSG_WAITALL) == 5 && memcmp(buf, "hello", 5) == 0 ? 0 : 2);
+  }
+  EXPECT_EQ(ClientConnect(7001), 0) << "lkd's client did not reach the host server";
+  int status;
+  waitpid(accepted, &status, 0);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "the host server got no hello";
+
+  // Neighbours: a static one, listed, refused twice, deleted.
+  Result neigh = Ctl({"neigh", "add", "10.0.2.9", "lladdr", "02:00:00:00:0a:09", "dev", "eth0"});
+  EXPECT_EQ(neigh.exit, 0) << neigh;
+  EXPECT_EQ(Ctl({"neigh", "add", "10.0.2.9", "lladdr", "02:00:00:00:0a:09", "dev", "eth0"}).err,
+            "RTNETLINK answers: File exists\n");
+  EXPECT_NE(Ctl({"neigh", "show", "dev", "eth0"})
+                .out.find("10.0.2.9 dev eth0 lladdr 02:00:00:00:0a:09 PERMANENT\n"),
+            std::string::npos);
+  EXPECT_EQ(Ctl({"neigh", "del", "10.0.2.9", "dev", "eth0"}).exit, 0);
+
+  Result del = Ctl({"route", "del", "10.9.0.0/24", "via", "10.0.2.1"});
+  ASSERT_EQ(del.exit, 0) << del;
+  EXPECT_EQ(ClientConnect(7001), ENETUNREACH) << "Network is unreachable, as Linux says";
+  Result del_again = Ctl({"route", "del", "10.9.0.0/24", "via", "10.0.2.1"});
+  EXPECT_EQ(del_again.exit, 2) << del_again;
+  EXPECT_EQ(del_again.err, "RTNETLINK answers: No such process\n");
+
+  Result deladdr = Ctl({"addr", "del", "10.0.2.2/24", "dev", "eth0"});
+  EXPECT_EQ(deladdr.exit, 0) << deladdr;
+  EXPECT_EQ(Ctl({"addr", "show", "dev", "eth0"}).out.find("10.0.2.2"), std::string::npos);
+  close(server);
+}
+
+}  // namespace
+}  // namespace lkd::testing
