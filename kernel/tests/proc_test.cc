@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <net/route.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -203,6 +205,48 @@ TEST(Processes, BindRacingProcessExitGetsTaskOrEsrch) {
     ASSERT_EQ(bad.load(), 0) << "round " << round;
     ASSERT_EQ(lkd_bind(p), -ESRCH) << "round " << round;
   }
+}
+
+// Timed waits end at their timeout, also when they start from a kernel
+// gone deep idle (its tick stopped) and while other host threads keep the
+// CPU busy (the timer's interrupt then arrives while the CPU is held). A
+// lost timer interrupt shows as a test that hangs here.
+TEST(Time, TimedWaitsEndAfterDeepIdleAndUnderLoad) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> busy;
+  auto waits = [p] {
+    return InProcess(p, [] {
+      int fds[2];
+      if (Sys(LKD_NR_pipe2, fds, 0) < 0) return -1L;
+      long bad = 0;
+      for (int i = 0; i < 5; i++) {
+        pollfd pfd = {fds[0], POLLIN, 0};
+        timespec poll_for = {0, 20 * 1000 * 1000};
+        if (Sys(LKD_NR_ppoll, &pfd, 1, &poll_for, nullptr, 8) != 0) bad++;  // 0: timed out
+        timespec sleep_for = {0, 10 * 1000 * 1000};
+        if (Sys(LKD_NR_nanosleep, &sleep_for, nullptr) != 0) bad++;
+        usleep(150 * 1000);  // long enough for the kernel to go deep idle
+      }
+      Sys(LKD_NR_close, fds[0]);
+      Sys(LKD_NR_close, fds[1]);
+      return bad;
+    });
+  };
+  EXPECT_EQ(waits(), 0) << "from deep idle";
+  for (int b = 0; b < 3; b++) {
+    busy.emplace_back([&] {
+      InProcess(p, [&] {
+        while (!stop.load()) Sys(LKD_NR_getpid);
+        return 0L;
+      });
+    });
+  }
+  EXPECT_EQ(waits(), 0) << "with three threads calling in a loop";
+  stop = true;
+  for (auto& t : busy) t.join();
+  lkd_proc_exit(p);
 }
 
 TEST(Credentials, UnprivilegedCannotBindLowPortOrAddRoute) {
