@@ -12,7 +12,7 @@
 #include <memory>
 
 #include "gtest/gtest.h"
-#include "tests/daemon/lkd_fixture.h"
+#include "server/daemon/testing/lkd_fixture.h"
 
 // In a forked client's body: if `cond` fails, say which and why (errno)
 // on stderr and end the client with exit code `code`.

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "schema/admin/v1/routes.grpc.pb.h"
 #include "schema/admin/v1/sysctl.grpc.pb.h"
-#include "tests/daemon/lkd_fixture.h"
+#include "server/daemon/testing/lkd_fixture.h"
 
 ABSL_FLAG(int, routes, 5000, "routes added for the per-second figures");
 ABSL_FLAG(int, calls, 2000, "read calls for the latency figures");

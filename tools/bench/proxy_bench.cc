@@ -71,7 +71,7 @@
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient.h"
 #include "kernel/testing/loopback.h"
-#include "tests/daemon/lkd_fixture.h"
+#include "server/daemon/testing/lkd_fixture.h"
 
 ABSL_FLAG(bool, quick, false,
           "shorten every duration and sample count (a smoke run)");

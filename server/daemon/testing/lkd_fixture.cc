@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-#include "tests/daemon/lkd_fixture.h"
+#include "server/daemon/testing/lkd_fixture.h"
 
 #include <dirent.h>
 #include <fcntl.h>

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 // System-test helpers: a real lkd daemon started from the build (with its
 // log in the test's temp dir), and client processes forked from the test.
-#ifndef LKD_TESTS_DAEMON_LKD_FIXTURE_H_
-#define LKD_TESTS_DAEMON_LKD_FIXTURE_H_
+#ifndef LKD_SERVER_DAEMON_TESTING_LKD_FIXTURE_H_
+#define LKD_SERVER_DAEMON_TESTING_LKD_FIXTURE_H_
 
 #include <sys/types.h>
 
@@ -66,4 +66,4 @@ struct ReadyPipe {
 
 }  // namespace lkd::testing
 
-#endif  // LKD_TESTS_DAEMON_LKD_FIXTURE_H_
+#endif  // LKD_SERVER_DAEMON_TESTING_LKD_FIXTURE_H_
