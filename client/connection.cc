@@ -475,6 +475,7 @@ void Connection::Impl::RpcMain(const std::string& cookie,
     request.setVersion(rpc::PROTOCOL_VERSION);
     request.setCookie(kj::arrayPtr(reinterpret_cast<const kj::byte*>(cookie.data()),
                                    cookie.size()));
+    if (!options_.netns.empty()) request.setNetns(options_.netns);
     auto response = request.send().wait(io.waitScope);
     session_ = response.getSession();
     pid_ = response.getPid();

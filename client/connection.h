@@ -46,6 +46,10 @@ struct ConnectionOptions {
   // on the calling thread after the call (after each piece of a chunked
   // one) with them (call_trace.h). Unset, tracing costs one branch.
   std::function<void(const CallTrace&)> trace;
+  // The network namespace of lkd's kernel a new kernel process lives in
+  // (a name the admin plane made, `lkctl netns add NAME`); empty: the
+  // initial one. Ignored when attaching with a hand-over cookie.
+  std::string netns;
 };
 
 class Connection {

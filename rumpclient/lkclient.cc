@@ -47,6 +47,8 @@ int Attach(const std::string& cookie) {
   // LKD_CLIENT_SPIN_US: how long a call spins for its answer before it
   // sleeps on its futex.
   if (const char* spin = getenv("LKD_CLIENT_SPIN_US")) options.spin_ns = strtoull(spin, nullptr, 10) * 1000;
+  // LKD_NETNS: the network namespace of lkd's kernel to live in.
+  if (const char* netns = getenv("LKD_NETNS")) options.netns = netns;
   auto connection = Connection::Connect(g_server, cookie, options);
   if (!connection.ok()) {
     SetError(connection.status());

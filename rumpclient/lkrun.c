@@ -23,7 +23,7 @@
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: lkrun [--server URL] [--prefix PATH] [--] PROGRAM [ARGS...]\n"
+		"Usage: lkrun [--server URL] [--prefix PATH] [--netns NAME] [--] PROGRAM [ARGS...]\n"
 		"\n"
 		"Runs PROGRAM with its sockets (AF_INET, AF_INET6, AF_NETLINK, AF_PACKET)\n"
 		"in lkd's kernel; files, pipes and AF_UNIX sockets stay on the host.\n"
@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"  --server URL   lkd's socket (default: $LKD_SERVER, else " DEFAULT_SERVER ")\n"
 		"  --prefix PATH  paths under PATH open in lkd's file systems, PATH removed\n"
 		"                 (adds prefix=PATH to LKD_HIJACK)\n"
+		"  --netns NAME   live in network namespace NAME of lkd's kernel (one made\n"
+		"                 with `lkctl netns add NAME`; sets LKD_NETNS)\n"
 		"  --help         this text\n"
 		"\n"
 		"Environment: LKD_HIJACK=\"net=inet,inet6,netlink,packet;unix=host;prefix=/lkd\"\n"
@@ -95,23 +97,26 @@ static int find_library(char *out, size_t size)
 int main(int argc, char **argv)
 {
 	const char *server = getenv("LKD_SERVER");
-	const char *prefix = NULL;
+	const char *prefix = NULL, *netns = NULL;
 	int i = 1;
 	for (; i < argc; i++) {
 		const char *a = argv[i];
 		if (strcmp(a, "--") == 0) { i++; break; }
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { usage(stdout); return 0; }
-		if (strcmp(a, "--server") == 0 || strcmp(a, "--prefix") == 0) {
+		if (strcmp(a, "--server") == 0 || strcmp(a, "--prefix") == 0 ||
+		    strcmp(a, "--netns") == 0) {
 			if (i + 1 >= argc) {
 				fprintf(stderr, "lkrun: %s needs a value (see --help)\n", a);
 				return 2;
 			}
 			if (a[2] == 's') server = argv[++i];
-			else prefix = argv[++i];
+			else if (a[2] == 'p') prefix = argv[++i];
+			else netns = argv[++i];
 			continue;
 		}
 		if (strncmp(a, "--server=", 9) == 0) { server = a + 9; continue; }
 		if (strncmp(a, "--prefix=", 9) == 0) { prefix = a + 9; continue; }
+		if (strncmp(a, "--netns=", 8) == 0) { netns = a + 8; continue; }
 		if (a[0] == '-') {
 			fprintf(stderr, "lkrun: unknown option '%s' (see --help)\n", a);
 			return 2;
@@ -149,6 +154,7 @@ int main(int argc, char **argv)
 	if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0) return 125;
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("LKD_SERVER", server, 1);
+	if (netns) setenv("LKD_NETNS", netns, 1);
 	if (prefix) {
 		const char *cfg = getenv("LKD_HIJACK");
 		if (asprintf(&hijack, "%s%sprefix=%s", cfg && *cfg ? cfg : "", cfg && *cfg ? ";" : "",

@@ -23,13 +23,18 @@ const protocolVersion :UInt32 = 1;
 # Bumped on any incompatible change of this file or of lkd_channel.h.
 
 interface Gate {
-  attach @0 (version :UInt32, cookie :Data) -> (session :Session, pid :Int32);
+  attach @0 (version :UInt32, cookie :Data, netns :Text) -> (session :Session, pid :Int32);
   # version: the client's protocolVersion; a different one fails with an
   # error naming both.
   # cookie: empty for a new kernel process; else a hand-over cookie from
   # Session.fork or Session.prepareExec, which gives this connection that
   # process (once; the peer's uid must be the one that asked for it).
   # An exec cookie closes the process's close-on-exec fds, as execve does.
+  # netns: for a new kernel process, the name of the network namespace of
+  # lkd's kernel it lives in (one the admin plane made: /run/netns/NAME in
+  # the kernel, as ip-netns(8) keeps them); empty for the initial one. A
+  # name that is not one path component, or no such namespace, fails the
+  # attach. Ignored with a cookie: the process keeps its namespace.
   # pid: the kernel process's pid inside lkd.
 }
 

@@ -273,13 +273,26 @@ class GateImpl final : public rpc::Gate::Server {
     if (attached_) Fail("this connection is attached already");
     std::shared_ptr<KernelProcess> process;
     auto cookie_bytes = params.getCookie();
-    const char* how = "new";
+    std::string how = "new";
     if (cookie_bytes.size() == 0) {
+      const std::string netns = params.getNetns();
+      // One path component under /run/netns, where the admin plane keeps
+      // the kernel's named namespaces (ip-netns(8)'s convention).
+      if (netns == "." || netns == ".." || netns.find('/') != std::string::npos)
+        Fail(absl::StrCat("network namespace '", netns, "': not a namespace name"));
       lkd_cred cred = {peer_.uid, peer_.gid,
                        peer_.uid == 0 ? LKD_CAPS_ALL : LKD_CAPS_NONE};
       int pid = lkd_proc_create(&cred);
       if (pid < 0) FailKernel("creating the kernel process", pid);
       process = std::make_shared<KernelProcess>(pid, peer_.uid);
+      if (!netns.empty()) {
+        // Before any channel binds a task to it: they are cloned from the
+        // leader, which is now in that namespace.
+        int rc = lkd_proc_set_netns(pid, ("/run/netns/" + netns).c_str());
+        if (rc < 0)
+          FailKernel(absl::StrCat("network namespace '", netns, "'"), rc);
+        how = absl::StrCat("new, in netns ", netns);
+      }
     } else {
       Handover h = server_.ClaimHandover(
           std::string(reinterpret_cast<const char*>(cookie_bytes.begin()),
@@ -294,7 +307,7 @@ class GateImpl final : public rpc::Gate::Server {
     }
     attached_ = true;
     fprintf(stderr, "lkd: host pid %d uid %u attached (%s) as kernel process %d\n",
-            peer_.host_pid, peer_.uid, how, process->pid());
+            peer_.host_pid, peer_.uid, how.c_str(), process->pid());
     auto results = context.getResults();
     results.setPid(process->pid());
     results.setSession(kj::heap<SessionImpl>(server_, std::move(process), peer_));

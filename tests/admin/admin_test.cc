@@ -563,6 +563,88 @@ TEST_F(AdminTest, NamespacesAreIsolatedStacks) {
   EXPECT_EQ(Ctl({"netns", "add", "a/b"}).exit, 255);
 }
 
+// A client chooses its namespace at attach (LKD_NETNS, lkrun --netns):
+// it sees that namespace's links only, and a port bound in one namespace
+// is free in another.
+TEST_F(AdminTest, ClientsChooseTheirNamespaceAtAttach) {
+  for (const char* ns : {"blue", "red"}) {
+    ASSERT_EQ(Ctl({"netns", "add", ns}).exit, 0);
+    ASSERT_EQ(Ctl({"-n", ns, "link", "set", "lo", "up"}).exit, 0);
+  }
+  // In the kernel, as the client: its /proc/net/dev lists its links.
+  auto links = []() -> std::string {
+    int fd = lk_sys_openat(AT_FDCWD, "/proc/net/dev", O_RDONLY, 0);
+    if (fd < 0) return "open failed";
+    std::string text;
+    char buf[4096];
+    ssize_t n;
+    while ((n = lk_sys_read(fd, buf, sizeof(buf))) > 0) text.append(buf, n);
+    lk_sys_close(fd);
+    return text;
+  };
+  auto listen_on = [](uint16_t port) {
+    int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a = {};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0 || lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
+        lk_sys_listen(fd, 1) < 0)
+      return -errno;
+    return fd;
+  };
+  int ready[2], release[2];
+  ASSERT_EQ(pipe(ready), 0);
+  ASSERT_EQ(pipe(release), 0);
+  // blue holds port 6000 until released.
+  pid_t blue = ForkClient(lkd_->url(), [&]() {
+    close(release[1]);
+    setenv("LKD_NETNS", "blue", 1);
+    CHECK_OR(lk_init() == 0, 10);
+    std::string l = links();
+    CHECK_OR(l.find("lo:") != std::string::npos, 11);
+    CHECK_OR(l.find("dummy0") == std::string::npos, 12);
+    CHECK_OR(listen_on(6000) >= 0, 13);
+    CHECK_OR(write(ready[1], "r", 1) == 1, 14);
+    char c;
+    (void)!read(release[0], &c, 1);
+    return 0;
+  });
+  close(ready[1]);
+  char c;
+  ASSERT_EQ(read(ready[0], &c, 1), 1) << "the client in blue did not get its port";
+  // red binds the same port at the same time; the initial namespace, where
+  // dummy0 lives, too.
+  pid_t red = ForkClient(lkd_->url(), [&]() {
+    setenv("LKD_NETNS", "red", 1);
+    CHECK_OR(lk_init() == 0, 20);
+    CHECK_OR(links().find("dummy0") == std::string::npos, 21);
+    CHECK_OR(listen_on(6000) >= 0, 22);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(red), 0);
+  pid_t initial = ForkClient(lkd_->url(), [&]() {
+    CHECK_OR(lk_init() == 0, 30);
+    CHECK_OR(links().find("dummy0") != std::string::npos, 31);
+    CHECK_OR(listen_on(6000) >= 0, 32);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(initial), 0);
+  close(release[1]);
+  EXPECT_EQ(WaitClient(blue), 0);
+  close(ready[0]);
+  close(release[0]);
+  // A namespace that does not exist fails the attach, saying which.
+  pid_t none = ForkClient(lkd_->url(), [&]() {
+    setenv("LKD_NETNS", "green", 1);
+    if (lk_init() == 0) return 40;
+    return std::string(lk_errmsg()).find("network namespace 'green'") != std::string::npos ? 0
+                                                                                          : 41;
+  });
+  EXPECT_EQ(WaitClient(none), 0);
+  EXPECT_NE(lkd_->Log().find("attached (new, in netns blue)"), std::string::npos) << lkd_->Log();
+}
+
 // ---- roles --------------------------------------------------------------
 
 class AdminRolesTest : public AdminTest {

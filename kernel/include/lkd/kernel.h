@@ -120,6 +120,17 @@ int lkd_proc_fork(int pid);
 int lkd_proc_exec(int pid);
 
 /*
+ * Moves process `pid` into the network namespace whose nsfs file is `path`
+ * in the kernel's file system (ip-netns(8)'s /run/netns/NAME, as lkd's
+ * admin plane keeps them): setns(2) as the process's leader, from which
+ * every task bound to the process afterwards is cloned. Tasks bound before
+ * stay where they are: call it before the first lkd_bind. Returns 0 or
+ * -errno (-ENOENT: no such namespace, -EINVAL: not a network namespace,
+ * -ESRCH: no such lkd process).
+ */
+int lkd_proc_set_netns(int pid, const char *path);
+
+/*
  * Kill process `pid` (as SIGKILL would): its threads end, all its fds are
  * closed (sockets shut down as on a real kernel). Host threads bound to its
  * tasks get -ESRCH from their next call. Waits until the process is gone.

@@ -346,6 +346,33 @@ static long exec_process(struct lkd_task_host *leader, void *unused)
 	return run_in_task(leader, exec_close_fds, NULL);
 }
 
+/* As the leader: setns(2) into the network namespace at `arg` (a path). */
+static long enter_netns(void *arg)
+{
+	long fd, ret;
+
+	fd = sys_openat(AT_FDCWD, (const char __user *)arg, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return fd;
+	ret = sys_setns(fd, CLONE_NEWNET);
+	close_fd(fd);
+	return ret;
+}
+
+static long set_netns(struct lkd_task_host *leader, void *path)
+{
+	return run_in_task(leader, enter_netns, path);
+}
+
+int lkd_proc_set_netns(int pid, const char *path)
+{
+	if (!kernel_up())
+		return -ENODEV;
+	if (!path)
+		return -EINVAL;
+	return on_leader(pid, set_netns, (void *)path);
+}
+
 int lkd_proc_exec(int pid)
 {
 	if (!kernel_up())
