@@ -561,7 +561,7 @@ EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fs
 
 EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
 {
-	if ((flags & AT_EMPTY_PATH) && path && !path[0] && is_kernel(dirfd))
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
 		return lk_sys_fstat(dirfd, st);
 	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
 }
@@ -753,7 +753,7 @@ EXPORT int execv(const char *path, char *const argv[]) { return execve(path, arg
 
 EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	if (file == NULL || *file == 0) { errno = ENOENT; return -1; }
+	if (opaque_ptr(file) == NULL || *file == 0) { errno = ENOENT; return -1; }
 	if (strchr(file, '/')) return execve(file, argv, envp);
 	const char *path = getenv("PATH");
 	if (path == NULL) path = "/usr/local/bin:/usr/bin:/bin";

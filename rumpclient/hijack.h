@@ -20,6 +20,16 @@
 
 #define EXPORT __attribute__((visibility("default")))
 
+/* glibc declares some pointer arguments nonnull (fstatat's path, execvpe's
+ * file), so a compiler may drop a hook's NULL check as dead code; a
+ * program that passes NULL anyway must get the errno libc would give, not
+ * a crash inside the hook. The empty asm hides the pointer's origin. */
+static inline const void *opaque_ptr(const void *p)
+{
+	__asm__("" : "+r"(p));
+	return p;
+}
+
 /* ---- configuration (hijack_state.c) ---------------------------------- */
 
 enum { FAM_INET = 1, FAM_INET6 = 2, FAM_NETLINK = 4, FAM_PACKET = 8, FAM_UNIX = 16 };

@@ -30,8 +30,6 @@
 
 namespace lkd::admin {
 
-namespace v1 = ::lkd::admin::v1;
-
 // The kernel's netlink extended-ack message a status carries ("" if none).
 std::string ExtackOf(const absl::Status& status);
 
