@@ -7,6 +7,7 @@
  * to run a program it cannot attach.)
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <libgen.h>
 #include <limits.h>
@@ -152,6 +153,26 @@ int main(int argc, char **argv)
 	char *preload = NULL, *hijack = NULL;
 	const char *old = getenv("LD_PRELOAD");
 	if (asprintf(&preload, "%s%s%s", lib, old && *old ? ":" : "", old ? old : "") < 0) return 125;
+#ifdef __SANITIZE_ADDRESS__
+	/*
+	 * Built with --config=asan, so is the library beside us: its ASan
+	 * runtime must be the program's first library, and the program's own
+	 * leaks (it is not instrumented) are not ours to report. Our own copy
+	 * of the runtime says where it is.
+	 */
+	Dl_info asan;
+	void *asan_init = dlsym(RTLD_DEFAULT, "__asan_init");
+	if (asan_init && dladdr(asan_init, &asan) && asan.dli_fname) {
+		char *first = NULL, *options = NULL;
+		const char *opts = getenv("ASAN_OPTIONS");
+		if (asprintf(&first, "%s:%s", asan.dli_fname, preload) < 0 ||
+		    asprintf(&options, "%s%sdetect_leaks=0", opts && *opts ? opts : "",
+			     opts && *opts ? ":" : "") < 0)
+			return 125;
+		preload = first;
+		setenv("ASAN_OPTIONS", options, 1);
+	}
+#endif
 	setenv("LD_PRELOAD", preload, 1);
 	setenv("LKD_SERVER", server, 1);
 	if (netns) setenv("LKD_NETNS", netns, 1);

@@ -22,6 +22,7 @@
 // Built with clang and libFuzzer by fuzz/build_fuzzer.sh (the Bazel C++
 // toolchain is gcc); run for a bounded number of inputs by
 // fuzz/request_decoder_fuzz_test.sh. Input layout: fuzz/fuzz_input.h.
+#include <fcntl.h>
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -111,16 +112,21 @@ bool IsPointer(const lkd_arg_desc& a) {
 // reads it: 0 for a value, kUnknownPointee for a pointer the decoder must
 // never pass on (it cannot know the size).
 constexpr uint32_t kUnknownPointee = UINT32_MAX;
+// Commands glibc's x86-64 <fcntl.h> does not name with the kernel's
+// generic numbers: the 64-bit lock commands of 32-bit kernels
+// (asm-generic/fcntl.h) and F_GETOWNER_UIDS (linux/fcntl.h).
+constexpr uint64_t kGenericGetlk64 = 12, kGenericSetlk64 = 13, kGenericSetlkw64 = 14;
+constexpr uint64_t kGetOwnerUids = 17;
 uint32_t FcntlPointee(uint64_t cmd) {
   switch (cmd) {
-    case 5: case 6: case 7:     // F_GETLK, F_SETLK, F_SETLKW: struct flock
-    case 36: case 37: case 38:  // F_OFD_GETLK, F_OFD_SETLK, F_OFD_SETLKW
-      return 32;
-    case 15: case 16:  // F_SETOWN_EX, F_GETOWN_EX: struct f_owner_ex
-      return 8;
-    case 12: case 13: case 14:  // F_GETLK64...: 32-bit kernels only
-    case 17:                    // F_GETOWNER_UIDS
-    case 1035: case 1036: case 1037: case 1038:  // F_[GS]ET_(FILE_)RW_HINT
+    case F_GETLK: case F_SETLK: case F_SETLKW:
+    case F_OFD_GETLK: case F_OFD_SETLK: case F_OFD_SETLKW:
+      return sizeof(struct flock);
+    case F_SETOWN_EX: case F_GETOWN_EX:
+      return sizeof(struct f_owner_ex);
+    case kGenericGetlk64: case kGenericSetlk64: case kGenericSetlkw64:
+    case kGetOwnerUids:
+    case F_GET_RW_HINT: case F_SET_RW_HINT: case F_GET_FILE_RW_HINT: case F_SET_FILE_RW_HINT:
       return kUnknownPointee;
     default:
       return 0;

@@ -330,6 +330,10 @@ constexpr uint kMaxFdsFromClient = 1;
 // in the queue instead of getting ECONNREFUSED.
 constexpr int kAcceptBacklog = 256;
 
+// After a failed accept (EMFILE: out of fds), how long the accept loop
+// waits before it tries again, instead of spinning on the same error.
+constexpr kj::Duration kAcceptRetryDelay = 100 * kj::MILLISECONDS;
+
 struct Connection {
   Connection(kj::Own<kj::AsyncCapabilityStream> s, capnp::Capability::Client gate)
       : stream(kj::mv(s)),
@@ -397,7 +401,7 @@ kj::Promise<void> SessionServer::Impl::AcceptLoop(kj::ConnectionReceiver& listen
             [this](kj::Exception&& e) -> kj::Promise<void> {
               // EMFILE and the like: say so and keep serving the others.
               fprintf(stderr, "lkd: accept: %s\n", e.getDescription().cStr());
-              return timer_->afterDelay(100 * kj::MILLISECONDS);
+              return timer_->afterDelay(kAcceptRetryDelay);
             })
       .then([this, &listener]() { return AcceptLoop(listener); });
 }

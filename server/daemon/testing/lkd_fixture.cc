@@ -14,13 +14,15 @@
 
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
 #include "common/errno_status.h"
+#include "common/host_file.h"
 
 namespace lkd::testing {
 
@@ -102,10 +104,7 @@ LkdDaemon::~LkdDaemon() {
 }
 
 std::string LkdDaemon::Log() const {
-  std::ifstream in(log_path_);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  return ReadHostFileOrEmpty(log_path_);
 }
 
 absl::StatusOr<int> LkdDaemon::StopWith(int sig) {
@@ -121,10 +120,9 @@ namespace {
 
 // The number after "key:" in /proc/<pid>/status, or -1.
 long StatusField(pid_t pid, const std::string& key) {
-  std::ifstream in(absl::StrCat("/proc/", pid, "/status"));
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return atol(line.c_str() + key.size() + 1);
+  for (absl::string_view line :
+       absl::StrSplit(ReadHostFileOrEmpty(absl::StrCat("/proc/", pid, "/status")), '\n'))
+    if (absl::ConsumePrefix(&line, key + ":")) return atol(std::string(line).c_str());
   return -1;
 }
 
@@ -139,10 +137,7 @@ int LkdDaemon::ChannelThreads() const {
   int n = 0;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    std::ifstream comm(absl::StrCat(dir, "/", e->d_name, "/comm"));
-    std::string name;
-    std::getline(comm, name);
-    if (name == "lkd-channel") n++;
+    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-channel\n") n++;
   }
   closedir(d);
   return n;
