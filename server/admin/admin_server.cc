@@ -24,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/errno_status.h"
+#include "common/unix_listener.h"
 
 namespace lkd::admin {
 namespace {
@@ -83,38 +84,8 @@ class RoleStamp final : public grpc::AuthMetadataProcessor {
   const RecentPeers& peers_;
 };
 
-absl::StatusOr<int> BindSocket(const std::string& path, uint32_t mode) {
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return absl::InvalidArgumentError(absl::StrCat("admin socket path '", path,
-                                                   "': empty or too long"));
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return ErrnoStatus(errno, "admin socket");
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  if (rc < 0 && errno == EADDRINUSE) {
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(probe);
-    if (live) {
-      close(fd);
-      return absl::AlreadyExistsError(absl::StrCat("another lkd serves ", path));
-    }
-    unlink(path.c_str());
-    rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  }
-  // The mode is set after bind, as the file only exists then; until the
-  // listen() below nobody can connect, so there is no window.
-  if (rc < 0 || chmod(path.c_str(), mode) < 0 || listen(fd, 64) < 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(err, absl::StrCat("admin socket ", path));
-  }
-  return fd;
-}
+// The admin socket's backlog: admin clients are few (lkctl, monitoring).
+constexpr int kAdminBacklog = 64;
 
 }  // namespace
 
@@ -256,7 +227,8 @@ class AdminServer::Impl {
 
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
     AdminOptions options, SystemFacts facts, server::SessionRegistry& sessions) {
-  absl::StatusOr<int> fd = BindSocket(options.socket_path, options.socket_mode);
+  absl::StatusOr<int> fd =
+      ListenUnixSocket(options.socket_path, options.socket_mode, kAdminBacklog, "admin socket");
   if (!fd.ok()) return fd.status();
   auto kernel = KernelWorker::Start();
   if (!kernel.ok()) {

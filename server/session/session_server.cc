@@ -23,6 +23,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/errno_status.h"
+#include "common/unix_listener.h"
 #include "lkd/kernel.h"
 #include "schema/lkd.capnp.h"
 
@@ -347,42 +348,10 @@ struct Connection {
 }  // namespace
 
 absl::Status SessionServer::Impl::Listen() {
-  const std::string& path = options_.socket_path;
-  sockaddr_un addr = {};
-  addr.sun_family = AF_UNIX;
-  if (path.empty() || path.size() >= sizeof(addr.sun_path))
-    return absl::InvalidArgumentError(
-        absl::StrCat("socket path '", path, "': empty or longer than ",
-                     sizeof(addr.sun_path) - 1, " bytes"));
-  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(path).parent_path(), ec);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-  if (fd < 0) return ErrnoStatus(errno, "socket");
-  int rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  if (rc < 0 && errno == EADDRINUSE) {
-    // Someone listening, or a file left by a dead server?
-    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool live = connect(probe, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
-    close(probe);
-    if (live) {
-      close(fd);
-      return absl::AlreadyExistsError(absl::StrCat("another lkd is serving ", path));
-    }
-    unlink(path.c_str());
-    rc = bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  }
-  if (rc < 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(err, absl::StrCat("bind ", path));
-  }
-  if (chmod(path.c_str(), options_.socket_mode) < 0 || listen(fd, kAcceptBacklog) < 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(err, absl::StrCat("listen on ", path));
-  }
-  listen_fd_ = fd;
+  absl::StatusOr<int> fd = ListenUnixSocket(options_.socket_path, options_.socket_mode,
+                                            kAcceptBacklog, "session socket");
+  if (!fd.ok()) return fd.status();
+  listen_fd_ = *fd;
   return absl::OkStatus();
 }
 
