@@ -315,6 +315,12 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	case FIOCLEX:
 	case FIONCLEX:
 		return fcntl_kernel(fd, F_SETFD, req == FIOCLEX ? FD_CLOEXEC : 0);
+	case SIOCGIFNAME: case SIOCGIFINDEX: case SIOCGIFFLAGS: case SIOCSIFFLAGS:
+	case SIOCGIFADDR: case SIOCSIFADDR: case SIOCGIFNETMASK: case SIOCSIFNETMASK:
+	case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
+	case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
+		/* One link's struct ifreq, asked of lkd's kernel (liblkclient). */
+		return lk_sys_ioctl(fd, req, arg);
 	default:
 		/* Other ioctls are not served by lkd yet (README, known limits). */
 		if (lk_sys_fcntl(fd, F_GETFD, 0) < 0) return -1;

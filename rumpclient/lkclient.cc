@@ -291,7 +291,7 @@ ssize_t lk_sys_pwrite(int fd, const void* b, size_t n, off_t off) {
 }
 int lk_sys_close(int fd) { return Sys(LKD_NR_close, fd); }
 int lk_sys_fcntl(int fd, int cmd, long arg) { return Sys(LKD_NR_fcntl, fd, cmd, arg); }
-int lk_sys_ioctl(int fd, unsigned long req, int* arg) {
+int lk_sys_ioctl(int fd, unsigned long req, void* arg) {
   return Sys(LKD_NR_ioctl, fd, static_cast<long>(req), P(arg));
 }
 int lk_sys_poll(struct pollfd* fds, nfds_t n, int timeout_ms) {

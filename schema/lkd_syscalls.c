@@ -12,6 +12,8 @@
 #include "schema/lkd_syscalls.h"
 
 #include <linux/fcntl.h>
+#include <linux/sockios.h>
+#include <asm/ioctls.h>
 #include <stdlib.h>
 
 #include "lkd/sysnr.h"
@@ -46,7 +48,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(dup, V),
 	CALL(dup3, V, V, V),
 	CALL(fcntl, V, V, V),			/* see lkd_fcntl_commands */
-	CALL(ioctl, V, V, INOUT_FIXED(4)),	/* FIONREAD, FIONBIO (server) */
+	CALL(ioctl, V, V, V),			/* see lkd_ioctl_commands */
 	CALL(mkdirat, V, PATH, V),
 	CALL(unlinkat, V, PATH, V),
 	CALL(renameat, V, PATH, V, PATH),
@@ -122,6 +124,34 @@ const struct lkd_command_desc lkd_fcntl_commands[] = {
 const unsigned lkd_fcntl_commands_size =
 	sizeof(lkd_fcntl_commands) / sizeof(lkd_fcntl_commands[0]);
 
+#define IOCTL(cmd, arg) { (cmd), { "ioctl " #cmd, LKD_NR_ioctl, { V, V, arg } } }
+/* struct ifreq: a link's name and one union member, 40 bytes on 64-bit. */
+#define IFREQ INOUT_FIXED(40)
+
+const struct lkd_command_desc lkd_ioctl_commands[] = {
+	IOCTL(FIONREAD, INOUT_FIXED(4)),
+	IOCTL(FIONBIO, INOUT_FIXED(4)),
+	/* One link by name or index: what ifconfig-era programs and libraries
+	 * ask. SIOCGIFCONF is not served: its struct holds a pointer. */
+	IOCTL(SIOCGIFNAME, IFREQ),
+	IOCTL(SIOCGIFINDEX, IFREQ),
+	IOCTL(SIOCGIFFLAGS, IFREQ),
+	IOCTL(SIOCSIFFLAGS, IFREQ),
+	IOCTL(SIOCGIFADDR, IFREQ),
+	IOCTL(SIOCSIFADDR, IFREQ),
+	IOCTL(SIOCGIFNETMASK, IFREQ),
+	IOCTL(SIOCSIFNETMASK, IFREQ),
+	IOCTL(SIOCGIFBRDADDR, IFREQ),
+	IOCTL(SIOCSIFBRDADDR, IFREQ),
+	IOCTL(SIOCGIFMTU, IFREQ),
+	IOCTL(SIOCSIFMTU, IFREQ),
+	IOCTL(SIOCGIFHWADDR, IFREQ),
+	IOCTL(SIOCGIFTXQLEN, IFREQ),
+};
+
+const unsigned lkd_ioctl_commands_size =
+	sizeof(lkd_ioctl_commands) / sizeof(lkd_ioctl_commands[0]);
+
 static int compare_nr(const void *key, const void *entry)
 {
 	int nr = *(const int *)key;
@@ -140,10 +170,17 @@ const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1)
 {
 	unsigned i;
 
-	if (nr != LKD_NR_fcntl)
-		return lkd_syscall_lookup(nr);
-	for (i = 0; i < lkd_fcntl_commands_size; i++)
-		if (lkd_fcntl_commands[i].cmd == arg1)
-			return &lkd_fcntl_commands[i].call;
-	return NULL;
+	if (nr == LKD_NR_fcntl) {
+		for (i = 0; i < lkd_fcntl_commands_size; i++)
+			if (lkd_fcntl_commands[i].cmd == arg1)
+				return &lkd_fcntl_commands[i].call;
+		return NULL;
+	}
+	if (nr == LKD_NR_ioctl) {
+		for (i = 0; i < lkd_ioctl_commands_size; i++)
+			if (lkd_ioctl_commands[i].cmd == arg1)
+				return &lkd_ioctl_commands[i].call;
+		return NULL;
+	}
+	return lkd_syscall_lookup(nr);
 }

@@ -77,10 +77,14 @@ struct lkd_command_desc {
 };
 extern const struct lkd_command_desc lkd_fcntl_commands[];
 extern const unsigned lkd_fcntl_commands_size;
+/* ioctl likewise, by request: FIONREAD, FIONBIO and the struct ifreq
+ * requests of one link (SIOCGIFINDEX, SIOCGIFFLAGS, ...). */
+extern const struct lkd_command_desc lkd_ioctl_commands[];
+extern const unsigned lkd_ioctl_commands_size;
 
 /*
  * The description of call `nr` whose second argument is `arg1`: for fcntl
- * that command's entry (NULL: command not served), for other calls
+ * and ioctl that command's entry (NULL: command not served), for other calls
  * lkd_syscall_lookup(nr). Both sides marshal by this.
  */
 const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1);

@@ -23,6 +23,7 @@
 // toolchain is gcc); run for a bounded number of inputs by
 // fuzz/request_decoder_fuzz_test.sh. Input layout: fuzz/fuzz_input.h.
 #include <fcntl.h>
+#include <net/if.h>
 #include <sys/ioctl.h>
 
 #include <cerrno>
@@ -133,6 +134,22 @@ uint32_t FcntlPointee(uint64_t cmd) {
   }
 }
 
+// What ioctl request `cmd`'s third argument points to, as the kernel reads
+// it; kUnknownPointee for a request lkd must refuse.
+uint32_t IoctlPointee(uint64_t cmd) {
+  switch (cmd) {
+    case FIONREAD: case FIONBIO:
+      return sizeof(int);
+    case SIOCGIFNAME: case SIOCGIFINDEX: case SIOCGIFFLAGS: case SIOCSIFFLAGS:
+    case SIOCGIFADDR: case SIOCSIFADDR: case SIOCGIFNETMASK: case SIOCSIFNETMASK:
+    case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
+    case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
+      return sizeof(struct ifreq);
+    default:
+      return kUnknownPointee;
+  }
+}
+
 // Whether [p, p + n) lies in the data area.
 bool Inside(const void* p, uint64_t n, const uint8_t* data, uint32_t data_size) {
   const auto* b = static_cast<const uint8_t*>(p);
@@ -219,9 +236,14 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
                       static_cast<unsigned long long>(cmd), pointee);
   }
   if (desc->nr == LKD_NR_ioctl) {
-    unsigned cmd = static_cast<unsigned>(call.args[1]);
-    EXPECT_OR_ABORT(cmd == FIONREAD || cmd == FIONBIO,
-                    "ioctl request 0x%x is not FIONREAD or FIONBIO", cmd);
+    const uint64_t cmd = request.args[1];
+    const uint32_t pointee = IoctlPointee(cmd);
+    const lkd_arg_desc& arg = desc->args[2];
+    EXPECT_OR_ABORT(pointee != kUnknownPointee, "ioctl request 0x%llx is not one lkd serves",
+                    static_cast<unsigned long long>(cmd));
+    EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED && arg.scale == pointee,
+                    "ioctl request 0x%llx takes a pointer to %u bytes",
+                    static_cast<unsigned long long>(cmd), pointee);
   }
 
   const uintptr_t base = reinterpret_cast<uintptr_t>(data);

@@ -3,6 +3,9 @@
 // data area, including hostile ones.
 #include "server/channel/request_decoder.h"
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -46,6 +49,28 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
     }
   }
   EXPECT_EQ(lkd_syscall_lookup(LKD_NR_execve), nullptr) << "not served";
+}
+
+// ioctl's requests: each described once; the int ones point to 4 bytes,
+// the struct ifreq ones to 40; one not listed (SIOCGIFCONF, whose struct
+// holds a pointer) is not served.
+TEST(SyscallTableTest, IoctlCommandsAreWellFormed) {
+  ASSERT_GT(lkd_ioctl_commands_size, 2u);
+  for (unsigned i = 0; i < lkd_ioctl_commands_size; i++) {
+    const lkd_command_desc& c = lkd_ioctl_commands[i];
+    EXPECT_EQ(c.call.nr, LKD_NR_ioctl) << c.call.name;
+    EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, c.cmd), &c.call) << c.call.name;
+    EXPECT_EQ(c.call.args[0].kind, LKD_ARG_VAL) << c.call.name;
+    EXPECT_EQ(c.call.args[1].kind, LKD_ARG_VAL) << c.call.name;
+    const lkd_arg_desc& arg = c.call.args[2];
+    EXPECT_EQ(arg.kind, LKD_ARG_INOUT) << c.call.name;
+    EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
+    const bool int_arg = c.cmd == FIONREAD || c.cmd == FIONBIO;
+    EXPECT_EQ(arg.scale, int_arg ? sizeof(int) : sizeof(ifreq)) << c.call.name;
+  }
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFCONF), nullptr);
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, uint64_t{1} << 32 | SIOCGIFINDEX), nullptr)
+      << "compared whole, as the kernel sees only the low 32 bits";
 }
 
 // fcntl's commands: each described once, with the kernel's struct sizes.

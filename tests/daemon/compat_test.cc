@@ -5,7 +5,9 @@
 // and compares every result and errno.
 #include <errno.h>
 #include <fcntl.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -49,6 +51,7 @@ struct Host {
   static ssize_t Read(int fd, void* b, size_t n) { return read(fd, b, n); }
   static int Pipe2(int fds[2], int flags) { return pipe2(fds, flags); }
   static int Fcntl(int fd, int cmd, long arg) { return fcntl(fd, cmd, arg); }
+  static int Ioctl(int fd, unsigned long req, void* arg) { return ioctl(fd, req, arg); }
   static int Open(const char* path, int flags) { return open(path, flags, 0600); }
   static int Close(int fd) { return close(fd); }
   static int Pid() { return getpid(); }
@@ -79,6 +82,7 @@ struct Lkd {
   static ssize_t Read(int fd, void* b, size_t n) { return lk_sys_read(fd, b, n); }
   static int Pipe2(int fds[2], int flags) { return lk_sys_pipe2(fds, flags); }
   static int Fcntl(int fd, int cmd, long arg) { return lk_sys_fcntl(fd, cmd, arg); }
+  static int Ioctl(int fd, unsigned long req, void* arg) { return lk_sys_ioctl(fd, req, arg); }
   static int Open(const char* path, int flags) {
     return lk_sys_openat(AT_FDCWD, path, flags, 0600);
   }
@@ -299,6 +303,37 @@ struct FcntlPointers {
 
 TEST_F(CompatTest, FcntlPointerCommandsAsLinux) {
   EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<FcntlPointers>)), 0);
+}
+
+// One link's struct ifreq requests, on the loopback link both kernels have
+// (its index, name, MTU and loopback flag; whether it is up depends on the
+// host's namespace, so that bit is left out); an unknown name is ENODEV.
+template <typename Api>
+struct IfreqRequests {
+  static void Run(Trace* t) {
+    int fd = Api::Socket(AF_INET, SOCK_DGRAM, 0);
+    ifreq ifr = {};
+    strcpy(ifr.ifr_name, "lo");
+    t->Call("SIOCGIFINDEX lo", Api::Ioctl(fd, SIOCGIFINDEX, &ifr));
+    t->Note("index", ifr.ifr_ifindex);
+    ifreq by_index = {};
+    by_index.ifr_ifindex = ifr.ifr_ifindex;
+    t->Call("SIOCGIFNAME", Api::Ioctl(fd, SIOCGIFNAME, &by_index));
+    t->Note("name is lo", strcmp(by_index.ifr_name, "lo") == 0);
+    t->Call("SIOCGIFMTU lo", Api::Ioctl(fd, SIOCGIFMTU, &ifr));
+    t->Note("mtu", ifr.ifr_mtu);
+    t->Call("SIOCGIFFLAGS lo", Api::Ioctl(fd, SIOCGIFFLAGS, &ifr));
+    t->Note("IFF_LOOPBACK", (ifr.ifr_flags & IFF_LOOPBACK) != 0);
+    ifreq missing = {};
+    strcpy(missing.ifr_name, "nosuch0");
+    t->Call("SIOCGIFINDEX nosuch0", Api::Ioctl(fd, SIOCGIFINDEX, &missing));
+    t->Call("SIOCGIFMTU nosuch0", Api::Ioctl(fd, SIOCGIFMTU, &missing));
+    Api::Close(fd);
+  }
+};
+
+TEST_F(CompatTest, IfreqRequestsAsLinux) {
+  EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<IfreqRequests>)), 0);
 }
 
 }  // namespace

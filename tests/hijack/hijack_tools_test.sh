@@ -49,6 +49,15 @@ host_links=$(ip -o link | awk -F': ' '{print $2}' | grep -vx lo || true)
 for l in $host_links; do
 	grep -q ": ${l%@*}[:@]" "$tmp/ip_link" && fail "ip link under lkrun shows the host's $l"
 done
+# An ifreq ioctl on a kernel socket asks lkd's kernel: SIOCGIFINDEX finds
+# dummy0, which only lkd has, and SIOCGIFMTU gives lo's MTU.
+ifreq='import fcntl, socket, struct, sys
+s = socket.socket()
+r = fcntl.ioctl(s, 0x8933, struct.pack("16si20x", sys.argv[1].encode(), 0))
+print(struct.unpack("16si20x", r)[1])'
+index=$(run python3 -c "$ifreq" dummy0) || fail "SIOCGIFINDEX dummy0 under lkrun failed: $index"
+[ "$index" -gt 1 ] || fail "SIOCGIFINDEX dummy0 under lkrun gave '$index'"
+run python3 -c "$ifreq" nosuch0 2>/dev/null && fail "SIOCGIFINDEX of a missing link succeeded"
 run ip link set dummy0 up || fail "ip link set up failed"
 run ip addr add 10.123.0.1/24 dev dummy0 || fail "ip addr add failed"
 run ip route add 10.124.0.0/16 via 10.123.0.2 || fail "ip route add failed"

@@ -9,6 +9,7 @@
 // Built from the same headers as the fuzzer (fuzz_input.h, the request
 // struct, LKD_NR_*), so the seeds follow any change of layout or numbers.
 // Usage: write_seeds DIR
+#include <net/if.h>
 #include <sys/ioctl.h>
 
 #include <algorithm>
@@ -192,6 +193,8 @@ std::vector<NamedSeed> Seeds() {
       {"sendto_len_max", Seed(LKD_NR_sendto).Val(0, 4).Region(1, 0, 1).Val(2, 1).Val(3, 0)
                              .Region(4, 0, 0).Val(5, 0xffffffff)},
       {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, FIONREAD).Region(2, 0, 4)},
+      {"ioctl_siocgifindex",
+       Seed(LKD_NR_ioctl).Val(0, 3).Val(1, SIOCGIFINDEX).Region(2, 0, sizeof(ifreq))},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
       {"not_served", Seed(LKD_NR_execve)},
       {"nr_as_table_index", Seed(0).Flags(kFlagNrIsTableIndex).Val(0, 3).Region(1, 0, 64)
