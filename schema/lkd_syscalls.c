@@ -166,21 +166,22 @@ const struct lkd_syscall_desc *lkd_syscall_lookup(int nr)
 		       sizeof(lkd_syscall_table[0]), compare_nr);
 }
 
-const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1)
+static const struct lkd_syscall_desc *
+find_command(const struct lkd_command_desc *table, unsigned size, uint64_t cmd)
 {
 	unsigned i;
 
-	if (nr == LKD_NR_fcntl) {
-		for (i = 0; i < lkd_fcntl_commands_size; i++)
-			if (lkd_fcntl_commands[i].cmd == arg1)
-				return &lkd_fcntl_commands[i].call;
-		return NULL;
-	}
-	if (nr == LKD_NR_ioctl) {
-		for (i = 0; i < lkd_ioctl_commands_size; i++)
-			if (lkd_ioctl_commands[i].cmd == arg1)
-				return &lkd_ioctl_commands[i].call;
-		return NULL;
-	}
+	for (i = 0; i < size; i++)
+		if (table[i].cmd == cmd)
+			return &table[i].call;
+	return NULL;
+}
+
+const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1)
+{
+	if (nr == LKD_NR_fcntl)
+		return find_command(lkd_fcntl_commands, lkd_fcntl_commands_size, arg1);
+	if (nr == LKD_NR_ioctl)
+		return find_command(lkd_ioctl_commands, lkd_ioctl_commands_size, arg1);
 	return lkd_syscall_lookup(nr);
 }
