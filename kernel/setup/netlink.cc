@@ -2,6 +2,7 @@
 #include "kernel/setup/netlink.h"
 
 #include <arpa/inet.h>
+#include <linux/if_addr.h>
 
 #include <cerrno>
 
@@ -76,6 +77,28 @@ long NetlinkRequest::Exchange(const std::function<void(const nlmsghdr&)>& on_mes
       if (on_message) on_message(*h);
     }
   }
+}
+
+NetlinkRequest AddressRequest(bool add, const IpPrefix& prefix, int index) {
+  ifaddrmsg ifa{};
+  ifa.ifa_family = prefix.family;
+  ifa.ifa_prefixlen = prefix.length;
+  ifa.ifa_index = index;
+  ifa.ifa_flags = add && prefix.family == AF_INET6 ? IFA_F_NODAD : 0;
+  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
+  NetlinkRequest req(add ? RTM_NEWADDR : RTM_DELADDR,
+                     NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifa);
+  req.AddAttr(IFA_LOCAL, prefix.addr, prefix.size());
+  if (!add) return req;
+  req.AddAttr(IFA_ADDRESS, prefix.addr, prefix.size());
+  if (prefix.family == AF_INET && prefix.length < 31) {
+    uint32_t addr;
+    memcpy(&addr, prefix.addr, sizeof(addr));
+    uint32_t host_bits = prefix.length == 0 ? ~0u : (1u << (32 - prefix.length)) - 1;
+    uint32_t broadcast = addr | htonl(host_bits);
+    req.AddAttr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
+  }
+  return req;
 }
 
 }  // namespace lkd::setup

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 // The small pieces every rtnetlink user inside lkd needs, shared by the
 // boot-time helpers (setup.h) and the admin plane (server/admin): a kernel
-// fd that closes itself, address parsing, and one request/answer exchange
-// on an AF_NETLINK socket of the calling thread's kernel process.
+// fd that closes itself, one request/answer exchange on an AF_NETLINK
+// socket of the calling thread's kernel process, and the requests both
+// build.
 //
 // Like setup.h, everything runs as the task bound to the calling host
 // thread, and host headers are used for layouts and constants only.
@@ -21,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/ip_prefix.h"
 #include "kernel/sys.h"
 
 namespace lkd::setup {
@@ -79,6 +81,12 @@ class NetlinkRequest {
   std::vector<char> buf_;
   int protocol_ = NETLINK_ROUTE;
 };
+
+// RTM_NEWADDR (`add`) or RTM_DELADDR of `prefix` on link `index`. A new
+// address fails if it exists (NLM_F_EXCL); a new IPv6 one is usable at
+// once (no DAD wait); a new IPv4 one below /31 gets its broadcast address
+// (/31, RFC 3021, and /32 have none).
+NetlinkRequest AddressRequest(bool add, const IpPrefix& prefix, int index);
 
 }  // namespace lkd::setup
 

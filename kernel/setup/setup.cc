@@ -268,24 +268,8 @@ absl::Status AddAddress(std::string_view ifname, std::string_view cidr) {
   absl::StatusOr<int> index = IndexOf(ifname, what);
   if (!index.ok()) return index.status();
 
-  ifaddrmsg ifa{};
-  ifa.ifa_family = prefix->family;
-  ifa.ifa_prefixlen = prefix->length;
-  ifa.ifa_index = *index;
-  ifa.ifa_flags = prefix->family == AF_INET6 ? IFA_F_NODAD : 0;
-  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-  NetlinkRequest req(RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL | NLM_F_ACK, ifa);
-  req.AddAttr(IFA_LOCAL, prefix->addr, prefix->size());
-  req.AddAttr(IFA_ADDRESS, prefix->addr, prefix->size());
-  // /31 (RFC 3021) and /32 have no broadcast address.
-  if (prefix->family == AF_INET && prefix->length < 31) {
-    uint32_t addr;
-    memcpy(&addr, prefix->addr, sizeof(addr));
-    uint32_t host_bits = prefix->length == 0 ? ~0u : (1u << (32 - prefix->length)) - 1;
-    uint32_t broadcast = addr | htonl(host_bits);
-    req.AddAttr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
-  }
-  if (long rc = req.Exchange(); rc < 0) return Failed(rc, what);
+  if (long rc = AddressRequest(true, *prefix, *index).Exchange(); rc < 0)
+    return Failed(rc, what);
   return absl::OkStatus();
 }
 

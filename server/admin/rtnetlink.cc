@@ -245,26 +245,7 @@ absl::Status ChangeAddress(bool add, std::string_view link, std::string_view cid
   if (!p.ok()) return Invalid(what, p.status().message());
   absl::StatusOr<int> index = IndexOf(link);
   if (!index.ok()) return About(what, index.status());
-  ifaddrmsg ifa{};
-  ifa.ifa_family = p->family;
-  ifa.ifa_prefixlen = p->length;
-  ifa.ifa_index = *index;
-  // As setup::AddAddress: IPv6 addresses usable at once, no DAD wait.
-  ifa.ifa_flags = add && p->family == AF_INET6 ? IFA_F_NODAD : 0;
-  ifa.ifa_scope = RT_SCOPE_UNIVERSE;
-  NetlinkRequest req(add ? RTM_NEWADDR : RTM_DELADDR,
-              NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0), ifa);
-  req.AddAttr(IFA_LOCAL, p->addr, p->size());
-  if (add) {
-    req.AddAttr(IFA_ADDRESS, p->addr, p->size());
-    if (p->family == AF_INET && p->length < 31) {
-      uint32_t addr;
-      memcpy(&addr, p->addr, sizeof(addr));
-      uint32_t host = p->length == 0 ? ~0u : (1u << (32 - p->length)) - 1;
-      uint32_t broadcast = addr | htonl(host);
-      req.AddAttr(IFA_BROADCAST, &broadcast, sizeof(broadcast));
-    }
-  }
+  NetlinkRequest req = setup::AddressRequest(add, *p, *index);
   return Change(req, what);
 }
 
