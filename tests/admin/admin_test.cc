@@ -584,10 +584,7 @@ TEST_F(AdminTest, ClientsChooseTheirNamespaceAtAttach) {
   };
   auto listen_on = [](uint16_t port) {
     int fd = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a = {};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    sockaddr_in a = Ipv4Address("127.0.0.1", port);
     if (fd < 0 || lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) < 0 ||
         lk_sys_listen(fd, 1) < 0)
       return -errno;
