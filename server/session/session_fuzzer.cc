@@ -17,7 +17,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <string>
 
 #include "kernel/testing/kernel_test_util.h"
@@ -50,14 +49,10 @@ int KernelProcesses() {
 // it moves when an input made a kernel process or task (attach, fork, a
 // channel's worker).
 long LastPid() {
-  char buf[128] = {};
-  long fd = lkd::Sys(LKD_NR_openat, lkd::kAtFdCwd, "/proc/loadavg", O_RDONLY, 0);
-  if (fd < 0) return -1;
-  long n = lkd::Sys(LKD_NR_read, fd, buf, sizeof(buf) - 1);
-  lkd::Sys(LKD_NR_close, fd);
-  if (n <= 0) return -1;
-  const char* last = strrchr(buf, ' ');
-  return last ? atol(last + 1) : -1;
+  std::string loadavg;
+  if (!lkd::testing::ReadFile("/proc/loadavg", &loadavg).ok()) return -1;
+  size_t last = loadavg.rfind(' ');
+  return last == std::string::npos ? -1 : atol(loadavg.c_str() + last + 1);
 }
 
 int baseline = 0;
