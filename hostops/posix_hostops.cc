@@ -245,8 +245,7 @@ void SemDown(lkd_host_sem* sem) {
     uint64_t deadline = ClockNs(CLOCK_MONOTONIC) + s.options.sem_spin_ns;
     for (unsigned i = 0;; ++i) {
       CpuRelax();
-      if ((sem->state.load(std::memory_order_relaxed) & kSemUnits) > 0 && SemTryDown(sem))
-        return;
+      if (SemTryDown(sem)) return;
       if ((i & 63) == 63 && ClockNs(CLOCK_MONOTONIC) > deadline) break;
     }
   }
