@@ -419,5 +419,163 @@ TEST(Processes, RaisedSignalsAreReportedAndKillNothing) {
   EXPECT_EQ(lkd_proc_exit(pid), 0);
 }
 
+// Asynchronous calls (lkd_task_submit): a completion recorded by the test.
+struct Completion {
+  std::atomic<int> count{0};
+  std::atomic<long> result{0};
+  std::atomic<unsigned long long> signals{0};
+  std::atomic<long> completer{0};  // gettid of the thread that completed it
+
+  static void Done(void* arg, long ret, unsigned long long signals) {
+    auto* c = static_cast<Completion*>(arg);
+    c->result.store(ret);
+    c->signals.store(signals);
+    c->completer.store(gettid());
+    c->count.fetch_add(1);
+  }
+  // Waits (bounded) for `n` completions; false on timeout.
+  bool WaitFor(int n) {
+    for (int i = 0; i < 120000 && count.load() < n; ++i) usleep(1000);
+    return count.load() >= n;
+  }
+};
+
+long SubmitArgs(lkd_task* task, long nr, std::initializer_list<long> args, Completion* c) {
+  long a[6] = {};
+  int i = 0;
+  for (long v : args) a[i++] = v;
+  return lkd_task_submit(task, nr, a, Completion::Done, c);
+}
+
+TEST(AsyncCalls, ACallThatDoesNotBlockCompletesOnTheSubmitter) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  lkd_task* task = nullptr;
+  int tid = lkd_task_create(p, &task);
+  ASSERT_GT(tid, 0);
+  ASSERT_NE(task, nullptr);
+  for (int i = 1; i <= 100; ++i) {
+    Completion c;
+    ASSERT_EQ(SubmitArgs(task, LKD_NR_gettid, {}, &c), 0);
+    ASSERT_TRUE(c.WaitFor(1));
+    EXPECT_EQ(c.result.load(), tid);
+    EXPECT_EQ(c.count.load(), 1);
+  }
+  // Refused calls never complete.
+  Completion refused;
+  EXPECT_EQ(SubmitArgs(task, 100000, {}, &refused), -ENOSYS);
+  EXPECT_EQ(lkd_task_submit(task, LKD_NR_getpid, nullptr, nullptr, nullptr), -EINVAL);
+  EXPECT_EQ(lkd_task_submit(nullptr, LKD_NR_getpid, nullptr, Completion::Done, &refused),
+            -EINVAL);
+  EXPECT_EQ(lkd_task_create(p, nullptr), -EINVAL);
+  lkd_task* none = nullptr;
+  EXPECT_EQ(lkd_task_create(999999, &none), -ESRCH);
+  usleep(10000);
+  EXPECT_EQ(refused.count.load(), 0);
+  lkd_task_release(task);
+  EXPECT_EQ(lkd_proc_exit(p), 0);
+}
+
+// The point of asynchronous calls: a call that blocks holds no host
+// thread, and the thread whose call unblocks it reports it, with the
+// result and the signals raised meanwhile.
+TEST(AsyncCalls, ABlockedCallIsCompletedByTheThreadThatUnblocksIt) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  int fds[2] = {-1, -1};
+  long buf = 0;
+  EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_pipe2, reinterpret_cast<long>(fds), 0); }), 0);
+  lkd_task* reader = nullptr;
+  ASSERT_GT(lkd_task_create(p, &reader), 0);
+  for (int round = 0; round < 50; ++round) {
+    Completion c;
+    ASSERT_EQ(SubmitArgs(reader, LKD_NR_read, {fds[0], reinterpret_cast<long>(&buf), sizeof(buf)},
+                         &c),
+              0);
+    usleep(round % 5 == 0 ? 2000 : 0);
+    long wrote = InProcess(p, [&] {
+      long v = 0x1000 + round;
+      return Sys(LKD_NR_write, fds[1], reinterpret_cast<long>(&v), sizeof(v));
+    });
+    ASSERT_EQ(wrote, static_cast<long>(sizeof(long)));
+    ASSERT_TRUE(c.WaitFor(1)) << "round " << round;
+    EXPECT_EQ(c.result.load(), static_cast<long>(sizeof(long)));
+    EXPECT_EQ(buf, 0x1000 + round);
+    EXPECT_EQ(c.count.load(), 1);
+    // The submitter (this thread) did not wait: someone else completed it.
+    EXPECT_NE(c.completer.load(), gettid());
+  }
+  // Signals come with the completion: SIGPIPE from a write to a closed pipe.
+  EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_close, fds[0]); }), 0);
+  Completion broken;
+  long v = 1;
+  ASSERT_EQ(SubmitArgs(reader, LKD_NR_write, {fds[1], reinterpret_cast<long>(&v), sizeof(v)},
+                       &broken),
+            0);
+  ASSERT_TRUE(broken.WaitFor(1));
+  EXPECT_EQ(broken.result.load(), -EPIPE);
+  EXPECT_EQ(broken.signals.load(), 1ull << (SIGPIPE - 1));
+  lkd_task_release(reader);
+  EXPECT_EQ(lkd_proc_exit(p), 0);
+}
+
+// A second submission waits for the call in flight; a call blocked when
+// its process is killed completes with -ESRCH, once; releasing a task
+// whose call is blocked waits for that call.
+TEST(AsyncCalls, KillingTheProcessCompletesItsBlockedCalls) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  int fds[2] = {-1, -1};
+  EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_pipe2, reinterpret_cast<long>(fds), 0); }), 0);
+  constexpr int kTasks = 16;
+  std::vector<lkd_task*> tasks(kTasks);
+  std::vector<Completion> blocked(kTasks);
+  std::vector<long> bufs(kTasks);
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_GT(lkd_task_create(p, &tasks[i]), 0);
+    ASSERT_EQ(SubmitArgs(tasks[i], LKD_NR_read,
+                         {fds[0], reinterpret_cast<long>(&bufs[i]), sizeof(long)}, &blocked[i]),
+              0);
+  }
+  // A second call for task 0 waits until its read is done: one write ends
+  // one read, so run the second submission on its own thread.
+  Completion second;
+  std::atomic<bool> second_submitted{false};
+  std::thread t([&] {
+    // Accepted only once the read is done, which the kill below does:
+    // the task is dead by then.
+    EXPECT_EQ(SubmitArgs(tasks[0], LKD_NR_getpid, {}, &second), -ESRCH);
+    second_submitted.store(true);
+  });
+  usleep(20000);
+  for (int i = 0; i < kTasks; ++i) EXPECT_EQ(blocked[i].count.load(), 0) << i;
+  EXPECT_FALSE(second_submitted.load()) << "submitted while the task's read was in flight";
+  // Release the last task while its read is blocked, from another thread:
+  // it must wait until the kill below ends the read.
+  std::atomic<bool> released{false};
+  std::thread releaser([&] {
+    lkd_task_release(tasks[kTasks - 1]);
+    released.store(true);
+  });
+  usleep(20000);
+  EXPECT_FALSE(released.load());
+  EXPECT_EQ(lkd_proc_exit(p), 0);
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_TRUE(blocked[i].WaitFor(1)) << i;
+    EXPECT_EQ(blocked[i].result.load(), -ESRCH) << i;
+  }
+  t.join();
+  releaser.join();
+  EXPECT_TRUE(released.load());
+  // The second call found the task dead: refused, never completed.
+  EXPECT_TRUE(second_submitted.load());
+  usleep(10000);
+  EXPECT_EQ(second.count.load(), 0);
+  Completion late;
+  EXPECT_EQ(SubmitArgs(tasks[0], LKD_NR_getpid, {}, &late), -ESRCH);
+  for (int i = 0; i < kTasks; ++i) EXPECT_EQ(blocked[i].count.load(), 1) << i;
+  for (int i = 0; i < kTasks - 1; ++i) lkd_task_release(tasks[i]);
+}
+
 }  // namespace
 }  // namespace lkd::testing

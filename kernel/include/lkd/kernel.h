@@ -84,6 +84,54 @@ long lkd_syscall(long nr, const long args[6]);
 unsigned long long lkd_take_signals(void);
 
 /* ---------------------------------------------------------------------
+ * Tasks without a host thread: asynchronous calls
+ * --------------------------------------------------------------------- */
+
+/*
+ * A kernel task (thread) of some process that no host thread is bound to.
+ * Its calls are submitted and complete asynchronously: the submitting
+ * thread does not wait, and the host thread that completes the call (the
+ * one running the kernel when the call returns: the submitter itself if
+ * the call did not block, otherwise whichever thread runs the kernel then)
+ * reports it. This is how lkd's daemon answers a client's call straight
+ * from the kernel, with no host thread parked on each blocked call.
+ */
+struct lkd_task;
+
+/*
+ * Completion of a submitted call: the kernel's result or -errno (-ESRCH if
+ * the task died first), and the signals the kernel raised for the task
+ * meanwhile (as lkd_take_signals). Runs exactly once per accepted
+ * submission, with the kernel's CPU held: it must be short, must not
+ * block, and must not call any lkd_* function. It may run before
+ * lkd_task_submit returns, on the submitting thread.
+ */
+typedef void (*lkd_call_done_fn)(void *arg, long ret, unsigned long long signals);
+
+/*
+ * A new task of process `pid`, for lkd_task_submit. Returns its tid and
+ * sets *task, or -errno (-ESRCH: no such process).
+ */
+int lkd_task_create(int pid, struct lkd_task **task);
+
+/*
+ * Submit system call `nr` for `task` and return at once. Returns 0 when
+ * the call was accepted (done(arg, ...) will run once), or -errno without
+ * calling done: -ENOSYS, -ENODEV as lkd_syscall, -ESRCH if the task died.
+ * One call per task at a time: a submission while the previous call of the
+ * task is still in flight waits for that call to complete first. Pointer
+ * arguments must stay valid until done runs.
+ */
+int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
+		    lkd_call_done_fn done, void *arg);
+
+/*
+ * The task exits and the handle is freed. A call still in flight is waited
+ * for first (killing the task's process ends it).
+ */
+void lkd_task_release(struct lkd_task *task);
+
+/* ---------------------------------------------------------------------
  * Kernel processes
  * --------------------------------------------------------------------- */
 

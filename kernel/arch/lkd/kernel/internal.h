@@ -23,6 +23,12 @@ extern const struct lkd_hostops *lkd_host;
 #define LKD_CALL_DONE		3	/* call_ret valid, sem posted (unless
 					 * the caller ran it itself) */
 
+/* A system call as handed to a task: its number and six arguments. */
+struct lkd_syscall_args {
+	long nr;
+	long args[6];
+};
+
 /*
  * Host side of one kernel task. Allocated from host memory because host
  * threads use it outside the kernel and it may outlive the task_struct
@@ -65,13 +71,36 @@ struct lkd_task_host {
 
 	/* Signals raised for the task and not yet taken by the host. */
 	unsigned long long signals;
+
+	/*
+	 * An asynchronous call (lkd_task_submit): call_async marks the
+	 * handed-over call as one whose completion runs async_done instead
+	 * of posting sem. async_inflight (atomic, LKD_ASYNC_*) is set from
+	 * submission until async_done has returned; a host thread that needs
+	 * the task meanwhile (lkd_run_as, a second submission) waits for it
+	 * on sem.
+	 */
+	bool call_async;
+	int async_inflight;
+	lkd_call_done_fn async_done;
+	void *async_done_arg;
+	struct lkd_syscall_args async_call;
 };
+
+#define LKD_ASYNC_IDLE		0
+#define LKD_ASYNC_INFLIGHT	1
+#define LKD_ASYNC_WAITED	2	/* in flight, and a thread waits on sem */
 
 void lkd_task_host_put(struct lkd_task_host *th);
 
 /* threads.c */
 void *lkd_threads_init(void);	/* returns the idle task's first context */
 long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg);
+/* Hands `th` the call fn(&th->async_call) for system call nr(args), whose
+ * completion runs done(done_arg, ...); the caller holds th->occupy.
+ * Returns 0, or -ESRCH if the task is dead. */
+int lkd_run_async(struct lkd_task_host *th, long (*fn)(void *), long nr,
+		  const long args[6], lkd_call_done_fn done, void *done_arg);
 void lkd_call_done(struct lkd_task_host *th, long ret);
 void lkd_work_before_user_mode(struct lkd_task_host *th);
 extern int lkd_host_backed_marker(void *);
@@ -111,6 +140,8 @@ void lkd_console_init(void);
 /* proc.c */
 struct lkd_task_host *lkd_current_binding(bool bind);
 long lkd_run_bound(struct lkd_task_host *th, long (*fn)(void *), void *arg);
+int lkd_submit_to(struct lkd_task_host *th, long (*fn)(void *), long nr,
+		  const long args[6], lkd_call_done_fn done, void *done_arg);
 int lkd_proc_init(void);
 void lkd_proc_halt(void);
 

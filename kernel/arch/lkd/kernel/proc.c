@@ -455,6 +455,42 @@ int lkd_bind(int pid)
 	return ret;
 }
 
+int lkd_task_create(int pid, struct lkd_task **task)
+{
+	struct lkd_task_host *child = NULL;
+	long ret;
+
+	if (!task)
+		return -EINVAL;
+	if (!kernel_up())
+		return -ENODEV;
+	/* create_child's reference for us becomes the handle's. */
+	ret = on_leader(pid, new_thread, &child);
+	if (ret < 0)
+		return ret;
+	*task = (struct lkd_task *)child;
+	return ret;
+}
+
+void lkd_task_release(struct lkd_task *task)
+{
+	if (task)
+		release_binding((struct lkd_task_host *)task);
+}
+
+/* run_in_task without the wait: the call's arguments are kept in the
+ * task, since the submitter does not wait for it. */
+int lkd_submit_to(struct lkd_task_host *th, long (*fn)(void *), long nr,
+		  const long args[6], lkd_call_done_fn done, void *done_arg)
+{
+	int ret;
+
+	lkd_host->mutex_lock(th->occupy);
+	ret = lkd_run_async(th, fn, nr, args, done, done_arg);
+	lkd_host->mutex_unlock(th->occupy);
+	return ret;
+}
+
 void lkd_unbind(void)
 {
 	struct lkd_task_host *th;

@@ -29,11 +29,6 @@ static const lkd_syscall_fn syscall_table[__NR_syscalls] = {
 #include <uapi/asm/unistd.h>
 };
 
-struct syscall_call {
-	long nr;
-	long args[6];
-};
-
 static bool is_restart(long ret)
 {
 	return ret == -ERESTARTSYS || ret == -ERESTARTNOINTR ||
@@ -43,7 +38,7 @@ static bool is_restart(long ret)
 /* Runs as the bound task. */
 static long run_syscall(void *arg)
 {
-	struct syscall_call *c = arg;
+	struct lkd_syscall_args *c = arg;
 	struct pt_regs *regs = current_pt_regs();
 	long ret;
 
@@ -72,16 +67,25 @@ static long run_syscall(void *arg)
 	return ret;
 }
 
-long lkd_syscall(long nr, const long args[6])
+/* 0, or why call `nr` cannot be made at all. */
+static long check_call(long nr)
 {
-	struct syscall_call c = { .nr = nr };
-	struct lkd_task_host *th;
-
 	if (!lkd_running)
 		return -ENODEV;
 	if (nr < 0 || nr >= __NR_syscalls ||
 	    syscall_table[nr] == (lkd_syscall_fn)(void (*)(void))sys_ni_syscall)
 		return -ENOSYS;
+	return 0;
+}
+
+long lkd_syscall(long nr, const long args[6])
+{
+	struct lkd_syscall_args c = { .nr = nr };
+	struct lkd_task_host *th;
+	long ret = check_call(nr);
+
+	if (ret)
+		return ret;
 	if (args)
 		memcpy(c.args, args, sizeof(c.args));
 	th = lkd_current_binding(true);
@@ -99,4 +103,17 @@ unsigned long long lkd_take_signals(void)
 	if (!th)
 		return 0;
 	return __atomic_exchange_n(&th->signals, 0, __ATOMIC_RELAXED);
+}
+
+int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
+		    lkd_call_done_fn done, void *arg)
+{
+	struct lkd_task_host *th = (struct lkd_task_host *)task;
+	long ret = check_call(nr);
+
+	if (ret)
+		return ret;
+	if (!th || !done)
+		return -EINVAL;
+	return lkd_submit_to(th, run_syscall, nr, args, done, arg);
 }

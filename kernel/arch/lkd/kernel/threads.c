@@ -237,6 +237,21 @@ void lkd_call_done(struct lkd_task_host *th, long ret)
 	if (th->call_state != LKD_CALL_PENDING &&
 	    th->call_state != LKD_CALL_RUNNING)
 		return;
+	if (th->call_async) {
+		/* Nobody waits for this call: report it here, then let go of
+		 * the task for whoever waits to use it next. */
+		unsigned long long signals =
+			__atomic_exchange_n(&th->signals, 0, __ATOMIC_RELAXED);
+
+		th->call_async = false;
+		__atomic_store_n(&th->call_state, LKD_CALL_NONE,
+				 __ATOMIC_RELEASE);
+		th->async_done(th->async_done_arg, ret, signals);
+		if (__atomic_exchange_n(&th->async_inflight, LKD_ASYNC_IDLE,
+					__ATOMIC_ACQ_REL) == LKD_ASYNC_WAITED)
+			lkd_host->sem_up(th->sem);
+		return;
+	}
 	/* A caller that is this very runner sees DONE when it gets out;
 	 * any other sleeps on the sem (lkd_run_as). */
 	th->call_posted = !lkd_cpu_runs_own_call(th);
@@ -251,10 +266,53 @@ void lkd_call_done(struct lkd_task_host *th, long ret)
  * th->occupy, so this is the task's only call. Returns fn's result, or
  * -ESRCH if the task died (th->dead is then set and stays set).
  */
+/*
+ * Wait until no asynchronous call of `th` is in flight. The caller holds
+ * th->occupy, so it is the only waiter; the completion (lkd_call_done)
+ * posts sem once if it finds the waiter's mark.
+ */
+static void wait_async_idle(struct lkd_task_host *th)
+{
+	int inflight = LKD_ASYNC_INFLIGHT;
+
+	if (__atomic_compare_exchange_n(&th->async_inflight, &inflight,
+					LKD_ASYNC_WAITED, false,
+					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		lkd_host->sem_down(th->sem);
+}
+
+int lkd_run_async(struct lkd_task_host *th, long (*fn)(void *), long nr,
+		  const long args[6], lkd_call_done_fn done, void *done_arg)
+{
+	/* The previous call's arguments are in use until it is done. */
+	wait_async_idle(th);
+	if (th->dead)
+		return -ESRCH;
+	th->async_call.nr = nr;
+	if (args)
+		memcpy(th->async_call.args, args, sizeof(th->async_call.args));
+	else
+		memset(th->async_call.args, 0, sizeof(th->async_call.args));
+	th->call_fn = fn;
+	th->call_arg = &th->async_call;
+	th->call_posted = false;
+	th->call_async = true;
+	th->async_done = done;
+	th->async_done_arg = done_arg;
+	__atomic_store_n(&th->async_inflight, LKD_ASYNC_INFLIGHT,
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&th->call_state, LKD_CALL_PENDING, __ATOMIC_RELEASE);
+	/* Runs the kernel on this thread if the CPU is free (the call may
+	 * complete before we return); otherwise the runner takes it. */
+	lkd_cpu_submit(th);
+	return 0;
+}
+
 long lkd_run_as(struct lkd_task_host *th, long (*fn)(void *), void *arg)
 {
 	long ret;
 
+	wait_async_idle(th);
 	if (th->dead)
 		return -ESRCH;
 	th->call_fn = fn;
