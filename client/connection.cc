@@ -170,6 +170,8 @@ class ChannelClient {
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
     lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
     int slept = 0;
+    spin_.slow = &ctl_->blocked_seq;
+    spin_.slow_value = seq_;
     for (;;) {
       int slept_now;
       uint32_t v = lkd_doorbell_wait(&ctl_->resp_seq, prev, &ctl_->client_sleeping,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * The shared-memory syscall channel between one client thread and its
- * worker in lkd: the one hand-written wire format of the project (the rest
+ * The shared-memory syscall channel between one client thread and lkd
+ * (whose dispatch threads serve every channel, channel_dispatcher.h): the one hand-written wire format of the project (the rest
  * is Cap'n Proto and protobuf). Both sides include this header.
  *
  * Layout of one channel mapping (a memfd the server creates and hands to
@@ -16,7 +16,8 @@
  *      (offset, length) pairs into the data area, never addresses.
  *   2. It stores req_seq + 1 (release), and wakes the server with
  *      FUTEX_WAKE on req_seq if server_sleeping is set.
- *   3. The server (after a bounded spin, then FUTEX_WAIT on req_seq) copies
+ *   3. The server (after a bounded spin, then a FUTEX_WAIT on all its
+ *      channels' req_seq at once, futex_waitv) copies
  *      the request out of shared memory, validates every field of that
  *      private copy (generation, number against the allow-table, each
  *      pointer argument inside the data area and large enough for what the
@@ -35,7 +36,9 @@
  *     channel reused after a fork or reconnect) and fails with -ESTALE.
  *   - Nothing polls unconditionally: both sides spin a few microseconds
  *     at most (and only while spinning pays, lkd_channel_doorbell.h), then
- *     sleep on the futex word after announcing it in *_sleeping.
+ *     sleep on the futex word after announcing it in *_sleeping. A client
+ *     stops spinning at once when the server says its call blocked
+ *     (blocked_seq).
  *   - The request's flags ask for nothing but optional work on the
  *     client's own behalf: LKD_CHANNEL_REQ_TRACE makes the server write
  *     timestamps into `trace` (its clock readings, for the client to
@@ -44,7 +47,7 @@
  *
  * Tracing (LKD_CHANNEL_REQ_TRACE): where one call's time goes. The client
  * keeps its own timestamps (call start, doorbell rung, answer seen, call
- * end); the server adds, in `trace`, when its worker picked the request up,
+ * end); the server adds, in `trace`, when it picked the request up,
  * when it entered and left the kernel, and when it published the response,
  * all CLOCK_MONOTONIC (one clock for every process on the host). Written
  * before resp_seq (release), so a client that saw resp_seq sees them.
@@ -55,7 +58,7 @@
 #include <stdint.h>
 
 #define LKD_CHANNEL_MAGIC 0x63646b6cu /* "lkdc" */
-#define LKD_CHANNEL_VERSION 2u
+#define LKD_CHANNEL_VERSION 3u
 
 /* A pointer argument that is NULL. */
 #define LKD_CHANNEL_NULL UINT64_MAX
@@ -88,7 +91,7 @@ struct lkd_channel_response {
 
 /* The server's timestamps of a traced call (ns, CLOCK_MONOTONIC). */
 struct lkd_channel_trace {
-	uint64_t pickup_ns;		/* the worker saw the request */
+	uint64_t pickup_ns;		/* the server saw the request */
 	uint64_t kernel_entry_ns;	/* validated, entering the kernel */
 	uint64_t kernel_exit_ns;	/* the kernel returned */
 	uint64_t publish_ns;		/* about to publish resp_seq */
@@ -97,7 +100,7 @@ struct lkd_channel_trace {
 };
 
 /* Trace flags. */
-#define LKD_CHANNEL_TRACE_SERVER_SLEPT 1u	/* the worker slept for this request */
+#define LKD_CHANNEL_TRACE_SERVER_SLEPT 1u	/* the server slept for this request */
 
 struct lkd_channel {
 	uint32_t magic;
@@ -105,7 +108,12 @@ struct lkd_channel {
 	uint32_t data_offset;
 	uint32_t data_size;
 	uint32_t generation;
-	uint32_t reserved0;
+	/* The server stores here the req_seq of a call that did not complete
+	 * when it was handed to the kernel (it blocks, or waits for the
+	 * kernel's CPU): its answer will take a while, so a client spinning
+	 * for it should sleep at once instead (lkd_doorbell_spin.slow). A
+	 * hint only: the answer still comes through resp_seq. */
+	uint32_t blocked_seq;
 	/* Doorbells: futex words. */
 	uint32_t req_seq;
 	uint32_t resp_seq;

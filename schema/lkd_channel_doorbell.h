@@ -7,8 +7,9 @@
  * The waiting policy, in order:
  *   1. The word already changed: return, nothing else happens.
  *   2. Spin, if this waiter's adaptive policy (struct lkd_doorbell_spin)
- *      says spinning pays and fewer than max_spinners waiters sharing its
- *      counter spin now: `pause` until the word changes or the budget
+ *      says spinning pays, fewer than max_spinners waiters sharing its
+ *      counter spin now, and the peer did not say the answer will be slow
+ *      (lkd_doorbell_spin.slow, checked during the spin too): `pause` until the word changes or the budget
  *      (a time, at most max_ns) runs out, calling sched_yield every
  *      LKD_DOORBELL_YIELD_PAUSES pauses so that a spinner never starves
  *      the thread it waits for when both share a CPU. An answer that comes
@@ -76,6 +77,11 @@ struct lkd_doorbell_spin {
 	uint64_t max_ns;	/* longest spin per wait; 0: never spin */
 	uint32_t *spinners;	/* waiters spinning now (shared), or NULL */
 	uint32_t max_spinners;	/* cap on *spinners */
+	/* Optional: the peer's "this answer will be slow" word. A spin ends
+	 * at once when *slow == slow_value (the waiter sets both before each
+	 * wait), neither a hit nor a miss. NULL: none. */
+	const uint32_t *slow;
+	uint32_t slow_value;
 	/* Adaptive state. */
 	uint64_t budget_ns;	/* this wait's spin: max_ns, or 0 while off */
 	uint32_t window_waits;
@@ -95,6 +101,8 @@ static inline void lkd_doorbell_spin_init(struct lkd_doorbell_spin *s,
 	s->max_ns = max_ns;
 	s->spinners = spinners;
 	s->max_spinners = max_spinners;
+	s->slow = NULL;
+	s->slow_value = 0;
 	s->budget_ns = max_ns;
 	s->window_waits = 0;
 	s->window_hits = 0;
@@ -190,10 +198,12 @@ static inline void lkd_doorbell_ring(uint32_t *word, uint32_t *sleeping)
 		lkd_doorbell_wake(word);
 }
 
-/* Spins until *word != old (returns 1, the new value in *v) or `budget_ns`
- * passed (returns 0). */
+/* Spins until *word != old (returns 1, the new value in *v), `budget_ns`
+ * passed (returns 0), or *slow == slow_value (returns -1; `slow` may be
+ * NULL). */
 static inline int lkd_doorbell_spin_for(uint32_t *word, uint32_t old,
-					uint64_t budget_ns, uint32_t *v)
+					uint64_t budget_ns, const uint32_t *slow,
+					uint32_t slow_value, uint32_t *v)
 {
 	uint64_t start = lkd_doorbell_now_ns();
 	unsigned i;
@@ -203,6 +213,8 @@ static inline int lkd_doorbell_spin_for(uint32_t *word, uint32_t old,
 		*v = __atomic_load_n(word, __ATOMIC_ACQUIRE);
 		if (*v != old)
 			return 1;
+		if (slow && __atomic_load_n(slow, __ATOMIC_RELAXED) == slow_value)
+			return -1;
 		if ((i & 63) == 0 && lkd_doorbell_now_ns() - start >= budget_ns)
 			return 0;
 		if (i % LKD_DOORBELL_YIELD_PAUSES == 0)
@@ -233,11 +245,13 @@ static inline uint32_t lkd_doorbell_wait(uint32_t *word, uint32_t old,
 		return v;
 	budget = spin ? lkd_doorbell_spin_next(spin) : 0;
 	if (budget && lkd_doorbell_spin_enter(spin)) {
-		int hit = lkd_doorbell_spin_for(word, old, budget, &v);
+		int hit = lkd_doorbell_spin_for(word, old, budget, spin->slow,
+						spin->slow_value, &v);
 
 		lkd_doorbell_spin_leave(spin);
-		lkd_doorbell_spin_account(spin, hit);
-		if (hit)
+		if (hit >= 0)
+			lkd_doorbell_spin_account(spin, hit);
+		if (hit > 0)
 			return v;
 	}
 	for (;;) {

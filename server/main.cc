@@ -43,11 +43,11 @@ ABSL_FLAG(std::string, route, "",
           "a route, repeatable: DEST[,via=GW][,dev=IF][,table=N]");
 ABSL_FLAG(std::string, sysctl, "", "a sysctl, repeatable: NAME=VALUE");
 ABSL_FLAG(uint32_t, max_client_threads, 1024,
-          "channels (client threads, each a worker thread in lkd) one client "
+          "channels (client threads, each a kernel task in lkd) one client "
           "may have at once");
-ABSL_FLAG(uint32_t, worker_spin_us, 20,
-          "how long a channel worker spins for the next call before it sleeps "
-          "on its futex (0: sleep at once)");
+ABSL_FLAG(uint32_t, dispatch_spin_us, 20,
+          "how long a dispatch thread keeps polling its channels after the last "
+          "call before it sleeps on their doorbells (0: sleep at once)");
 ABSL_FLAG(std::string, admin_socket, "",
           "admin plane socket for lkctl, unix:///PATH (default admin.sock beside "
           "the session socket), or none");
@@ -224,7 +224,7 @@ int main(int argc, char** argv) {
   lkd::server::SessionServerOptions options;
   options.socket_path = *socket_path;
   options.max_channels_per_session = absl::GetFlag(FLAGS_max_client_threads);
-  options.worker.spin_ns = uint64_t{absl::GetFlag(FLAGS_worker_spin_us)} * 1000;
+  options.dispatcher.spin_ns = uint64_t{absl::GetFlag(FLAGS_dispatch_spin_us)} * 1000;
   lkd::server::SessionServer sessions(options);
   // The socket first: a second lkd on the same path fails before booting.
   if (auto st = sessions.Listen(); !st.ok()) return Fail(st);

@@ -24,10 +24,10 @@
 
 namespace lkd::server {
 
-// What a session's channel workers count, from their own threads.
+// What a session's channels count, from the threads that serve them.
 struct SessionCounters {
   std::atomic<uint64_t> calls{0};
-  std::atomic<uint32_t> threads{0};  // workers bound to the process now
+  std::atomic<uint32_t> threads{0};  // channels (client threads) with a task now
 };
 
 struct SessionInfo {

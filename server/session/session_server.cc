@@ -123,7 +123,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   absl::Status ServeConnectedSocket(int fd);
 
   const SessionServerOptions& options() const { return options_; }
-  const std::shared_ptr<WorkerSet>& workers() { return workers_; }
+  ChannelDispatcher& dispatcher() { return dispatcher_; }
   SessionRegistry& registry() { return registry_; }
 
   std::string AddHandover(Handover handover) {
@@ -164,8 +164,9 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   SessionServerOptions options_;
   int listen_fd_ = -1;
-  // Shared with the worker threads, which may outlive this server.
-  std::shared_ptr<WorkerSet> workers_ = std::make_shared<WorkerSet>();
+  // Its threads may outlive this server (they end once every channel is
+  // released).
+  ChannelDispatcher dispatcher_{options_.dispatcher};
   SessionRegistry registry_;
   std::map<std::string, Handover> handovers_;
   // Valid while Serve() runs.
@@ -178,14 +179,14 @@ namespace {
 
 class ChannelImpl final : public rpc::Channel::Server {
  public:
-  explicit ChannelImpl(std::unique_ptr<ChannelWorker> worker)
-      : worker_(std::move(worker)) {}
-  kj::Maybe<int> getFd() override { return worker_->fd(); }
+  explicit ChannelImpl(std::unique_ptr<DispatchedChannel> channel)
+      : channel_(std::move(channel)) {}
+  kj::Maybe<int> getFd() override { return channel_->fd(); }
   // Lets the session count its live channels.
   std::weak_ptr<bool> alive() const { return alive_; }
 
  private:
-  std::unique_ptr<ChannelWorker> worker_;
+  std::unique_ptr<DispatchedChannel> channel_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
@@ -220,10 +221,8 @@ class SessionImpl final : public rpc::Session::Server {
     results.setGeneration(generation);
     results.setDataOffset((*memory)->data_offset());
     results.setDataSize((*memory)->data_size());
-    auto channel = kj::heap<ChannelImpl>(
-        ChannelWorker::Start(std::move(*memory), process_->pid(), process_->ended(),
-                             server_.workers(), server_.options().worker,
-                             registration_.counters));
+    auto channel = kj::heap<ChannelImpl>(server_.dispatcher().Serve(
+        std::move(*memory), process_->pid(), process_->ended(), registration_.counters));
     channels_.push_back(channel->alive());
     results.setChannel(kj::mv(channel));
     return kj::READY_NOW;
@@ -390,8 +389,8 @@ void SessionServer::Impl::ServeConnection(kj::Own<kj::AsyncIoStream> stream) {
 // The event loop and task sets of one serving run (Serve or
 // ServeConnectedSocket). End() (or the destructor) drops every
 // connection, so every session (each kernel process exits, its TCP
-// connections closing as on a real kernel; each channel's worker ends once
-// out of the kernel), and every pending hand-over.
+// connections closing as on a real kernel; each channel is released once
+// its call is out of the kernel), and every pending hand-over.
 class SessionServer::Impl::Serving {
  public:
   explicit Serving(Impl& server)
@@ -445,9 +444,9 @@ absl::StatusOr<int> SessionServer::Impl::Serve() {
   unlink(options_.socket_path.c_str());
   listen_fd_ = -1;
   serving.End();
-  if (!workers_->WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
-    fprintf(stderr, "lkd: %d channel workers still in the kernel after %us\n",
-            workers_->live(), options_.shutdown_timeout_s);
+  if (!dispatcher_.WaitIdle(absl::Seconds(options_.shutdown_timeout_s)))
+    fprintf(stderr, "lkd: %d channels still have calls in the kernel after %us\n",
+            dispatcher_.live(), options_.shutdown_timeout_s);
   return signal_number;
 }
 

@@ -2,7 +2,7 @@
 // lkd's session manager: Cap'n Proto RPC (schema/lkd.capnp) on a Unix
 // socket. Each connection's peer credentials (SO_PEERCRED) become the
 // credentials of the kernel process it attaches to; each channel it opens
-// gets a worker thread (channel_worker.h). A connection that goes away
+// gets a kernel task, served by the dispatcher (channel_dispatcher.h). A connection that goes away
 // takes its kernel process with it, as a killed process's fds close on a
 // real kernel.
 #ifndef LKD_SERVER_SESSION_SESSION_SERVER_H_
@@ -16,7 +16,7 @@
 #include "schema/lkd.capnp.h"
 #include "schema/lkd_channel.h"
 #include "schema/lkd_defaults.h"
-#include "server/session/channel_worker.h"
+#include "server/session/channel_dispatcher.h"
 #include "server/session/session_registry.h"
 
 namespace lkd::server {
@@ -28,12 +28,12 @@ struct SessionServerOptions {
   // what each attached client may do with its own credentials).
   uint32_t socket_mode = 0666;
   uint32_t channel_data_size = LKD_CHANNEL_DEFAULT_DATA_SIZE;
-  ChannelWorker::Options worker;
+  ChannelDispatcher::Options dispatcher;
   // Channels (threads) one client may have open at once.
   uint32_t max_channels_per_session = 1024;
   // How long a fork or exec hand-over waits to be claimed.
   uint32_t handover_timeout_s = rpc::HANDOVER_TIMEOUT_SECONDS;
-  // How long shutdown waits for workers to leave the kernel.
+  // How long shutdown waits for the channels' calls to leave the kernel.
   uint32_t shutdown_timeout_s = 10;
 };
 
@@ -51,8 +51,8 @@ class SessionServer {
   // Serves on the calling thread until SIGTERM or SIGINT arrives (the
   // caller must have blocked them in every thread: see
   // BlockShutdownSignals), then stops accepting, ends every session (their
-  // kernel processes exit, closing their connections) and waits for the
-  // workers. Returns the signal that ended it.
+  // kernel processes exit, closing their connections) and waits for every
+  // channel to be released. Returns the signal that ended it.
   absl::StatusOr<int> Serve();
 
   // Serves one client already connected on `fd` (a Unix stream socket; the

@@ -345,11 +345,11 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
   EXPECT_EQ(WaitClient(rebinder), 0);
 
   // Baseline after the first round (lazy allocations done), then 100 more.
-  // Channel workers and fds must come back exactly; the kernel's own
+  // Channels and fds must come back exactly; the kernel's own
   // threads (workqueue workers) may grow by a few under load.
   auto settle = [&](int channels, int fds) {
     for (int i = 0; i < 500; i++) {
-      if (lkd_->ChannelThreads() <= channels && lkd_->OpenFds() <= fds) return;
+      if (lkd_->Channels() <= channels && lkd_->OpenFds() <= fds) return;
       absl::SleepFor(absl::Milliseconds(20));
     }
   };
@@ -358,12 +358,12 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
   for (int i = 0; i < 3000 && lkd_->LiveSessions() != 1; i++)
     absl::SleepFor(absl::Milliseconds(20));
   ASSERT_EQ(lkd_->LiveSessions(), 1);
-  const int channels0 = lkd_->ChannelThreads(), threads0 = lkd_->Threads();
+  const int channels0 = lkd_->Channels(), threads0 = lkd_->Threads();
   const int fds0 = lkd_->OpenFds();
   const long rss0 = lkd_->RssKib();
   for (int round = 1; round <= 100; round++) kill_one(round);
   settle(channels0, fds0);
-  EXPECT_LE(lkd_->ChannelThreads(), channels0);
+  EXPECT_LE(lkd_->Channels(), channels0);
   EXPECT_LE(lkd_->OpenFds(), fds0);
   EXPECT_LE(lkd_->Threads(), threads0 + 4) << "baseline " << threads0;
   // Memory: the kernel's own caches may keep a little; leaking a channel
@@ -375,9 +375,9 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
       << "baseline " << rss0 << " KiB, now " << lkd_->RssKib() << " KiB";
 #endif
   fprintf(stderr,
-          "after 100 kills: channel workers %d (baseline %d), threads %d (%d), fds %d (%d), "
+          "after 100 kills: channels %d (baseline %d), threads %d (%d), fds %d (%d), "
           "rss %ld KiB (%ld)\n",
-          lkd_->ChannelThreads(), channels0, lkd_->Threads(), threads0, lkd_->OpenFds(), fds0,
+          lkd_->Channels(), channels0, lkd_->Threads(), threads0, lkd_->OpenFds(), fds0,
           lkd_->RssKib(), rss0);
 
   ASSERT_EQ(write(stop_pipe[1], "x", 1), 1);
@@ -385,13 +385,13 @@ TEST_F(DaemonTest, KilledClientsLeaveNothingBehind) {
   EXPECT_EQ(WaitClient(bystander), 0);
 }
 
-// lkd's state after all its clients went, polled until the channel
-// workers, sessions and fds are back to at most the baseline (the workers
-// of killed clients end asynchronously) or the deadline passed.
+// lkd's state after all its clients went, polled until the channels,
+// sessions and fds are back to at most the baseline (the channels of
+// killed clients are released asynchronously) or the deadline passed.
 void AwaitBaseline(const LkdDaemon& lkd, int channels, int fds, absl::Duration deadline) {
   const absl::Time end = absl::Now() + deadline;
   while (absl::Now() < end) {
-    if (lkd.LiveSessions() == 0 && lkd.ChannelThreads() <= channels && lkd.OpenFds() <= fds)
+    if (lkd.LiveSessions() == 0 && lkd.Channels() <= channels && lkd.OpenFds() <= fds)
       return;
     absl::SleepFor(absl::Milliseconds(50));
   }
@@ -401,7 +401,8 @@ void AwaitBaseline(const LkdDaemon& lkd, int channels, int fds, absl::Duration d
 // at once, each exchanging data between its threads over TCP through lkd
 // (byte for byte), then all SIGKILLed while one thread of each is blocked
 // in the kernel. True if every client reported its exchange correct.
-bool ManyClientsRound(LkdDaemon& lkd, int n, int round) {
+// `*threads_attached` gets lkd's host threads while all were attached.
+bool ManyClientsRound(LkdDaemon& lkd, int n, int round, int* threads_attached) {
   constexpr size_t kBytes = 16 * 1024;
   int results[2];
   if (pipe(results) != 0) return false;
@@ -416,7 +417,7 @@ bool ManyClientsRound(LkdDaemon& lkd, int n, int round) {
       socklen_t len = sizeof(a);
       if (lfd < 0 || lk_sys_getsockname(lfd, reinterpret_cast<sockaddr*>(&a), &len) != 0)
         return report('l');
-      // The second thread (its own channel, its own worker in lkd) echoes,
+      // The second thread (its own channel, its own task in lkd) echoes,
       // then blocks in the kernel until the process is killed.
       std::atomic<int> echoed{0};
       std::thread echo([&]() {
@@ -456,29 +457,37 @@ bool ManyClientsRound(LkdDaemon& lkd, int n, int round) {
   EXPECT_EQ(answers, std::string(n, 'd')) << "round " << round;
   // All attached at once, with both threads' channels.
   EXPECT_EQ(lkd.LiveSessions(), n) << "round " << round;
-  EXPECT_GE(lkd.ChannelThreads(), 2 * n) << "round " << round;
+  EXPECT_GE(lkd.Channels(), 2 * n) << "round " << round;
+  *threads_attached = lkd.Threads();
+  // A dispatch thread serves up to 127 channels: host threads do not grow
+  // with the clients' threads.
+  EXPECT_LE(lkd.DispatchThreads(), (2 * n + 126) / 127) << "round " << round;
   for (pid_t c : clients) kill(c, SIGKILL);
   for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 128 + SIGKILL);
   return answers == std::string(n, 'd');
 }
 
 // 256 clients of 2 threads each attached at once, exchanging data, then
-// killed, twice. After each round lkd's channel workers, sessions and fds
+// killed, twice. While they are attached lkd has no host thread per
+// client thread (the 512 channels are served by 5 dispatch threads, the
+// blocked calls hold no thread). After each round lkd's channels, sessions and fds
 // return exactly to the baseline; its threads (the kernel's own workers
 // may come and go) and RSS within a little slack of what the first round
 // left (the kernel keeps memory it touched once, so the first round is
 // the warm-up; a leaked channel or thread per client would add MiBs).
 TEST_F(DaemonTest, ManyClientsComeAndGoWithoutLeaks) {
   constexpr int kClients = 256;
-  const int channels0 = lkd_->ChannelThreads(), fds0 = lkd_->OpenFds();
+  const int channels0 = lkd_->Channels(), fds0 = lkd_->OpenFds();
   const int threads0 = lkd_->Threads();
   long rss1 = 0;
   int threads1 = threads0;
   for (int round = 1; round <= 2; round++) {
-    ASSERT_TRUE(ManyClientsRound(*lkd_, kClients, round));
+    int threads_attached = 0;
+    ASSERT_TRUE(ManyClientsRound(*lkd_, kClients, round, &threads_attached));
+    EXPECT_LE(threads_attached, threads0 + 8) << "round " << round;
     AwaitBaseline(*lkd_, channels0, fds0, absl::Minutes(3));
     EXPECT_EQ(lkd_->LiveSessions(), 0) << "round " << round;
-    EXPECT_LE(lkd_->ChannelThreads(), channels0) << "round " << round;
+    EXPECT_LE(lkd_->Channels(), channels0) << "round " << round;
     EXPECT_LE(lkd_->OpenFds(), fds0) << "round " << round;
     EXPECT_LE(lkd_->Threads(), std::max(threads0, threads1) + 8) << "round " << round;
     if (round == 1) {
@@ -490,16 +499,16 @@ TEST_F(DaemonTest, ManyClientsComeAndGoWithoutLeaks) {
   EXPECT_LE(lkd_->RssKib(), rss1 + 8 * 1024);
 #endif
   fprintf(stderr,
-          "after %d clients twice: channel workers %d (baseline %d), threads %d (%d, after "
+          "after %d clients twice: channels %d (baseline %d), threads %d (%d, after "
           "round 1 %d), fds %d (%d), rss %ld KiB (after round 1 %ld)\n",
-          kClients, lkd_->ChannelThreads(), channels0, lkd_->Threads(), threads0, threads1,
+          kClients, lkd_->Channels(), channels0, lkd_->Threads(), threads0, threads1,
           lkd_->OpenFds(), fds0, lkd_->RssKib(), rss1);
 }
 
-// Threads that end release their channels: lkd's worker threads go away
-// while the client stays attached.
-TEST_F(DaemonTest, ThreadExitReleasesItsWorker) {
-  const int baseline = lkd_->ChannelThreads();
+// Threads that end release their channels (and kernel tasks) while the
+// client stays attached.
+TEST_F(DaemonTest, ThreadExitReleasesItsChannel) {
+  const int baseline = lkd_->Channels();
   ReadyPipe done;
   int release[2];
   ASSERT_EQ(pipe(release), 0);
@@ -520,14 +529,14 @@ TEST_F(DaemonTest, ThreadExitReleasesItsWorker) {
   });
   close(release[0]);
   ASSERT_TRUE(done.Wait());
-  // One worker (the main thread's) remains; 100 others came and went.
-  int workers = 0;
+  // One channel (the main thread's) remains; 100 others came and went.
+  int channels = 0;
   for (int i = 0; i < 500; i++) {
-    workers = lkd_->ChannelThreads();
-    if (workers <= baseline + 1) break;
+    channels = lkd_->Channels();
+    if (channels <= baseline + 1) break;
     absl::SleepFor(absl::Milliseconds(20));
   }
-  EXPECT_EQ(workers, baseline + 1);
+  EXPECT_EQ(channels, baseline + 1);
   ASSERT_EQ(write(release[1], "x", 1), 1);
   close(release[1]);
   EXPECT_EQ(WaitClient(client), 0);

@@ -77,7 +77,7 @@ ABSL_FLAG(bool, quick, false,
           "shorten every duration and sample count (a smoke run)");
 ABSL_FLAG(double, seconds, 2.0, "how long each timed loop runs");
 ABSL_FLAG(std::vector<std::string>, lkd_args, {},
-          "extra lkd flags, comma-separated (e.g. --worker_spin_us=5)");
+          "extra lkd flags, comma-separated (e.g. --dispatch_spin_us=5)");
 ABSL_FLAG(std::string, only, "",
           "run only benchmarks whose name contains this");
 

@@ -130,14 +130,32 @@ long StatusField(pid_t pid, const std::string& key) {
 
 int LkdDaemon::Threads() const { return static_cast<int>(StatusField(pid_, "Threads")); }
 
-int LkdDaemon::ChannelThreads() const {
+int LkdDaemon::Channels() const {
+  const std::string dir = absl::StrCat("/proc/", pid_, "/fd");
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  int n = 0;
+  char target[256];
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    ssize_t len = readlink(absl::StrCat(dir, "/", e->d_name).c_str(), target, sizeof(target) - 1);
+    if (len <= 0) continue;
+    target[len] = 0;
+    // memfd_create("lkd-channel") (channel_dispatcher.cc).
+    if (absl::StartsWith(target, "/memfd:lkd-channel")) n++;
+  }
+  closedir(d);
+  return n;
+}
+
+int LkdDaemon::DispatchThreads() const {
   const std::string dir = absl::StrCat("/proc/", pid_, "/task");
   DIR* d = opendir(dir.c_str());
   if (!d) return -1;
   int n = 0;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-channel\n") n++;
+    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-dispatch\n") n++;
   }
   closedir(d);
   return n;

@@ -35,8 +35,10 @@ class LkdDaemon {
 
   // From /proc: lkd's thread count, open fds, resident memory (KiB).
   int Threads() const;
-  // Of those, the channel workers (threads named "lkd-channel").
-  int ChannelThreads() const;
+  // Channels (client threads) lkd serves now: its "lkd-channel" memfds.
+  int Channels() const;
+  // Threads that serve the channels ("lkd-dispatch"), one per 127.
+  int DispatchThreads() const;
   // Sessions attached now, from lkd's log ("attached" minus "detached").
   int LiveSessions() const;
   int OpenFds() const;

@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: GPL-2.0
+#include "server/session/channel_dispatcher.h"
+
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/errno_status.h"
+#include "lkd/kernel.h"
+#include "schema/lkd_channel_doorbell.h"
+#include "server/channel/request_decoder.h"
+
+namespace lkd::server {
+
+namespace {
+constexpr uint32_t kPage = 4096;
+
+// A call answered -ESRCH: a genuine answer (fcntl F_SETOWN_EX for a pid
+// that does not exist), or the calling task's kernel process is dead,
+// killed inside the kernel while its client is attached. Then lkd says
+// why (once per process) and the caller should answer -ENOTCONN, as for a
+// lost session: the process is not coming back. Asks the kernel, so only
+// the task thread calls it.
+bool ProcessKilled(int pid) {
+  int sig = lkd_proc_fatal_signal(pid);
+  if (sig == 0) return false;
+  static int last_told = 0;  // task thread only
+  if (last_told != pid) {
+    last_told = pid;
+    if (sig > 0)
+      fprintf(stderr, "lkd: kernel process %d was killed inside the kernel by signal %d (%s); "
+              "its client's calls fail with ENOTCONN\n", pid, sig, strsignal(sig));
+    else
+      fprintf(stderr, "lkd: kernel process %d is gone while its client is attached; "
+              "its client's calls fail with ENOTCONN\n", pid);
+  }
+  return true;
+}
+
+void FutexWakePrivate(uint32_t* word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, nullptr, nullptr, 0);
+}
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
+    uint32_t data_size, uint32_t generation) {
+  if (data_size == 0 || data_size % kPage != 0 || data_size > (64u << 20))
+    return absl::InvalidArgumentError(
+        absl::StrCat("channel data size ", data_size,
+                     ": must be a multiple of 4096, at most 64 MiB"));
+  const uint32_t data_offset = (sizeof(lkd_channel) + kPage - 1) / kPage * kPage;
+  const size_t total = size_t{data_offset} + data_size;
+  int fd = memfd_create("lkd-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return ErrnoStatus(errno, "memfd_create");
+  if (ftruncate(fd, total) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "channel memfd size/seals");
+  }
+  void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (base == MAP_FAILED) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(err, "mmap channel");
+  }
+  auto* ctl = static_cast<lkd_channel*>(base);
+  ctl->magic = LKD_CHANNEL_MAGIC;
+  ctl->version = LKD_CHANNEL_VERSION;
+  ctl->data_offset = data_offset;
+  ctl->data_size = data_size;
+  ctl->generation = generation;
+  return std::unique_ptr<ChannelMemory>(new ChannelMemory(
+      fd, static_cast<uint8_t*>(base), data_offset, data_size, generation));
+}
+
+ChannelMemory::~ChannelMemory() {
+  munmap(base_, size_t{data_offset_} + data_size_);
+  close(fd_);
+}
+
+// ---------------------------------------------------------------------------
+// The shared state
+
+namespace {
+struct Poller;
+}  // namespace
+
+// One channel. The handle, the dispatch thread serving it and the jobs
+// that concern it hold it; a call's completion (OnCallDone) uses it through
+// a plain pointer, which is safe because the channel is released only
+// after lkd_task_release, and that waits for a completion in flight.
+struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
+  std::unique_ptr<ChannelMemory> memory;
+  int pid = 0;
+  std::shared_ptr<const std::atomic<bool>> process_ended;
+  std::shared_ptr<SessionCounters> counters;
+  std::shared_ptr<Core> core;  // outlives every channel
+  // Set by the task thread before a dispatch thread sees the channel.
+  lkd_task* task = nullptr;
+  int task_error = 0;
+  Poller* poller = nullptr;  // atomic accesses: set once, by the task thread
+  uint32_t stop = 0;         // atomic: the handle was dropped
+
+  // The dispatch thread's: the last request sequence it took.
+  uint32_t seen = 0;
+
+  // The call in flight. The dispatch thread fills these before it
+  // submits; the completion reads them. `in_flight` (atomic) is set from
+  // then until the answer is written: the dispatch thread takes no new
+  // request from the channel meanwhile (a client that rings before its
+  // answer came must not overwrite a call the kernel is still using).
+  DecodedCall call;
+  uint32_t seq = 0;
+  bool trace = false;
+  bool slept = false;  // the dispatch thread slept before it took this call
+  lkd_channel_trace times = {};
+  uint32_t in_flight = 0;
+  // A call that found its process gone: the task thread answers.
+  long deferred_result = 0;
+  unsigned long long deferred_signals = 0;
+};
+
+namespace {
+
+using Channel = ChannelDispatcher::Channel;
+
+// One dispatch thread's channels and its wake-up word.
+struct Poller {
+  uint32_t attention = 0;  // futex word (private): bumped to wake the thread
+  uint32_t sleeping = 0;   // atomic: the thread sleeps or is about to
+  absl::Mutex mu;
+  std::vector<std::shared_ptr<Channel>> incoming ABSL_GUARDED_BY(mu);
+  uint32_t incoming_count = 0;  // atomic: incoming.size(), read without mu
+  int assigned = 0;             // channels given to it and not released (Core::mu)
+
+  void Wake() {
+    __atomic_add_fetch(&attention, 1, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&sleeping, __ATOMIC_SEQ_CST)) FutexWakePrivate(&attention);
+  }
+};
+
+struct Job {
+  enum Kind { kCreateTask, kRelease, kAnswer } kind;
+  std::shared_ptr<Channel> channel;
+};
+
+}  // namespace
+
+struct ChannelDispatcher::Core {
+  explicit Core(const Options& o) : options(o) {}
+  const Options options;
+  mutable absl::Mutex mu;
+  absl::CondVar jobs_ready;
+  std::deque<Job> jobs ABSL_GUARDED_BY(mu);
+  std::vector<std::shared_ptr<Poller>> pollers ABSL_GUARDED_BY(mu);
+  int live ABSL_GUARDED_BY(mu) = 0;
+  int threads ABSL_GUARDED_BY(mu) = 0;
+  bool closing ABSL_GUARDED_BY(mu) = false;
+  // closing && live == 0, readable without mu: every thread ends.
+  std::atomic<bool> done{false};
+
+  void Post(Job job) {
+    absl::MutexLock lock(&mu);
+    jobs.push_back(std::move(job));
+    jobs_ready.Signal();
+  }
+  bool Done() const { return done.load(std::memory_order_acquire); }
+  void UpdateDone() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+};
+
+namespace {
+
+using Core = ChannelDispatcher::Core;
+
+// ---------------------------------------------------------------------------
+// Answers
+
+// Publishes the answer to the call in flight and rings the client: from
+// the completion (on the thread that completed the call in the kernel),
+// from the dispatch thread for calls that never reached the kernel, or from
+// the task thread for deferred answers.
+void Answer(Channel* c, long result, unsigned long long signals) {
+  lkd_channel* ctl = c->memory->control();
+  if (c->process_ended->load(std::memory_order_acquire)) {
+    result = -ENOTCONN;
+    signals = 0;
+  }
+  // lkd's kernel never returns its internal restart codes
+  // (kernel/arch/lkd/kernel/syscalls.c restarts or answers -EINTR).
+  ctl->resp.result = result;
+  ctl->resp.signals = signals;
+  if (c->trace) {
+    c->times.publish_ns = lkd_doorbell_now_ns();
+    memcpy(&ctl->trace, &c->times, sizeof(c->times));
+  }
+  const uint32_t seq = c->seq;
+  // A request rung before this answer was taken for a repeat while the
+  // call was in flight: the dispatch thread left the channel out of its
+  // sleep and must look again. So must it for a channel to release.
+  const bool look_again = __atomic_load_n(&ctl->req_seq, __ATOMIC_ACQUIRE) != seq ||
+                          __atomic_load_n(&c->stop, __ATOMIC_ACQUIRE);
+  // From here on the dispatch thread may reuse the call's fields.
+  __atomic_store_n(&c->in_flight, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&ctl->resp_seq, seq, __ATOMIC_RELEASE);
+  lkd_doorbell_ring(&ctl->resp_seq, &ctl->client_sleeping);
+  if (look_again) __atomic_load_n(&c->poller, __ATOMIC_ACQUIRE)->Wake();
+}
+
+// The task thread answers -ESRCH (a genuine answer, or a dead process).
+void AnswerDeferred(Channel* c) {
+  long result = c->deferred_result;
+  if (result == -ESRCH && ProcessKilled(c->pid)) result = -ENOTCONN;
+  Answer(c, result, c->deferred_signals);
+}
+
+// lkd_call_done_fn: the kernel finished the call (or its task died).
+// Runs with the kernel's CPU held, on any host thread: copies, stores and
+// at most one FUTEX_WAKE, nothing that blocks for long or enters lkd.
+void OnCallDone(void* arg, long result, unsigned long long signals) {
+  auto* c = static_cast<Channel*>(arg);
+  if (c->trace) c->times.kernel_exit_ns = lkd_doorbell_now_ns();
+  if (c->counters) c->counters->calls.fetch_add(1, std::memory_order_relaxed);
+  FinishCall(c->call, c->memory->data());
+  if (result == -ESRCH && !c->process_ended->load(std::memory_order_acquire)) {
+    c->deferred_result = result;
+    c->deferred_signals = signals;
+    c->core->Post({Job::kAnswer, c->shared_from_this()});
+    return;
+  }
+  Answer(c, result, signals);
+}
+
+// ---------------------------------------------------------------------------
+// A dispatch thread
+
+// Takes the request `seq` of `c` and submits it (or answers it at once).
+void Dispatch(Channel* c, uint32_t seq) {
+  lkd_channel* ctl = c->memory->control();
+  ChannelMemory& mem = *c->memory;
+  // One read of the request into private memory; everything after works
+  // on this copy (lkd_channel.h, invariants).
+  lkd_channel_request request;
+  memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req), sizeof(request));
+  c->seq = seq;
+  // Tracing is the client's request for its own reports: it only makes
+  // lkd read the clock (lkd_channel.h, invariants).
+  c->trace = __builtin_expect(request.flags & LKD_CHANNEL_REQ_TRACE, 0);
+  if (c->trace) {
+    c->times = {};
+    c->times.pickup_ns = lkd_doorbell_now_ns();
+    c->times.flags = c->slept ? LKD_CHANNEL_TRACE_SERVER_SLEPT : 0;
+    c->times.kernel_entry_ns = c->times.kernel_exit_ns = c->times.pickup_ns;
+  }
+  __atomic_store_n(&c->in_flight, 1, __ATOMIC_RELAXED);
+  long refused;
+  if (!c->task) {
+    refused = c->task_error;
+  } else if (int rc = DecodeRequest(request, mem.generation(), mem.data(), mem.data_size(),
+                                    &c->call);
+             rc < 0) {
+    refused = rc;
+  } else {
+    if (c->trace) c->times.kernel_entry_ns = lkd_doorbell_now_ns();
+    // May run the kernel on this thread (the CPU was free), and so answer
+    // this call and others before it returns.
+    refused = lkd_task_submit(c->task, c->call.nr, c->call.args, OnCallDone, c);
+    if (refused == 0) {
+      // Not answered yet: it blocks in the kernel (or waits for the CPU).
+      // The client had better sleep than spin for it (blocked_seq). A
+      // late store is harmless: the client's next call has another seq.
+      if (__atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE))
+        __atomic_store_n(&ctl->blocked_seq, seq, __ATOMIC_RELAXED);
+      return;
+    }
+    if (refused == -ESRCH) {
+      c->deferred_result = refused;
+      c->deferred_signals = 0;
+      c->core->Post({Job::kAnswer, c->shared_from_this()});
+      return;
+    }
+  }
+  Answer(c, refused, 0);
+}
+
+class DispatchThread {
+ public:
+  DispatchThread(std::shared_ptr<Core> core, std::shared_ptr<Poller> poller)
+      : core_(std::move(core)), poller_(std::move(poller)) {
+    lkd_doorbell_spin_init(&spin_, core_->options.spin_ns, nullptr, 1);
+  }
+
+  void Run() {
+    pthread_setname_np(pthread_self(), "lkd-dispatch");  // visible in ps/top -H
+    bool slept = false;
+    for (;;) {
+      if (Pass(slept)) {
+        slept = false;
+        continue;
+      }
+      if (core_->Done() && channels_.empty()) break;
+      if (SpinForWork()) {
+        slept = false;
+        continue;
+      }
+      slept = Sleep();
+    }
+  }
+
+ private:
+  // One look at every channel; true if it took a request.
+  bool Pass(bool slept) {
+    if (__atomic_load_n(&poller_->incoming_count, __ATOMIC_ACQUIRE)) TakeIncoming();
+    bool worked = false;
+    for (size_t i = 0; i < channels_.size();) {
+      Channel* c = channels_[i].get();
+      const bool busy = __atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE);
+      if (__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        if (busy) {
+          ++i;  // its answer wakes us (Answer)
+          continue;
+        }
+        core_->Post({Job::kRelease, std::move(channels_[i])});
+        channels_[i] = std::move(channels_.back());
+        channels_.pop_back();
+        continue;
+      }
+      const uint32_t seq = __atomic_load_n(&c->memory->control()->req_seq, __ATOMIC_ACQUIRE);
+      if (seq != c->seen && !busy) {
+        c->seen = seq;
+        c->slept = slept;
+        Dispatch(c, seq);
+        worked = true;
+      }
+      ++i;
+    }
+    return worked;
+  }
+
+  void TakeIncoming() {
+    absl::MutexLock lock(&poller_->mu);
+    for (auto& c : poller_->incoming) channels_.push_back(std::move(c));
+    poller_->incoming.clear();
+    __atomic_store_n(&poller_->incoming_count, 0, __ATOMIC_RELEASE);
+  }
+
+  // Spins with passes for this thread's spin budget; true if a pass found
+  // a request (see lkd_channel_doorbell.h for the adaptive policy).
+  bool SpinForWork() {
+    const uint64_t budget = lkd_doorbell_spin_next(&spin_);
+    if (!budget) return false;
+    const uint64_t start = lkd_doorbell_now_ns();
+    for (unsigned i = 1;; i++) {
+      lkd_doorbell_pause();
+      if (Pass(false)) {
+        lkd_doorbell_spin_account(&spin_, 1);
+        return true;
+      }
+      if ((i & 15) == 0 && lkd_doorbell_now_ns() - start >= budget) break;
+      if (i % 256 == 0) sched_yield();  // never starve the clients on our CPU
+    }
+    lkd_doorbell_spin_account(&spin_, 0);
+    return false;
+  }
+
+  // Sleeps on this thread's word and every channel's request doorbell at
+  // once. Returns true if it slept.
+  bool Sleep() {
+    waiters_.clear();
+    const uint32_t attention = SleepAnnounce();
+    auto add = [&](uint32_t* word, uint32_t expected, bool shared) {
+      futex_waitv w = {};
+      w.val = expected;
+      w.uaddr = reinterpret_cast<uintptr_t>(word);
+      w.flags = FUTEX_32 | (shared ? 0 : FUTEX_PRIVATE_FLAG);
+      waiters_.push_back(w);
+    };
+    add(&poller_->attention, attention, false);
+    bool ready = __atomic_load_n(&poller_->incoming_count, __ATOMIC_SEQ_CST) != 0 ||
+                 (core_->Done() && channels_.empty());
+    for (auto& ch : channels_) {
+      if (ready) break;
+      Channel* c = ch.get();
+      lkd_channel* ctl = c->memory->control();
+      if (__atomic_load_n(&c->stop, __ATOMIC_ACQUIRE)) {
+        if (!__atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE)) ready = true;
+        continue;  // else its answer wakes us
+      }
+      // The announcement, then the re-check, both sequentially consistent
+      // (the client's ring does the opposite): no lost wake-up.
+      __atomic_store_n(&ctl->server_sleeping, 1, __ATOMIC_SEQ_CST);
+      const uint32_t seq = __atomic_load_n(&ctl->req_seq, __ATOMIC_SEQ_CST);
+      if (seq != c->seen) {
+        if (!__atomic_load_n(&c->in_flight, __ATOMIC_ACQUIRE)) ready = true;
+        // A request rung during its call: left out (its answer wakes us).
+        __atomic_store_n(&ctl->server_sleeping, 0, __ATOMIC_RELAXED);
+        continue;
+      }
+      add(&ctl->req_seq, seq, true);
+    }
+    bool slept = false;
+    if (!ready) {
+      slept = true;
+      if (syscall(SYS_futex_waitv, waiters_.data(), waiters_.size(), 0, nullptr,
+                  CLOCK_MONOTONIC) < 0 &&
+          errno == ENOSYS) {
+        // A host kernel older than 5.16: poll every millisecond.
+        static std::atomic<bool> told{false};
+        if (!told.exchange(true))
+          fprintf(stderr, "lkd: futex_waitv unavailable (host kernel < 5.16): "
+                          "idle dispatch threads poll every 1 ms\n");
+        usleep(1000);
+      }
+    }
+    __atomic_store_n(&poller_->sleeping, 0, __ATOMIC_RELAXED);
+    for (auto& ch : channels_)
+      __atomic_store_n(&ch->memory->control()->server_sleeping, 0, __ATOMIC_RELAXED);
+    return slept;
+  }
+
+  uint32_t SleepAnnounce() {
+    __atomic_store_n(&poller_->sleeping, 1, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&poller_->attention, __ATOMIC_SEQ_CST);
+  }
+
+  std::shared_ptr<Core> core_;
+  std::shared_ptr<Poller> poller_;
+  std::vector<std::shared_ptr<Channel>> channels_;
+  std::vector<futex_waitv> waiters_;
+  lkd_doorbell_spin spin_;
+};
+
+// ---------------------------------------------------------------------------
+// The task thread
+
+void StartDispatchThread(const std::shared_ptr<Core>& core, std::shared_ptr<Poller> poller)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(core->mu) {
+  core->threads++;
+  std::thread([core, poller = std::move(poller)]() mutable {
+    DispatchThread(core, std::move(poller)).Run();
+    absl::MutexLock lock(&core->mu);
+    core->threads--;
+  }).detach();
+}
+
+// A dispatch thread with room for one more channel (a new one if all are
+// full), counted as assigned.
+Poller* PlaceChannel(const std::shared_ptr<Core>& core) ABSL_EXCLUSIVE_LOCKS_REQUIRED(core->mu) {
+  Poller* best = nullptr;
+  for (auto& p : core->pollers)
+    if (p->assigned < ChannelDispatcher::kChannelsPerThread &&
+        (!best || p->assigned < best->assigned))
+      best = p.get();
+  if (!best) {
+    auto p = std::make_shared<Poller>();
+    best = p.get();
+    core->pollers.push_back(p);
+    StartDispatchThread(core, std::move(p));
+  }
+  best->assigned++;
+  return best;
+}
+
+void CreateTask(const std::shared_ptr<Core>& core, const std::shared_ptr<Channel>& c) {
+  const int tid = lkd_task_create(c->pid, &c->task);
+  if (tid < 0) {
+    c->task = nullptr;
+    c->task_error = tid;
+    fprintf(stderr, "lkd: channel for process %d: new task: %s\n", c->pid, strerror(-tid));
+  } else if (c->counters) {
+    c->counters->threads.fetch_add(1, std::memory_order_relaxed);
+  }
+  Poller* p;
+  {
+    absl::MutexLock lock(&core->mu);
+    p = PlaceChannel(core);
+  }
+  __atomic_store_n(&c->poller, p, __ATOMIC_RELEASE);
+  {
+    absl::MutexLock lock(&p->mu);
+    p->incoming.push_back(c);
+    __atomic_store_n(&p->incoming_count, p->incoming.size(), __ATOMIC_RELEASE);
+  }
+  p->Wake();
+}
+
+void Release(const std::shared_ptr<Core>& core, std::shared_ptr<Channel> c) {
+  // No call is in flight (the dispatch thread saw it answered), so this
+  // only ends the task.
+  if (c->task) {
+    lkd_task_release(c->task);
+    if (c->counters) c->counters->threads.fetch_sub(1, std::memory_order_relaxed);
+  }
+  Poller* p = __atomic_load_n(&c->poller, __ATOMIC_ACQUIRE);
+  c.reset();  // unmaps, unless a handle is still held
+  absl::MutexLock lock(&core->mu);
+  if (p) p->assigned--;
+  core->live--;
+  core->UpdateDone();
+}
+
+void RunTaskThread(std::shared_ptr<Core> core) {
+  pthread_setname_np(pthread_self(), "lkd-tasks");
+  for (;;) {
+    Job job;
+    {
+      absl::MutexLock lock(&core->mu);
+      auto ready = [&]() ABSL_SHARED_LOCKS_REQUIRED(core->mu) {
+        return !core->jobs.empty() || core->Done();
+      };
+      while (!ready()) core->jobs_ready.Wait(&core->mu);
+      if (core->jobs.empty()) return;  // done
+      job = std::move(core->jobs.front());
+      core->jobs.pop_front();
+    }
+    switch (job.kind) {
+      case Job::kCreateTask:
+        CreateTask(core, job.channel);
+        break;
+      case Job::kRelease:
+        Release(core, std::move(job.channel));
+        break;
+      case Job::kAnswer:
+        AnswerDeferred(job.channel.get());
+        break;
+    }
+  }
+}
+
+}  // namespace
+
+void ChannelDispatcher::Core::UpdateDone() {
+  if (!closing || live != 0 || done.load()) return;
+  done.store(true, std::memory_order_release);
+  jobs_ready.SignalAll();
+  for (auto& p : pollers) p->Wake();
+}
+
+// ---------------------------------------------------------------------------
+// The public side
+
+ChannelDispatcher::ChannelDispatcher(const Options& options)
+    : core_(std::make_shared<Core>(options)) {
+  std::thread(RunTaskThread, core_).detach();
+}
+
+ChannelDispatcher::~ChannelDispatcher() {
+  absl::MutexLock lock(&core_->mu);
+  core_->closing = true;
+  core_->UpdateDone();
+}
+
+std::unique_ptr<DispatchedChannel> ChannelDispatcher::Serve(
+    std::unique_ptr<ChannelMemory> memory, int pid,
+    std::shared_ptr<const std::atomic<bool>> process_ended,
+    std::shared_ptr<SessionCounters> counters) {
+  auto c = std::make_shared<Channel>();
+  c->memory = std::move(memory);
+  c->pid = pid;
+  c->process_ended = std::move(process_ended);
+  c->counters = std::move(counters);
+  c->core = core_;
+  {
+    absl::MutexLock lock(&core_->mu);
+    core_->live++;
+  }
+  core_->Post({Job::kCreateTask, c});
+  return std::unique_ptr<DispatchedChannel>(new DispatchedChannel(std::move(c)));
+}
+
+bool ChannelDispatcher::WaitIdle(absl::Duration timeout) {
+  absl::MutexLock lock(&core_->mu);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(core_->mu) { return core_->live == 0; };
+  return core_->mu.AwaitWithTimeout(absl::Condition(&idle), timeout);
+}
+
+int ChannelDispatcher::live() const {
+  absl::MutexLock lock(&core_->mu);
+  return core_->live;
+}
+
+int ChannelDispatcher::threads() const {
+  absl::MutexLock lock(&core_->mu);
+  return core_->threads;
+}
+
+DispatchedChannel::~DispatchedChannel() {
+  __atomic_store_n(&channel_->stop, 1, __ATOMIC_SEQ_CST);
+  // Not yet placed: the dispatch thread that gets it sees `stop` first.
+  if (Poller* p = __atomic_load_n(&channel_->poller, __ATOMIC_ACQUIRE)) p->Wake();
+}
+
+int DispatchedChannel::fd() const { return channel_->memory->fd(); }
+
+}  // namespace lkd::server
