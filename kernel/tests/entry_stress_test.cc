@@ -238,5 +238,202 @@ TEST(EntryStress, SixtyFourThreadsBlockWakeAndSleep) {
   EXPECT_GT(timer_expirations.load(), 1000u);
 }
 
+// The same mix through asynchronous calls (lkd_task_submit), as lkd's
+// channel dispatcher makes them: 64 tasks with no host thread of their
+// own, driven by 2 host threads that submit each task's next call once the
+// previous one completed. A blocked read is completed by whichever thread
+// runs the kernel when its partner writes (often the other driver, or a
+// timer thread for the nanosleeps), and nothing waits for it.
+struct AsyncTask {
+  int index = 0, pair = 0, side = 0, pid = 0;
+  lkd_task* task = nullptr;
+  long in = -1, out = -1;
+  int call = 0, step = 0;  // which call, and which half of a ping-pong
+  uint64_t value = 0, got_value = 0;
+  struct timespec sleep = {};
+  std::atomic<bool> ready{false};  // the last call completed
+  std::atomic<long> result{0};
+  std::mt19937 random;
+
+  static void Done(void* arg, long ret, unsigned long long) {
+    auto* t = static_cast<AsyncTask*>(arg);
+    t->result.store(ret, std::memory_order_relaxed);
+    t->ready.store(true, std::memory_order_release);
+  }
+};
+
+// Opens the task's FIFO ends in its process, from a bound host thread (the
+// fds are the process's; O_RDWR so that no open waits for the other side).
+bool OpenAsyncFifos(AsyncTask* t) {
+  bool ok = false;
+  std::thread([&] {
+    if (lkd_bind(t->pid) < 0) return;
+    const char* out_dir = t->side == 0 ? "ab" : "ba";
+    const char* in_dir = t->side == 0 ? "ba" : "ab";
+    t->out = Sys(LKD_NR_openat, kAtFdCwd, FifoPath(t->pair, out_dir).c_str(), O_RDWR);
+    t->in = Sys(LKD_NR_openat, kAtFdCwd, FifoPath(t->pair, in_dir).c_str(), O_RDWR);
+    ok = t->out >= 0 && t->in >= 0;
+    lkd_unbind();
+  }).join();
+  return ok;
+}
+
+// Checks the completed call of `t` (unless `first`: nothing was submitted
+// yet) and submits its next one; false when the task made all its calls.
+bool AdvanceAsync(AsyncTask* t, bool first, Progress* progress, Errors* errors, int calls) {
+  const long got = t->result.load(std::memory_order_relaxed);
+  auto fail = [&](const std::string& what) {
+    errors->Add("task " + std::to_string(t->index) + " call " + std::to_string(t->call) +
+                ": " + what + " -> " + std::to_string(got));
+  };
+  Op op = OpFor(t->pair, t->call);
+  if (!first) {
+    switch (op) {
+      case Op::kGetpid:
+        if (got != t->pid) fail("getpid");
+        break;
+      case Op::kSleep:
+        if (got != 0) fail("nanosleep");
+        break;
+      case Op::kPingPong: {
+        const bool wrote = (t->side == 0) == (t->step == 0);
+        if (got != 8) fail(wrote ? "write" : "read");
+        if (!wrote && t->got_value != t->value + 1)
+          fail("value " + std::to_string(t->got_value));
+        if (!wrote) t->value = t->got_value + (t->side == 1 ? 1 : 0);
+        break;
+      }
+    }
+    // Next: the second half of a ping-pong, or the next call.
+    if (op == Op::kPingPong && t->step == 0) {
+      t->step = 1;
+    } else {
+      t->step = 0;
+      t->call++;
+      op = OpFor(t->pair, t->call);
+    }
+  }
+  progress->call.store(t->call, std::memory_order_relaxed);
+  if (t->call >= calls) return false;
+  progress->op.store(static_cast<int>(op), std::memory_order_relaxed);
+  long args[6] = {};
+  long nr = LKD_NR_getpid;
+  switch (op) {
+    case Op::kGetpid:
+      break;
+    case Op::kSleep:
+      t->sleep = {0, static_cast<long>(t->random() % 2000000)};
+      nr = LKD_NR_nanosleep;
+      args[0] = reinterpret_cast<long>(&t->sleep);
+      break;
+    case Op::kPingPong: {
+      const bool write = (t->side == 0) == (t->step == 0);
+      if (write && t->side == 0) ++t->value;
+      nr = write ? LKD_NR_write : LKD_NR_read;
+      args[0] = write ? t->out : t->in;
+      args[1] = reinterpret_cast<long>(write ? &t->value : &t->got_value);
+      args[2] = sizeof(uint64_t);
+      break;
+    }
+  }
+  t->ready.store(false, std::memory_order_relaxed);
+  if (long rc = lkd_task_submit(t->task, nr, args, AsyncTask::Done, t); rc != 0) {
+    errors->Add("task " + std::to_string(t->index) + ": submit " + std::to_string(rc));
+    return false;
+  }
+  return true;
+}
+
+TEST(EntryStress, SixtyFourAsyncTasksBlockWakeAndSleep) {
+  constexpr int kCalls = kCallsPerThread / 2;
+  constexpr int kDrivers = 2;
+  const lkd_cred cred = {0, 0, LKD_CAPS_ALL};
+  for (int pair = 0; pair < kThreads / 2; ++pair) {
+    for (const char* dir : {"ab", "ba"}) {
+      long rc = Sys(LKD_NR_mknodat, kAtFdCwd, FifoPath(pair, dir).c_str(), S_IFIFO | 0600, 0);
+      ASSERT_TRUE(rc == 0 || rc == -EEXIST) << rc;
+    }
+  }
+  std::vector<AsyncTask> tasks(kThreads);
+  for (int i = 0; i < kThreads; ++i) {
+    AsyncTask& t = tasks[i];
+    t.index = i;
+    t.pair = i / 2;
+    t.side = i % 2;
+    t.value = static_cast<uint64_t>(t.pair) << 32;
+    t.random.seed(i);
+    t.pid = lkd_proc_create(&cred);
+    ASSERT_GT(t.pid, 0);
+    ASSERT_GT(lkd_task_create(t.pid, &t.task), 0);
+    ASSERT_TRUE(OpenAsyncFifos(&t)) << i;
+  }
+  Errors errors;
+  std::vector<Progress> progress(kThreads);
+  std::atomic<bool> stop_timers{false};
+  std::atomic<uint64_t> timer_expirations{0};
+  std::vector<std::thread> timers;
+  for (int t = 0; t < 2; ++t)
+    timers.emplace_back([&] { timer_expirations += RunTimers(&stop_timers, &errors); });
+
+  std::atomic<bool> finished{false};
+  std::thread watchdog([&] {
+    const auto end = std::chrono::steady_clock::now() + kDeadline;
+    while (!finished.load() && std::chrono::steady_clock::now() < end)
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    if (finished.load()) return;
+    fprintf(stderr, "entry_stress: async tasks not done after the deadline; stuck:\n");
+    static const char* kOpNames[] = {"getpid", "ping-pong", "nanosleep"};
+    for (int i = 0; i < kThreads; ++i) {
+      if (progress[i].done) continue;
+      int op = progress[i].op.load();
+      fprintf(stderr, "  task %d (pair %d side %d): call %d, %s, completed %d\n", i, i / 2,
+              i % 2, progress[i].call.load(), op >= 0 ? kOpNames[op] : "setup",
+              tasks[i].ready.load() ? 1 : 0);
+    }
+    fflush(stderr);
+    abort();
+  });
+
+  std::vector<std::thread> drivers;
+  for (int d = 0; d < kDrivers; ++d) {
+    drivers.emplace_back([&, d] {
+      int left = 0;
+      for (int i = d; i < kThreads; i += kDrivers) {
+        if (AdvanceAsync(&tasks[i], true, &progress[i], &errors, kCalls))
+          left++;
+        else
+          progress[i].done = true;
+      }
+      while (left > 0) {
+        bool any = false;
+        for (int i = d; i < kThreads; i += kDrivers) {
+          AsyncTask& t = tasks[i];
+          if (progress[i].done || !t.ready.load(std::memory_order_acquire)) continue;
+          any = true;
+          if (!AdvanceAsync(&t, false, &progress[i], &errors, kCalls)) {
+            progress[i].done = true;
+            left--;
+          }
+        }
+        if (!any) std::this_thread::yield();
+      }
+    });
+  }
+  for (auto& t : drivers) t.join();
+  stop_timers = true;
+  for (auto& t : timers) t.join();
+  finished = true;
+  watchdog.join();
+
+  EXPECT_EQ(errors.count(), 0) << errors.Summary();
+  for (int i = 0; i < kThreads; ++i)
+    EXPECT_EQ(progress[i].call.load(), kCalls) << "task " << i;
+  EXPECT_GT(timer_expirations.load(), 1000u);
+  for (auto& t : tasks) {
+    lkd_task_release(t.task);
+    EXPECT_EQ(lkd_proc_exit(t.pid), 0);
+  }
+}
+
 }  // namespace
 }  // namespace lkd::testing
