@@ -171,6 +171,10 @@ struct ChannelDispatcher::Core {
   bool closing ABSL_GUARDED_BY(mu) = false;
   // closing && live == 0, readable without mu: every thread ends.
   std::atomic<bool> done{false};
+  // Dispatch threads spinning now (atomic accesses), at most kMaxSpinners:
+  // spinners beyond the cores take CPU from the threads that do the work.
+  uint32_t spinners = 0;
+  static constexpr uint32_t kMaxSpinners = 2;
 
   void Post(Job job) {
     absl::MutexLock lock(&mu);
@@ -299,7 +303,8 @@ class DispatchThread {
  public:
   DispatchThread(std::shared_ptr<Core> core, std::shared_ptr<Poller> poller)
       : core_(std::move(core)), poller_(std::move(poller)) {
-    lkd_doorbell_spin_init(&spin_, core_->options.spin_ns, nullptr, 1);
+    lkd_doorbell_spin_init(&spin_, core_->options.spin_ns, &core_->spinners,
+                           Core::kMaxSpinners);
   }
 
   void Run() {
@@ -360,19 +365,21 @@ class DispatchThread {
   // a request (see lkd_channel_doorbell.h for the adaptive policy).
   bool SpinForWork() {
     const uint64_t budget = lkd_doorbell_spin_next(&spin_);
-    if (!budget) return false;
+    if (!budget || !lkd_doorbell_spin_enter(&spin_)) return false;
     const uint64_t start = lkd_doorbell_now_ns();
+    bool hit = false;
     for (unsigned i = 1;; i++) {
       lkd_doorbell_pause();
       if (Pass(false)) {
-        lkd_doorbell_spin_account(&spin_, 1);
-        return true;
+        hit = true;
+        break;
       }
       if ((i & 15) == 0 && lkd_doorbell_now_ns() - start >= budget) break;
       if (i % 256 == 0) sched_yield();  // never starve the clients on our CPU
     }
-    lkd_doorbell_spin_account(&spin_, 0);
-    return false;
+    lkd_doorbell_spin_leave(&spin_);
+    lkd_doorbell_spin_account(&spin_, hit);
+    return hit;
   }
 
   // Sleeps on this thread's word and every channel's request doorbell at

@@ -79,7 +79,7 @@ class ChannelDispatcher {
   struct Options {
     // Longest spin of a dispatch thread after its last request before it
     // sleeps (the adaptive policy may spin less, or not at all while
-    // spinning does not pay). One spinner per dispatch thread at most.
+    // spinning does not pay). At most 2 dispatch threads spin at once.
     uint64_t spin_ns = 20000;
   };
   // futex_waitv waits on at most 128 words: the thread's own and one

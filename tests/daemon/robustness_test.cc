@@ -115,6 +115,36 @@ class RawClient {
     return ctl_->resp.result;
   }
 
+  // Sends `req` and returns at once: the caller rings again or waits.
+  uint32_t Send(const lkd_channel_request& req) {
+    memcpy(&ctl_->req, &req, sizeof(req));
+    uint32_t seq = ++seq_;
+    __atomic_store_n(&ctl_->req_seq, seq, __ATOMIC_SEQ_CST);
+    syscall(SYS_futex, &ctl_->req_seq, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    return seq;
+  }
+  // Waits until the answer to `seq` (or a later one) is published; false
+  // after `deadline`.
+  bool WaitAnswer(uint32_t seq, absl::Duration deadline) {
+    const absl::Time end = absl::Now() + deadline;
+    while (static_cast<int32_t>(__atomic_load_n(&ctl_->resp_seq, __ATOMIC_ACQUIRE) - seq) < 0) {
+      if (absl::Now() > end) return false;
+      absl::SleepFor(absl::Milliseconds(1));
+    }
+    return true;
+  }
+  uint32_t resp_seq() const { return __atomic_load_n(&ctl_->resp_seq, __ATOMIC_ACQUIRE); }
+  // Waits until lkd marks request `seq` as blocked in the kernel.
+  bool WaitBlocked(uint32_t seq, absl::Duration deadline) {
+    const absl::Time end = absl::Now() + deadline;
+    while (__atomic_load_n(&ctl_->blocked_seq, __ATOMIC_ACQUIRE) != seq) {
+      if (absl::Now() > end) return false;
+      absl::SleepFor(absl::Microseconds(100));
+    }
+    return true;
+  }
+  int64_t result() const { return ctl_->resp.result; }
+
   // Opens one more channel and keeps it; "" or the error.
   std::string HoldAnotherChannel() {
     try {
@@ -236,6 +266,45 @@ TEST_F(RobustnessTest, MalformedChannelEntriesFailOnlyThatCall) {
   }
   EXPECT_GT(raw.Call(raw.Request(LKD_NR_getpid)), 0);
   EXPECT_EQ(BystanderWorks(), 0);
+}
+
+// A client that rings again (with other requests) while its call is still
+// blocked in the kernel breaks the protocol: lkd must not take a second
+// call for the channel (the kernel still uses the first one's buffers) nor
+// stop serving others; the last request rung is taken after the blocked
+// call's answer.
+TEST_F(RobustnessTest, RingingDuringABlockedCallWaitsForItsAnswer) {
+  RawClient raw(lkd_->socket_path());
+  ASSERT_EQ(raw.error(), "");
+  ASSERT_TRUE(raw.OpenChannel());
+  // ppoll on no fds with a 3 s timeout: blocks, then answers 0.
+  auto sleep = raw.Request(LKD_NR_ppoll);
+  struct timespec ts = {3, 0};
+  memcpy(raw.data() + 64, &ts, sizeof(ts));
+  sleep.args[0] = 0;
+  sleep.lens[0] = 8;
+  sleep.args[1] = 0;
+  sleep.args[2] = 64;
+  sleep.lens[2] = 16;
+  sleep.args[3] = LKD_CHANNEL_NULL;
+  sleep.args[4] = 8;
+  const absl::Time sent = absl::Now();
+  const uint32_t first = raw.Send(sleep);
+  // Rung too early, a request overwrites the one not yet taken: wait until
+  // lkd says the ppoll is in the kernel (lkd_channel.blocked_seq).
+  ASSERT_TRUE(raw.WaitBlocked(first, absl::Seconds(60)));
+  uint32_t last = first;
+  for (int i = 0; i < 1000; i++) {
+    last = raw.Send(raw.Request(i % 2 ? LKD_NR_getpid : 9999));
+  }
+  EXPECT_EQ(BystanderWorks(), 0);  // lkd serves others meanwhile
+  // The last request written (getpid, i = 999) is answered, and only once
+  // the ppoll's 3 s are over (a lower bound: no timing assumption).
+  ASSERT_TRUE(raw.WaitAnswer(last, absl::Seconds(60)));
+  EXPECT_GE(absl::Now() - sent, absl::Seconds(3));
+  EXPECT_EQ(raw.resp_seq(), last);
+  EXPECT_GT(raw.result(), 0);
+  EXPECT_GT(raw.Call(raw.Request(LKD_NR_getpid)), 0);
 }
 
 TEST_F(RobustnessTest, GarbageOnTheSessionSocketDropsOnlyThatConnection) {
