@@ -275,6 +275,11 @@ static void wait_async_idle(struct lkd_task_host *th)
 {
 	int inflight = LKD_ASYNC_INFLIGHT;
 
+	/* The common case, a task that never had an async call (or whose
+	 * last one is done), costs a load. */
+	if (__atomic_load_n(&th->async_inflight, __ATOMIC_ACQUIRE) ==
+	    LKD_ASYNC_IDLE)
+		return;
 	if (__atomic_compare_exchange_n(&th->async_inflight, &inflight,
 					LKD_ASYNC_WAITED, false,
 					__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
