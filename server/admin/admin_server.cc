@@ -1,10 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 #include "server/admin/admin_server.h"
 
+#include <grpc/grpc_security_constants.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 #include <grpcpp/security/server_credentials.h>
+#include <grpcpp/security/tls_certificate_provider.h>
+#include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
 #include <sys/socket.h>
@@ -24,6 +27,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/errno_status.h"
+#include "common/host_file.h"
 #include "common/unix_listener.h"
 
 namespace lkd::admin {
@@ -84,6 +88,67 @@ class RoleStamp final : public grpc::AuthMetadataProcessor {
   const RecentPeers& peers_;
 };
 
+// Stamps the role a TCP client's verified certificate earns (roles.h),
+// and who it is, on each call. gRPC has checked the certificate against
+// the client CA before any call: a client without one, or with one of
+// another CA, never gets this far.
+class CertStamp final : public grpc::AuthMetadataProcessor {
+ public:
+  explicit CertStamp(CertPolicy policy) : policy_(std::move(policy)) {}
+  bool IsBlocking() const override { return false; }
+  grpc::Status Process(const InputMetadata&, grpc::AuthContext* context, OutputMetadata*,
+                       OutputMetadata*) override {
+    CertIdentity id;
+    for (const char* property :
+         {GRPC_X509_SAN_PROPERTY_NAME, GRPC_PEER_DNS_PROPERTY_NAME, GRPC_PEER_URI_PROPERTY_NAME})
+      for (const grpc::string_ref& v : context->FindPropertyValues(property))
+        id.alt_names.emplace_back(v.data(), v.size());
+    for (const grpc::string_ref& v : context->FindPropertyValues(GRPC_X509_CN_PROPERTY_NAME))
+      id.common_name.assign(v.data(), v.size());
+    std::string name;
+    const Role role = RoleOfCertificate(policy_, id, &name);
+    context->AddProperty(kRoleProperty, RoleName(role));
+    context->AddProperty(kPeerProperty, absl::StrCat("TLS client '", name, "'"));
+    context->AddProperty(kTransportProperty, "tls");
+    return grpc::Status::OK;
+  }
+
+ private:
+  const CertPolicy policy_;
+};
+
+// Checks a TLS file before gRPC gets it: gRPC reads it on its own thread
+// and only logs what is wrong, so a typo would show as every handshake
+// failing, not as lkd refusing to start.
+absl::Status CheckPemFile(const std::string& path, const char* what) {
+  absl::StatusOr<std::string> text = ReadHostFile(path);
+  if (!text.ok()) return ErrnoStatus(ErrnoOf(text.status()), absl::StrCat(what, " ", path));
+  if (text->find("-----BEGIN ") == std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat(what, " ", path, ": not a PEM file"));
+  return absl::OkStatus();
+}
+
+// The TCP listener's credentials: mutual TLS, the client's certificate
+// required and verified against the client CA; the files watched, so that
+// a rotated certificate, key or CA is taken without a restart.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
+    const TlsListenOptions& tls) {
+  for (auto [path, what] : {std::pair{&tls.cert_path, "admin_tls_cert"},
+                            std::pair{&tls.key_path, "admin_tls_key"},
+                            std::pair{&tls.client_ca_path, "admin_tls_client_ca"}})
+    if (absl::Status s = CheckPemFile(*path, what); !s.ok()) return s;
+  auto files = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
+      tls.key_path, tls.cert_path, tls.client_ca_path, std::max(1u, tls.reload_interval_s));
+  grpc::experimental::TlsServerCredentialsOptions options(files);
+  options.watch_root_certs();
+  options.watch_identity_key_cert_pairs();
+  options.set_cert_request_type(GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::experimental::TlsServerCredentials(options);
+  if (creds == nullptr) return absl::InternalError("admin_listen: gRPC made no TLS credentials");
+  creds->SetAuthMetadataProcessor(std::make_shared<CertStamp>(tls.policy));
+  return creds;
+}
+
 // The admin socket's backlog: admin clients are few (lkctl, monitoring).
 constexpr int kAdminBacklog = 64;
 
@@ -118,10 +183,23 @@ class AdminServer::Impl {
       acceptors_[static_cast<int>(role)] = builder.experimental().AddExternalConnectionAcceptor(
           grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds);
     }
+    int tcp_port = 0;
+    if (options_.tcp) {
+      auto creds = TlsCredentials(*options_.tcp);
+      if (!creds.ok()) return creds.status();
+      builder.AddListeningPort(options_.tcp->address, *creds, &tcp_port);
+    }
     services_ = MakeServices(plane_);
     for (auto& s : services_) builder.RegisterService(s.get());
     server_ = builder.BuildAndStart();
-    if (server_ == nullptr) return absl::InternalError("the admin gRPC server did not start");
+    if (server_ != nullptr && options_.tcp && tcp_port == 0) server_.reset();
+    if (server_ == nullptr) {
+      if (options_.tcp)
+        return absl::UnavailableError(absl::StrCat("admin_listen: cannot listen on tcp://",
+                                                   options_.tcp->address,
+                                                   " (address in use or not local?)"));
+      return absl::InternalError("the admin gRPC server did not start");
+    }
     server_->GetHealthCheckService()->SetServingStatus(true);
     uv_poll_start(&listen_poll_, UV_READABLE,
                   [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });

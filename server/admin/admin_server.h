@@ -8,7 +8,13 @@
 // the peer's groups), picks the role, and hands the fd to gRPC through
 // the acceptor of that role, whose credentials stamp the role on every
 // call (roles.h, plane.h). The socket is chmod'ed after bind (gRPC never
-// does): by default everyone may connect, and the role decides. Never TCP.
+// does): by default everyone may connect, and the role decides.
+//
+// Optionally the same services listen on TCP too, with mutual TLS only:
+// a client must present a certificate signed by the configured client CA,
+// and the names it carries (SAN or CN) decide its role. gRPC re-reads the
+// three TLS files when they change (polled), so certificates rotate
+// without a restart. There is no way to ask for TCP without TLS here.
 //
 // Threads: the accept loop is a libuv loop on a thread of its own; gRPC
 // serves calls on its own thread pool; all kernel work runs on the plane's
@@ -17,6 +23,7 @@
 #define LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -28,16 +35,29 @@ namespace lkd::admin {
 
 inline constexpr char kDefaultAdminSocket[] = "/run/lkd/admin.sock";
 
+// The TCP listener: its address and the PEM files of its mutual TLS.
+struct TlsListenOptions {
+  std::string address;         // "ADDR:PORT", as gRPC takes it
+  std::string cert_path;       // lkd's certificate (chain)
+  std::string key_path;        // its private key
+  std::string client_ca_path;  // the CA(s) that sign clients' certificates
+  CertPolicy policy;
+  // How often gRPC checks the three files for changes (at least 1).
+  unsigned reload_interval_s = 10;
+};
+
 struct AdminOptions {
   std::string socket_path = kDefaultAdminSocket;  // a path, not a URL
   uint32_t socket_mode = 0666;
   RolePolicy policy;
+  std::optional<TlsListenOptions> tcp;  // none: no TCP listener
 };
 
 class AdminServer {
  public:
   // Binds the socket (a stale one left by a dead lkd is replaced; a live
-  // one is AlreadyExists), creates the plane's kernel process and starts
+  // one is AlreadyExists) and the TCP listener if asked for (its TLS files
+  // must be readable PEM files: InvalidArgument naming the file), creates the plane's kernel process and starts
   // serving. The kernel must be running; `sessions` must outlive the
   // server.
   static absl::StatusOr<std::unique_ptr<AdminServer>> Start(AdminOptions options,

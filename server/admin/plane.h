@@ -28,6 +28,8 @@ namespace lkd::admin {
 // Auth-context properties the admin server stamps on every call.
 inline constexpr char kRoleProperty[] = "lkd.role";
 inline constexpr char kPeerProperty[] = "lkd.peer";  // "uid 0 pid 123", if verified
+// "tls" on calls that came over the TCP listener (mutual TLS).
+inline constexpr char kTransportProperty[] = "lkd.transport";
 // Metadata lkctl sends with its host pid, which the admin server checks
 // against the connections it accepted for that role (plane.h's Who).
 inline constexpr char kClientPidMetadata[] = "lkd-client-pid";

@@ -65,21 +65,36 @@ std::string Plane::Who(const grpc::ServerContext* context) const {
   return absl::StrCat(who, " (", RoleName(RoleOfCall(context)), ")");
 }
 
+namespace {
+// Whether the call came over the TCP listener (its role is a certificate's).
+bool OverTls(const grpc::ServerContext* context) {
+  auto auth = context->auth_context();
+  return auth != nullptr && !auth->FindPropertyValues(kTransportProperty).empty();
+}
+}  // namespace
+
 grpc::Status Plane::Allowed(const grpc::ServerContext* context, bool change,
                             const std::string& what) const {
   const Role role = RoleOfCall(context);
+  const bool tls = OverTls(context);
   if (role == Role::kNone) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "not allowed to use lkd's admin plane: the caller is not root and "
-                        "not in lkd's admin or reader group");
+                        tls ? "not allowed to use lkd's admin plane: the client certificate "
+                              "carries none of lkd's admin or reader names "
+                              "(admin_tls_admin_name, admin_tls_reader_name)"
+                            : "not allowed to use lkd's admin plane: the caller is not root and "
+                              "not in lkd's admin or reader group");
   }
   if (change && role != Role::kAdmin) {
     fprintf(stderr, "lkd: admin: refused to %s: %s may only read\n", what.c_str(),
             Who(context).c_str());
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("not allowed to ", what,
-                                     ": the caller is in lkd's reader group, which may only "
-                                     "read; changes need root or the admin group"));
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("not allowed to ", what,
+                     tls ? ": the client certificate has a reader name, which may only read; "
+                           "changes need an admin name"
+                         : ": the caller is in lkd's reader group, which may only "
+                           "read; changes need root or the admin group"));
   }
   return grpc::Status::OK;
 }
