@@ -3,6 +3,7 @@
 
 #include <grpc/grpc_security_constants.h>
 #include <grpcpp/ext/health_check_service_server_builder_option.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/security/auth_metadata_processor.h>
 #include <grpcpp/security/server_credentials.h>
@@ -149,6 +150,17 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
   return creds;
 }
 
+// Serves grpc.reflection.v1alpha on every server built from now on, so
+// that generic tools can list and describe the API. The plugin goes on a
+// process-wide list in gRPC: added once, however many servers start.
+void EnableReflection() {
+  static const bool enabled = [] {
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    return true;
+  }();
+  (void)enabled;
+}
+
 // The admin socket's backlog: admin clients are few (lkctl, monitoring).
 constexpr int kAdminBacklog = 64;
 
@@ -176,6 +188,7 @@ class AdminServer::Impl {
     uv_timer_init(&loop_, &backoff_);
     handles_ready_ = true;
     grpc::EnableDefaultHealthCheckService(true);
+    EnableReflection();
     grpc::ServerBuilder builder;
     for (Role role : {Role::kNone, Role::kReader, Role::kAdmin}) {
       auto creds = grpc::experimental::LocalServerCredentials(UDS);

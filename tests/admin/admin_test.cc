@@ -18,15 +18,24 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 #include <string>
 #include <vector>
 
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
@@ -880,6 +889,137 @@ TEST_F(AdminNetTest, AddressAndRouteAtRunTime) {
   close(server);
 }
 
+
+// ---- reflection and health ----------------------------------------------
+
+// A minimal client of gRPC's reflection (v1alpha) and health services over
+// the generic stub: Debian ships neither their .proto files nor generated
+// clients. Requests are written as protobuf wire bytes by hand, with the
+// protocols' field numbers; answers are read with protobuf's
+// UnknownFieldSet.
+class GenericClient {
+ public:
+  explicit GenericClient(const std::string& url)
+      : stub_(grpc::CreateChannel(url, grpc::experimental::LocalCredentials(UDS))) {}
+
+  // One request on the reflection stream, its one answer (empty on error).
+  std::string Reflect(const std::string& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::CompletionQueue cq;
+    auto call = stub_.PrepareCall(
+        &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    grpc::ByteBuffer reply;
+    call->StartCall(Tag(1));
+    bool ok = Await(cq, 1);
+    grpc::ByteBuffer out = Buffer(request);
+    if (ok) call->Write(out, Tag(2));
+    ok = ok && Await(cq, 2);
+    if (ok) call->Read(&reply, Tag(3));
+    ok = ok && Await(cq, 3);
+    call->WritesDone(Tag(4));
+    Await(cq, 4);
+    grpc::Status status;
+    call->Finish(&status, Tag(5));
+    Await(cq, 5);
+    return ok && status.ok() ? Bytes(reply) : "";
+  }
+
+  // A unary call: its status, and its answer in `reply`.
+  grpc::Status Unary(const std::string& method, const std::string& request, std::string* reply) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::CompletionQueue cq;
+    auto call = stub_.PrepareUnaryCall(&context, method, Buffer(request), &cq);
+    call->StartCall();
+    grpc::ByteBuffer answer;
+    grpc::Status status;
+    call->Finish(&answer, &status, Tag(1));
+    Await(cq, 1);
+    *reply = Bytes(answer);
+    return status;
+  }
+
+ private:
+  static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
+  static bool Await(grpc::CompletionQueue& cq, intptr_t n) {
+    void* tag;
+    bool ok;
+    return cq.Next(&tag, &ok) && tag == Tag(n) && ok;
+  }
+  static grpc::ByteBuffer Buffer(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    return grpc::ByteBuffer(&slice, 1);
+  }
+  static std::string Bytes(const grpc::ByteBuffer& buffer) {
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (!buffer.Dump(&slices).ok()) return bytes;
+    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    return bytes;
+  }
+  grpc::GenericStub stub_;
+};
+
+// The length-delimited fields numbered `number` of a message's bytes.
+std::vector<std::string> Fields(const std::string& message, int number) {
+  google::protobuf::UnknownFieldSet set;
+  std::vector<std::string> values;
+  if (!set.ParseFromString(message)) return values;
+  for (int i = 0; i < set.field_count(); i++) {
+    const google::protobuf::UnknownField& f = set.field(i);
+    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+      values.push_back(f.length_delimited());
+  }
+  return values;
+}
+
+// A string field as wire bytes: tag (number, type 2), length, bytes.
+std::string StringField(int number, const std::string& value) {
+  return std::string(1, static_cast<char>(number << 3 | 2)) +
+         std::string(1, static_cast<char>(value.size())) + value;
+}
+
+TEST_F(AdminTest, ReflectionListsTheServicesAndHealthServes) {
+  GenericClient client(lkd_->admin_url());
+  // ServerReflectionRequest.list_services (7) -> ServerReflectionResponse.
+  // list_services_response (6) -> ListServiceResponse.service (1) ->
+  // ServiceResponse.name (1).
+  std::vector<std::string> services;
+  for (const std::string& list : Fields(client.Reflect(StringField(7, "")), 6))
+    for (const std::string& service : Fields(list, 1))
+      for (const std::string& name : Fields(service, 1)) services.push_back(name);
+  for (const char* expected :
+       {"lkd.admin.v1.System", "lkd.admin.v1.Sysctl", "lkd.admin.v1.Links",
+        "lkd.admin.v1.Addresses", "lkd.admin.v1.Routes", "lkd.admin.v1.Neighbours",
+        "lkd.admin.v1.Sessions", "lkd.admin.v1.Namespaces", "lkd.admin.v1.Observe",
+        "lkd.admin.v1.Sockets", "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection"})
+    EXPECT_NE(std::find(services.begin(), services.end(), expected), services.end())
+        << expected << " not listed; listed: " << absl::StrJoin(services, ", ");
+
+  // A service's file, as a generic client would fetch it to call it:
+  // file_containing_symbol (4) -> file_descriptor_response (4) ->
+  // file_descriptor_proto (1).
+  std::vector<std::string> files;
+  for (const std::string& response :
+       Fields(client.Reflect(StringField(4, "lkd.admin.v1.Routes")), 4))
+    files = Fields(response, 1);
+  ASSERT_FALSE(files.empty());
+  google::protobuf::FileDescriptorProto routes;
+  ASSERT_TRUE(routes.ParseFromString(files[0]));
+  EXPECT_EQ(routes.name(), "schema/admin/v1/routes.proto");
+  EXPECT_EQ(routes.package(), "lkd.admin.v1");
+  ASSERT_GE(routes.service_size(), 1);
+  EXPECT_EQ(routes.service(0).name(), "Routes");
+
+  // grpc.health.v1: HealthCheckRequest{} -> HealthCheckResponse{status:
+  // SERVING (1)}, field 1 as a varint.
+  std::string health;
+  grpc::Status checked = client.Unary("/grpc.health.v1.Health/Check", "", &health);
+  ASSERT_TRUE(checked.ok()) << checked.error_message();
+  EXPECT_EQ(health, std::string("\x08\x01", 2));
+}
 
 // ---- the TCP listener: mutual TLS, from another network namespace ------
 
