@@ -73,6 +73,9 @@ ABSL_FLAG(std::vector<std::string>, admin_tls_reader_names, {},
 ABSL_FLAG(uint32_t, admin_tls_reload_s, 0,
           "how often the TLS files are checked for changes and reloaded, in "
           "seconds (default 10)");
+ABSL_FLAG(uint32_t, admin_subscriber_queue, 0,
+          "messages kept per followed admin stream (kernel log, events): the most "
+          "a follower may fall behind before it is dropped (default 4096)");
 ABSL_FLAG(bool, check, false,
           "check the configuration and exit without booting");
 
@@ -140,6 +143,8 @@ absl::StatusOr<std::optional<lkd::admin::AdminOptions>> AdminOptions(
     if (!gid.ok()) return gid.status();
     options.policy.reader_gid = *gid;
   }
+  if (config.admin_subscriber_queue() != 0)
+    options.feed_capacity = config.admin_subscriber_queue();
   if (!config.admin_listen().empty()) {
     auto address = lkd::daemon::TcpListenAddress(config.admin_listen());
     if (!address.ok()) return address.status();
@@ -244,6 +249,8 @@ int main(int argc, char** argv) {
   for (const std::string& name : absl::GetFlag(FLAGS_admin_tls_reader_names))
     config.add_admin_tls_reader_name(name);
   if (auto v = absl::GetFlag(FLAGS_admin_tls_reload_s); v != 0) config.set_admin_tls_reload_s(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_subscriber_queue); v != 0)
+    config.set_admin_subscriber_queue(v);
   for (const auto& s : repeated.net)
     if (auto st = lkd::daemon::AddNicFlag(s, &config); !st.ok()) return Fail(st);
   for (const auto& s : repeated.disk)

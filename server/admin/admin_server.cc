@@ -168,11 +168,12 @@ constexpr int kAdminBacklog = 64;
 
 class AdminServer::Impl {
  public:
-  Impl(AdminOptions options, std::unique_ptr<KernelWorker> kernel, SystemFacts facts,
-       server::SessionRegistry& sessions)
+  Impl(AdminOptions options, std::unique_ptr<KernelWorker> kernel, std::unique_ptr<Feeds> feeds,
+       SystemFacts facts, server::SessionRegistry& sessions)
       : options_(std::move(options)),
         kernel_(std::move(kernel)),
-        plane_(*kernel_, sessions, std::move(facts), options_.policy) {}
+        feeds_(std::move(feeds)),
+        plane_(*kernel_, *feeds_, sessions, std::move(facts), options_.policy) {}
   ~Impl() { Stop(); }
 
   absl::Status Start(int listen_fd) {
@@ -234,6 +235,9 @@ class AdminServer::Impl {
       uv_loop_close(&loop_);
       loop_ready_ = false;
     }
+    // Followers never end by themselves: end them first, so that the
+    // server's shutdown need not wait for them.
+    feeds_->Close();
     if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     if (listen_fd_ >= 0) {
       close(listen_fd_);
@@ -241,6 +245,7 @@ class AdminServer::Impl {
       listen_fd_ = -1;
     }
     server_.reset();
+    feeds_.reset();   // after the server: its reactors borrow the feeds
     kernel_.reset();  // ends the plane's kernel process
   }
 
@@ -297,6 +302,7 @@ class AdminServer::Impl {
 
   AdminOptions options_;
   std::unique_ptr<KernelWorker> kernel_;
+  std::unique_ptr<Feeds> feeds_;
   Plane plane_;
   RecentPeers peers_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptors_[3];
@@ -322,13 +328,16 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Start(
       ListenUnixSocket(options.socket_path, options.socket_mode, kAdminBacklog, "admin socket");
   if (!fd.ok()) return fd.status();
   auto kernel = KernelWorker::Start();
-  if (!kernel.ok()) {
+  absl::StatusOr<std::unique_ptr<Feeds>> feeds =
+      kernel.ok() ? Feeds::Start((*kernel)->pid(), sessions, options.feed_capacity)
+                  : kernel.status();
+  if (!feeds.ok()) {
     close(*fd);
     unlink(options.socket_path.c_str());
-    return kernel.status();
+    return feeds.status();
   }
-  auto impl = std::make_unique<Impl>(std::move(options), std::move(*kernel), std::move(facts),
-                                     sessions);
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*kernel), std::move(*feeds),
+                                     std::move(facts), sessions);
   if (absl::Status s = impl->Start(*fd); !s.ok()) return s;
   return std::unique_ptr<AdminServer>(new AdminServer(std::move(impl)));
 }

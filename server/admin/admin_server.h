@@ -17,8 +17,9 @@
 // without a restart. There is no way to ask for TCP without TLS here.
 //
 // Threads: the accept loop is a libuv loop on a thread of its own; gRPC
-// serves calls on its own thread pool; all kernel work runs on the plane's
-// kernel worker.
+// serves calls on its own thread pool; the kernel work of calls runs on
+// the plane's kernel worker, that of followed streams on the feeds'
+// thread (feeds.h); packet captures bind the gRPC thread that serves them.
 #ifndef LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 #define LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 
@@ -27,6 +28,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/admin/feeds.h"
 #include "server/admin/plane.h"
 #include "server/admin/roles.h"
 #include "server/session/session_registry.h"
@@ -51,6 +53,9 @@ struct AdminOptions {
   uint32_t socket_mode = 0666;
   RolePolicy policy;
   std::optional<TlsListenOptions> tcp;  // none: no TCP listener
+  // Messages kept per followed stream (kernel log, events), and so the
+  // most a follower may fall behind before it is dropped.
+  size_t feed_capacity = kDefaultFeedCapacity;
 };
 
 class AdminServer {

@@ -341,6 +341,9 @@ absl::Status Validate(const LkdConfig& config) {
   if (absl::Status s = ValidateListen(config.listen()); !s.ok()) return s;
   if (absl::Status s = ValidateAdminSocket(config); !s.ok()) return s;
   if (absl::Status s = ValidateAdminListen(config); !s.ok()) return s;
+  if (config.admin_subscriber_queue() != 0 && config.admin_subscriber_queue() < 16)
+    return Invalid(absl::StrCat("admin_subscriber_queue ", config.admin_subscriber_queue()),
+                   "too small (at least 16 messages)");
   if (absl::Status s = ValidateMem(config.mem()); !s.ok()) return s;
   if (absl::Status s = ValidateNics(config); !s.ok()) return s;
   if (absl::Status s = ValidateDisks(config); !s.ok()) return s;

@@ -201,6 +201,8 @@ TEST(ValidateTest, AdminListenIsTcpWithMutualTlsOnly) {
   ExpectInvalid(ValidateText(tls + "admin_socket: \"none\" admin_listen: \"tcp://h:1\""),
                 {"admin_socket 'none'"});
   EXPECT_EQ(*TcpListenAddress("tcp://[::1]:7443"), "[::1]:7443");
+  EXPECT_TRUE(ValidateText("admin_subscriber_queue: 16").ok());
+  ExpectInvalid(ValidateText("admin_subscriber_queue: 15"), {"admin_subscriber_queue 15", "16"});
   EXPECT_EQ(*TcpListenAddress("tcp://lkd.example:7443"), "lkd.example:7443");
 }
 
