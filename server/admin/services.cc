@@ -358,6 +358,13 @@ class NeighboursService final : public v1::Neighbours::Service {
 
 // ---- Sessions -----------------------------------------------------------
 
+// The open fds of a session's kernel process, counted in the kernel's own
+// /proc (0 if the process is gone meanwhile). On the kernel worker.
+uint32_t OpenFds(int kernel_pid) {
+  auto fds = setup::ListDirectory(absl::StrCat("/proc/", kernel_pid, "/fd"));
+  return fds.ok() ? static_cast<uint32_t>(fds->size()) : 0;
+}
+
 class SessionsService final : public v1::Sessions::Service {
  public:
   explicit SessionsService(Plane& plane) : plane_(plane) {}
@@ -373,6 +380,7 @@ class SessionsService final : public v1::Sessions::Service {
         out->set_threads(s.threads);
         out->set_calls(s.calls);
         out->set_start_time_unix_ms(absl::ToUnixMillis(s.started));
+        out->set_open_fds(OpenFds(s.kernel_pid));
       }
       return absl::OkStatus();
     });
@@ -537,6 +545,9 @@ class ObserveService final
       family("lkd_session_threads", "gauge", "Channels (worker threads) per session.");
       for (const auto& s : sessions)
         absl::StrAppend(&t, "lkd_session_threads", labels(s), " ", s.threads, "\n");
+      family("lkd_session_open_fds", "gauge", "Open file descriptors per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_open_fds", labels(s), " ", OpenFds(s.kernel_pid), "\n");
       const Feeds& feeds = plane_.feeds();
       family("lkd_admin_subscribers", "gauge", "Followers of a stream (dmesg -w, monitor).");
       absl::StrAppend(&t, "lkd_admin_subscribers{stream=\"kernel_log\"} ",

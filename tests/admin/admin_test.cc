@@ -264,6 +264,8 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
         CHECK_OR(fd >= 0, 12);
         CHECK_OR(lk_sys_close(fd) == 0, 13);
       }
+      // Client i holds i + 1 sockets while it is listed.
+      for (int k = 0; k <= i; k++) CHECK_OR(lk_sys_socket(AF_INET, SOCK_DGRAM, 0) == k, 15);
       CHECK_OR(write(ready[1], "r", 1) == 1, 14);
       char c;
       (void)!read(release[0], &c, 1);  // EOF: the test is done listing
@@ -284,20 +286,23 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   ASSERT_EQ(list.exit, 0) << list;
   std::vector<std::string> lines = absl::StrSplit(list.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u + kClients) << list;
-  EXPECT_NE(lines[0].find("KPID"), std::string::npos);
+  EXPECT_NE(lines[0].find("KPID  HOSTPID    UID THREADS        CALLS    FDS  STARTED"),
+            std::string::npos)
+      << lines[0];
   int victim_kpid = -1;
   for (size_t l = 1; l < lines.size(); l++) {
     std::istringstream row(lines[l]);
     int kpid, host_pid;
-    unsigned uid, threads;
+    unsigned uid, threads, fds;
     unsigned long long calls;
-    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls) << lines[l];
+    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls >> fds) << lines[l];
     auto it = std::find(pids.begin(), pids.end(), host_pid);
     ASSERT_NE(it, pids.end()) << "not a client of this test: " << lines[l];
     const int i = static_cast<int>(it - pids.begin());
     EXPECT_EQ(uid, i >= kClients / 2 ? kNobody : 0u) << lines[l];
     EXPECT_GE(threads, 1u) << lines[l];
     EXPECT_GE(calls, 2ull * 10 * (i + 1)) << lines[l];
+    EXPECT_EQ(fds, static_cast<unsigned>(i + 1)) << lines[l];
     if (i == 0) victim_kpid = kpid;
   }
   ASSERT_GT(victim_kpid, 0);
@@ -308,6 +313,10 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   EXPECT_NE(metrics.out.find("# TYPE lkd_session_calls_total counter\n"), std::string::npos);
   EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_calls_total{kernel_pid=\"", victim_kpid,
                                           "\",host_pid=\"", pids[0], "\",uid=\"0\"} ")),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_open_fds{kernel_pid=\"", victim_kpid,
+                                          "\",host_pid=\"", pids[0], "\",uid=\"0\"} 1\n")),
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.out.find("lkd_link_rx_bytes_total{link=\"lo\"} "), std::string::npos);
