@@ -191,6 +191,12 @@ int main(int argc, char** argv) {
   // Before any thread exists: the kernel's threads inherit the mask, so
   // SIGTERM/SIGINT reach only the session server's event loop.
   lkd::server::SessionServer::BlockShutdownSignals();
+  // SIGHUP (reload the admin plane's TLS files) too: the admin plane reads
+  // it from a signalfd, so no handler runs on any thread (admin_server.h).
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
 
   absl::SetProgramUsageMessage(
       "the Linux kernel as a daemon.\n\n"
@@ -201,7 +207,7 @@ int main(int argc, char** argv) {
       "             --disk /srv/data.img,ext4,/data\n"
       "Clients attach with liblkclient (LKD_SERVER=unix:///PATH). SIGTERM or\n"
       "SIGINT: stop accepting, end every client's kernel process, sync and\n"
-      "unmount the disks, halt.");
+      "unmount the disks, halt. SIGHUP: reload the admin plane's TLS files.");
   absl::FlagsUsageConfig usage;
   // --help lists the flags of this file (absl's default looks for a file
   // named after the program).

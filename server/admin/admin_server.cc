@@ -11,6 +11,8 @@
 #include <grpcpp/security/tls_credentials_options.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+#include <signal.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -197,26 +199,31 @@ class AdminServer::Impl {
       acceptors_[static_cast<int>(role)] = builder.experimental().AddExternalConnectionAcceptor(
           grpc::ServerBuilder::experimental_type::ExternalConnectionType::FROM_FD, creds);
     }
-    int tcp_port = 0;
-    if (options_.tcp) {
-      auto creds = TlsCredentials(*options_.tcp);
-      if (!creds.ok()) return creds.status();
-      builder.AddListeningPort(options_.tcp->address, *creds, &tcp_port);
-    }
     services_ = MakeServices(plane_);
     for (auto& s : services_) builder.RegisterService(s.get());
     server_ = builder.BuildAndStart();
-    if (server_ != nullptr && options_.tcp && tcp_port == 0) server_.reset();
-    if (server_ == nullptr) {
-      if (options_.tcp)
-        return absl::UnavailableError(absl::StrCat("admin_listen: cannot listen on tcp://",
-                                                   options_.tcp->address,
-                                                   " (address in use or not local?)"));
-      return absl::InternalError("the admin gRPC server did not start");
+    if (server_ == nullptr) return absl::InternalError("the admin gRPC server did not start");
+    if (options_.tcp) {
+      auto tcp = StartTcp();
+      if (!tcp.ok()) return tcp.status();
+      tcp_ = std::move(*tcp);
     }
     server_->GetHealthCheckService()->SetServingStatus(true);
     uv_poll_start(&listen_poll_, UV_READABLE,
                   [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->AcceptAll(); });
+    // SIGHUP: reload the TLS files. Read through a signalfd, as main()
+    // blocks SIGHUP in every thread (no handler runs on a kernel task's
+    // stack); elsewhere, without the block, SIGHUP keeps its default.
+    sigset_t hup;
+    sigemptyset(&hup);
+    sigaddset(&hup, SIGHUP);
+    sighup_fd_ = signalfd(-1, &hup, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (sighup_fd_ >= 0 && uv_poll_init(&loop_, &sighup_poll_, sighup_fd_) == 0) {
+      sighup_poll_.data = this;
+      sighup_ready_ = true;
+      uv_poll_start(&sighup_poll_, UV_READABLE,
+                    [](uv_poll_t* p, int, int) { static_cast<Impl*>(p->data)->OnSighup(); });
+    }
     accept_thread_ = std::thread([this] { uv_run(&loop_, UV_RUN_DEFAULT); });
     return absl::OkStatus();
   }
@@ -238,14 +245,20 @@ class AdminServer::Impl {
     // Followers never end by themselves: end them first, so that the
     // server's shutdown need not wait for them.
     feeds_->Close();
-    if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    const auto grace = std::chrono::system_clock::now() + std::chrono::seconds(2);
+    if (tcp_.server) tcp_.server->Shutdown(grace);
+    if (server_) server_->Shutdown(grace);
+    if (sighup_fd_ >= 0) close(sighup_fd_);
+    sighup_fd_ = -1;
     if (listen_fd_ >= 0) {
       close(listen_fd_);
       unlink(options_.socket_path.c_str());
       listen_fd_ = -1;
     }
+    tcp_.server.reset();  // before its services
+    tcp_.services.clear();
     server_.reset();
-    feeds_.reset();   // after the server: its reactors borrow the feeds
+    feeds_.reset();   // after the servers: their reactors borrow the feeds
     kernel_.reset();  // ends the plane's kernel process
   }
 
@@ -257,6 +270,63 @@ class AdminServer::Impl {
                            reinterpret_cast<uv_handle_t*>(&stop_),
                            reinterpret_cast<uv_handle_t*>(&backoff_)})
       if (!uv_is_closing(h)) uv_close(h, nullptr);
+    if (sighup_ready_ && !uv_is_closing(reinterpret_cast<uv_handle_t*>(&sighup_poll_)))
+      uv_close(reinterpret_cast<uv_handle_t*>(&sighup_poll_), nullptr);
+  }
+
+  // The TCP listener: a server of its own (same services, same plane), so
+  // that SIGHUP can replace it with one built from the files as they are
+  // now. Declared services first: a server must go before its services.
+  struct TcpServer {
+    std::vector<std::unique_ptr<grpc::Service>> services;
+    std::unique_ptr<grpc::Server> server;
+  };
+
+  absl::StatusOr<TcpServer> StartTcp() {
+    auto creds = TlsCredentials(*options_.tcp);
+    if (!creds.ok()) return creds.status();
+    grpc::ServerBuilder builder;
+    int port = 0;
+    // gRPC sets SO_REUSEPORT on Linux: a replacement binds while the old
+    // listener still serves, so a reload refuses no one.
+    builder.AddListeningPort(options_.tcp->address, *creds, &port);
+    TcpServer tcp;
+    tcp.services = MakeServices(plane_);
+    for (auto& s : tcp.services) builder.RegisterService(s.get());
+    tcp.server = builder.BuildAndStart();
+    if (tcp.server == nullptr || port == 0)
+      return absl::UnavailableError(absl::StrCat("admin_listen: cannot listen on tcp://",
+                                                 options_.tcp->address,
+                                                 " (address in use or not local?)"));
+    tcp.server->GetHealthCheckService()->SetServingStatus(true);
+    return tcp;
+  }
+
+  // On the loop's thread: SIGHUP arrived. gRPC's file watcher takes
+  // changed files by itself, at its next check; SIGHUP takes them now, by
+  // building a new TCP listener and ending the old one (its calls in
+  // flight get the usual grace). Bad files keep the old listener.
+  void OnSighup() {
+    signalfd_siginfo info;
+    bool got = false;
+    while (read(sighup_fd_, &info, sizeof(info)) == sizeof(info)) got = true;
+    if (!got) return;
+    if (!options_.tcp) {
+      fprintf(stderr, "lkd: admin: SIGHUP: nothing to reload (no admin_listen)\n");
+      return;
+    }
+    auto fresh = StartTcp();
+    if (!fresh.ok()) {
+      fprintf(stderr, "lkd: admin: SIGHUP: the TCP listener keeps its TLS files: %s\n",
+              std::string(fresh.status().message()).c_str());
+      return;
+    }
+    TcpServer old = std::move(tcp_);
+    tcp_ = std::move(*fresh);
+    // Blocks the accept loop for the grace period at most: a reload is rare.
+    old.server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    fprintf(stderr, "lkd: admin: SIGHUP: tcp://%s reloaded its certificate, key and client CA\n",
+            options_.tcp->address.c_str());
   }
 
   // The listening socket is readable: take every waiting connection.
@@ -307,13 +377,17 @@ class AdminServer::Impl {
   RecentPeers peers_;
   std::unique_ptr<grpc::experimental::ExternalConnectionAcceptor> acceptors_[3];
   std::vector<std::unique_ptr<grpc::Service>> services_;
-  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<grpc::Server> server_;  // the Unix socket's
+  TcpServer tcp_;                         // the TCP listener, if any
   // The accept loop (libuv): its handles are touched on its thread only,
   // except stop_ (uv_async_send) and, after the thread ended, Stop().
   uv_loop_t loop_;
   uv_poll_t listen_poll_;
   uv_async_t stop_;
   uv_timer_t backoff_;
+  uv_poll_t sighup_poll_;
+  int sighup_fd_ = -1;
+  bool sighup_ready_ = false;
   bool loop_ready_ = false;
   bool handles_ready_ = false;  // all three initialised
   bool closed_ = false;

@@ -14,12 +14,16 @@
 // a client must present a certificate signed by the configured client CA,
 // and the names it carries (SAN or CN) decide its role. gRPC re-reads the
 // three TLS files when they change (polled), so certificates rotate
-// without a restart. There is no way to ask for TCP without TLS here.
+// without a restart; SIGHUP makes lkd take them at once (it must be
+// blocked in every thread, as lkd's main() does before any exists: the
+// accept loop reads it from a signalfd). There is no way to ask for TCP
+// without TLS here.
 //
-// Threads: the accept loop is a libuv loop on a thread of its own; gRPC
-// serves calls on its own thread pool; the kernel work of calls runs on
-// the plane's kernel worker, that of followed streams on the feeds'
-// thread (feeds.h); packet captures bind the gRPC thread that serves them.
+// Threads: the accept loop (and the SIGHUP reload) is a libuv loop on a
+// thread of its own; gRPC serves calls on its own thread pool; the kernel
+// work of calls runs on the plane's kernel worker, that of followed
+// streams on the feeds' thread (feeds.h); packet captures bind the gRPC
+// thread that serves them.
 #ifndef LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 #define LKD_SERVER_ADMIN_ADMIN_SERVER_H_
 

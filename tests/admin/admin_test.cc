@@ -1270,6 +1270,19 @@ TEST(AdminTcpTest, PlainTcpIsRefused) {
       << half.status();
 }
 
+// Without a TCP listener SIGHUP reloads nothing, and does not end lkd.
+TEST_F(AdminTest, SighupWithoutTcpIsHarmless) {
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  bool logged = false;
+  for (int i = 0; i < 600 && !logged; i++) {
+    logged = lkd_->Log().find("lkd: admin: SIGHUP: nothing to reload") != std::string::npos;
+    if (!logged) usleep(100 * 1000);
+  }
+  EXPECT_TRUE(logged) << lkd_->Log();
+  Result status = Ctl({"status"});
+  EXPECT_EQ(status.exit, 0) << status;
+}
+
 // A CA, a second CA, and certificates made with the openssl CLI at run
 // time in a directory of the test's own: lkd's (for 10.77.0.1), an admin
 // (by a SAN DNS name), a reader (by its CN only), a stranger (signed, but
@@ -1354,7 +1367,7 @@ class AdminTlsTest : public AdminTest {
                            pki_.crt("lkd"), "--admin_tls_key", pki_.key("lkd"),
                            "--admin_tls_client_ca", client_ca(), "--admin_tls_admin_names",
                            "ops.example.com", "--admin_tls_reader_names", "watcher",
-                           "--admin_tls_reload_s", "1"});
+                           "--admin_tls_reload_s", ReloadSeconds()});
                       if (!d.ok()) return d.status();
                       lkd_ = std::move(*d);
                       return absl::OkStatus();
@@ -1368,8 +1381,25 @@ class AdminTlsTest : public AdminTest {
     client_ns_.reset();
   }
 
+  // How often lkd checks its TLS files (--admin_tls_reload_s).
+  virtual std::string ReloadSeconds() const { return "1"; }
   // The file lkd reads its clients' CA from.
   std::string client_ca() const { return pki_.dir() + "/clients.crt"; }
+  // Replaces the client CA file in one rename, as an operator (or
+  // cert-manager) would.
+  void SetClientCa(const std::string& text) {
+    std::ofstream(client_ca() + ".new") << text;
+    ASSERT_EQ(rename((client_ca() + ".new").c_str(), client_ca().c_str()), 0) << strerror(errno);
+  }
+  // Waits (a generous bound, not a timing assertion) until lkd's log
+  // has `text`.
+  bool LogShows(const std::string& text) {
+    for (int i = 0; i < 600; i++) {
+      if (lkd_->Log().find(text) != std::string::npos) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  }
 
   // lkctl over TCP from the client namespace, as `who` (a certificate
   // name; "" for none).
@@ -1472,14 +1502,7 @@ TEST_F(AdminTlsTest, NoCertificateOrAnotherCasIsRefused) {
 
 TEST_F(AdminTlsTest, ANewClientCaIsTakenWithoutRestart) {
   ASSERT_EQ(Remote("impostor", {"status"}).exit, 3);
-  // Both CAs from now on, the file replaced in one rename as an operator
-  // (or cert-manager) would.
-  std::string out;
-  ASSERT_EQ(Shell("cat " + pki_.crt("ca") + " " + pki_.crt("otherca") + " > " + client_ca() +
-                      ".new && mv " + client_ca() + ".new " + client_ca(),
-                  &out),
-            0)
-      << out;
+  SetClientCa(ReadFile(pki_.crt("ca")) + ReadFile(pki_.crt("otherca")));  // both CAs
   // lkd checks the file every second (--admin_tls_reload_s 1); a generous
   // bound for a loaded machine, not a timing assertion.
   Result r;
@@ -1490,6 +1513,36 @@ TEST_F(AdminTlsTest, ANewClientCaIsTakenWithoutRestart) {
   }
   EXPECT_EQ(r.exit, 0) << "the new client CA was not taken: " << r;
   EXPECT_NE(r.out.find("role:     admin"), std::string::npos) << r;
+}
+
+// lkd that checks its TLS files only once an hour: SIGHUP makes it take
+// them at once.
+class AdminTlsSighupTest : public AdminTlsTest {
+ protected:
+  std::string ReloadSeconds() const override { return "3600"; }
+};
+
+TEST_F(AdminTlsSighupTest, SighupTakesNewFilesAndKeepsOldOnesIfBad) {
+  ASSERT_EQ(Remote("impostor", {"status"}).exit, 3);
+  SetClientCa(ReadFile(pki_.crt("ca")) + ReadFile(pki_.crt("otherca")));
+  EXPECT_EQ(Remote("impostor", {"status"}).exit, 3) << "taken before SIGHUP (the watcher?)";
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(LogShows("lkd: admin: SIGHUP: tcp://10.77.0.1:7443 reloaded its certificate, key "
+                       "and client CA"))
+      << lkd_->Log();
+  Result r = Remote("impostor", {"status"});
+  EXPECT_EQ(r.exit, 0) << r;
+  EXPECT_NE(r.out.find("role:     admin"), std::string::npos) << r;
+
+  // A client CA file that is no PEM: the listener keeps what it had.
+  SetClientCa("not a certificate\n");
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(LogShows("lkd: admin: SIGHUP: the TCP listener keeps its TLS files: "
+                       "admin_tls_client_ca " + client_ca() + ": not a PEM file"))
+      << lkd_->Log();
+  Result kept = Remote("ops", {"route", "show"});
+  EXPECT_EQ(kept.exit, 0) << kept;
+  EXPECT_EQ(kill(lkd_->pid(), 0), 0) << "lkd died";
 }
 
 }  // namespace
