@@ -58,8 +58,7 @@ ABSL_FLAG(std::string, reader_group, "",
           "group (name or gid) whose members may read through the admin plane");
 ABSL_FLAG(std::string, admin_listen, "",
           "also serve the admin plane on TCP, tcp://ADDR:PORT, with mutual TLS "
-          "only (needs --admin_tls_cert, --admin_tls_key, --admin_tls_client_ca); "
-          "default: no TCP");
+          "only (needs --admin_tls_cert, --admin_tls_key, --admin_tls_client_ca)");
 ABSL_FLAG(std::string, admin_tls_cert, "", "PEM certificate (chain) of the TCP admin listener");
 ABSL_FLAG(std::string, admin_tls_key, "", "PEM private key of the TCP admin listener");
 ABSL_FLAG(std::string, admin_tls_client_ca, "",

@@ -1045,7 +1045,9 @@ TEST_F(AdminTest, ReflectionListsTheServicesAndHealthServes) {
 // behind.
 class AdminFollowersTest : public AdminTest {
  protected:
-  static constexpr int kQueue = 64;  // --admin_subscriber_queue
+  // --admin_subscriber_queue: more than the workloads below publish in one
+  // of lkd's 50 ms polls, so that only not reading gets a follower dropped.
+  static constexpr int kQueue = 1024;
   void SetUp() override {
     if (!IsRoot()) GTEST_SKIP() << "needs root (the admin role on the local socket)";
     auto d = LkdDaemon::Start({"--admin_subscriber_queue", std::to_string(kQueue)});
@@ -1205,7 +1207,7 @@ TEST_F(AdminFollowersTest, AThousandFollowersThatNeverReadAreDroppedNotServed) {
   long dropped = 0;
   // Until every follower is dropped, or a bound far beyond what their
   // queues and windows hold.
-  for (; rounds < 5000 && dropped < kFollowers; rounds++) {
+  for (; rounds < 10000 && dropped < kFollowers; rounds++) {
     for (int call = 0; call < 3; call++) {
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
@@ -1251,6 +1253,64 @@ TEST_F(AdminFollowersTest, AThousandFollowersThatNeverReadAreDroppedNotServed) {
   Result dmesg = Ctl({"dmesg"});
   EXPECT_EQ(dmesg.exit, 0) << dmesg;
   EXPECT_NE(dmesg.out.find("drop_caches: 1"), std::string::npos);
+}
+
+// lkctl dmesg -w into a pipe nobody reads: lkctl stops reading, lkd drops
+// it, and once its output is read lkctl says why and exits 3.
+TEST_F(AdminFollowersTest, DmesgIntoAPipeNobodyReadsEndsWithTheReason) {
+  int out[2], err[2];
+  ASSERT_EQ(pipe(out), 0);
+  ASSERT_EQ(pipe(err), 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "dmesg", "-w", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  ASSERT_TRUE(Metric("lkd_admin_subscribers{stream=\"kernel_log\"}") == 1 || [&] {
+    for (int i = 0; i < 600; i++) {
+      if (Metric("lkd_admin_subscribers{stream=\"kernel_log\"}") == 1) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  }());
+  // Kernel log lines until lkd drops it (the pipe, the transport's window
+  // and the ring hold some 3,000 lines; the bound is far beyond).
+  auto sysctl = admin::v1::Sysctl::NewStub(
+      grpc::CreateChannel(lkd_->admin_url(), grpc::experimental::LocalCredentials(UDS)));
+  admin::v1::SetSysctlRequest drop;
+  drop.set_name("vm.drop_caches");
+  drop.set_value("1");
+  for (int i = 0; i < 20000; i++) {
+    grpc::ClientContext context;
+    admin::v1::SetSysctlResponse set;
+    ASSERT_TRUE(sysctl->SetSysctl(&context, drop, &set).ok());
+    if (i % 200 == 199 &&
+        Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}") == 1)
+      break;
+  }
+  ASSERT_EQ(Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}"), 1);
+  // Now read: lkctl writes what it had, then ends.
+  std::string seen;
+  char buf[65536];
+  while (read(out[0], buf, sizeof(buf)) > 0) {
+  }
+  ssize_t n;
+  while ((n = read(err[0], buf, sizeof(buf))) > 0) seen.append(buf, n);
+  int status;
+  waitpid(follower, &status, 0);
+  close(out[0]);
+  close(err[0]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+  EXPECT_EQ(seen, absl::StrCat("lkctl: lkd dropped this follower of the kernel log: it did not "
+                               "read and fell more than ",
+                               kQueue, " messages behind (the most lkd keeps for a follower)\n"));
 }
 
 // ---- the TCP listener: mutual TLS, from another network namespace ------

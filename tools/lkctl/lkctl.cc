@@ -180,6 +180,10 @@ Failure Explain(const grpc::Status& s, const Options& o, const std::string& kern
                                   (OverTcp(o) ? "certificate " + o.cert
                                               : "uid " + std::to_string(getuid())) +
                                   "): " + s.error_message()};
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        // lkd ended a follow that fell too far behind (dmesg -w, monitor
+        // into a pipe nobody reads): lkd's words say so.
+        return {kUnreachable, "lkctl: " + s.error_message()};
       case grpc::StatusCode::UNIMPLEMENTED:
         return {kUnreachable, "lkctl: lkd at " + o.host +
                                   " does not serve this call (older lkd?): " + s.error_message()};
