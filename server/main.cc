@@ -157,6 +157,8 @@ absl::StatusOr<std::optional<lkd::admin::AdminOptions>> AdminOptions(
     tcp.policy.reader_names.assign(config.admin_tls_reader_name().begin(),
                                    config.admin_tls_reader_name().end());
     if (config.admin_tls_reload_s() != 0) tcp.reload_interval_s = config.admin_tls_reload_s();
+    // Before booting: a missing or mistyped file is one line, at once.
+    if (absl::Status st = lkd::admin::CheckTlsFiles(tcp); !st.ok()) return st;
     options.tcp = std::move(tcp);
   }
   return options;

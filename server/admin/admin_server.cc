@@ -131,15 +131,24 @@ absl::Status CheckPemFile(const std::string& path, const char* what) {
   return absl::OkStatus();
 }
 
+}  // namespace
+
+absl::Status CheckTlsFiles(const TlsListenOptions& tls) {
+  for (auto [path, what] : {std::pair{&tls.cert_path, "admin_tls_cert"},
+                            std::pair{&tls.key_path, "admin_tls_key"},
+                            std::pair{&tls.client_ca_path, "admin_tls_client_ca"}})
+    if (absl::Status s = CheckPemFile(*path, what); !s.ok()) return s;
+  return absl::OkStatus();
+}
+
+namespace {
+
 // The TCP listener's credentials: mutual TLS, the client's certificate
 // required and verified against the client CA; the files watched, so that
 // a rotated certificate, key or CA is taken without a restart.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> TlsCredentials(
     const TlsListenOptions& tls) {
-  for (auto [path, what] : {std::pair{&tls.cert_path, "admin_tls_cert"},
-                            std::pair{&tls.key_path, "admin_tls_key"},
-                            std::pair{&tls.client_ca_path, "admin_tls_client_ca"}})
-    if (absl::Status s = CheckPemFile(*path, what); !s.ok()) return s;
+  if (absl::Status s = CheckTlsFiles(tls); !s.ok()) return s;
   auto files = std::make_shared<grpc::experimental::FileWatcherCertificateProvider>(
       tls.key_path, tls.cert_path, tls.client_ca_path, std::max(1u, tls.reload_interval_s));
   grpc::experimental::TlsServerCredentialsOptions options(files);

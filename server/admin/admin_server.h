@@ -52,6 +52,11 @@ struct TlsListenOptions {
   unsigned reload_interval_s = 10;
 };
 
+// Whether the TCP listener's three TLS files can be read and are PEM, so
+// that lkd can refuse them before it boots (and `lkd --check` too):
+// InvalidArgument or the errno's code, naming the file.
+absl::Status CheckTlsFiles(const TlsListenOptions& tls);
+
 struct AdminOptions {
   std::string socket_path = kDefaultAdminSocket;  // a path, not a URL
   uint32_t socket_mode = 0666;

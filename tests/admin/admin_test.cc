@@ -1328,6 +1328,16 @@ TEST(AdminTcpTest, PlainTcpIsRefused) {
   ASSERT_FALSE(half.ok());
   EXPECT_NE(half.status().message().find("admin_tls_client_ca"), std::string::npos)
       << half.status();
+  // All three named, one missing: refused before the kernel boots.
+  auto missing = LkdDaemon::Start({"--admin_listen", "tcp://127.0.0.1:7443", "--admin_tls_cert",
+                                   "/nonexistent.crt", "--admin_tls_key", "/nonexistent.key",
+                                   "--admin_tls_client_ca", "/nonexistent-ca.crt"});
+  ASSERT_FALSE(missing.ok());
+  const std::string log(missing.status().message());
+  EXPECT_NE(log.find("lkd: admin_tls_cert /nonexistent.crt: No such file or directory"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("lkd: kernel: mem="), std::string::npos) << "booted first: " << log;
 }
 
 // Without a TCP listener SIGHUP reloads nothing, and does not end lkd.
