@@ -56,6 +56,25 @@ ABSL_FLAG(std::string, admin_group, "",
           "plane, besides root");
 ABSL_FLAG(std::string, reader_group, "",
           "group (name or gid) whose members may read through the admin plane");
+ABSL_FLAG(std::string, admin_listen, "",
+          "also serve the admin plane on TCP, tcp://ADDR:PORT, with mutual TLS "
+          "only (needs --admin_tls_cert, --admin_tls_key, --admin_tls_client_ca)");
+ABSL_FLAG(std::string, admin_tls_cert, "", "PEM certificate (chain) of the TCP admin listener");
+ABSL_FLAG(std::string, admin_tls_key, "", "PEM private key of the TCP admin listener");
+ABSL_FLAG(std::string, admin_tls_client_ca, "",
+          "PEM CA certificate(s) a TCP admin client's certificate must be signed by");
+ABSL_FLAG(std::vector<std::string>, admin_tls_admin_names, {},
+          "comma-separated names (client certificate SAN DNS/URI or CN) that may "
+          "change lkd over TCP");
+ABSL_FLAG(std::vector<std::string>, admin_tls_reader_names, {},
+          "comma-separated names (client certificate SAN DNS/URI or CN) that may "
+          "read over TCP");
+ABSL_FLAG(uint32_t, admin_tls_reload_s, 0,
+          "how often the TLS files are checked for changes and reloaded, in "
+          "seconds (default 10)");
+ABSL_FLAG(uint32_t, admin_subscriber_queue, 0,
+          "messages kept per followed admin stream (kernel log, events): the most "
+          "a follower may fall behind before it is dropped (default 4096)");
 ABSL_FLAG(bool, check, false,
           "check the configuration and exit without booting");
 
@@ -123,6 +142,25 @@ absl::StatusOr<std::optional<lkd::admin::AdminOptions>> AdminOptions(
     if (!gid.ok()) return gid.status();
     options.policy.reader_gid = *gid;
   }
+  if (config.admin_subscriber_queue() != 0)
+    options.feed_capacity = config.admin_subscriber_queue();
+  if (!config.admin_listen().empty()) {
+    auto address = lkd::daemon::TcpListenAddress(config.admin_listen());
+    if (!address.ok()) return address.status();
+    lkd::admin::TlsListenOptions tcp;
+    tcp.address = *address;
+    tcp.cert_path = config.admin_tls_cert();
+    tcp.key_path = config.admin_tls_key();
+    tcp.client_ca_path = config.admin_tls_client_ca();
+    tcp.policy.admin_names.assign(config.admin_tls_admin_name().begin(),
+                                  config.admin_tls_admin_name().end());
+    tcp.policy.reader_names.assign(config.admin_tls_reader_name().begin(),
+                                   config.admin_tls_reader_name().end());
+    if (config.admin_tls_reload_s() != 0) tcp.reload_interval_s = config.admin_tls_reload_s();
+    // Before booting: a missing or mistyped file is one line, at once.
+    if (absl::Status st = lkd::admin::CheckTlsFiles(tcp); !st.ok()) return st;
+    options.tcp = std::move(tcp);
+  }
   return options;
 }
 
@@ -154,6 +192,12 @@ int main(int argc, char** argv) {
   // Before any thread exists: the kernel's threads inherit the mask, so
   // SIGTERM/SIGINT reach only the session server's event loop.
   lkd::server::SessionServer::BlockShutdownSignals();
+  // SIGHUP (reload the admin plane's TLS files) too: the admin plane reads
+  // it from a signalfd, so no handler runs on any thread (admin_server.h).
+  sigset_t hup;
+  sigemptyset(&hup);
+  sigaddset(&hup, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &hup, nullptr);
 
   absl::SetProgramUsageMessage(
       "the Linux kernel as a daemon.\n\n"
@@ -164,7 +208,7 @@ int main(int argc, char** argv) {
       "             --disk /srv/data.img,ext4,/data\n"
       "Clients attach with liblkclient (LKD_SERVER=unix:///PATH). SIGTERM or\n"
       "SIGINT: stop accepting, end every client's kernel process, sync and\n"
-      "unmount the disks, halt.");
+      "unmount the disks, halt. SIGHUP: reload the admin plane's TLS files.");
   absl::FlagsUsageConfig usage;
   // --help lists the flags of this file (absl's default looks for a file
   // named after the program).
@@ -202,6 +246,18 @@ int main(int argc, char** argv) {
   if (auto v = absl::GetFlag(FLAGS_admin_socket); !v.empty()) config.set_admin_socket(v);
   if (auto v = absl::GetFlag(FLAGS_admin_group); !v.empty()) config.set_admin_group(v);
   if (auto v = absl::GetFlag(FLAGS_reader_group); !v.empty()) config.set_reader_group(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_listen); !v.empty()) config.set_admin_listen(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_tls_cert); !v.empty()) config.set_admin_tls_cert(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_tls_key); !v.empty()) config.set_admin_tls_key(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_tls_client_ca); !v.empty())
+    config.set_admin_tls_client_ca(v);
+  for (const std::string& name : absl::GetFlag(FLAGS_admin_tls_admin_names))
+    config.add_admin_tls_admin_name(name);
+  for (const std::string& name : absl::GetFlag(FLAGS_admin_tls_reader_names))
+    config.add_admin_tls_reader_name(name);
+  if (auto v = absl::GetFlag(FLAGS_admin_tls_reload_s); v != 0) config.set_admin_tls_reload_s(v);
+  if (auto v = absl::GetFlag(FLAGS_admin_subscriber_queue); v != 0)
+    config.set_admin_subscriber_queue(v);
   for (const auto& s : repeated.net)
     if (auto st = lkd::daemon::AddNicFlag(s, &config); !st.ok()) return Fail(st);
   for (const auto& s : repeated.disk)
@@ -243,6 +299,9 @@ int main(int argc, char** argv) {
     }
     admin = std::move(*started);
     fprintf(stderr, "lkd: admin plane on %s\n", config.admin_socket().c_str());
+    if (!config.admin_listen().empty())
+      fprintf(stderr, "lkd: admin plane on %s (mutual TLS, clients of %s)\n",
+              config.admin_listen().c_str(), config.admin_tls_client_ca().c_str());
   }
   fprintf(stderr, "lkd: serving on %s\n", config.listen().c_str());
 

@@ -31,6 +31,24 @@ Role RoleOf(const RolePolicy& policy, uid_t uid, gid_t gid, const std::vector<gi
   return Role::kNone;
 }
 
+Role RoleOfCertificate(const CertPolicy& policy, const CertIdentity& id, std::string* matched) {
+  std::vector<std::string> names = id.alt_names;
+  if (!id.common_name.empty()) names.push_back(id.common_name);
+  for (auto [role, list] : {std::pair{Role::kAdmin, &policy.admin_names},
+                            std::pair{Role::kReader, &policy.reader_names}}) {
+    for (const std::string& name : names) {
+      if (std::find(list->begin(), list->end(), name) != list->end()) {
+        *matched = name;
+        return role;
+      }
+    }
+  }
+  *matched = !id.common_name.empty() ? id.common_name
+             : names.empty()         ? std::string("(no name)")
+                                     : names.front();
+  return Role::kNone;
+}
+
 std::vector<gid_t> GroupsOf(pid_t pid) {
   std::ifstream status(absl::StrCat("/proc/", pid, "/status"));
   std::string line;

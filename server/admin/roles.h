@@ -32,6 +32,27 @@ struct RolePolicy {
 // groups `groups`.
 Role RoleOf(const RolePolicy& policy, uid_t uid, gid_t gid, const std::vector<gid_t>& groups);
 
+// Who may use the admin plane over TCP: the names a client certificate
+// (verified against lkd's client CA) must carry to be an admin or a
+// reader. A verified certificate with none of them gets the none role,
+// refused on every call, as an unknown local peer is.
+struct CertPolicy {
+  std::vector<std::string> admin_names;
+  std::vector<std::string> reader_names;
+};
+
+// The names a verified client certificate carries: its SAN DNS names and
+// URIs, and its subject CN.
+struct CertIdentity {
+  std::vector<std::string> alt_names;
+  std::string common_name;
+};
+
+// The role of a certificate; `matched` gets the name that decided it (for
+// the audit log), else the CN. A SAN and the CN count alike, because a
+// CA that fills only one of them is common; admin wins over reader.
+Role RoleOfCertificate(const CertPolicy& policy, const CertIdentity& id, std::string* matched);
+
 // The supplementary groups of host process `pid` (the "Groups:" line of
 // /proc/PID/status); empty if it is gone.
 std::vector<gid_t> GroupsOf(pid_t pid);

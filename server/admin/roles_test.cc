@@ -22,6 +22,31 @@ TEST(Roles, GroupsDecideForOthers) {
   EXPECT_EQ(RoleOf({}, 1000, 1001, {1002}), Role::kNone);   // no groups configured
 }
 
+TEST(Roles, CertificateNamesDecideOverTls) {
+  const CertPolicy p{.admin_names = {"ops.example.com", "spiffe://lkd/admin"},
+                     .reader_names = {"watcher"}};
+  std::string who;
+  EXPECT_EQ(RoleOfCertificate(p, {.alt_names = {"ops.example.com"}, .common_name = "x"}, &who),
+            Role::kAdmin);
+  EXPECT_EQ(who, "ops.example.com");
+  EXPECT_EQ(RoleOfCertificate(p, {.alt_names = {"a", "spiffe://lkd/admin"}}, &who), Role::kAdmin);
+  EXPECT_EQ(who, "spiffe://lkd/admin");
+  EXPECT_EQ(RoleOfCertificate(p, {.common_name = "watcher"}, &who), Role::kReader);
+  EXPECT_EQ(who, "watcher");
+  // A reader name and an admin name on one certificate: the stronger wins.
+  EXPECT_EQ(RoleOfCertificate(p, {.alt_names = {"watcher"}, .common_name = "ops.example.com"},
+                              &who),
+            Role::kAdmin);
+  EXPECT_EQ(RoleOfCertificate(p, {.alt_names = {"other.example.com"}, .common_name = "stranger"},
+                              &who),
+            Role::kNone);
+  EXPECT_EQ(who, "stranger");
+  EXPECT_EQ(RoleOfCertificate({}, {.common_name = "ops.example.com"}, &who), Role::kNone);
+  // Names are compared whole: no prefix or case folding.
+  EXPECT_EQ(RoleOfCertificate(p, {.common_name = "OPS.example.com"}, &who), Role::kNone);
+  EXPECT_EQ(RoleOfCertificate(p, {.common_name = "ops.example.com.evil"}, &who), Role::kNone);
+}
+
 TEST(Roles, GroupsOfThisProcess) {
   std::vector<gid_t> groups = GroupsOf(getpid());
   gid_t list[256];

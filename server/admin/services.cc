@@ -45,7 +45,7 @@ constexpr char kLkdVersion[] = "lkd 0.1 (admin API lkd.admin.v1)";
 
 // ---- the plane ----------------------------------------------------------
 
-Role Plane::RoleOfCall(const grpc::ServerContext* context) const {
+Role Plane::RoleOfCall(const grpc::ServerContextBase* context) const {
   auto auth = context->auth_context();
   if (auth == nullptr) return Role::kNone;
   for (const grpc::string_ref& v : auth->FindPropertyValues(kRoleProperty)) {
@@ -56,7 +56,7 @@ Role Plane::RoleOfCall(const grpc::ServerContext* context) const {
   return Role::kNone;
 }
 
-std::string Plane::Who(const grpc::ServerContext* context) const {
+std::string Plane::Who(const grpc::ServerContextBase* context) const {
   std::string who = "unverified peer";
   if (auto auth = context->auth_context()) {
     for (const grpc::string_ref& v : auth->FindPropertyValues(kPeerProperty))
@@ -65,21 +65,36 @@ std::string Plane::Who(const grpc::ServerContext* context) const {
   return absl::StrCat(who, " (", RoleName(RoleOfCall(context)), ")");
 }
 
-grpc::Status Plane::Allowed(const grpc::ServerContext* context, bool change,
+namespace {
+// Whether the call came over the TCP listener (its role is a certificate's).
+bool OverTls(const grpc::ServerContextBase* context) {
+  auto auth = context->auth_context();
+  return auth != nullptr && !auth->FindPropertyValues(kTransportProperty).empty();
+}
+}  // namespace
+
+grpc::Status Plane::Allowed(const grpc::ServerContextBase* context, bool change,
                             const std::string& what) const {
   const Role role = RoleOfCall(context);
+  const bool tls = OverTls(context);
   if (role == Role::kNone) {
     return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        "not allowed to use lkd's admin plane: the caller is not root and "
-                        "not in lkd's admin or reader group");
+                        tls ? "not allowed to use lkd's admin plane: the client certificate "
+                              "carries none of lkd's admin or reader names "
+                              "(admin_tls_admin_name, admin_tls_reader_name)"
+                            : "not allowed to use lkd's admin plane: the caller is not root and "
+                              "not in lkd's admin or reader group");
   }
   if (change && role != Role::kAdmin) {
     fprintf(stderr, "lkd: admin: refused to %s: %s may only read\n", what.c_str(),
             Who(context).c_str());
-    return grpc::Status(grpc::StatusCode::PERMISSION_DENIED,
-                        absl::StrCat("not allowed to ", what,
-                                     ": the caller is in lkd's reader group, which may only "
-                                     "read; changes need root or the admin group"));
+    return grpc::Status(
+        grpc::StatusCode::PERMISSION_DENIED,
+        absl::StrCat("not allowed to ", what,
+                     tls ? ": the client certificate has a reader name, which may only read; "
+                           "changes need an admin name"
+                         : ": the caller is in lkd's reader group, which may only "
+                           "read; changes need root or the admin group"));
   }
   return grpc::Status::OK;
 }
@@ -343,6 +358,13 @@ class NeighboursService final : public v1::Neighbours::Service {
 
 // ---- Sessions -----------------------------------------------------------
 
+// The open fds of a session's kernel process, counted in the kernel's own
+// /proc (0 if the process is gone meanwhile). On the kernel worker.
+uint32_t OpenFds(int kernel_pid) {
+  auto fds = setup::ListDirectory(absl::StrCat("/proc/", kernel_pid, "/fd"));
+  return fds.ok() ? static_cast<uint32_t>(fds->size()) : 0;
+}
+
 class SessionsService final : public v1::Sessions::Service {
  public:
   explicit SessionsService(Plane& plane) : plane_(plane) {}
@@ -358,6 +380,7 @@ class SessionsService final : public v1::Sessions::Service {
         out->set_threads(s.threads);
         out->set_calls(s.calls);
         out->set_start_time_unix_ms(absl::ToUnixMillis(s.started));
+        out->set_open_fds(OpenFds(s.kernel_pid));
       }
       return absl::OkStatus();
     });
@@ -433,61 +456,22 @@ class SocketsService final : public v1::Sockets::Service {
 
 // ---- Observe ---------------------------------------------------------------
 
-// One /dev/kmsg record, "PRI,SEQ,TS_US,FLAGS[,...];MESSAGE\n" followed by
-// continuation lines (" KEY=VALUE") that are left out.
-bool ParseKmsg(std::string_view text, v1::KernelLogRecord* out) {
-  size_t semi = text.find(';');
-  if (semi == std::string_view::npos) return false;
-  std::vector<std::string> head = absl::StrSplit(std::string(text.substr(0, semi)), ',');
-  if (head.size() < 3) return false;
-  uint64_t pri, seq, ts;
-  if (!absl::SimpleAtoi(head[0], &pri) || !absl::SimpleAtoi(head[1], &seq) ||
-      !absl::SimpleAtoi(head[2], &ts))
-    return false;
-  std::string_view message = text.substr(semi + 1);
-  message = message.substr(0, message.find('\n'));
-  out->set_seq(seq);
-  out->set_timestamp_us(ts);
-  out->set_level(pri & 7);
-  out->set_facility(static_cast<uint32_t>(pri >> 3));
-  out->set_message(std::string(message));
-  return true;
-}
-
-class ObserveService final : public v1::Observe::Service {
+class ObserveService final
+    : public v1::Observe::WithCallbackMethod_StreamKernelLog<
+          v1::Observe::WithCallbackMethod_WatchEvents<v1::Observe::Service>> {
  public:
   explicit ObserveService(Plane& plane) : plane_(plane) {}
-  grpc::Status StreamKernelLog(grpc::ServerContext* c, const v1::StreamKernelLogRequest* req,
-                               grpc::ServerWriter<v1::KernelLogRecord>* writer) override {
-    return plane_.Stream(c, [&]() -> absl::Status {
-      // Non-blocking, so that a follower notices its caller has gone
-      // within a second even when the kernel logs nothing.
-      setup::KernelFd fd(
-          Sys(LKD_NR_openat, kAtFdCwd, "/dev/kmsg", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0));
-      if (!fd.ok()) return SysStatus(fd.get(), "open /dev/kmsg");
-      char buf[8192];  // a record is at most 1 KiB of text plus its header
-      while (!c->IsCancelled()) {
-        long n = Sys(LKD_NR_read, fd.get(), buf, sizeof(buf) - 1);
-        if (n == -EPIPE) continue;  // records overwritten under us: go on with the next
-        if (n == -EAGAIN) {
-          if (!req->follow()) return absl::OkStatus();
-          // Polled from the host, not waited for in the kernel: in lkd's
-          // kernel a ppoll (or nanosleep) with a timeout from this task
-          // did not return, neither at the timeout nor at a new record
-          // (seen with this very stream; reported as a kernel issue). A
-          // tenth of a second between reads costs nothing and notices a
-          // cancelled caller too.
-          absl::SleepFor(absl::Milliseconds(100));
-          continue;
-        }
-        if (n < 0) return SysStatus(n, "read /dev/kmsg");
-        v1::KernelLogRecord record;
-        if (!ParseKmsg(std::string_view(buf, n), &record) || record.seq() < req->from_seq())
-          continue;
-        if (!writer->Write(record)) return absl::OkStatus();  // the caller went away
-      }
-      return absl::OkStatus();
-    });
+  // Followed streams: callback reactors on the plane's feeds, so that a
+  // follower holds no thread (feeds.h).
+  grpc::ServerWriteReactor<v1::KernelLogRecord>* StreamKernelLog(
+      grpc::CallbackServerContext* c, const v1::StreamKernelLogRequest* req) override {
+    return plane_.Follow<v1::KernelLogRecord>(
+        c, [&](std::string who) { return plane_.feeds().KernelLog(*req, std::move(who)); });
+  }
+  grpc::ServerWriteReactor<v1::Event>* WatchEvents(grpc::CallbackServerContext* c,
+                                                   const v1::WatchEventsRequest* req) override {
+    return plane_.Follow<v1::Event>(
+        c, [&](std::string who) { return plane_.feeds().Events(*req, std::move(who)); });
   }
 
   grpc::Status CaptureLink(grpc::ServerContext* c, const v1::CaptureLinkRequest* req,
@@ -536,96 +520,6 @@ class ObserveService final : public v1::Observe::Service {
     });
   }
 
-  grpc::Status WatchEvents(grpc::ServerContext* c, const v1::WatchEventsRequest* req,
-                           grpc::ServerWriter<v1::Event>* writer) override {
-    return plane_.Stream(c, [&]() -> absl::Status {
-      // Subscribed before the snapshot is taken: a change between the two
-      // shows up twice at worst, never not at all.
-      setup::KernelFd fd(Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC,
-                             NETLINK_ROUTE));
-      if (!fd.ok()) return SysStatus(fd.get(), "watch events: socket");
-      sockaddr_nl groups{};
-      groups.nl_family = AF_NETLINK;
-      groups.nl_groups = RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR |
-                         RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_ROUTE | RTMGRP_NEIGH;
-      if (long rc = Sys(LKD_NR_bind, fd.get(), &groups, sizeof(groups)); rc < 0)
-        return SysStatus(rc, "watch events: bind");
-      auto names = admin::LinkNames();
-      if (!names.ok()) return names.status();
-      auto kind_of = [](const std::string& k) {
-        return k == "link"      ? v1::EVENT_KIND_LINK
-               : k == "address" ? v1::EVENT_KIND_ADDRESS
-               : k == "route"   ? v1::EVENT_KIND_ROUTE
-                                : v1::EVENT_KIND_NEIGHBOUR;
-      };
-      bool open = true;
-      auto send = [&](v1::EventKind kind, v1::EventAction action, const std::string& line) {
-        v1::Event e;
-        e.set_kind(kind);
-        e.set_action(action);
-        e.set_line(line);
-        open = open && writer->Write(e);
-      };
-      auto session_line = [](const server::SessionInfo& s) {
-        return absl::StrCat("kernel pid ", s.kernel_pid, " host pid ", s.host_pid, " uid ", s.uid);
-      };
-      std::map<int, server::SessionInfo> sessions;
-      for (const server::SessionInfo& s : plane_.sessions().Snapshot()) sessions[s.kernel_pid] = s;
-      if (req->initial_snapshot()) {
-        for (uint16_t type : {RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE, RTM_GETNEIGH}) {
-          rtgenmsg any{};
-          any.rtgen_family = AF_UNSPEC;
-          setup::NetlinkRequest dump(type, NLM_F_DUMP, any);
-          long rc = dump.Exchange([&](const nlmsghdr& h) {
-            if (h.nlmsg_type == RTM_NEWROUTE &&
-                (static_cast<const rtmsg*>(NLMSG_DATA(&h))->rtm_flags & RTM_F_CLONED))
-              return;
-            if (auto n = admin::Describe(h, *names))
-              send(kind_of(n->kind), v1::EVENT_ACTION_SNAPSHOT, n->line);
-          });
-          if (rc < 0) return SysStatus(rc, "watch events: snapshot");
-        }
-        for (const auto& [pid, s] : sessions)
-          send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_SNAPSHOT, session_line(s));
-      }
-      std::vector<char> buf(65536);
-      while (open && !c->IsCancelled()) {
-        long n = Sys(LKD_NR_recvfrom, fd.get(), buf.data(), buf.size(), 0, nullptr, nullptr);
-        if (n == -ENOBUFS) {
-          send(v1::EVENT_KIND_LOST, v1::EVENT_ACTION_UNSPECIFIED,
-               "events lost: this subscriber fell behind the kernel's notifications");
-          continue;
-        }
-        if (n == -EAGAIN) {
-          // Sessions come and go in lkd, not in the kernel: compared here.
-          std::map<int, server::SessionInfo> now;
-          for (const server::SessionInfo& s : plane_.sessions().Snapshot()) now[s.kernel_pid] = s;
-          for (const auto& [pid, s] : now)
-            if (!sessions.count(pid)) send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_NEW, session_line(s));
-          for (const auto& [pid, s] : sessions)
-            if (!now.count(pid))
-              send(v1::EVENT_KIND_SESSION, v1::EVENT_ACTION_DELETED, session_line(s));
-          sessions = std::move(now);
-          // Polled from the host, as for the kernel log.
-          absl::SleepFor(absl::Milliseconds(50));
-          continue;
-        }
-        if (n < 0) return SysStatus(n, "watch events: recv");
-        int left = static_cast<int>(n);
-        for (auto* h = reinterpret_cast<const nlmsghdr*>(buf.data()); NLMSG_OK(h, left);
-             h = NLMSG_NEXT(h, left)) {
-          if (h->nlmsg_type == RTM_NEWLINK || h->nlmsg_type == RTM_DELLINK) {
-            if (auto fresh = admin::LinkNames(); fresh.ok()) names = std::move(fresh);
-          }
-          if (auto d = admin::Describe(*h, *names))
-            send(kind_of(d->kind), d->gone ? v1::EVENT_ACTION_DELETED : v1::EVENT_ACTION_NEW,
-                 d->line);
-        }
-      }
-      return absl::OkStatus();
-    });
-  }
-
   grpc::Status GetMetrics(grpc::ServerContext* c, const v1::GetMetricsRequest* req,
                           v1::GetMetricsResponse* resp) override {
     return plane_.Read(c, req->target(), [&]() -> absl::Status {
@@ -651,6 +545,21 @@ class ObserveService final : public v1::Observe::Service {
       family("lkd_session_threads", "gauge", "Channels (worker threads) per session.");
       for (const auto& s : sessions)
         absl::StrAppend(&t, "lkd_session_threads", labels(s), " ", s.threads, "\n");
+      family("lkd_session_open_fds", "gauge", "Open file descriptors per session.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_open_fds", labels(s), " ", OpenFds(s.kernel_pid), "\n");
+      const Feeds& feeds = plane_.feeds();
+      family("lkd_admin_subscribers", "gauge", "Followers of a stream (dmesg -w, monitor).");
+      absl::StrAppend(&t, "lkd_admin_subscribers{stream=\"kernel_log\"} ",
+                      feeds.kernel_log().subscribers(), "\n",
+                      "lkd_admin_subscribers{stream=\"events\"} ", feeds.events().subscribers(),
+                      "\n");
+      family("lkd_admin_subscribers_dropped_total", "counter",
+             "Followers dropped because they fell too far behind.");
+      absl::StrAppend(&t, "lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"} ",
+                      feeds.kernel_log().dropped(), "\n",
+                      "lkd_admin_subscribers_dropped_total{stream=\"events\"} ",
+                      feeds.events().dropped(), "\n");
       struct Counter {
         const char* name;
         const char* help;

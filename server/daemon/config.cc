@@ -97,10 +97,35 @@ absl::Status ValidateAdminSocket(const LkdConfig& config) {
   absl::StatusOr<std::string> admin = UnixListenPath(config.admin_socket());
   if (!admin.ok())
     return Invalid(absl::StrCat("admin_socket '", config.admin_socket(), "'"),
-                   "want unix:///ABSOLUTE/PATH or none (the admin plane never listens on TCP)");
+                   "want unix:///ABSOLUTE/PATH or none (TCP is admin_listen, with mTLS)");
   if (*admin == UnixListenPath(config.listen()).value_or(""))
     return Invalid(absl::StrCat("admin_socket '", config.admin_socket(), "'"),
                    "must differ from the session socket (listen)");
+  return absl::OkStatus();
+}
+
+absl::Status ValidateAdminListen(const LkdConfig& config) {
+  const bool tls_given = !config.admin_tls_cert().empty() || !config.admin_tls_key().empty() ||
+                         !config.admin_tls_client_ca().empty();
+  if (config.admin_listen().empty()) {
+    if (tls_given)
+      return Invalid("admin_tls_cert/admin_tls_key/admin_tls_client_ca",
+                     "given without admin_listen (they are for the TCP listener only)");
+    return absl::OkStatus();
+  }
+  const std::string what = absl::StrCat("admin_listen '", config.admin_listen(), "'");
+  if (absl::StatusOr<std::string> addr = TcpListenAddress(config.admin_listen()); !addr.ok())
+    return addr.status();
+  if (config.admin_socket() == "none")
+    return Invalid(what, "needs the admin plane, which admin_socket 'none' turns off");
+  // The one rule that matters most here: an admin plane on the network
+  // without authentication is what GoBGP's and FRR's users got burnt by.
+  if (config.admin_tls_cert().empty() || config.admin_tls_key().empty() ||
+      config.admin_tls_client_ca().empty())
+    return Invalid(what,
+                   "TCP is served with mutual TLS only: give admin_tls_cert, admin_tls_key and "
+                   "admin_tls_client_ca (--admin_tls_cert, --admin_tls_key, "
+                   "--admin_tls_client_ca)");
   return absl::OkStatus();
 }
 
@@ -315,6 +340,10 @@ absl::Status AddSysctlFlag(std::string_view spec, LkdConfig* config) {
 absl::Status Validate(const LkdConfig& config) {
   if (absl::Status s = ValidateListen(config.listen()); !s.ok()) return s;
   if (absl::Status s = ValidateAdminSocket(config); !s.ok()) return s;
+  if (absl::Status s = ValidateAdminListen(config); !s.ok()) return s;
+  if (config.admin_subscriber_queue() != 0 && config.admin_subscriber_queue() < 16)
+    return Invalid(absl::StrCat("admin_subscriber_queue ", config.admin_subscriber_queue()),
+                   "too small (at least 16 messages)");
   if (absl::Status s = ValidateMem(config.mem()); !s.ok()) return s;
   if (absl::Status s = ValidateNics(config); !s.ok()) return s;
   if (absl::Status s = ValidateDisks(config); !s.ok()) return s;
@@ -387,6 +416,23 @@ absl::StatusOr<std::string> UnixListenPath(std::string_view listen) {
     return Invalid(what, absl::StrCat("the socket path is longer than ",
                                       sizeof(sockaddr_un{}.sun_path) - 1, " bytes"));
   return path;
+}
+
+absl::StatusOr<std::string> TcpListenAddress(std::string_view listen) {
+  const std::string text(listen);
+  const std::string what = absl::StrCat("admin_listen '", text, "'");
+  constexpr char kTcp[] = "tcp://";
+  if (!text.starts_with(kTcp)) return Invalid(what, "want tcp://ADDR:PORT");
+  const std::string rest = text.substr(strlen(kTcp));
+  const size_t colon = rest.rfind(':');
+  uint32_t port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 || port > 65535)
+    return Invalid(what, "want tcp://ADDR:PORT with a port from 1 to 65535");
+  const std::string host = rest.substr(0, colon);
+  if (host.find(':') != std::string::npos && (host.front() != '[' || host.back() != ']'))
+    return Invalid(what, "an IPv6 address goes in brackets: tcp://[::1]:PORT");
+  return rest;
 }
 
 }  // namespace lkd::daemon

@@ -54,7 +54,9 @@ absl::Status AddSysctlFlag(std::string_view spec, LkdConfig* config);
 // Checks the whole config (empty listen and mem count as their defaults):
 // listen is unix://ABSOLUTE_PATH, mem a size of at least 16M, every NIC
 // backend parses and no two NICs share a MAC, addresses and routes parse,
-// disks have an image, a file system type and an absolute mountpoint
+// admin_listen, if set, is tcp://ADDR:PORT with all three TLS files (and
+// no TLS file without it), disks have an image, a file system type and an
+// absolute mountpoint
 // (canonical: no ., .. or //) that is not /, not on /proc, /sys or /dev
 // (the daemon mounts those itself) and not hidden by a later disk's,
 // sysctl names and values are non-empty, and the extra command line does
@@ -73,6 +75,11 @@ std::string RouteText(const config::Route& route);
 // The socket path of a "unix:///run/lkd/lkd.sock" listen address (empty:
 // the default's).
 absl::StatusOr<std::string> UnixListenPath(std::string_view listen);
+
+// The "ADDR:PORT" (as gRPC takes it) of an admin_listen address
+// "tcp://ADDR:PORT", ADDR an IPv4 address, a [bracketed] IPv6 address or
+// a host name.
+absl::StatusOr<std::string> TcpListenAddress(std::string_view listen);
 
 }  // namespace lkd::daemon
 

@@ -180,6 +180,32 @@ TEST(ValidateTest, Listen) {
   EXPECT_EQ(*UnixListenPath("unix:///tmp/a.sock"), "/tmp/a.sock");
 }
 
+TEST(ValidateTest, AdminListenIsTcpWithMutualTlsOnly) {
+  const std::string tls =
+      "admin_tls_cert: \"/etc/lkd/lkd.crt\" admin_tls_key: \"/etc/lkd/lkd.key\" "
+      "admin_tls_client_ca: \"/etc/lkd/clients.crt\" ";
+  EXPECT_TRUE(ValidateText(tls + "admin_listen: \"tcp://10.0.0.1:7443\"").ok());
+  EXPECT_TRUE(ValidateText(tls + "admin_listen: \"tcp://[::]:7443\"").ok());
+  EXPECT_TRUE(ValidateText("").ok()) << "no TCP by default";
+  // Plain TCP cannot be configured: every TLS file is required.
+  ExpectInvalid(ValidateText("admin_listen: \"tcp://0.0.0.0:7443\""),
+                {"admin_listen 'tcp://0.0.0.0:7443'", "mutual TLS only", "admin_tls_client_ca"});
+  ExpectInvalid(ValidateText("admin_tls_cert: \"/a\" admin_tls_key: \"/b\" "
+                             "admin_listen: \"tcp://0.0.0.0:7443\""),
+                {"mutual TLS only"});
+  ExpectInvalid(ValidateText(tls), {"without admin_listen"});
+  ExpectInvalid(ValidateText(tls + "admin_listen: \"0.0.0.0:7443\""), {"want tcp://ADDR:PORT"});
+  ExpectInvalid(ValidateText(tls + "admin_listen: \"tcp://0.0.0.0\""), {"port"});
+  ExpectInvalid(ValidateText(tls + "admin_listen: \"tcp://h:70000\""), {"port"});
+  ExpectInvalid(ValidateText(tls + "admin_listen: \"tcp://::1:7443\""), {"brackets"});
+  ExpectInvalid(ValidateText(tls + "admin_socket: \"none\" admin_listen: \"tcp://h:1\""),
+                {"admin_socket 'none'"});
+  EXPECT_EQ(*TcpListenAddress("tcp://[::1]:7443"), "[::1]:7443");
+  EXPECT_TRUE(ValidateText("admin_subscriber_queue: 16").ok());
+  ExpectInvalid(ValidateText("admin_subscriber_queue: 15"), {"admin_subscriber_queue 15", "16"});
+  EXPECT_EQ(*TcpListenAddress("tcp://lkd.example:7443"), "lkd.example:7443");
+}
+
 TEST(ValidateTest, Mem) {
   EXPECT_EQ(*ParseMemSize("256M"), 256ull << 20);
   EXPECT_EQ(*ParseMemSize("1g"), 1ull << 30);

@@ -18,18 +18,34 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
+
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/unknown_field_set.h>
+#include <grpcpp/generic/generic_stub.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
+#include "schema/admin/v1/observe.grpc.pb.h"
+#include "schema/admin/v1/routes.grpc.pb.h"
+#include "schema/admin/v1/sysctl.grpc.pb.h"
 #include "server/daemon/testing/system_test_util.h"
 #include "tests/daemon/lkd_test.h"
 
@@ -248,6 +264,8 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
         CHECK_OR(fd >= 0, 12);
         CHECK_OR(lk_sys_close(fd) == 0, 13);
       }
+      // Client i holds i + 1 sockets while it is listed.
+      for (int k = 0; k <= i; k++) CHECK_OR(lk_sys_socket(AF_INET, SOCK_DGRAM, 0) == k, 15);
       CHECK_OR(write(ready[1], "r", 1) == 1, 14);
       char c;
       (void)!read(release[0], &c, 1);  // EOF: the test is done listing
@@ -268,20 +286,23 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   ASSERT_EQ(list.exit, 0) << list;
   std::vector<std::string> lines = absl::StrSplit(list.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u + kClients) << list;
-  EXPECT_NE(lines[0].find("KPID"), std::string::npos);
+  EXPECT_NE(lines[0].find("KPID  HOSTPID    UID THREADS        CALLS    FDS  STARTED"),
+            std::string::npos)
+      << lines[0];
   int victim_kpid = -1;
   for (size_t l = 1; l < lines.size(); l++) {
     std::istringstream row(lines[l]);
     int kpid, host_pid;
-    unsigned uid, threads;
+    unsigned uid, threads, fds;
     unsigned long long calls;
-    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls) << lines[l];
+    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls >> fds) << lines[l];
     auto it = std::find(pids.begin(), pids.end(), host_pid);
     ASSERT_NE(it, pids.end()) << "not a client of this test: " << lines[l];
     const int i = static_cast<int>(it - pids.begin());
     EXPECT_EQ(uid, i >= kClients / 2 ? kNobody : 0u) << lines[l];
     EXPECT_GE(threads, 1u) << lines[l];
     EXPECT_GE(calls, 2ull * 10 * (i + 1)) << lines[l];
+    EXPECT_EQ(fds, static_cast<unsigned>(i + 1)) << lines[l];
     if (i == 0) victim_kpid = kpid;
   }
   ASSERT_GT(victim_kpid, 0);
@@ -292,6 +313,10 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   EXPECT_NE(metrics.out.find("# TYPE lkd_session_calls_total counter\n"), std::string::npos);
   EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_calls_total{kernel_pid=\"", victim_kpid,
                                           "\",host_pid=\"", pids[0], "\",uid=\"0\"} ")),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_open_fds{kernel_pid=\"", victim_kpid,
+                                          "\",host_pid=\"", pids[0], "\",uid=\"0\"} 1\n")),
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.out.find("lkd_link_rx_bytes_total{link=\"lo\"} "), std::string::npos);
@@ -878,6 +903,716 @@ TEST_F(AdminNetTest, AddressAndRouteAtRunTime) {
   EXPECT_EQ(deladdr.exit, 0) << deladdr;
   EXPECT_EQ(Ctl({"addr", "show", "dev", "eth0"}).out.find("10.0.2.2"), std::string::npos);
   close(server);
+}
+
+
+// ---- reflection and health ----------------------------------------------
+
+// A minimal client of gRPC's reflection (v1alpha) and health services over
+// the generic stub: Debian ships neither their .proto files nor generated
+// clients. Requests are written as protobuf wire bytes by hand, with the
+// protocols' field numbers; answers are read with protobuf's
+// UnknownFieldSet.
+class GenericClient {
+ public:
+  explicit GenericClient(const std::string& url)
+      : stub_(grpc::CreateChannel(url, grpc::experimental::LocalCredentials(UDS))) {}
+
+  // One request on the reflection stream, its one answer (empty on error).
+  std::string Reflect(const std::string& request) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::CompletionQueue cq;
+    auto call = stub_.PrepareCall(
+        &context, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", &cq);
+    grpc::ByteBuffer reply;
+    call->StartCall(Tag(1));
+    bool ok = Await(cq, 1);
+    grpc::ByteBuffer out = Buffer(request);
+    if (ok) call->Write(out, Tag(2));
+    ok = ok && Await(cq, 2);
+    if (ok) call->Read(&reply, Tag(3));
+    ok = ok && Await(cq, 3);
+    call->WritesDone(Tag(4));
+    Await(cq, 4);
+    grpc::Status status;
+    call->Finish(&status, Tag(5));
+    Await(cq, 5);
+    return ok && status.ok() ? Bytes(reply) : "";
+  }
+
+  // A unary call: its status, and its answer in `reply`.
+  grpc::Status Unary(const std::string& method, const std::string& request, std::string* reply) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+    grpc::CompletionQueue cq;
+    auto call = stub_.PrepareUnaryCall(&context, method, Buffer(request), &cq);
+    call->StartCall();
+    grpc::ByteBuffer answer;
+    grpc::Status status;
+    call->Finish(&answer, &status, Tag(1));
+    Await(cq, 1);
+    *reply = Bytes(answer);
+    return status;
+  }
+
+ private:
+  static void* Tag(intptr_t n) { return reinterpret_cast<void*>(n); }
+  static bool Await(grpc::CompletionQueue& cq, intptr_t n) {
+    void* tag;
+    bool ok;
+    return cq.Next(&tag, &ok) && tag == Tag(n) && ok;
+  }
+  static grpc::ByteBuffer Buffer(const std::string& bytes) {
+    grpc::Slice slice(bytes);
+    return grpc::ByteBuffer(&slice, 1);
+  }
+  static std::string Bytes(const grpc::ByteBuffer& buffer) {
+    std::vector<grpc::Slice> slices;
+    std::string bytes;
+    if (!buffer.Dump(&slices).ok()) return bytes;
+    for (const grpc::Slice& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
+    return bytes;
+  }
+  grpc::GenericStub stub_;
+};
+
+// The length-delimited fields numbered `number` of a message's bytes.
+std::vector<std::string> Fields(const std::string& message, int number) {
+  google::protobuf::UnknownFieldSet set;
+  std::vector<std::string> values;
+  if (!set.ParseFromString(message)) return values;
+  for (int i = 0; i < set.field_count(); i++) {
+    const google::protobuf::UnknownField& f = set.field(i);
+    if (f.number() == number && f.type() == google::protobuf::UnknownField::TYPE_LENGTH_DELIMITED)
+      values.push_back(f.length_delimited());
+  }
+  return values;
+}
+
+// A string field as wire bytes: tag (number, type 2), length, bytes.
+std::string StringField(int number, const std::string& value) {
+  return std::string(1, static_cast<char>(number << 3 | 2)) +
+         std::string(1, static_cast<char>(value.size())) + value;
+}
+
+TEST_F(AdminTest, ReflectionListsTheServicesAndHealthServes) {
+  GenericClient client(lkd_->admin_url());
+  // ServerReflectionRequest.list_services (7) -> ServerReflectionResponse.
+  // list_services_response (6) -> ListServiceResponse.service (1) ->
+  // ServiceResponse.name (1).
+  std::vector<std::string> services;
+  for (const std::string& list : Fields(client.Reflect(StringField(7, "")), 6))
+    for (const std::string& service : Fields(list, 1))
+      for (const std::string& name : Fields(service, 1)) services.push_back(name);
+  for (const char* expected :
+       {"lkd.admin.v1.System", "lkd.admin.v1.Sysctl", "lkd.admin.v1.Links",
+        "lkd.admin.v1.Addresses", "lkd.admin.v1.Routes", "lkd.admin.v1.Neighbours",
+        "lkd.admin.v1.Sessions", "lkd.admin.v1.Namespaces", "lkd.admin.v1.Observe",
+        "lkd.admin.v1.Sockets", "grpc.health.v1.Health",
+        "grpc.reflection.v1alpha.ServerReflection"})
+    EXPECT_NE(std::find(services.begin(), services.end(), expected), services.end())
+        << expected << " not listed; listed: " << absl::StrJoin(services, ", ");
+
+  // A service's file, as a generic client would fetch it to call it:
+  // file_containing_symbol (4) -> file_descriptor_response (4) ->
+  // file_descriptor_proto (1).
+  std::vector<std::string> files;
+  for (const std::string& response :
+       Fields(client.Reflect(StringField(4, "lkd.admin.v1.Routes")), 4))
+    files = Fields(response, 1);
+  ASSERT_FALSE(files.empty());
+  google::protobuf::FileDescriptorProto routes;
+  ASSERT_TRUE(routes.ParseFromString(files[0]));
+  EXPECT_EQ(routes.name(), "schema/admin/v1/routes.proto");
+  EXPECT_EQ(routes.package(), "lkd.admin.v1");
+  ASSERT_GE(routes.service_size(), 1);
+  EXPECT_EQ(routes.service(0).name(), "Routes");
+
+  // grpc.health.v1: HealthCheckRequest{} -> HealthCheckResponse{status:
+  // SERVING (1)}, field 1 as a varint.
+  std::string health;
+  grpc::Status checked = client.Unary("/grpc.health.v1.Health/Check", "", &health);
+  ASSERT_TRUE(checked.ok()) << checked.error_message();
+  EXPECT_EQ(health, std::string("\x08\x01", 2));
+}
+
+// ---- a thousand followers that never read --------------------------------
+
+// Followers of the kernel log and of events that start their calls and
+// never read: lkd must neither hold a thread for each nor let them slow
+// its clients, and must drop them, saying why, once they are too far
+// behind.
+class AdminFollowersTest : public AdminTest {
+ protected:
+  // --admin_subscriber_queue: more than the workloads below publish in one
+  // of lkd's 50 ms polls, so that only not reading gets a follower dropped.
+  static constexpr int kQueue = 1024;
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root (the admin role on the local socket)";
+    auto d = LkdDaemon::Start({"--admin_subscriber_queue", std::to_string(kQueue)});
+    ASSERT_TRUE(d.ok()) << d.status();
+    lkd_ = std::move(*d);
+  }
+  // A sample of lkctl metrics, or -1.
+  long Metric(const std::string& line_prefix) {
+    Result m = Ctl({"metrics"});
+    size_t at = m.out.find("\n" + line_prefix + " ");
+    if (at == std::string::npos) return -1;
+    return strtol(m.out.c_str() + at + line_prefix.size() + 2, nullptr, 10);
+  }
+};
+
+// The followers, all started on one completion queue whose completions a
+// thread collects (so that the calls make progress) without any follower
+// ever asking for a message until ReadToEnd. Each follower has one
+// operation outstanding at a time, tagged with itself.
+class Followers {
+ public:
+  Followers(const std::string& url, int count) {
+    for (int c = 0; c < kChannels; c++) {
+      grpc::ChannelArguments args;
+      args.SetInt("lkd.test.channel", c);        // a connection each, not shared
+      args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);  // windows stay at their initial size
+      channels_.push_back(
+          grpc::CreateCustomChannel(url, grpc::experimental::LocalCredentials(UDS), args));
+    }
+    for (int i = 0; i < count; i++) {
+      auto f = std::make_unique<Follower>();
+      f->log = i % 2 == 0;
+      auto stub = admin::v1::Observe::NewStub(channels_[i % kChannels]);
+      if (f->log) {
+        admin::v1::StreamKernelLogRequest req;
+        req.set_follow(true);
+        f->log_call = stub->PrepareAsyncStreamKernelLog(&f->context, req, &cq_);
+        f->log_call->StartCall(f.get());
+      } else {
+        f->events_call = stub->PrepareAsyncWatchEvents(&f->context, {}, &cq_);
+        f->events_call->StartCall(f.get());
+      }
+      followers_.push_back(std::move(f));
+    }
+    drain_ = std::thread([this] {
+      void* tag;
+      bool ok;
+      while (cq_.Next(&tag, &ok)) {
+        std::lock_guard<std::mutex> lock(mu_);
+        done_[static_cast<Follower*>(tag)] = ok;
+        cv_.notify_all();
+      }
+    });
+  }
+  ~Followers() {
+    for (auto& f : followers_) f->context.TryCancel();
+    for (auto& f : followers_)
+      if (!f->finished) Finish(f.get());
+    cq_.Shutdown();
+    drain_.join();
+  }
+
+  // Reads follower `i` to its end: the status its call ended with.
+  grpc::Status ReadToEnd(int i) {
+    Follower* f = followers_[i].get();
+    bool ok = Wait(f);  // StartCall
+    while (ok) {
+      if (f->log) f->log_call->Read(&f->log_record, f);
+      else f->events_call->Read(&f->event, f);
+      ok = Wait(f);
+    }
+    return Finish(f);
+  }
+  bool is_log(int i) const { return followers_[i]->log; }
+
+ private:
+  static constexpr int kChannels = 10;
+  struct Follower {
+    bool log;
+    bool started_waited = false;
+    bool finished = false;
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientAsyncReader<admin::v1::KernelLogRecord>> log_call;
+    std::unique_ptr<grpc::ClientAsyncReader<admin::v1::Event>> events_call;
+    admin::v1::KernelLogRecord log_record;
+    admin::v1::Event event;
+  };
+  // Waits for `f`'s outstanding operation: its ok.
+  bool Wait(Follower* f) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return done_.count(f) != 0; });
+    bool ok = done_[f];
+    done_.erase(f);
+    f->started_waited = true;
+    return ok;
+  }
+  grpc::Status Finish(Follower* f) {
+    if (!f->started_waited) Wait(f);  // StartCall's completion
+    grpc::Status status;
+    if (f->log) f->log_call->Finish(&status, f);
+    else f->events_call->Finish(&status, f);
+    Wait(f);
+    f->finished = true;
+    return status;
+  }
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  grpc::CompletionQueue cq_;
+  std::vector<std::unique_ptr<Follower>> followers_;
+  std::thread drain_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<Follower*, bool> done_;
+};
+
+TEST_F(AdminFollowersTest, AThousandFollowersThatNeverReadAreDroppedNotServed) {
+  constexpr int kFollowers = 1000;
+  const int threads_before = lkd_->Threads();
+  Followers followers(lkd_->admin_url(), kFollowers);
+  // All subscribed (a generous bound for a loaded machine).
+  long log = -1, events = -1;
+  for (int i = 0; i < 600 && (log != kFollowers / 2 || events != kFollowers / 2); i++) {
+    if (i > 0) usleep(200 * 1000);
+    log = Metric("lkd_admin_subscribers{stream=\"kernel_log\"}");
+    events = Metric("lkd_admin_subscribers{stream=\"events\"}");
+  }
+  ASSERT_EQ(log, kFollowers / 2);
+  ASSERT_EQ(events, kFollowers / 2);
+  // No thread per follower.
+  EXPECT_LT(lkd_->Threads(), threads_before + 32) << "lkd has a thread per follower";
+
+  // A client of lkd with a fixed piece of work, while lkd's state changes
+  // under the followers: each round adds and deletes a route (two events)
+  // and makes the kernel log a line ("drop_caches: 1").
+  pid_t client = ForkClient(lkd_->url(), [] {
+    CHECK_OR(lk_init() == 0, 10);
+    for (int i = 0; i < 5000; i++) {
+      int fd = lk_sys_socket(AF_INET, SOCK_DGRAM, 0);
+      CHECK_OR(fd >= 0, 11);
+      sockaddr_in any = Ipv4Address("127.0.0.1", 0);
+      CHECK_OR(lk_sys_bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof(any)) == 0, 12);
+      CHECK_OR(lk_sys_close(fd) == 0, 13);
+    }
+    return 0;
+  });
+  auto channel = grpc::CreateChannel(lkd_->admin_url(), grpc::experimental::LocalCredentials(UDS));
+  auto routes = admin::v1::Routes::NewStub(channel);
+  auto sysctl = admin::v1::Sysctl::NewStub(channel);
+  admin::v1::AddRouteRequest add;
+  add.mutable_route()->set_dst("10.55.0.0/16");
+  add.mutable_route()->set_dev("lo");
+  admin::v1::DeleteRouteRequest del;
+  *del.mutable_route() = add.route();
+  admin::v1::SetSysctlRequest drop;
+  drop.set_name("vm.drop_caches");
+  drop.set_value("1");
+  int failed_calls = 0, rounds = 0;
+  long dropped = 0;
+  // Until every follower is dropped, or a bound far beyond what their
+  // queues and windows hold.
+  for (; rounds < 10000 && dropped < kFollowers; rounds++) {
+    for (int call = 0; call < 3; call++) {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(60));
+      admin::v1::AddRouteResponse added;
+      admin::v1::DeleteRouteResponse deleted;
+      admin::v1::SetSysctlResponse set;
+      grpc::Status s = call == 0   ? routes->AddRoute(&context, add, &added)
+                       : call == 1 ? routes->DeleteRoute(&context, del, &deleted)
+                                   : sysctl->SetSysctl(&context, drop, &set);
+      if (!s.ok()) failed_calls++;
+    }
+    if (rounds % 100 == 99)
+      dropped = Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}") +
+                Metric("lkd_admin_subscribers_dropped_total{stream=\"events\"}");
+  }
+  EXPECT_EQ(failed_calls, 0);
+  EXPECT_EQ(WaitClient(client), 0) << "lkd's client did not finish its work";
+  // For the record (README's admin-plane figures), not asserted.
+  fprintf(stderr, "followers: all dropped within %d rounds; lkd: %d threads (%d before), RSS %ld KiB\n",
+          rounds + 1, lkd_->Threads(), threads_before, lkd_->RssKib());
+  EXPECT_EQ(Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}"), kFollowers / 2);
+  EXPECT_EQ(Metric("lkd_admin_subscribers_dropped_total{stream=\"events\"}"), kFollowers / 2);
+  EXPECT_EQ(Metric("lkd_admin_subscribers{stream=\"kernel_log\"}"), 0);
+  EXPECT_EQ(Metric("lkd_admin_subscribers{stream=\"events\"}"), 0);
+  const std::string why = absl::StrCat("it did not read and fell more than ", kQueue,
+                                       " messages behind");
+  EXPECT_NE(lkd_->Log().find("lkd: admin: dropped a follower of the kernel log ("),
+            std::string::npos);
+  EXPECT_NE(lkd_->Log().find("lkd: admin: dropped a follower of the events ("), std::string::npos);
+
+  // What a dropped follower reads once it reads: what the transport held
+  // for it, then the reason.
+  for (int i : {0, 1, 2, 3, 998, 999}) {
+    grpc::Status s = followers.ReadToEnd(i);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << i << ": " << s.error_message();
+    EXPECT_NE(s.error_message().find(absl::StrCat("lkd dropped this follower of the ",
+                                                  followers.is_log(i) ? "kernel log" : "events",
+                                                  ": ", why)),
+              std::string::npos)
+        << s.error_message();
+  }
+  // And lkd serves on.
+  Result dmesg = Ctl({"dmesg"});
+  EXPECT_EQ(dmesg.exit, 0) << dmesg;
+  EXPECT_NE(dmesg.out.find("drop_caches: 1"), std::string::npos);
+}
+
+// lkctl dmesg -w into a pipe nobody reads: lkctl stops reading, lkd drops
+// it, and once its output is read lkctl says why and exits 3.
+TEST_F(AdminFollowersTest, DmesgIntoAPipeNobodyReadsEndsWithTheReason) {
+  int out[2], err[2];
+  ASSERT_EQ(pipe(out), 0);
+  ASSERT_EQ(pipe(err), 0);
+  pid_t follower = fork();
+  if (follower == 0) {
+    dup2(out[1], 1);
+    dup2(err[1], 2);
+    close(out[0]);
+    close(err[0]);
+    std::string host = lkd_->admin_url();
+    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "dmesg", "-w", nullptr);
+    _exit(127);
+  }
+  close(out[1]);
+  close(err[1]);
+  ASSERT_TRUE(Metric("lkd_admin_subscribers{stream=\"kernel_log\"}") == 1 || [&] {
+    for (int i = 0; i < 600; i++) {
+      if (Metric("lkd_admin_subscribers{stream=\"kernel_log\"}") == 1) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  }());
+  // Kernel log lines until lkd drops it (the pipe, the transport's window
+  // and the ring hold some 3,000 lines; the bound is far beyond).
+  auto sysctl = admin::v1::Sysctl::NewStub(
+      grpc::CreateChannel(lkd_->admin_url(), grpc::experimental::LocalCredentials(UDS)));
+  admin::v1::SetSysctlRequest drop;
+  drop.set_name("vm.drop_caches");
+  drop.set_value("1");
+  for (int i = 0; i < 20000; i++) {
+    grpc::ClientContext context;
+    admin::v1::SetSysctlResponse set;
+    ASSERT_TRUE(sysctl->SetSysctl(&context, drop, &set).ok());
+    if (i % 200 == 199 &&
+        Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}") == 1)
+      break;
+  }
+  ASSERT_EQ(Metric("lkd_admin_subscribers_dropped_total{stream=\"kernel_log\"}"), 1);
+  // Now read: lkctl writes what it had, then ends.
+  std::string seen;
+  char buf[65536];
+  while (read(out[0], buf, sizeof(buf)) > 0) {
+  }
+  ssize_t n;
+  while ((n = read(err[0], buf, sizeof(buf))) > 0) seen.append(buf, n);
+  int status;
+  waitpid(follower, &status, 0);
+  close(out[0]);
+  close(err[0]);
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 3) << status;
+  EXPECT_EQ(seen, absl::StrCat("lkctl: lkd dropped this follower of the kernel log: it did not "
+                               "read and fell more than ",
+                               kQueue, " messages behind (the most lkd keeps for a follower)\n"));
+}
+
+// ---- the TCP listener: mutual TLS, from another network namespace ------
+
+// Plain TCP cannot be configured: lkd refuses to start, in one line.
+TEST(AdminTcpTest, PlainTcpIsRefused) {
+  auto d = LkdDaemon::Start({"--admin_listen", "tcp://127.0.0.1:7443"});
+  ASSERT_FALSE(d.ok()) << "lkd served the admin plane on TCP without TLS";
+  EXPECT_NE(d.status().message().find(
+                "lkd: admin_listen 'tcp://127.0.0.1:7443': TCP is served with mutual TLS only"),
+            std::string::npos)
+      << d.status();
+  auto half = LkdDaemon::Start({"--admin_listen", "tcp://127.0.0.1:7443", "--admin_tls_cert",
+                                "/nonexistent.crt", "--admin_tls_key", "/nonexistent.key"});
+  ASSERT_FALSE(half.ok());
+  EXPECT_NE(half.status().message().find("admin_tls_client_ca"), std::string::npos)
+      << half.status();
+  // All three named, one missing: refused before the kernel boots.
+  auto missing = LkdDaemon::Start({"--admin_listen", "tcp://127.0.0.1:7443", "--admin_tls_cert",
+                                   "/nonexistent.crt", "--admin_tls_key", "/nonexistent.key",
+                                   "--admin_tls_client_ca", "/nonexistent-ca.crt"});
+  ASSERT_FALSE(missing.ok());
+  const std::string log(missing.status().message());
+  EXPECT_NE(log.find("lkd: admin_tls_cert /nonexistent.crt: No such file or directory"),
+            std::string::npos)
+      << log;
+  EXPECT_EQ(log.find("lkd: kernel: mem="), std::string::npos) << "booted first: " << log;
+}
+
+// Without a TCP listener SIGHUP reloads nothing, and does not end lkd.
+TEST_F(AdminTest, SighupWithoutTcpIsHarmless) {
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  bool logged = false;
+  for (int i = 0; i < 600 && !logged; i++) {
+    logged = lkd_->Log().find("lkd: admin: SIGHUP: nothing to reload") != std::string::npos;
+    if (!logged) usleep(100 * 1000);
+  }
+  EXPECT_TRUE(logged) << lkd_->Log();
+  Result status = Ctl({"status"});
+  EXPECT_EQ(status.exit, 0) << status;
+}
+
+// A CA, a second CA, and certificates made with the openssl CLI at run
+// time in a directory of the test's own: lkd's (for 10.77.0.1), an admin
+// (by a SAN DNS name), a reader (by its CN only), a stranger (signed, but
+// named nowhere), and an impostor with the admin's name from the other CA.
+class TestPki {
+ public:
+  TestPki() {
+    char dir[] = "/tmp/lkd-pki-XXXXXX";
+    if (mkdtemp(dir) == nullptr) return;
+    dir_ = dir;
+    ok_ = Ca("ca") && Ca("otherca") && Cert("lkd", "ca", "IP:10.77.0.1,DNS:lkd") &&
+          Cert("ops", "ca", "DNS:ops.example.com,URI:spiffe://example.com/ops") &&
+          Cert("watcher", "ca", "") && Cert("stranger", "ca", "DNS:stranger.example.com") &&
+          Cert("impostor", "otherca", "DNS:ops.example.com");
+  }
+  ~TestPki() {
+    if (!dir_.empty()) Shell("rm -rf " + dir_);
+  }
+  bool ok() const { return ok_; }
+  const std::string& log() const { return log_; }
+  std::string crt(const std::string& name) const { return dir_ + "/" + name + ".crt"; }
+  std::string key(const std::string& name) const { return dir_ + "/" + name + ".key"; }
+  const std::string& dir() const { return dir_; }
+
+ private:
+  bool Run(const std::string& command) {
+    std::string out;
+    int rc = Shell("cd " + dir_ + " && " + command, &out);
+    log_ += command + "\n" + out;
+    return rc == 0;
+  }
+  static std::string NewKey(const std::string& name) {
+    return "-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " + name + ".key";
+  }
+  bool Ca(const std::string& name) {
+    return Run("openssl req -x509 " + NewKey(name) + " -out " + name +
+               ".crt -days 2 -subj /CN=" + name);
+  }
+  bool Cert(const std::string& name, const std::string& ca, const std::string& san) {
+    std::string ext;
+    if (!san.empty()) {
+      if (!Run("printf 'subjectAltName=" + san + "\\n' > " + name + ".ext")) return false;
+      ext = " -extfile " + name + ".ext";
+    }
+    return Run("openssl req " + NewKey(name) + " -out " + name + ".csr -subj /CN=" + name) &&
+           Run("openssl x509 -req -in " + name + ".csr -CA " + ca + ".crt -CAkey " + ca +
+               ".key -CAcreateserial -days 2 -out " + name + ".crt" + ext);
+  }
+  std::string dir_, log_;
+  bool ok_ = false;
+};
+
+// lkd in one network namespace, lkctl in another, a veth pair between
+// them (10.77.0.1 lkd's side, 10.77.0.2 lkctl's).
+class AdminTlsTest : public AdminTest {
+ protected:
+  void SetUp() override {
+    if (!IsRoot()) GTEST_SKIP() << "needs root for network namespaces";
+    ASSERT_TRUE(pki_.ok()) << pki_.log();
+    // lkd's client CA file: the first CA (ANewClientCaIsTakenWithoutRestart
+    // replaces it).
+    ASSERT_EQ(Shell("cp " + pki_.crt("ca") + " " + client_ca()), 0);
+    const std::string suffix = std::to_string(getpid() % 100000);
+    server_ns_ = std::make_unique<ScopedNetns>("lkdts-" + suffix);
+    client_ns_ = std::make_unique<ScopedNetns>("lkdtc-" + suffix);
+    ASSERT_TRUE(server_ns_->ok() && client_ns_->ok());
+    const std::string s = "ip -n " + server_ns_->name() + " ", c = "ip -n " + client_ns_->name() + " ";
+    std::string out;
+    ASSERT_EQ(Shell(s + "link add lkdvs" + suffix + " type veth peer name lkdvc" + suffix +
+                        " netns " + client_ns_->name() + " && " + s + "addr add 10.77.0.1/24 dev lkdvs" +
+                        suffix + " && " + s + "link set lkdvs" + suffix + " up && " + c +
+                        "addr add 10.77.0.2/24 dev lkdvc" + suffix + " && " + c + "link set lkdvc" +
+                        suffix + " up",
+                    &out),
+              0)
+        << out;
+    ASSERT_TRUE(server_ns_
+                    ->Run([&]() -> absl::Status {
+                      // Forked from this thread: lkd lives in the server namespace.
+                      auto d = LkdDaemon::Start(
+                          {"--admin_listen", std::string("tcp://") + kAddress, "--admin_tls_cert",
+                           pki_.crt("lkd"), "--admin_tls_key", pki_.key("lkd"),
+                           "--admin_tls_client_ca", client_ca(), "--admin_tls_admin_names",
+                           "ops.example.com", "--admin_tls_reader_names", "watcher",
+                           "--admin_tls_reload_s", ReloadSeconds()});
+                      if (!d.ok()) return d.status();
+                      lkd_ = std::move(*d);
+                      return absl::OkStatus();
+                    })
+                    .ok());
+  }
+  void TearDown() override {
+    AdminTest::TearDown();
+    lkd_.reset();  // its namespace, and the veth pair with it, go once lkd has
+    server_ns_.reset();
+    client_ns_.reset();
+  }
+
+  // How often lkd checks its TLS files (--admin_tls_reload_s).
+  virtual std::string ReloadSeconds() const { return "1"; }
+  // The file lkd reads its clients' CA from.
+  std::string client_ca() const { return pki_.dir() + "/clients.crt"; }
+  // Replaces the client CA file in one rename, as an operator (or
+  // cert-manager) would.
+  void SetClientCa(const std::string& text) {
+    std::ofstream(client_ca() + ".new") << text;
+    ASSERT_EQ(rename((client_ca() + ".new").c_str(), client_ca().c_str()), 0) << strerror(errno);
+  }
+  // Waits (a generous bound, not a timing assertion) until lkd's log
+  // has `text`.
+  bool LogShows(const std::string& text) {
+    for (int i = 0; i < 600; i++) {
+      if (lkd_->Log().find(text) != std::string::npos) return true;
+      usleep(100 * 1000);
+    }
+    return false;
+  }
+
+  // lkctl over TCP from the client namespace, as `who` (a certificate
+  // name; "" for none).
+  Result Remote(const std::string& who, std::vector<std::string> args) {
+    std::vector<std::string> flags = {"-H", std::string("tcp://") + kAddress, "--cacert",
+                                      pki_.crt("ca")};
+    if (!who.empty()) flags.insert(flags.end(), {"--cert", pki_.crt(who), "--key", pki_.key(who)});
+    args.insert(args.begin(), flags.begin(), flags.end());
+    return FromClientNs(args);
+  }
+  // lkctl with just `args`, from the client namespace.
+  Result FromClientNs(const std::vector<std::string>& args) {
+    Result r;
+    absl::Status ran = client_ns_->Run([&] {
+      r = lkctl_.Run(args);
+      return absl::OkStatus();
+    });
+    EXPECT_TRUE(ran.ok()) << ran;
+    return r;
+  }
+
+  static constexpr char kAddress[] = "10.77.0.1:7443";
+  TestPki pki_;
+  std::unique_ptr<ScopedNetns> server_ns_, client_ns_;
+};
+
+TEST_F(AdminTlsTest, AdminChangesARouteOverMutualTls) {
+  Result add = Remote("ops", {"route", "add", "10.66.0.0/16", "dev", "lo"});
+  ASSERT_EQ(add.exit, 0) << add;
+  // Taken effect, as lkd's local socket shows.
+  EXPECT_NE(Ctl({"route", "show"}).out.find("10.66.0.0/16 dev lo proto static"),
+            std::string::npos);
+  EXPECT_NE(Remote("ops", {"route", "show"}).out.find("10.66.0.0/16 dev lo"), std::string::npos);
+  // The audit log names the certificate, not a uid.
+  EXPECT_NE(lkd_->Log().find("admin: TLS client 'ops.example.com' (admin): add route "
+                             "10.66.0.0/16 dev lo: done"),
+            std::string::npos)
+      << lkd_->Log();
+  Result status = Remote("ops", {"status"});
+  EXPECT_NE(status.out.find("role:     admin"), std::string::npos) << status;
+
+  // LKD_ADMIN names the TCP listener as -H does.
+  setenv("LKD_ADMIN", (std::string("tcp://") + kAddress).c_str(), 1);
+  Result env = FromClientNs({"--cacert", pki_.crt("ca"), "--cert", pki_.crt("ops"), "--key",
+                             pki_.key("ops"), "route", "del", "10.66.0.0/16", "dev", "lo"});
+  unsetenv("LKD_ADMIN");
+  EXPECT_EQ(env.exit, 0) << env;
+  EXPECT_EQ(Ctl({"route", "show"}).out.find("10.66.0.0/16"), std::string::npos);
+}
+
+TEST_F(AdminTlsTest, ReadersReadAndStrangersAreRefused) {
+  Result show = Remote("watcher", {"route", "show"});
+  EXPECT_EQ(show.exit, 0) << show;
+  Result add = Remote("watcher", {"route", "add", "10.67.0.0/16", "dev", "lo"});
+  EXPECT_EQ(add.exit, 3) << add;
+  EXPECT_NE(add.err.find("refuses this caller (certificate " + pki_.crt("watcher") +
+                         "): not allowed to add route 10.67.0.0/16 dev lo: the client "
+                         "certificate has a reader name, which may only read"),
+            std::string::npos)
+      << add;
+  EXPECT_NE(lkd_->Log().find("refused to add route 10.67.0.0/16 dev lo: TLS client 'watcher' "
+                             "(reader) may only read"),
+            std::string::npos)
+      << lkd_->Log();
+  Result stranger = Remote("stranger", {"route", "show"});
+  EXPECT_EQ(stranger.exit, 3) << stranger;
+  EXPECT_NE(stranger.err.find("carries none of lkd's admin or reader names"), std::string::npos)
+      << stranger;
+  EXPECT_EQ(stranger.out, "");
+}
+
+TEST_F(AdminTlsTest, NoCertificateOrAnotherCasIsRefused) {
+  Result none = Remote("", {"route", "add", "10.68.0.0/16", "dev", "lo"});
+  EXPECT_EQ(none.exit, 3) << none;
+  EXPECT_EQ(none.err.rfind("lkctl: lkd at tcp://10.77.0.1:7443 refused the TLS handshake: lkd "
+                           "requires a client certificate, and none was given",
+                           0),
+            0u)
+      << none;
+  Result impostor = Remote("impostor", {"route", "add", "10.68.0.0/16", "dev", "lo"});
+  EXPECT_EQ(impostor.exit, 3) << impostor;
+  EXPECT_EQ(impostor.err.rfind("lkctl: lkd at tcp://10.77.0.1:7443 refused the TLS handshake: "
+                               "lkd did not accept the client certificate " +
+                                   pki_.crt("impostor"),
+                               0),
+            0u)
+      << impostor;
+  EXPECT_EQ(Ctl({"route", "show"}).out.find("10.68.0.0/16"), std::string::npos)
+      << "a refused client changed lkd";
+  EXPECT_EQ(lkd_->Log().find("10.68.0.0/16"), std::string::npos) << lkd_->Log();
+  // lkd's certificate checked against the wrong CA: lkctl does not trust it.
+  Result untrusted =
+      FromClientNs({"-H", std::string("tcp://") + kAddress, "--cacert", pki_.crt("otherca"),
+                    "--cert", pki_.crt("ops"), "--key", pki_.key("ops"), "status"});
+  EXPECT_EQ(untrusted.exit, 3) << untrusted;
+  EXPECT_NE(untrusted.err.find("cannot be trusted: its certificate is not signed by --cacert"),
+            std::string::npos)
+      << untrusted;
+}
+
+TEST_F(AdminTlsTest, ANewClientCaIsTakenWithoutRestart) {
+  ASSERT_EQ(Remote("impostor", {"status"}).exit, 3);
+  SetClientCa(ReadFile(pki_.crt("ca")) + ReadFile(pki_.crt("otherca")));  // both CAs
+  // lkd checks the file every second (--admin_tls_reload_s 1); a generous
+  // bound for a loaded machine, not a timing assertion.
+  Result r;
+  for (int i = 0; i < 120; i++) {
+    r = Remote("impostor", {"status"});
+    if (r.exit == 0) break;
+    usleep(500 * 1000);
+  }
+  EXPECT_EQ(r.exit, 0) << "the new client CA was not taken: " << r;
+  EXPECT_NE(r.out.find("role:     admin"), std::string::npos) << r;
+}
+
+// lkd that checks its TLS files only once an hour: SIGHUP makes it take
+// them at once.
+class AdminTlsSighupTest : public AdminTlsTest {
+ protected:
+  std::string ReloadSeconds() const override { return "3600"; }
+};
+
+TEST_F(AdminTlsSighupTest, SighupTakesNewFilesAndKeepsOldOnesIfBad) {
+  ASSERT_EQ(Remote("impostor", {"status"}).exit, 3);
+  SetClientCa(ReadFile(pki_.crt("ca")) + ReadFile(pki_.crt("otherca")));
+  EXPECT_EQ(Remote("impostor", {"status"}).exit, 3) << "taken before SIGHUP (the watcher?)";
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(LogShows("lkd: admin: SIGHUP: tcp://10.77.0.1:7443 reloaded its certificate, key "
+                       "and client CA"))
+      << lkd_->Log();
+  Result r = Remote("impostor", {"status"});
+  EXPECT_EQ(r.exit, 0) << r;
+  EXPECT_NE(r.out.find("role:     admin"), std::string::npos) << r;
+
+  // A client CA file that is no PEM: the listener keeps what it had.
+  SetClientCa("not a certificate\n");
+  ASSERT_EQ(kill(lkd_->pid(), SIGHUP), 0);
+  ASSERT_TRUE(LogShows("lkd: admin: SIGHUP: the TCP listener keeps its TLS files: "
+                       "admin_tls_client_ca " + client_ca() + ": not a PEM file"))
+      << lkd_->Log();
+  Result kept = Remote("ops", {"route", "show"});
+  EXPECT_EQ(kept.exit, 0) << kept;
+  EXPECT_EQ(kill(lkd_->pid(), 0), 0) << "lkd died";
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 #include <gmock/gmock.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 #include <kj/async-io.h>
@@ -67,6 +68,12 @@ TEST(Toolchain, Grpc) {
   auto channel = grpc::CreateCustomChannel(
       "unix:/nonexistent/lkd-buildcheck", grpc::InsecureChannelCredentials(), args);
   ASSERT_NE(channel, nullptr);
+}
+
+// @sys//:grpc_reflection: the library without a pkg-config entry.
+TEST(Toolchain, GrpcReflection) {
+  grpc::reflection::ProtoServerReflectionPlugin plugin;
+  EXPECT_EQ(plugin.name(), "proto_server_reflection");
 }
 
 TEST(Toolchain, Libuv) {

@@ -4,6 +4,9 @@
 //
 //   lkctl [-H ADDRESS] [-j [-p]] [-n NETNS] OBJECT [COMMAND [ARGS...]]
 //
+// ADDRESS is lkd's local admin socket (unix:///PATH) or its TCP listener
+// (tcp://HOST:PORT, mutual TLS: --cacert, --cert, --key).
+//
 // Output looks like the tool each object mirrors; -j prints ip(8)'s JSON
 // (always an array). Exit status as ip(8): 0 done, 1 not found, 2 the
 // kernel refused (its words on stderr: "RTNETLINK answers: File exists"),
@@ -56,7 +59,10 @@ struct UsageError {
 };
 
 struct Options {
-  std::string host;
+  std::string host;  // unix:///PATH or tcp://HOST:PORT
+  // TLS, for tcp:// only: lkd's CA (empty: the system's roots), and this
+  // client's certificate and key (mutual TLS: lkd requires them).
+  std::string cacert, cert, key;
   bool json = false;
   bool pretty = false;
   std::string netns;
@@ -68,12 +74,31 @@ struct Options {
 // Talking to lkd
 // ---------------------------------------------------------------------
 
+bool OverTcp(const Options& o) { return o.host.rfind("tcp://", 0) == 0; }
+
+// A whole PEM file named by a TLS flag; a usage error if unreadable.
+std::string ReadPem(const std::string& path, const char* flag) {
+  if (path.empty()) return "";
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw UsageError{"lkctl: " + std::string(flag) + " " + path + ": " + strerror(errno)};
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
 class Admin {
  public:
   explicit Admin(const Options& o) : options_(o) {
-    // Local credentials: the server's acceptors speak gRPC's "local"
-    // security over Unix sockets.
-    channel_ = grpc::CreateChannel(o.host, grpc::experimental::LocalCredentials(UDS));
+    if (OverTcp(o)) {
+      // TCP is mutual TLS, always: lkd serves nothing else there.
+      grpc::SslCredentialsOptions tls;
+      tls.pem_root_certs = ReadPem(o.cacert, "--cacert");
+      tls.pem_cert_chain = ReadPem(o.cert, "--cert");
+      tls.pem_private_key = ReadPem(o.key, "--key");
+      channel_ = grpc::CreateChannel(o.host.substr(strlen("tcp://")), grpc::SslCredentials(tls));
+    } else {
+      // Local credentials: the server's acceptors speak gRPC's "local"
+      // security over Unix sockets.
+      channel_ = grpc::CreateChannel(o.host, grpc::experimental::LocalCredentials(UDS));
+    }
   }
   const Options& options() const { return options_; }
   std::shared_ptr<grpc::Channel> channel() { return channel_; }
@@ -104,6 +129,36 @@ struct Failure {
   std::string message;
 };
 
+// Whether an UNAVAILABLE over TCP means that the TLS handshake failed (as
+// opposed to nobody listening): gRPC gives the same code for both and
+// says which only in its message. A server that refuses a client's
+// certificate just closes the connection ("Socket closed").
+bool TlsRefused(const grpc::Status& s) {
+  const std::string& m = s.error_message();
+  for (const char* unreachable : {"Connection refused", "No route to host", "Network is unreachable",
+                                  "Timeout occurred", "Deadline Exceeded", "DNS resolution failed"})
+    if (m.find(unreachable) != std::string::npos) return false;
+  return true;
+}
+
+// What to tell the user when the TLS handshake with lkd failed: which of
+// the usual causes fits what they gave and what gRPC saw.
+std::string ExplainTls(const grpc::Status& s, const Options& o) {
+  const std::string& m = s.error_message();
+  std::string why;
+  if (m.find("certificate verify failed") != std::string::npos ||
+      m.find("CERTIFICATE_VERIFY_FAILED") != std::string::npos)
+    return "lkctl: lkd at " + o.host + " cannot be trusted: its certificate is not signed by " +
+           (o.cacert.empty() ? std::string("a CA of this system") : "--cacert " + o.cacert) +
+           " or does not name that host (" + m + ")";
+  if (o.cert.empty())
+    why = "lkd requires a client certificate, and none was given (--cert FILE --key FILE)";
+  else
+    why = "lkd did not accept the client certificate " + o.cert +
+          " (not signed by a CA lkd trusts, expired, or not matching --key)";
+  return "lkctl: lkd at " + o.host + " refused the TLS handshake: " + why + " (" + m + ")";
+}
+
 // `kernel_prefix`: how the mirrored tool introduces a kernel error
 // ("RTNETLINK answers: "). `dev`: the link the command named, for
 // ip(8)'s "Cannot find device".
@@ -116,12 +171,19 @@ Failure Explain(const grpc::Status& s, const Options& o, const std::string& kern
     switch (s.error_code()) {
       case grpc::StatusCode::UNAVAILABLE:
       case grpc::StatusCode::DEADLINE_EXCEEDED:
+        if (OverTcp(o) && TlsRefused(s)) return {kUnreachable, ExplainTls(s, o)};
         return {kUnreachable, "lkctl: cannot reach lkd at " + o.host + " (is lkd running? " +
                                   s.error_message() + ")"};
       case grpc::StatusCode::PERMISSION_DENIED:
       case grpc::StatusCode::UNAUTHENTICATED:
-        return {kUnreachable, "lkctl: lkd at " + o.host + " refuses this caller (uid " +
-                                  std::to_string(getuid()) + "): " + s.error_message()};
+        return {kUnreachable, "lkctl: lkd at " + o.host + " refuses this caller (" +
+                                  (OverTcp(o) ? "certificate " + o.cert
+                                              : "uid " + std::to_string(getuid())) +
+                                  "): " + s.error_message()};
+      case grpc::StatusCode::RESOURCE_EXHAUSTED:
+        // lkd ended a follow that fell too far behind (dmesg -w, monitor
+        // into a pipe nobody reads): lkd's words say so.
+        return {kUnreachable, "lkctl: " + s.error_message()};
       case grpc::StatusCode::UNIMPLEMENTED:
         return {kUnreachable, "lkctl: lkd at " + o.host +
                                   " does not serve this call (older lkd?): " + s.error_message()};
@@ -1154,7 +1216,7 @@ constexpr char kSessionHelp[] =
     "Usage: lkctl session [ list ]\n"
     "       lkctl session kill KERNEL_PID\n"
     "Lists the client processes attached to lkd (their kernel pid, host pid,\n"
-    "uid, threads, system calls served, start time), or ends one's kernel\n"
+    "uid, threads, system calls served, open fds, start time), or ends one's kernel\n"
     "process (as SIGKILL would: its client's later calls fail with ENOTCONN).\n";
 
 std::string TimeText(int64_t unix_ms) {
@@ -1193,6 +1255,7 @@ int SessionCmd(Admin& admin, const Args& args, size_t i) {
         j.Number("gid", x.gid());
         j.Number("threads", x.threads());
         j.Number("calls", static_cast<int64_t>(x.calls()));
+        j.Number("open_fds", x.open_fds());
         j.Number("start_time_unix_ms", x.start_time_unix_ms());
         j.EndObject();
       }
@@ -1200,10 +1263,12 @@ int SessionCmd(Admin& admin, const Args& args, size_t i) {
       Print(j.Take());
       return kOk;
     }
-    printf("%8s %8s %6s %7s %12s %8s\n", "KPID", "HOSTPID", "UID", "THREADS", "CALLS", "STARTED");
+    printf("%8s %8s %6s %7s %12s %6s %8s\n", "KPID", "HOSTPID", "UID", "THREADS", "CALLS", "FDS",
+           "STARTED");
     for (const v1::Session& x : resp.sessions())
-      printf("%8d %8d %6u %7u %12llu %8s\n", x.kernel_pid(), x.host_pid(), x.uid(), x.threads(),
-             static_cast<unsigned long long>(x.calls()), TimeText(x.start_time_unix_ms()).c_str());
+      printf("%8d %8d %6u %7u %12llu %6u %8s\n", x.kernel_pid(), x.host_pid(), x.uid(),
+             x.threads(), static_cast<unsigned long long>(x.calls()), x.open_fds(),
+             TimeText(x.start_time_unix_ms()).c_str());
     return kOk;
   }
   if (cmd == "kill") {
@@ -1297,8 +1362,11 @@ constexpr char kHelp[] =
     "OBJECT := { link | addr | route | neigh | netns | sysctl | ss | dmesg | metrics |\n"
     "            capture | monitor | session | status }\n"
     "OPTIONS := { -H[ost] ADDRESS | -j[son] | -p[retty] | -n[etns] NAME | -4 | -6 |\n"
-    "             -s[tatistics] | -h[elp] }\n"
-    "  -H ADDRESS  lkd's admin socket (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
+    "             -s[tatistics] | --cacert FILE | --cert FILE | --key FILE | -h[elp] }\n"
+    "  -H ADDRESS  lkd's admin plane: unix:///PATH, or tcp://HOST:PORT (mutual TLS)\n"
+    "              (default $LKD_ADMIN, else unix:///run/lkd/admin.sock)\n"
+    "  --cacert FILE  for tcp://: the CA of lkd's certificate (default: the system's)\n"
+    "  --cert FILE --key FILE  for tcp://: this client's certificate and key\n"
     "Examples:\n"
     "  lkctl addr add 10.0.2.2/24 dev eth0\n"
     "  lkctl route add 10.9.0.0/24 via 10.0.2.1\n"
@@ -1319,6 +1387,9 @@ int Main(int argc, char** argv) {
     if (a.empty() || a[0] != '-') break;
     std::string flag = a.substr(a[1] == '-' ? 2 : 1);
     if (Matches(flag, {"H", "host", "Host"})) o.host = NextArg(args, &i, "host");
+    else if (flag == "cacert") o.cacert = NextArg(args, &i, "cacert");
+    else if (flag == "cert") o.cert = NextArg(args, &i, "cert");
+    else if (flag == "key") o.key = NextArg(args, &i, "key");
     else if (Matches(flag, {"j", "json"})) o.json = true;
     else if (Matches(flag, {"p", "pretty"})) o.pretty = true;
     else if (Matches(flag, {"n", "netns"})) o.netns = NextArg(args, &i, "netns");
@@ -1332,9 +1403,16 @@ int Main(int argc, char** argv) {
       throw UsageError{"Option \"" + a + "\" is unknown, try \"lkctl -help\"."};
     }
   }
-  if (o.host.rfind("unix://", 0) != 0 && o.host.rfind("unix:", 0) != 0) {
+  if (OverTcp(o)) {
+    if (o.cert.empty() != o.key.empty())
+      throw UsageError{"lkctl: --cert and --key go together (a client certificate and its key)"};
+  } else if (o.host.rfind("unix://", 0) != 0 && o.host.rfind("unix:", 0) != 0) {
     if (!o.host.empty() && o.host[0] == '/') o.host = "unix://" + o.host;
-    else throw UsageError{"lkctl: -H " + o.host + ": only unix:///PATH addresses are served"};
+    else
+      throw UsageError{"lkctl: -H " + o.host +
+                       ": want unix:///PATH or tcp://HOST:PORT (with --cacert --cert --key)"};
+  } else if (!o.cacert.empty() || !o.cert.empty() || !o.key.empty()) {
+    throw UsageError{"lkctl: --cacert, --cert and --key are for tcp:// addresses"};
   }
   if (i >= args.size()) {
     fputs(kHelp, stderr);
@@ -1368,6 +1446,10 @@ int Main(int argc, char** argv) {
 }  // namespace lkd::lkctl
 
 int main(int argc, char** argv) {
+  // lkctl explains every failure itself (Explain); gRPC's own log lines
+  // (a failed TLS handshake, say) would only repeat it, in gRPC's words.
+  // GRPC_VERBOSITY set by the user still wins.
+  setenv("GRPC_VERBOSITY", "NONE", 0);
   try {
     return lkd::lkctl::Main(argc, argv);
   } catch (const lkd::lkctl::UsageError& e) {
