@@ -381,6 +381,8 @@ class SessionsService final : public v1::Sessions::Service {
         out->set_calls(s.calls);
         out->set_start_time_unix_ms(absl::ToUnixMillis(s.started));
         out->set_open_fds(OpenFds(s.kernel_pid));
+        out->set_bytes_sent(s.bytes_sent);
+        out->set_bytes_received(s.bytes_received);
       }
       return absl::OkStatus();
     });
@@ -542,12 +544,37 @@ class ObserveService final
       family("lkd_session_calls_total", "counter", "System calls served per session.");
       for (const auto& s : sessions)
         absl::StrAppend(&t, "lkd_session_calls_total", labels(s), " ", s.calls, "\n");
-      family("lkd_session_threads", "gauge", "Channels (worker threads) per session.");
+      family("lkd_session_bytes_sent_total", "counter",
+             "Data a session wrote or sent into lkd (write, send*, pwrite), in bytes.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_bytes_sent_total", labels(s), " ", s.bytes_sent, "\n");
+      family("lkd_session_bytes_received_total", "counter",
+             "Data a session read or received from lkd (read, recv*, pread), in bytes.");
+      for (const auto& s : sessions)
+        absl::StrAppend(&t, "lkd_session_bytes_received_total", labels(s), " ",
+                        s.bytes_received, "\n");
+      family("lkd_session_threads", "gauge", "Channels (client threads) per session.");
       for (const auto& s : sessions)
         absl::StrAppend(&t, "lkd_session_threads", labels(s), " ", s.threads, "\n");
       family("lkd_session_open_fds", "gauge", "Open file descriptors per session.");
       for (const auto& s : sessions)
         absl::StrAppend(&t, "lkd_session_open_fds", labels(s), " ", OpenFds(s.kernel_pid), "\n");
+      // Every channel call, from the request taken to its answer published.
+      family("lkd_call_latency_seconds", "histogram",
+             "Channel calls by the time lkd took to answer them (blocking calls count "
+             "their wait).");
+      const server::CallLatency::Snapshot latency = plane_.sessions().latency().Take();
+      uint64_t cumulative = 0;
+      for (size_t b = 0; b < latency.buckets.size(); b++) {
+        cumulative += latency.buckets[b];
+        const std::string le = b < server::CallLatency::kBoundsNs.size()
+                                   ? absl::StrCat(server::CallLatency::kBoundsNs[b] / 1e9)
+                                   : "+Inf";
+        absl::StrAppend(&t, "lkd_call_latency_seconds_bucket{le=\"", le, "\"} ", cumulative,
+                        "\n");
+      }
+      absl::StrAppend(&t, "lkd_call_latency_seconds_sum ", latency.sum_seconds, "\n",
+                      "lkd_call_latency_seconds_count ", latency.count, "\n");
       const Feeds& feeds = plane_.feeds();
       family("lkd_admin_subscribers", "gauge", "Followers of a stream (dmesg -w, monitor).");
       absl::StrAppend(&t, "lkd_admin_subscribers{stream=\"kernel_log\"} ",

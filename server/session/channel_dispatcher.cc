@@ -19,6 +19,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/errno_status.h"
 #include "lkd/kernel.h"
+#include "lkd/sysnr.h"
 #include "schema/lkd_channel_doorbell.h"
 #include "server/channel/request_decoder.h"
 
@@ -107,6 +108,7 @@ struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
   int pid = 0;
   std::shared_ptr<const std::atomic<bool>> process_ended;
   std::shared_ptr<SessionCounters> counters;
+  CallLatency* latency = nullptr;  // counters' histogram, if any
   std::shared_ptr<Core> core;  // outlives every channel
   // Set by the task thread before a dispatch thread sees the channel.
   lkd_task* task = nullptr;
@@ -126,6 +128,7 @@ struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
   uint32_t seq = 0;
   bool trace = false;
   bool slept = false;  // the dispatch thread slept before it took this call
+  uint64_t pickup_ticks = 0;  // for the latency histogram (call_latency.h)
   lkd_channel_trace times = {};
   uint32_t in_flight = 0;
   // A call that found its process gone: the task thread answers.
@@ -211,6 +214,7 @@ void Answer(Channel* c, long result, unsigned long long signals) {
     memcpy(&ctl->trace, &c->times, sizeof(c->times));
   }
   const uint32_t seq = c->seq;
+  if (c->latency) c->latency->Record(c->pickup_ticks, c->latency->Now());
   // A request rung before this answer was taken for a repeat while the
   // call was in flight: the dispatch thread left the channel out of its
   // sleep and must look again. So must it for a channel to release.
@@ -230,6 +234,29 @@ void AnswerDeferred(Channel* c) {
   Answer(c, result, c->deferred_signals);
 }
 
+// The data a call moved between the client and the kernel: its result, for
+// the calls that carry data.
+void CountBytes(SessionCounters& counters, long nr, long result) {
+  switch (nr) {
+    case LKD_NR_write:
+    case LKD_NR_writev:
+    case LKD_NR_pwrite64:
+    case LKD_NR_sendto:
+    case LKD_NR_sendmsg:
+      counters.bytes_sent.fetch_add(result, std::memory_order_relaxed);
+      break;
+    case LKD_NR_read:
+    case LKD_NR_readv:
+    case LKD_NR_pread64:
+    case LKD_NR_recvfrom:
+    case LKD_NR_recvmsg:
+      counters.bytes_received.fetch_add(result, std::memory_order_relaxed);
+      break;
+    default:
+      break;
+  }
+}
+
 // lkd_call_done_fn: the kernel finished the call (or its task died).
 // Runs with the kernel's CPU held, on any host thread: copies, stores and
 // at most one FUTEX_WAKE, nothing that blocks for long or enters lkd.
@@ -238,6 +265,7 @@ void OnCallDone(void* arg, long result, unsigned long long signals) {
   if (c->trace) c->times.kernel_exit_ns = lkd_doorbell_now_ns();
   if (c->counters) c->counters->calls.fetch_add(1, std::memory_order_relaxed);
   FinishCall(c->call, c->memory->data());
+  if (c->counters && result > 0) CountBytes(*c->counters, c->call.nr, result);
   if (result == -ESRCH && !c->process_ended->load(std::memory_order_acquire)) {
     c->deferred_result = result;
     c->deferred_signals = signals;
@@ -259,6 +287,7 @@ void Dispatch(Channel* c, uint32_t seq) {
   lkd_channel_request request;
   memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req), sizeof(request));
   c->seq = seq;
+  if (c->latency) c->pickup_ticks = c->latency->Now();
   // Tracing is the client's request for its own reports: it only makes
   // lkd read the clock (lkd_channel.h, invariants).
   c->trace = __builtin_expect(request.flags & LKD_CHANNEL_REQ_TRACE, 0);
@@ -578,6 +607,7 @@ std::unique_ptr<DispatchedChannel> ChannelDispatcher::Serve(
   c->pid = pid;
   c->process_ended = std::move(process_ended);
   c->counters = std::move(counters);
+  if (c->counters) c->latency = c->counters->latency.get();
   c->core = core_;
   {
     absl::MutexLock lock(&core_->mu);

@@ -13,10 +13,15 @@ SessionRegistry::Registration SessionRegistry::Add(int kernel_pid, int host_pid,
                                                    uint32_t gid,
                                                    std::shared_ptr<std::atomic<bool>> ended) {
   auto counters = std::make_shared<SessionCounters>();
+  counters->latency = latency_;
   absl::MutexLock lock(&mu_);
   uint64_t id = next_id_++;
   Entry& e = entries_[id];
-  e.info = SessionInfo{kernel_pid, host_pid, uid, gid, 0, 0, absl::Now()};
+  e.info.kernel_pid = kernel_pid;
+  e.info.host_pid = host_pid;
+  e.info.uid = uid;
+  e.info.gid = gid;
+  e.info.started = absl::Now();
   e.counters = counters;
   e.ended = std::move(ended);
   return {id, counters};
@@ -35,6 +40,8 @@ std::vector<SessionInfo> SessionRegistry::Snapshot() const {
     SessionInfo info = e.info;
     info.calls = e.counters->calls.load(std::memory_order_relaxed);
     info.threads = e.counters->threads.load(std::memory_order_relaxed);
+    info.bytes_sent = e.counters->bytes_sent.load(std::memory_order_relaxed);
+    info.bytes_received = e.counters->bytes_received.load(std::memory_order_relaxed);
     out.push_back(info);
   }
   return out;

@@ -21,6 +21,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "server/session/call_latency.h"
 
 namespace lkd::server {
 
@@ -28,6 +29,12 @@ namespace lkd::server {
 struct SessionCounters {
   std::atomic<uint64_t> calls{0};
   std::atomic<uint32_t> threads{0};  // channels (client threads) with a task now
+  // Data the client handed the kernel (write, send*, pwrite) and got back
+  // from it (read, recv*, pread): the results of those calls.
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_received{0};
+  // Every session's calls go into the registry's one histogram.
+  std::shared_ptr<CallLatency> latency;
 };
 
 struct SessionInfo {
@@ -37,6 +44,8 @@ struct SessionInfo {
   uint32_t gid = 0;
   uint32_t threads = 0;
   uint64_t calls = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
   absl::Time started;
 };
 
@@ -58,6 +67,9 @@ class SessionRegistry {
   std::vector<SessionInfo> Snapshot() const;
   size_t size() const;
 
+  // The latency of every session's calls (call_latency.h).
+  const CallLatency& latency() const { return *latency_; }
+
   // Ends the kernel process of the session(s) of `kernel_pid` (NotFound if
   // none). The entry stays until the session server removes it.
   absl::Status Kill(int kernel_pid);
@@ -70,6 +82,7 @@ class SessionRegistry {
   };
   mutable absl::Mutex mu_;
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
+  const std::shared_ptr<CallLatency> latency_ = std::make_shared<CallLatency>();
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

@@ -264,6 +264,20 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
         CHECK_OR(fd >= 0, 12);
         CHECK_OR(lk_sys_close(fd) == 0, 13);
       }
+      // Client i moves (i + 1) * 1000 bytes through a socket pair in lkd:
+      // sent once and received once.
+      int sv[2];
+      CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 16);
+      const std::string data((i + 1) * 1000, 'x');
+      CHECK_OR(lk_sys_write(sv[0], data.data(), data.size()) == static_cast<ssize_t>(data.size()),
+               17);
+      std::string got(data.size(), '\0');
+      for (size_t n = 0; n < got.size();) {
+        ssize_t r = lk_sys_read(sv[1], got.data() + n, got.size() - n);
+        CHECK_OR(r > 0, 18);
+        n += r;
+      }
+      CHECK_OR(got == data && lk_sys_close(sv[0]) == 0 && lk_sys_close(sv[1]) == 0, 19);
       // Client i holds i + 1 sockets while it is listed.
       for (int k = 0; k <= i; k++) CHECK_OR(lk_sys_socket(AF_INET, SOCK_DGRAM, 0) == k, 15);
       CHECK_OR(write(ready[1], "r", 1) == 1, 14);
@@ -286,7 +300,8 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
   ASSERT_EQ(list.exit, 0) << list;
   std::vector<std::string> lines = absl::StrSplit(list.out, '\n', absl::SkipEmpty());
   ASSERT_EQ(lines.size(), 1u + kClients) << list;
-  EXPECT_NE(lines[0].find("KPID  HOSTPID    UID THREADS        CALLS    FDS  STARTED"),
+  EXPECT_NE(lines[0].find("KPID  HOSTPID    UID THREADS        CALLS    FDS         SENT"
+                          "     RECEIVED  STARTED"),
             std::string::npos)
       << lines[0];
   int victim_kpid = -1;
@@ -294,8 +309,9 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
     std::istringstream row(lines[l]);
     int kpid, host_pid;
     unsigned uid, threads, fds;
-    unsigned long long calls;
-    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls >> fds) << lines[l];
+    unsigned long long calls, sent, received;
+    ASSERT_TRUE(row >> kpid >> host_pid >> uid >> threads >> calls >> fds >> sent >> received)
+        << lines[l];
     auto it = std::find(pids.begin(), pids.end(), host_pid);
     ASSERT_NE(it, pids.end()) << "not a client of this test: " << lines[l];
     const int i = static_cast<int>(it - pids.begin());
@@ -303,6 +319,8 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
     EXPECT_GE(threads, 1u) << lines[l];
     EXPECT_GE(calls, 2ull * 10 * (i + 1)) << lines[l];
     EXPECT_EQ(fds, static_cast<unsigned>(i + 1)) << lines[l];
+    EXPECT_EQ(sent, (i + 1) * 1000ull) << lines[l];
+    EXPECT_EQ(received, (i + 1) * 1000ull) << lines[l];
     if (i == 0) victim_kpid = kpid;
   }
   ASSERT_GT(victim_kpid, 0);
@@ -320,6 +338,26 @@ TEST_F(AdminTest, SessionsListedAndOneKilled) {
             std::string::npos)
       << metrics;
   EXPECT_NE(metrics.out.find("lkd_link_rx_bytes_total{link=\"lo\"} "), std::string::npos);
+  EXPECT_NE(metrics.out.find(absl::StrCat("lkd_session_bytes_sent_total{kernel_pid=\"",
+                                          victim_kpid, "\",host_pid=\"", pids[0],
+                                          "\",uid=\"0\"} 1000\n")),
+            std::string::npos)
+      << metrics;
+  // The call-latency histogram: cumulative buckets ending in +Inf, whose
+  // count is every call served so far (at least the clients' calls).
+  EXPECT_NE(metrics.out.find("# TYPE lkd_call_latency_seconds histogram\n"), std::string::npos);
+  {
+    const size_t inf = metrics.out.find("lkd_call_latency_seconds_bucket{le=\"+Inf\"} ");
+    const size_t count = metrics.out.find("lkd_call_latency_seconds_count ");
+    ASSERT_NE(inf, std::string::npos) << metrics;
+    ASSERT_NE(count, std::string::npos) << metrics;
+    const unsigned long long in_inf = std::stoull(metrics.out.substr(inf + 43));
+    const unsigned long long total = std::stoull(metrics.out.substr(count + 31));
+    EXPECT_EQ(in_inf, total);
+    EXPECT_GE(total, 8ull * 2 * 10);
+    EXPECT_NE(metrics.out.find("lkd_call_latency_seconds_bucket{le=\"1e-06\"} "),
+              std::string::npos);
+  }
 
   Result kill = Ctl({"session", "kill", std::to_string(victim_kpid)});
   EXPECT_EQ(kill.exit, 0) << kill;

@@ -1216,7 +1216,8 @@ constexpr char kSessionHelp[] =
     "Usage: lkctl session [ list ]\n"
     "       lkctl session kill KERNEL_PID\n"
     "Lists the client processes attached to lkd (their kernel pid, host pid,\n"
-    "uid, threads, system calls served, open fds, start time), or ends one's kernel\n"
+    "uid, threads, system calls served, open fds, bytes sent and received, start\n"
+    "time), or ends one's kernel\n"
     "process (as SIGKILL would: its client's later calls fail with ENOTCONN).\n";
 
 std::string TimeText(int64_t unix_ms) {
@@ -1256,6 +1257,8 @@ int SessionCmd(Admin& admin, const Args& args, size_t i) {
         j.Number("threads", x.threads());
         j.Number("calls", static_cast<int64_t>(x.calls()));
         j.Number("open_fds", x.open_fds());
+        j.Number("bytes_sent", static_cast<int64_t>(x.bytes_sent()));
+        j.Number("bytes_received", static_cast<int64_t>(x.bytes_received()));
         j.Number("start_time_unix_ms", x.start_time_unix_ms());
         j.EndObject();
       }
@@ -1263,11 +1266,13 @@ int SessionCmd(Admin& admin, const Args& args, size_t i) {
       Print(j.Take());
       return kOk;
     }
-    printf("%8s %8s %6s %7s %12s %6s %8s\n", "KPID", "HOSTPID", "UID", "THREADS", "CALLS", "FDS",
-           "STARTED");
+    printf("%8s %8s %6s %7s %12s %6s %12s %12s %8s\n", "KPID", "HOSTPID", "UID", "THREADS",
+           "CALLS", "FDS", "SENT", "RECEIVED", "STARTED");
     for (const v1::Session& x : resp.sessions())
-      printf("%8d %8d %6u %7u %12llu %6u %8s\n", x.kernel_pid(), x.host_pid(), x.uid(),
-             x.threads(), static_cast<unsigned long long>(x.calls()), x.open_fds(),
+      printf("%8d %8d %6u %7u %12llu %6u %12llu %12llu %8s\n", x.kernel_pid(), x.host_pid(),
+             x.uid(), x.threads(), static_cast<unsigned long long>(x.calls()), x.open_fds(),
+             static_cast<unsigned long long>(x.bytes_sent()),
+             static_cast<unsigned long long>(x.bytes_received()),
              TimeText(x.start_time_unix_ms()).c_str());
     return kOk;
   }
