@@ -138,10 +138,12 @@ class ChannelClient {
         req.args[i] = LKD_CHANNEL_NULL;
         continue;
       }
-      if (a.kind == LKD_ARG_MSGHDR) {
+      if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
         const auto& msg = *reinterpret_cast<const msghdr*>(args[i]);
-        if (int rc = PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions); rc < 0)
-          return rc;
+        const int rc = a.kind == LKD_ARG_MSGHDR
+                           ? PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions)
+                           : PutSendMsghdr(msg, data_, data_size_, &cursor, &msg_regions);
+        if (rc < 0) return rc;
         req.args[i] = msg_regions.header;
         req.lens[i] = sizeof(lkd_channel_msghdr);
         continue;

@@ -144,7 +144,8 @@ struct tx {
 /* The send; on a blocking socket, all of it unless a signal or
  * SO_SNDTIMEO comes first, waiting where signals reach the thread. */
 ssize_t transmit(const struct tx *a);
-/* transmit() of a msghdr's iovecs (with ancillary data: lkd's sendmsg). */
+/* transmit() of a msghdr's iovecs; with control messages lkd's sendmsg,
+ * waiting as transmit() does. */
 ssize_t transmit_msg(int fd, const struct msghdr *m, int flags);
 /* Before accept on a blocking socket: 0 when a connection waits (or the
  * socket turned out non-blocking), -1/errno (EINTR, EAGAIN). */

@@ -584,24 +584,22 @@ static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *ma
 	}
 }
 
-static ssize_t receive_once(const struct rx *a, int flags)
+/*
+ * Runs `attempt` (a call on kernel socket fd that does not block) until it
+ * gives something else than EAGAIN, waiting for `events` between tries as
+ * wait_blocking() does: -1/EINTR when a signal interrupts, EAGAIN after
+ * the socket's `timeo_opt`.
+ */
+static ssize_t retry_blocking(int fd, short events, int timeo_opt,
+			      ssize_t (*attempt)(const void *arg), const void *arg)
 {
-	if (a->msg) return lk_sys_recvmsg(a->fd, a->msg, flags);
-	return lk_sys_recvfrom(a->fd, a->buf, a->n, flags, a->from, a->fromlen);
-}
-
-ssize_t receive(const struct rx *a)
-{
-	/* MSG_WAITALL waits for all of it inside lkd, as asked. */
-	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL)))
-		return receive_once(a, a->flags);
 	struct sig_hold hold;
 	hold_signals(&hold, 1);
 	ssize_t r;
 	for (;;) {
-		r = receive_once(a, a->flags | MSG_DONTWAIT);
+		r = attempt(arg);
 		if (r >= 0 || errno != EAGAIN) break;
-		if (wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old) <= 0) {
+		if (wait_blocking(fd, events, timeo_opt, &hold.old) <= 0) {
 			r = -1;
 			break;
 		}
@@ -610,6 +608,27 @@ ssize_t receive(const struct rx *a)
 	release_signals(&hold);
 	errno = err;
 	return r;
+}
+
+static ssize_t receive_once(const struct rx *a, int flags)
+{
+	if (a->msg) return lk_sys_recvmsg(a->fd, a->msg, flags);
+	return lk_sys_recvfrom(a->fd, a->buf, a->n, flags, a->from, a->fromlen);
+}
+
+static ssize_t receive_nonblocking(const void *arg)
+{
+	const struct rx *a = arg;
+	return receive_once(a, a->flags | MSG_DONTWAIT);
+}
+
+ssize_t receive(const struct rx *a)
+{
+	/* MSG_WAITALL waits for all of it inside lkd, as asked. MSG_ERRQUEUE
+	 * never waits on Linux (an empty queue is EAGAIN at once). */
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL | MSG_ERRQUEUE)))
+		return receive_once(a, a->flags);
+	return retry_blocking(a->fd, POLLIN, SO_RCVTIMEO, receive_nonblocking, a);
 }
 
 /* Before a blocking accept: until a connection waits (0) or -1/errno. */
@@ -671,24 +690,49 @@ ssize_t transmit(const struct tx *a)
 	return result;
 }
 
+/* sendmsg with control messages: the kernel's own sendmsg, tried without
+ * blocking and waited for as transmit() waits, so that a signal reaches
+ * the thread. */
+struct control_tx {
+	int fd;
+	const struct msghdr *m;
+	int flags;
+};
+
+static ssize_t send_control_nonblocking(const void *arg)
+{
+	const struct control_tx *a = arg;
+	return lk_sys_sendmsg(a->fd, a->m, a->flags | MSG_DONTWAIT);
+}
+
 ssize_t transmit_msg(int fd, const struct msghdr *m, int flags)
 {
-	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT) || m->msg_controllen != 0)
+	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT))
 		return lk_sys_sendmsg(fd, m, flags);
-	size_t total = 0;
+	size_t total = 0, sent = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++) total += m->msg_iov[i].iov_len;
+	if (m->msg_controllen != 0) {
+		/* A datagram goes whole; a stream may take part of it, and the
+		 * rest follows as plain sends, as Linux goes on sending a
+		 * blocking stream message after its control messages. */
+		const struct control_tx a = {.fd = fd, .m = m, .flags = flags};
+		ssize_t r = retry_blocking(fd, POLLOUT, SO_SNDTIMEO, send_control_nonblocking, &a);
+		if (r < 0 || (size_t)r >= total) return r;
+		sent = (size_t)r;
+	}
 	char *buf = malloc(total ? total : 1);
 	if (buf == NULL) {
 		errno = ENOMEM;
-		return -1;
+		return sent > 0 ? (ssize_t)sent : -1;
 	}
 	for (size_t i = 0, at = 0; i < m->msg_iovlen; at += m->msg_iov[i].iov_len, i++)
 		memcpy(buf + at, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
-	struct tx a = {.fd = fd, .buf = buf, .n = total, .flags = flags,
+	struct tx a = {.fd = fd, .buf = buf + sent, .n = total - sent, .flags = flags,
 		       .to = m->msg_name, .tolen = m->msg_namelen};
 	ssize_t r = transmit(&a);
 	int err = errno;
 	free(buf);
 	errno = err;
-	return r;
+	if (r < 0) return sent > 0 ? (ssize_t)sent : -1;
+	return (ssize_t)(sent + (size_t)r);
 }

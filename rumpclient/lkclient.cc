@@ -241,10 +241,10 @@ ssize_t lk_sys_recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* f
   return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
 }
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
-  if (msg->msg_controllen != 0) {
-    errno = EOPNOTSUPP;
-    return -1;
-  }
+  // With control messages, the kernel's own sendmsg (the message must fit
+  // a channel's data area); without, a sendto of the gathered bytes,
+  // which a stream may send in pieces however long it is.
+  if (msg->msg_controllen != 0) return Sys(LKD_NR_sendmsg, fd, P(msg), flags);
   std::vector<char> buf;
   if (Gathered(msg->msg_iov, static_cast<int>(msg->msg_iovlen), &buf) < 0) return -1;
   return Sys(LKD_NR_sendto, fd, P(buf.data()), buf.size(), flags, P(msg->msg_name),

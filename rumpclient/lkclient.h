@@ -74,7 +74,12 @@ ssize_t lk_sys_sendto(int fd, const void *buf, size_t len, int flags,
 		      const struct sockaddr *to, socklen_t tolen);
 ssize_t lk_sys_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *from, socklen_t *fromlen);
-/* Without ancillary data (msg_controllen must be 0: EOPNOTSUPP). */
+/* With control messages (IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO,
+ * IPV6_HOPLIMIT, IPV6_TCLASS, SO_TIMESTAMPING, ...: what the kernel takes
+ * for the socket), the kernel's sendmsg; the message and its control data
+ * must then fit a channel's data area (else EMSGSIZE; over 20480 bytes of
+ * control data ENOBUFS, as Linux by default). SCM_RIGHTS: EOPNOTSUPP (lkd
+ * passes no descriptors between processes; host AF_UNIX sockets do). */
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 /* The kernel's recvmsg: msg_flags (MSG_TRUNC, MSG_CTRUNC, ...),
  * msg_namelen and msg_controllen as it sets them; control messages in the

@@ -6,8 +6,9 @@
  * struct pollfd 8, struct timespec 16, a sockaddr at most 128, the
  * signal mask 8, struct flock 32, struct f_owner_ex 8 (the same as on
  * x86-64 hosts, whose fcntl numbers are the generic ones too). readv/writev
- * and sendmsg are flattened by the client (one buffer: read/write/sendto);
- * recvmsg's struct msghdr crosses as struct lkd_channel_msghdr.
+ * and sendmsg without control messages are flattened by the client (one
+ * buffer: read/write/sendto); recvmsg's and sendmsg's struct msghdr cross
+ * as struct lkd_channel_msghdr.
  */
 #include "schema/lkd_syscalls.h"
 
@@ -35,6 +36,7 @@
 #define SOCKADDR(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 0, 128 }
 #define SOCKADDR_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 1, 128 }
 #define MSGHDR { LKD_ARG_MSGHDR, LKD_SIZE_NONE, 0, 0, 0 }
+#define MSGHDR_IN { LKD_ARG_MSGHDR_IN, LKD_SIZE_NONE, 0, 0, 0 }
 
 #define CALL(name, ...) { #name, LKD_NR_##name, { __VA_ARGS__ } }
 
@@ -88,6 +90,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(setsockopt, V, V, V, IN_ARG(4), V),
 	CALL(getsockopt, V, V, V, OUT_AT_PTR(4), INOUT_FIXED(4)),
 	CALL(shutdown, V, V),
+	CALL(sendmsg, V, MSGHDR_IN, V),
 	CALL(recvmsg, V, MSGHDR, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),

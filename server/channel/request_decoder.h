@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "schema/lkd_channel.h"
 #include "schema/lkd_syscalls.h"
@@ -46,6 +47,13 @@ struct DecodedCall {
   iovec private_iov = {};
   int8_t msghdr_arg = -1;
   uint32_t msghdr_offset = 0;
+  // sendmsg's msghdr (LKD_ARG_MSGHDR_IN) is private_msg too, with nothing
+  // written back (msghdr_arg stays -1). Its control messages are copied
+  // here (msg_control points at it), so that what was checked (no
+  // SCM_RIGHTS) is what the kernel reads. On the heap, and only for a call
+  // that has them: every call's DecodedCall is reset, which must stay
+  // cheap.
+  std::unique_ptr<uint8_t[]> private_control;
 };
 
 // 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
@@ -53,7 +61,9 @@ struct DecodedCall {
 // its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more),
 // -EINVAL (a region smaller than the kernel may touch, a socket address
 // length over its maximum), -EPERM (an fcntl command not in the table, an
-// ioctl other than FIONREAD/FIONBIO).
+// ioctl other than FIONREAD/FIONBIO), and for sendmsg -ENOBUFS (control
+// messages over LKD_CHANNEL_CONTROL_MAX bytes) and -EOPNOTSUPP (an
+// SCM_RIGHTS message).
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);
 
