@@ -335,7 +335,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-	ROUTE(fd, (int)syscall(SYS_connect, fd, a, l), lk_sys_connect(fd, a, l));
+	if (!is_kernel(fd)) return (int)syscall(SYS_connect, fd, a, l);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_connect(fd, a, l);
+	return connect_wait(fd, a, l);
 }
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
 {

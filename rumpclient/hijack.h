@@ -130,7 +130,8 @@ struct rx {
 	socklen_t *fromlen;
 	struct msghdr *msg;
 };
-/* The receive; on a blocking socket a wait signals can interrupt. */
+/* The receive; on a blocking socket a wait signals can interrupt (also
+ * for MSG_WAITALL, which then returns what came). */
 ssize_t receive(const struct rx *a);
 /* A send on a kernel fd: sendto of buf, n (to, tolen). */
 struct tx {
@@ -147,6 +148,9 @@ ssize_t transmit(const struct tx *a);
 /* transmit() of a msghdr's iovecs; with control messages lkd's sendmsg,
  * waiting as transmit() does. */
 ssize_t transmit_msg(int fd, const struct msghdr *m, int flags);
+/* connect on a kernel socket; when it blocks, a wait signals can
+ * interrupt. */
+int connect_wait(int fd, const struct sockaddr *addr, socklen_t len);
 /* Before accept on a blocking socket: 0 when a connection waits (or the
  * socket turned out non-blocking), -1/errno (EINTR, EAGAIN). */
 int accept_wait(int fd);

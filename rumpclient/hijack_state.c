@@ -296,6 +296,19 @@ void protect_received(int fd, const struct msghdr *m)
 
 /* ---- initialisation ------------------------------------------------ */
 
+/* An inherited kernel socket's blocking mode, asked of the kernel: the
+ * blocking calls on it wait where signals reach the thread only when it is
+ * known (NB_BLOCK). Other kernel fds (files under the prefix) stay
+ * NB_UNKNOWN: their reads and writes are plain. */
+static void learn_blocking_mode(int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+	if (lk_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return;
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl >= 0) set_nb(fd, (fl & O_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+}
+
 static void init_fds_from_env(void)
 {
 	/* Kernel fds kept across exec, by number (set by our execve). */
@@ -305,7 +318,10 @@ static void init_fds_from_env(void)
 		char *end;
 		long fd = strtol(s, &end, 10);
 		if (end == s) break;
-		if (fd >= 0 && fd < MAX_FD) set_kind((int)fd, FD_KERNEL);
+		if (fd >= 0 && fd < MAX_FD) {
+			set_kind((int)fd, FD_KERNEL);
+			learn_blocking_mode((int)fd);
+		}
 		s = *end == ',' ? end + 1 : end;
 	}
 	unsetenv("LKD_HIJACK_FDS");

@@ -553,8 +553,9 @@ static int restartable(void)
 
 /* 1: `events` may be there, try again; 0: EAGAIN (timed out after the
  * socket's `timeo_opt`, or the socket is non-blocking after all); -1:
- * errno (EINTR). */
-static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask)
+ * errno (EINTR). `restart` 0: the call already did part of its work, so a
+ * signal ends it whatever SA_RESTART says (Linux returns what was done). */
+static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask, int restart)
 {
 	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
 	if (fl < 0) return -1;
@@ -580,7 +581,7 @@ static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *ma
 			errno = EAGAIN;
 			return 0;
 		}
-		if (errno != EINTR || tp != NULL || !restartable()) return -1;
+		if (errno != EINTR || tp != NULL || !restart || !restartable()) return -1;
 	}
 }
 
@@ -599,7 +600,7 @@ static ssize_t retry_blocking(int fd, short events, int timeo_opt,
 	for (;;) {
 		r = attempt(arg);
 		if (r >= 0 || errno != EAGAIN) break;
-		if (wait_blocking(fd, events, timeo_opt, &hold.old) <= 0) {
+		if (wait_blocking(fd, events, timeo_opt, &hold.old, 1) <= 0) {
 			r = -1;
 			break;
 		}
@@ -622,13 +623,145 @@ static ssize_t receive_nonblocking(const void *arg)
 	return receive_once(a, a->flags | MSG_DONTWAIT);
 }
 
+/* Moves a receive's buffers `n` bytes on (after a piece of MSG_WAITALL). */
+static void advance(struct rx *a, size_t n)
+{
+	if (a->msg == NULL) {
+		a->buf = (char *)a->buf + n;
+		a->n -= n;
+		return;
+	}
+	struct msghdr *m = a->msg;
+	while (m->msg_iovlen > 0 && n >= m->msg_iov[0].iov_len) {
+		n -= m->msg_iov[0].iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen > 0) {
+		m->msg_iov[0].iov_base = (char *)m->msg_iov[0].iov_base + n;
+		m->msg_iov[0].iov_len -= n;
+	}
+}
+
+static int is_stream(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	return lk_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/*
+ * MSG_WAITALL on a blocking socket, as Linux's stream receive: pieces taken
+ * without blocking until all of it came, the stream ended, an error, a
+ * timeout or a signal; then what came, or the error if nothing did (a
+ * signal before anything came restarts it where Linux restarts). A
+ * datagram socket returns its one message, as Linux does.
+ */
+static ssize_t receive_all(const struct rx *a)
+{
+	struct rx piece = *a;
+	struct msghdr m;
+	struct iovec *iov = NULL;
+	size_t want = a->n, done = 0;
+	if (a->msg) {
+		/* A copy of the caller's iovecs, which advance() moves on. */
+		m = *a->msg;
+		want = 0;
+		for (size_t i = 0; i < m.msg_iovlen; i++) want += m.msg_iov[i].iov_len;
+		iov = malloc((m.msg_iovlen ? m.msg_iovlen : 1) * sizeof(*iov));
+		if (iov == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (m.msg_iovlen) memcpy(iov, m.msg_iov, m.msg_iovlen * sizeof(*iov));
+		m.msg_iov = iov;
+		piece.msg = &m;
+	}
+	const int flags = (a->flags & ~MSG_WAITALL) | MSG_DONTWAIT;
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	ssize_t result = 0;
+	int stream = -1;  /* asked once a piece falls short */
+	for (;;) {
+		ssize_t r = receive_once(&piece, flags);
+		if (r > 0) {
+			done += (size_t)r;
+			if (done >= want) break;
+			if (stream < 0) stream = is_stream(a->fd);
+			if (!stream) break;
+			advance(&piece, (size_t)r);
+			continue;
+		}
+		if (r == 0) break;  /* the end of the stream */
+		if (errno != EAGAIN ||
+		    wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old, done == 0) <= 0) {
+			result = -1;
+			break;
+		}
+	}
+	int err = errno;
+	release_signals(&hold);
+	if (a->msg) {
+		a->msg->msg_namelen = m.msg_namelen;
+		a->msg->msg_controllen = m.msg_controllen;
+		a->msg->msg_flags = m.msg_flags;
+		free(iov);
+	}
+	if (done > 0) return (ssize_t)done;
+	errno = err;
+	return result;
+}
+
 ssize_t receive(const struct rx *a)
 {
-	/* MSG_WAITALL waits for all of it inside lkd, as asked. MSG_ERRQUEUE
-	 * never waits on Linux (an empty queue is EAGAIN at once). */
-	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL | MSG_ERRQUEUE)))
+	/* MSG_ERRQUEUE never waits on Linux (an empty queue is EAGAIN at
+	 * once); MSG_PEEK with MSG_WAITALL waits for all of it inside lkd. */
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ||
+	    (a->flags & (MSG_WAITALL | MSG_PEEK)) == (MSG_WAITALL | MSG_PEEK))
 		return receive_once(a, a->flags);
+	if (a->flags & MSG_WAITALL) return receive_all(a);
 	return retry_blocking(a->fd, POLLIN, SO_RCVTIMEO, receive_nonblocking, a);
+}
+
+/*
+ * A blocking connect: started without blocking (O_NONBLOCK set for the
+ * call and put back at once) and waited for as poll waits, so that a
+ * signal interrupts it: EINTR, the connection going on as on Linux, or a
+ * restart under SA_RESTART. SO_SNDTIMEO bounds it (EINPROGRESS, as Linux).
+ * The outcome is the socket's SO_ERROR, which Linux's connect also takes.
+ */
+int connect_wait(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0) return -1;
+	if (fl & O_NONBLOCK) {
+		set_nb(fd, NB_NONBLOCK);
+		return lk_sys_connect(fd, addr, len);
+	}
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	lk_sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	int r = lk_sys_connect(fd, addr, len);
+	int err = errno;
+	lk_sys_fcntl(fd, F_SETFL, fl);
+	if (r < 0 && err == EINPROGRESS) {
+		int w = wait_blocking(fd, POLLOUT, SO_SNDTIMEO, &hold.old, 1);
+		if (w > 0) {
+			int soerr = 0;
+			socklen_t n = sizeof(soerr);
+			r = lk_sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &n);
+			err = errno;
+			if (r == 0 && soerr != 0) {
+				r = -1;
+				err = soerr;
+			}
+		} else {
+			err = w == 0 ? EINPROGRESS : errno;
+		}
+	}
+	release_signals(&hold);
+	errno = err;
+	return r;
 }
 
 /* Before a blocking accept: until a connection waits (0) or -1/errno. */
@@ -644,7 +777,7 @@ int accept_wait(int fd)
 			r = r < 0 ? -1 : 0;
 			break;
 		}
-		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old);
+		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old, 1);
 		if (r < 0) break;
 		if (r == 0) {
 			r = nb_of(fd) == NB_NONBLOCK ? 0 : -1;
@@ -679,7 +812,8 @@ ssize_t transmit(const struct tx *a)
 			}
 			continue;
 		}
-		if (errno != EAGAIN || wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old) <= 0) {
+		if (errno != EAGAIN ||
+		    wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old, done == 0) <= 0) {
 			result = done > 0 ? (ssize_t)done : -1;
 			break;
 		}

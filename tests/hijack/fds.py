@@ -3,10 +3,13 @@
 fstat says socket; the second close of a fd is EBADF; dup2 of a kernel
 socket onto a host number (stdout) sends through lkd; sendfile from a host
 file to a kernel socket, with and without an offset; an inheritable
-kernel socket survives exec (same number), a close-on-exec one does not,
-also when exec is given an empty environment;
+kernel socket survives exec (same number) and a blocking accept on it is
+interrupted by a signal, a close-on-exec one does not survive, also when
+exec is given an empty environment;
 files under the prefix live in lkd's file systems."""
+import faulthandler
 import os
+import signal
 import socket
 import stat
 import sys
@@ -21,6 +24,25 @@ if sys.argv[1] == "after-exec":
         sys.exit("the close-on-exec socket survived exec")
     except OSError:
         pass
+    # a blocking accept on the inherited socket is interrupted by a signal
+    faulthandler.dump_traceback_later(60, exit=True)
+
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(*_):
+        raise Interrupted()
+
+    s.listen()
+    signal.signal(signal.SIGALRM, interrupt)
+    signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+    try:
+        s.accept()
+        sys.exit("accept on an inherited socket was not interrupted")
+    except Interrupted:
+        pass
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
     s.detach()
     print("exec ok")
     sys.exit(0)
