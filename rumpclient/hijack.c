@@ -64,6 +64,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lkd/sysnr.h"
 #include "rumpclient/hijack.h"
 #include "rumpclient/lkclient.h"
 
@@ -94,11 +95,13 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (nb_of(fd) == NB_BLOCK && accept_wait(fd) < 0) return -1;
 	/* May block: the kernel fd is made outside the lock, placed under it. */
 	__atomic_add_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
-	int k = lk_sys_accept4(fd, addr, len, flags);
+	/* Raw: the wait above took signals; liblkclient's accept would ask
+	 * again whether a connection waits. */
+	long k = lk_syscall(LKD_NR_accept4, fd, (long)addr, (long)len, flags, 0, 0);
 	int r = -1;
 	if (k >= 0) {
 		pthread_mutex_lock(&g_fdlock);
-		r = place(k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
+		r = place((int)k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
 		pthread_mutex_unlock(&g_fdlock);
 		if (r >= 0) set_nb(r, (flags & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
 	}

@@ -327,6 +327,31 @@ static void init_fds_from_env(void)
 	unsetenv("LKD_HIJACK_FDS");
 }
 
+/* liblkclient's own fds (its waiters' eventfds): a kernel one gets a
+ * placeholder like any kernel fd (else a later placement could move a
+ * program's fd onto its number inside the kernel), a host one is the
+ * library's, not the program's to close. */
+static int made_kernel_fd(int k)
+{
+	pthread_mutex_lock(&g_fdlock);
+	int fd = adopt_locked(k, 1, 0, FD_INTERNAL);
+	pthread_mutex_unlock(&g_fdlock);
+	return fd;
+}
+
+static int closed_kernel_fd(int fd) { return close_kernel(fd); }
+
+static void host_fd_of_lib(int fd, int open)
+{
+	if (fd >= 0 && fd < MAX_FD) g_lib[fd] = (unsigned char)open;
+}
+
+static const struct lk_fd_hooks g_fd_hooks = {
+	.kernel_fd_made = made_kernel_fd,
+	.kernel_fd_close = closed_kernel_fd,
+	.host_fd = host_fd_of_lib,
+};
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* LKD_HIJACK and LKD_SERVER as this program got them, for the programs
@@ -352,6 +377,7 @@ static void do_attach(void)
 			lk_errmsg()[0] ? lk_errmsg() : strerror(errno));
 		_exit(126);
 	}
+	lk_set_fd_hooks(&g_fd_hooks);
 	init_fds_from_env();
 	__atomic_store_n(&g_attached, 1, __ATOMIC_RELEASE);
 }

@@ -5,12 +5,15 @@
 #include "rumpclient/lkclient.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -128,6 +131,74 @@ void Scatter(const char* data, size_t len, const struct iovec* iov, int n) {
   }
 }
 
+// Holds every signal from a blocking call's start until its wait, which
+// releases them atomically (lk_wait under the mask held here): a signal
+// that comes while lkd is being asked then interrupts the wait instead of
+// running its handler just before it, unseen (the classic lost wake-up).
+class SignalsHeld {
+ public:
+  SignalsHeld() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old_);
+  }
+  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
+  SignalsHeld(const SignalsHeld&) = delete;
+  SignalsHeld& operator=(const SignalsHeld&) = delete;
+  const sigset_t* mask() const { return &old_; }
+
+ private:
+  sigset_t old_;
+};
+
+// accept and recv* on a socket that may block: `attempt` (which must not
+// block) is made, and while it finds nothing (EAGAIN) the thread waits for
+// `events` where signals reach it (lk_wait_socket: EINTR, restarted where
+// Linux restarts, SO_RCVTIMEO gives EAGAIN; a non-blocking socket gets the
+// attempt's own EAGAIN). -1/errno like libc.
+template <typename Attempt>
+long OnBlockingSocket(int fd, short events, Attempt attempt) {
+  SignalsHeld held;
+  for (;;) {
+    long r = attempt();
+    if (r >= 0 || errno != EAGAIN) return r;
+    if (lk_wait_socket(fd, events, SO_RCVTIMEO, held.mask(), 1) <= 0) return -1;
+  }
+}
+
+// poll and epoll_wait with a timeout: `look` (the call with a zero
+// timeout) and, while it finds nothing, a wait on `watch` where signals
+// reach the thread, up to the timeout (< 0: none). A signal gives EINTR:
+// Linux never restarts these two.
+template <typename Look>
+long Waiting(int timeout_ms, const struct pollfd* watch, nfds_t n, Look look) {
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  SignalsHeld held;
+  bool last = false;
+  for (;;) {
+    long r = look();
+    if (r != 0 || last) return r;
+    struct timespec left, *timeout = nullptr;
+    if (timeout_ms >= 0) {
+      const auto rest = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
+      if (rest.count() <= 0) return 0;
+      left.tv_sec = rest.count() / 1000000000;
+      left.tv_nsec = rest.count() % 1000000000;
+      timeout = &left;
+    }
+    int w = lk_wait(nullptr, 0, watch, n, timeout, held.mask());
+    if (w < 0) return -1;
+    if (w == 0) last = true;  // timed out: one more look, then return
+  }
+}
+
+// A blocking receive: never MSG_WAITALL (which waits for all of it inside
+// lkd), MSG_ERRQUEUE (which never waits) or MSG_DONTWAIT.
+bool MayWaitForData(int flags) {
+  return !(flags & (MSG_DONTWAIT | MSG_ERRQUEUE | MSG_WAITALL));
+}
+
 }  // namespace
 
 extern "C" {
@@ -217,11 +288,20 @@ int lk_sys_bind(int fd, const struct sockaddr* a, socklen_t l) {
   return Sys(LKD_NR_bind, fd, P(a), l);
 }
 int lk_sys_listen(int fd, int backlog) { return Sys(LKD_NR_listen, fd, backlog); }
-int lk_sys_accept(int fd, struct sockaddr* a, socklen_t* l) {
-  return Sys(LKD_NR_accept4, fd, P(a), P(l), 0);
-}
+int lk_sys_accept(int fd, struct sockaddr* a, socklen_t* l) { return lk_sys_accept4(fd, a, l, 0); }
 int lk_sys_accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
-  return Sys(LKD_NR_accept4, fd, P(a), P(l), flags);
+  // accept has no MSG_DONTWAIT: a zero-timeout poll says whether a
+  // connection waits.
+  return OnBlockingSocket(fd, POLLIN, [&]() -> long {
+    struct pollfd p = {fd, POLLIN, 0};
+    struct timespec zero = {0, 0};
+    long ready = Sys(LKD_NR_ppoll, P(&p), 1, P(&zero), 0, 8);
+    if (ready <= 0) {
+      if (ready == 0) errno = EAGAIN;
+      return -1;
+    }
+    return Sys(LKD_NR_accept4, fd, P(a), P(l), flags);
+  });
 }
 int lk_sys_connect(int fd, const struct sockaddr* a, socklen_t l) {
   return Sys(LKD_NR_connect, fd, P(a), l);
@@ -230,7 +310,7 @@ ssize_t lk_sys_send(int fd, const void* b, size_t n, int flags) {
   return Sys(LKD_NR_sendto, fd, P(b), n, flags, 0, 0);
 }
 ssize_t lk_sys_recv(int fd, void* b, size_t n, int flags) {
-  return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, 0, 0);
+  return lk_sys_recvfrom(fd, b, n, flags, nullptr, nullptr);
 }
 ssize_t lk_sys_sendto(int fd, const void* b, size_t n, int flags,
                       const struct sockaddr* to, socklen_t tolen) {
@@ -238,7 +318,10 @@ ssize_t lk_sys_sendto(int fd, const void* b, size_t n, int flags,
 }
 ssize_t lk_sys_recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* from,
                         socklen_t* fromlen) {
-  return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
+  if (!MayWaitForData(flags)) return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
+  return OnBlockingSocket(fd, POLLIN, [&] {
+    return Sys(LKD_NR_recvfrom, fd, P(b), n, flags | MSG_DONTWAIT, P(from), P(fromlen));
+  });
 }
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
   // With control messages, the kernel's own sendmsg (the message must fit
@@ -251,7 +334,9 @@ ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
              msg->msg_namelen);
 }
 ssize_t lk_sys_recvmsg(int fd, struct msghdr* msg, int flags) {
-  return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
+  if (!MayWaitForData(flags)) return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
+  return OnBlockingSocket(fd, POLLIN,
+                          [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags | MSG_DONTWAIT); });
 }
 int lk_sys_shutdown(int fd, int how) { return Sys(LKD_NR_shutdown, fd, how); }
 int lk_sys_setsockopt(int fd, int level, int name, const void* v, socklen_t l) {
@@ -295,20 +380,22 @@ int lk_sys_ioctl(int fd, unsigned long req, void* arg) {
   return Sys(LKD_NR_ioctl, fd, static_cast<long>(req), P(arg));
 }
 int lk_sys_poll(struct pollfd* fds, nfds_t n, int timeout_ms) {
-  struct timespec ts, *tsp = nullptr;
-  if (timeout_ms >= 0) {
-    ts.tv_sec = timeout_ms / 1000;
-    ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
-    tsp = &ts;
-  }
-  return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(tsp), 0, 8);
+  auto look = [&] {
+    struct timespec zero = {0, 0};
+    return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(&zero), 0, 8);
+  };
+  if (timeout_ms == 0) return look();
+  return Waiting(timeout_ms, fds, n, look);
 }
 int lk_sys_epoll_create1(int flags) { return Sys(LKD_NR_epoll_create1, flags); }
 int lk_sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event* ev) {
   return Sys(LKD_NR_epoll_ctl, epfd, op, fd, P(ev));
 }
 int lk_sys_epoll_wait(int epfd, struct epoll_event* evs, int max, int timeout_ms) {
-  return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, timeout_ms, 0, 8);
+  auto look = [&] { return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, 0, 0, 8); };
+  if (timeout_ms == 0) return look();
+  const struct pollfd watch = {epfd, POLLIN, 0};
+  return Waiting(timeout_ms, &watch, 1, look);
 }
 int lk_sys_dup(int fd) { return Sys(LKD_NR_dup, fd); }
 int lk_sys_dup3(int fd, int newfd, int flags) { return Sys(LKD_NR_dup3, fd, newfd, flags); }

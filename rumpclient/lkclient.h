@@ -23,12 +23,14 @@
 #define LKD_RUMPCLIENT_LKCLIENT_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -59,6 +61,46 @@ int lk_exec(const char *path, char *const argv[], char *const envp[]);
 /* Any served call by number (LKD_NR_*, the kernel's generic numbers), no
  * translation. -1/errno; ENOSYS for calls lkd does not serve. */
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
+
+/*
+ * Waits that host signals interrupt. A call blocked inside lkd cannot see
+ * the program's signals, so the blocking calls below (accept, recv*,
+ * poll, epoll_wait) never block there: they are tried without blocking,
+ * and when nothing is there the thread waits on the host (a helper thread
+ * per waiting thread watches the kernel side and is cancelled afterwards,
+ * so nothing stays running in lkd). A signal with a handler then gives
+ * EINTR as on Linux; accept and recv* are restarted when every handler has
+ * SA_RESTART and the socket has no SO_RCVTIMEO (which gives EAGAIN), poll
+ * and epoll_wait never are. The same primitives, for programs that mix
+ * host and kernel fds:
+ */
+/* Blocks until an entry of `host` (host fds) or `kernel` (kernel fds) may
+ * be ready (1), `timeout` passes (0; NULL: none) or a signal arrives
+ * (-1, EINTR), waiting with signal mask `mask` (NULL: the thread's). Fills
+ * no revents: poll both sides with a zero timeout afterwards. Call it with
+ * signals blocked and pass the mask to wait under (as ppoll), or a signal
+ * arriving just before the wait is only seen after it. */
+int lk_wait(const struct pollfd *host, nfds_t nh, const struct pollfd *kernel, nfds_t nk,
+	    const struct timespec *timeout, const sigset_t *mask);
+/* lk_wait() for `events` on kernel socket fd, bounded by its `timeo_opt`
+ * (SO_RCVTIMEO, SO_SNDTIMEO): 1 when they may be there; 0 when the
+ * timeout passed (errno EAGAIN); -1 with errno EINTR (a signal, after
+ * restarting where Linux restarts unless `restart` is 0: the caller
+ * already did part of its work), or EAGAIN when the socket is non-blocking
+ * (the caller's call answers for itself). */
+int lk_wait_socket(int fd, short events, int timeo_opt, const sigset_t *mask, int restart);
+/* For a library that mirrors kernel fd numbers on the host (liblkhijack):
+ * the fds liblkclient makes for its own use (a waiter's eventfds) are
+ * shown to it. kernel_fd_made returns the number to use instead (the fd
+ * moved there) or -1; kernel_fd_close closes one; host_fd says a host fd
+ * of liblkclient's was opened (1) or is about to be closed (0). A NULL
+ * member: liblkclient does that itself. Set once, before any wait. */
+struct lk_fd_hooks {
+	int (*kernel_fd_made)(int kernel_fd);
+	int (*kernel_fd_close)(int kernel_fd);
+	void (*host_fd)(int host_fd, int open);
+};
+void lk_set_fd_hooks(const struct lk_fd_hooks *hooks);
 
 /* Sockets */
 int lk_sys_socket(int domain, int type, int protocol);
