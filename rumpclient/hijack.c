@@ -321,8 +321,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	case SIOCGIFNAME: case SIOCGIFINDEX: case SIOCGIFFLAGS: case SIOCSIFFLAGS:
 	case SIOCGIFADDR: case SIOCSIFADDR: case SIOCGIFNETMASK: case SIOCSIFNETMASK:
 	case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
-	case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
-		/* One link's struct ifreq, asked of lkd's kernel (liblkclient). */
+	case SIOCGIFHWADDR: case SIOCGIFTXQLEN: case SIOCGIFCONF:
+		/* One link's struct ifreq, or every link's (SIOCGIFCONF), asked of
+		 * lkd's kernel (liblkclient). */
 		return lk_sys_ioctl(fd, req, arg);
 	default:
 		/* Other ioctls are not served by lkd yet (README, known limits). */

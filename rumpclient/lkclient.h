@@ -146,10 +146,11 @@ int lk_sys_close(int fd);
  * F_OFD_*) a struct flock *, for F_GETOWN_EX/F_SETOWN_EX a struct
  * f_owner_ex *. Other commands that take pointers: EPERM. */
 int lk_sys_fcntl(int fd, int cmd, long arg);
-/* FIONREAD and FIONBIO (an int), and one link's struct ifreq requests:
+/* FIONREAD and FIONBIO (an int), one link's struct ifreq requests:
  * SIOCGIFNAME, SIOCGIFINDEX, SIOC[GS]IFFLAGS, SIOC[GS]IFADDR,
  * SIOC[GS]IFNETMASK, SIOC[GS]IFBRDADDR, SIOC[GS]IFMTU, SIOCGIFHWADDR,
- * SIOCGIFTXQLEN. Others: EPERM. */
+ * SIOCGIFTXQLEN, and SIOCGIFCONF (a struct ifconf: its buffer, at most a
+ * channel's data area, else EMSGSIZE). Others: EPERM. */
 int lk_sys_ioctl(int fd, unsigned long req, void *arg);
 int lk_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 int lk_sys_epoll_create1(int flags);

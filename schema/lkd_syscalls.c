@@ -128,6 +128,7 @@ const unsigned lkd_fcntl_commands_size =
 	sizeof(lkd_fcntl_commands) / sizeof(lkd_fcntl_commands[0]);
 
 #define IOCTL(cmd, arg) { (cmd), { "ioctl " #cmd, LKD_NR_ioctl, { V, V, arg } } }
+#define IFCONF { LKD_ARG_IFCONF, LKD_SIZE_NONE, 0, 0, 0 }
 /* struct ifreq: a link's name and one union member, 40 bytes on 64-bit. */
 #define IFREQ INOUT_FIXED(40)
 
@@ -135,7 +136,7 @@ const struct lkd_command_desc lkd_ioctl_commands[] = {
 	IOCTL(FIONREAD, INOUT_FIXED(4)),
 	IOCTL(FIONBIO, INOUT_FIXED(4)),
 	/* One link by name or index: what ifconfig-era programs and libraries
-	 * ask. SIOCGIFCONF is not served: its struct holds a pointer. */
+	 * ask. */
 	IOCTL(SIOCGIFNAME, IFREQ),
 	IOCTL(SIOCGIFINDEX, IFREQ),
 	IOCTL(SIOCGIFFLAGS, IFREQ),
@@ -150,6 +151,9 @@ const struct lkd_command_desc lkd_ioctl_commands[] = {
 	IOCTL(SIOCSIFMTU, IFREQ),
 	IOCTL(SIOCGIFHWADDR, IFREQ),
 	IOCTL(SIOCGIFTXQLEN, IFREQ),
+	/* Every link with an IPv4 address: struct ifconf, whose buffer the
+	 * kernel fills, crosses as struct lkd_channel_ifconf. */
+	IOCTL(SIOCGIFCONF, IFCONF),
 };
 
 const unsigned lkd_ioctl_commands_size =

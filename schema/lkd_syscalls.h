@@ -34,6 +34,10 @@ enum lkd_arg_kind {
 				   (sendmsg): the same header, nothing goes
 				   back; its control messages are copied
 				   privately by the server and checked */
+	LKD_ARG_IFCONF,		/* struct ifconf (ioctl SIOCGIFCONF), which
+				   holds a pointer to the buffer the kernel
+				   fills: crosses the channel as struct
+				   lkd_channel_ifconf */
 };
 
 enum lkd_size_rule {
@@ -81,8 +85,8 @@ struct lkd_command_desc {
 };
 extern const struct lkd_command_desc lkd_fcntl_commands[];
 extern const unsigned lkd_fcntl_commands_size;
-/* ioctl likewise, by request: FIONREAD, FIONBIO and the struct ifreq
- * requests of one link (SIOCGIFINDEX, SIOCGIFFLAGS, ...). */
+/* ioctl likewise, by request: FIONREAD, FIONBIO, the struct ifreq
+ * requests of one link (SIOCGIFINDEX, SIOCGIFFLAGS, ...) and SIOCGIFCONF. */
 extern const struct lkd_command_desc lkd_ioctl_commands[];
 extern const unsigned lkd_ioctl_commands_size;
 
@@ -126,6 +130,20 @@ struct lkd_channel_msghdr {
  */
 #define LKD_CHANNEL_NAME_MAX 128u
 #define LKD_CHANNEL_CONTROL_MAX 20480u
+
+/*
+ * LKD_ARG_IFCONF (SIOCGIFCONF): the header the client writes at the
+ * argument's offset. The server checks the buffer's region (len bytes;
+ * none when len is negative as an int, which the kernel fills nothing of),
+ * hands the kernel a private struct ifconf pointing at it, and afterwards
+ * writes back len: the bytes of struct ifreq (40 each) the kernel wrote,
+ * or with a NULL buffer the bytes it would write. 16 bytes.
+ */
+struct lkd_channel_ifconf {
+	uint64_t buf;		/* offset, or UINT64_MAX (LKD_CHANNEL_NULL) */
+	uint32_t len;		/* in: room (an int); out: bytes written */
+	uint32_t reserved;
+};
 
 #ifdef __cplusplus
 }

@@ -99,6 +99,31 @@ int DecodeMsghdr(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_siz
   return 0;
 }
 
+static_assert(sizeof(ifconf) == 16 && offsetof(ifconf, ifc_len) == 0 &&
+                  offsetof(ifconf, ifc_buf) == 8,
+              "the host's struct ifconf is the kernel's");
+
+// LKD_ARG_IFCONF: one read of the header, then a private struct ifconf
+// whose buffer lies in the data area with room for what the kernel writes.
+int DecodeIfconf(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_size, int arg,
+                 DecodedCall* call) {
+  if (!RegionInside(offset, len, data_size)) return -EFAULT;
+  if (len < sizeof(lkd_channel_ifconf)) return -EINVAL;
+  lkd_channel_ifconf h;
+  memcpy(&h, data + offset, sizeof(h));
+  // The kernel writes nothing for a length negative as its int.
+  const uint32_t room = h.len > INT32_MAX ? 0 : h.len;
+  void* buf;
+  if (!MsgRegion(h.buf, room, true, data, data_size, &buf)) return -EFAULT;
+  call->private_ifconf = {};
+  call->private_ifconf.ifc_len = static_cast<int>(h.len);
+  call->private_ifconf.ifc_buf = static_cast<char*>(buf);
+  call->ifconf_arg = static_cast<int8_t>(arg);
+  call->ifconf_offset = static_cast<uint32_t>(offset);
+  call->args[arg] = static_cast<long>(reinterpret_cast<uintptr_t>(&call->private_ifconf));
+  return 0;
+}
+
 }  // namespace
 
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
@@ -133,6 +158,10 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
       const bool send = arg.kind == LKD_ARG_MSGHDR_IN;
       if (int rc = DecodeMsghdr(offset, len, data, data_size, i, send, call); rc < 0)
         return rc;
+      continue;
+    }
+    if (arg.kind == LKD_ARG_IFCONF) {
+      if (int rc = DecodeIfconf(offset, len, data, data_size, i, call); rc < 0) return rc;
       continue;
     }
     if (!RegionInside(offset, len, data_size)) return -EFAULT;
@@ -212,6 +241,10 @@ void FinishCall(const DecodedCall& call, uint8_t* data) {
     memcpy(h + offsetof(lkd_channel_msghdr, namelen), &namelen, sizeof(namelen));
     memcpy(h + offsetof(lkd_channel_msghdr, controllen), &controllen, sizeof(controllen));
     memcpy(h + offsetof(lkd_channel_msghdr, flags), &flags, sizeof(flags));
+  }
+  if (call.ifconf_arg >= 0) {
+    const uint32_t len = static_cast<uint32_t>(call.private_ifconf.ifc_len);
+    memcpy(data + call.ifconf_offset + offsetof(lkd_channel_ifconf, len), &len, sizeof(len));
   }
 }
 

@@ -138,7 +138,9 @@ uint32_t FcntlPointee(uint64_t cmd) {
 }
 
 // What ioctl request `cmd`'s third argument points to, as the kernel reads
-// it; kUnknownPointee for a request lkd must refuse.
+// it; kUnknownPointee for a request lkd must refuse; kIfconf for
+// SIOCGIFCONF's struct ifconf, which holds a pointer (CheckIfconf).
+constexpr uint32_t kIfconf = UINT32_MAX - 1;
 uint32_t IoctlPointee(uint64_t cmd) {
   switch (cmd) {
     case FIONREAD: case FIONBIO:
@@ -148,6 +150,8 @@ uint32_t IoctlPointee(uint64_t cmd) {
     case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
     case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
       return sizeof(struct ifreq);
+    case SIOCGIFCONF:
+      return kIfconf;
     default:
       return kUnknownPointee;
   }
@@ -168,6 +172,19 @@ bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) 
         call.args[i] != 0)
       return true;
   return false;
+}
+
+// A header argument i (msghdr, ifconf) of `size` bytes: the kernel gets
+// `copy`, the decoder's private one, and the header's region lies in the
+// data area.
+void CheckHeaderArgument(const lkd_channel_request& request, const DecodedCall& call, int i,
+                         const void* copy, size_t size, uint32_t data_size, const char* what) {
+  const uint64_t offset = request.args[i];
+  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(copy)),
+                  "%s argument %d is not the private copy", what, i);
+  EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset &&
+                      request.lens[i] >= size,
+                  "%s argument %d's region is outside the data area or short", what, i);
 }
 
 // Whether `len` bytes of control messages hold SCM_RIGHTS, walked as the
@@ -193,16 +210,13 @@ bool ControlHasScmRights(const uint8_t* control, size_t len) {
 void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, int i,
                  const uint8_t* data, uint32_t data_size, bool send) {
   const uint64_t offset = request.args[i];
-  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(&call.private_msg)),
-                  "msghdr argument %d is not the private copy", i);
+  CheckHeaderArgument(request, call, i, &call.private_msg, sizeof(lkd_channel_msghdr),
+                      data_size, "msghdr");
   if (send)
     EXPECT_OR_ABORT(call.msghdr_arg < 0, "sendmsg's msghdr %d is written back", i);
   else
     EXPECT_OR_ABORT(call.msghdr_arg == i && call.msghdr_offset == offset,
                     "msghdr argument %d is written back to the wrong place", i);
-  EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset &&
-                      request.lens[i] >= sizeof(lkd_channel_msghdr),
-                  "msghdr argument %d's region is outside the data area or short", i);
   lkd_channel_msghdr h;
   memcpy(&h, data + offset, sizeof(h));
   const msghdr& m = call.private_msg;
@@ -239,6 +253,28 @@ void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, in
                         Inside(m.msg_control, m.msg_controllen, data, data_size),
                     "the msghdr's control buffer is not the client's region in the data area");
   }
+}
+
+// LKD_ARG_IFCONF argument i: the kernel gets the private struct ifconf,
+// built from the client's header, its buffer inside the data area with
+// room for the length the kernel fills.
+void CheckIfconf(const lkd_channel_request& request, const DecodedCall& call, int i,
+                 const uint8_t* data, uint32_t data_size) {
+  const uint64_t offset = request.args[i];
+  CheckHeaderArgument(request, call, i, &call.private_ifconf, sizeof(lkd_channel_ifconf),
+                      data_size, "ifconf");
+  EXPECT_OR_ABORT(call.ifconf_arg == i && call.ifconf_offset == offset,
+                  "ifconf argument %d is written back to the wrong place", i);
+  lkd_channel_ifconf h;
+  memcpy(&h, data + offset, sizeof(h));
+  const ifconf& ifc = call.private_ifconf;
+  EXPECT_OR_ABORT(ifc.ifc_len == static_cast<int>(h.len), "ifc_len is not the client's");
+  if (h.buf == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(ifc.ifc_buf == nullptr, "a NULL ifconf buffer is not NULL");
+  else
+    EXPECT_OR_ABORT(reinterpret_cast<const uint8_t*>(ifc.ifc_buf) == data + h.buf &&
+                        Inside(ifc.ifc_buf, ifc.ifc_len < 0 ? 0 : ifc.ifc_len, data, data_size),
+                    "the ifconf buffer is not the client's region in the data area");
 }
 
 // Checks every promise of a successful decode, then plays the kernel:
@@ -280,9 +316,12 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     const lkd_arg_desc& arg = desc->args[2];
     EXPECT_OR_ABORT(pointee != kUnknownPointee, "ioctl request 0x%llx is not one lkd serves",
                     static_cast<unsigned long long>(cmd));
-    EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED && arg.scale == pointee,
-                    "ioctl request 0x%llx takes a pointer to %u bytes",
-                    static_cast<unsigned long long>(cmd), pointee);
+    if (pointee == kIfconf)
+      EXPECT_OR_ABORT(arg.kind == LKD_ARG_IFCONF, "SIOCGIFCONF takes a struct ifconf");
+    else
+      EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED && arg.scale == pointee,
+                      "ioctl request 0x%llx takes a pointer to %u bytes",
+                      static_cast<unsigned long long>(cmd), pointee);
   }
 
   const uintptr_t base = reinterpret_cast<uintptr_t>(data);
@@ -296,6 +335,10 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     }
     if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
       CheckMsghdr(request, call, i, data, data_size, a.kind == LKD_ARG_MSGHDR_IN);
+      continue;
+    }
+    if (a.kind == LKD_ARG_IFCONF) {
+      CheckIfconf(request, call, i, data, data_size);
       continue;
     }
     if (!IsPointer(a)) continue;
@@ -435,6 +478,13 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     m->msg_flags = 0x20;  // MSG_TRUNC
   }
 
+  if (call.ifconf_arg >= 0) {
+    // SIOCGIFCONF: fills the buffer, then says how much it wrote.
+    ifconf* ifc = reinterpret_cast<ifconf*>(call.args[call.ifconf_arg]);
+    if (ifc->ifc_buf && ifc->ifc_len > 0) memset(ifc->ifc_buf, 0x5d, ifc->ifc_len);
+    ifc->ifc_len = ifc->ifc_len > 0 ? ifc->ifc_len / 40 * 40 : 40;
+  }
+
   std::unique_ptr<uint8_t[]> expected(new uint8_t[data_size]);
   if (data_size) memcpy(expected.get(), data, data_size);
   for (int k = 0; k < 6; k++)
@@ -450,10 +500,15 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     h.flags = static_cast<uint32_t>(call.private_msg.msg_flags);
     memcpy(at, &h, sizeof(h));
   }
+  if (call.ifconf_arg >= 0) {
+    const uint32_t len = static_cast<uint32_t>(call.private_ifconf.ifc_len);
+    memcpy(expected.get() + call.ifconf_offset + offsetof(lkd_channel_ifconf, len), &len,
+           sizeof(len));
+  }
   FinishCall(call, data);
   EXPECT_OR_ABORT(data_size == 0 || memcmp(expected.get(), data, data_size) == 0,
-                  "FinishCall() wrote something else than the private lengths "
-                  "and the msghdr's namelen, controllen and flags");
+                  "FinishCall() wrote something else than the private lengths, "
+                  "the msghdr's namelen, controllen and flags and the ifconf's len");
 }
 
 void TallyResult(int rc) {

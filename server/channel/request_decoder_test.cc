@@ -55,8 +55,8 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
 }
 
 // ioctl's requests: each described once; the int ones point to 4 bytes,
-// the struct ifreq ones to 40; one not listed (SIOCGIFCONF, whose struct
-// holds a pointer) is not served.
+// the struct ifreq ones to 40, SIOCGIFCONF's struct ifconf (which holds a
+// pointer) is its own kind; one not listed is not served.
 TEST(SyscallTableTest, IoctlCommandsAreWellFormed) {
   ASSERT_GT(lkd_ioctl_commands_size, 2u);
   for (unsigned i = 0; i < lkd_ioctl_commands_size; i++) {
@@ -66,12 +66,17 @@ TEST(SyscallTableTest, IoctlCommandsAreWellFormed) {
     EXPECT_EQ(c.call.args[0].kind, LKD_ARG_VAL) << c.call.name;
     EXPECT_EQ(c.call.args[1].kind, LKD_ARG_VAL) << c.call.name;
     const lkd_arg_desc& arg = c.call.args[2];
+    if (c.cmd == SIOCGIFCONF) {
+      EXPECT_EQ(arg.kind, LKD_ARG_IFCONF) << c.call.name;
+      continue;
+    }
     EXPECT_EQ(arg.kind, LKD_ARG_INOUT) << c.call.name;
     EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
     const bool int_arg = c.cmd == FIONREAD || c.cmd == FIONBIO;
     EXPECT_EQ(arg.scale, int_arg ? sizeof(int) : sizeof(ifreq)) << c.call.name;
   }
-  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFCONF), nullptr);
+  ASSERT_NE(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFCONF), nullptr);
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFMAP), nullptr) << "not served";
   EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, uint64_t{1} << 32 | SIOCGIFINDEX), nullptr)
       << "compared whole, as the kernel sees only the low 32 bits";
 }
@@ -416,6 +421,59 @@ TEST(RequestDecoderTest, SendmsgNameNeedsWhatTheKernelReads) {
             -EFAULT);
 }
 
+lkd_channel_request Ifconf(std::vector<uint8_t>* data, uint64_t buf, uint32_t len) {
+  lkd_channel_ifconf h = {};
+  h.buf = buf;
+  h.len = len;
+  memcpy(data->data() + 8, &h, sizeof(h));
+  lkd_channel_request r = Request(LKD_NR_ioctl);
+  r.args[0] = 3;
+  r.args[1] = SIOCGIFCONF;
+  r.args[2] = 8;
+  r.lens[2] = sizeof(h);
+  return r;
+}
+
+TEST(RequestDecoderTest, IfconfBecomesAPrivateCopyPointingIntoTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, 64, 120), kGeneration, data.data(), kDataSize, &call),
+            0);
+  ASSERT_EQ(reinterpret_cast<ifconf*>(call.args[2]), &call.private_ifconf);
+  EXPECT_EQ(call.private_ifconf.ifc_buf, reinterpret_cast<char*>(data.data() + 64));
+  EXPECT_EQ(call.private_ifconf.ifc_len, 120);
+  // The client rewriting its header now changes nothing the kernel sees.
+  lkd_channel_ifconf evil = {0, 1u << 30, 0};
+  memcpy(data.data() + 8, &evil, sizeof(evil));
+  EXPECT_EQ(call.private_ifconf.ifc_len, 120);
+  // What the kernel wrote back: only the length, into the header.
+  call.private_ifconf.ifc_len = 80;
+  FinishCall(call, data.data());
+  lkd_channel_ifconf back;
+  memcpy(&back, data.data() + 8, sizeof(back));
+  EXPECT_EQ(back.len, 80u);
+  EXPECT_EQ(back.buf, 0u) << "not the kernel's to change";
+
+  // A NULL buffer asks for the length; a negative one gets nothing.
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, LKD_CHANNEL_NULL, 7), kGeneration, data.data(),
+                          kDataSize, &call),
+            0);
+  EXPECT_EQ(call.private_ifconf.ifc_buf, nullptr);
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, kDataSize, 0xffffffff), kGeneration, data.data(),
+                          kDataSize, &call),
+            0);
+  EXPECT_EQ(call.private_ifconf.ifc_len, -1);
+  // The buffer must lie in the data area with its whole length.
+  EXPECT_EQ(DecodeRequest(Ifconf(&data, kDataSize - 119, 120), kGeneration, data.data(),
+                          kDataSize, &call),
+            -EFAULT);
+  lkd_channel_request r = Ifconf(&data, 64, 120);
+  r.lens[2] = sizeof(lkd_channel_ifconf) - 1;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+}
+
 TEST(RequestDecoderTest, PathsMustEndInsideTheirRegion) {
   std::vector<uint8_t> data(kDataSize, 'a');
   DecodedCall call;
@@ -521,6 +579,13 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
           ASSERT_EQ(m.msg_control, call.private_control.get()) << "a private copy";
         else
           ASSERT_TRUE(m.msg_control == nullptr || inside(m.msg_control, m.msg_controllen));
+        continue;
+      }
+      if (a.kind == LKD_ARG_IFCONF) {
+        ASSERT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_ifconf)) << desc->name;
+        const ifconf& ifc = call.private_ifconf;
+        ASSERT_TRUE(ifc.ifc_buf == nullptr ||
+                    inside(ifc.ifc_buf, ifc.ifc_len < 0 ? 0 : ifc.ifc_len));
         continue;
       }
       if (call.private_len_arg[i] >= 0) {

@@ -683,5 +683,45 @@ TEST_F(CompatTest, IfreqRequestsAsLinux) {
   EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<IfreqRequests>)), 0);
 }
 
+// SIOCGIFCONF, whose struct ifconf points at the buffer to fill: the
+// length a NULL buffer asks for, a buffer with room to spare filled with
+// exactly that, loopback's 127.0.0.1 among the entries (the other links
+// are each kernel's own), a buffer too small for one entry, room for one,
+// a negative length, a NULL struct.
+template <typename Api>
+struct IfconfRequest {
+  static void Run(Trace* t) {
+    int fd = Api::Socket(AF_INET, SOCK_DGRAM, 0);
+    ifconf ifc = {};
+    t->Call("SIOCGIFCONF NULL buffer", Api::Ioctl(fd, SIOCGIFCONF, &ifc));
+    const int needed = ifc.ifc_len;
+    t->Note("needed: whole ifreqs, some", needed > 0 && needed % sizeof(ifreq) == 0);
+    std::vector<ifreq> reqs(needed / sizeof(ifreq) + 2);
+    ifc.ifc_len = static_cast<int>(reqs.size() * sizeof(ifreq));
+    ifc.ifc_req = reqs.data();
+    t->Call("SIOCGIFCONF", Api::Ioctl(fd, SIOCGIFCONF, &ifc));
+    t->Note("wrote what it said it needs", ifc.ifc_len == needed);
+    bool lo = false;
+    for (int i = 0; i < ifc.ifc_len / static_cast<int>(sizeof(ifreq)); i++) {
+      sockaddr_in a;
+      memcpy(&a, &reqs[i].ifr_addr, sizeof(a));
+      lo |= strcmp(reqs[i].ifr_name, "lo") == 0 && a.sin_family == AF_INET &&
+            a.sin_addr.s_addr == htonl(INADDR_LOOPBACK);
+    }
+    t->Note("lo 127.0.0.1", lo);
+    for (int len : {static_cast<int>(sizeof(ifreq)) - 1, static_cast<int>(sizeof(ifreq)), -1}) {
+      ifc.ifc_len = len;
+      t->Call(absl::StrCat("SIOCGIFCONF room ", len), Api::Ioctl(fd, SIOCGIFCONF, &ifc));
+      t->Note(absl::StrCat("SIOCGIFCONF room ", len, " wrote"), ifc.ifc_len);
+    }
+    t->Call("SIOCGIFCONF NULL ifconf", Api::Ioctl(fd, SIOCGIFCONF, nullptr));
+    Api::Close(fd);
+  }
+};
+
+TEST_F(CompatTest, SiocgifconfAsLinux) {
+  EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<IfconfRequest>)), 0);
+}
+
 }  // namespace
 }  // namespace lkd::testing

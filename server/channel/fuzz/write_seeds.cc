@@ -179,6 +179,9 @@ Seed SendmsgWith(int level, int type) {
       .Val(2, 0);
 }
 
+// SIOCGIFCONF's header: a buffer of two struct ifreq after it.
+constexpr lkd_channel_ifconf kIfconfSeed = {64, 80, 0};
+
 struct NamedSeed {
   std::string name;
   Seed seed;
@@ -222,6 +225,9 @@ std::vector<NamedSeed> Seeds() {
       {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, FIONREAD).Region(2, 0, 4)},
       {"ioctl_siocgifindex",
        Seed(LKD_NR_ioctl).Val(0, 3).Val(1, SIOCGIFINDEX).Region(2, 0, sizeof(ifreq))},
+      {"ioctl_siocgifconf", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, SIOCGIFCONF)
+                                .Raw(0, &kIfconfSeed, sizeof(kIfconfSeed))
+                                .Region(2, 0, sizeof(kIfconfSeed))},
       {"sendmsg_ip_tos", SendmsgWith(IPPROTO_IP, IP_TOS)},
       {"sendmsg_scm_rights", SendmsgWith(SOL_SOCKET, SCM_RIGHTS)},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
