@@ -561,28 +561,7 @@ EXPORT int ftruncate(int fd, off_t len)
 }
 EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
 
-/* ---- stat of kernel fds -------------------------------------------- */
-
-EXPORT int fstat(int fd, struct stat *st)
-{
-	ROUTE(fd, (int)syscall(SYS_fstat, fd, st), lk_sys_fstat(fd, st));
-}
-EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
-EXPORT int __fxstat(int ver, int fd, struct stat *st) { (void)ver; return fstat(fd, st); }
-EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fstat(fd, (struct stat *)st); }
-
-EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
-		return lk_sys_fstat(dirfd, st);
-	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
-}
-EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return fstatat(dirfd, path, (struct stat *)st, flags);
-}
-
-/* ---- files under the prefix ---------------------------------------- */
+/* ---- paths under the prefix, stat ---------------------------------- */
 
 /* The path inside lkd for a host path under the prefix, or NULL. */
 static const char *lkd_path(int dirfd, const char *path)
@@ -597,18 +576,136 @@ static const char *lkd_path(int dirfd, const char *path)
 	return *rest == '/' ? rest : NULL;
 }
 
+/* Whether a call on (*dirfd, *path) goes to lkd: a path under the prefix
+ * (then *dirfd and *path become lkd's: AT_FDCWD and the path inside) or
+ * one relative to a kernel directory fd. */
+static int to_lkd(int *dirfd, const char **path)
+{
+	const char *inside = lkd_path(*dirfd, *path);
+	if (inside != NULL) {
+		attach_or_die();
+		*dirfd = AT_FDCWD;
+		*path = inside;
+		return 1;
+	}
+	return is_kernel(*dirfd) && *path && (*path)[0] != '/';
+}
+
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	ROUTE(fd, (int)syscall(SYS_fstat, fd, st), lk_sys_fstat(fd, st));
+}
+EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+EXPORT int __fxstat(int ver, int fd, struct stat *st) { (void)ver; return fstat(fd, st); }
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fstat(fd, (struct stat *)st); }
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
+		return lk_sys_fstat(dirfd, st);
+	if (to_lkd(&dirfd, &path)) return lk_sys_fstatat(dirfd, path, st, flags);
+	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
+}
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+EXPORT int stat(const char *path, struct stat *st) { return fstatat(AT_FDCWD, path, st, 0); }
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return fstatat(AT_FDCWD, path, (struct stat *)st, 0);
+}
+EXPORT int lstat(const char *path, struct stat *st)
+{
+	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+/* The legacy names binaries built before glibc 2.33 call. */
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, st, 0);
+}
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, (struct stat *)st, 0);
+}
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	(void)ver;
+	return fstatat(dirfd, path, st, flags);
+}
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	(void)ver;
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
+		return lk_sys_statx(dirfd, path, flags, mask, stx);
+	if (to_lkd(&dirfd, &path)) return lk_sys_statx(dirfd, path, flags, mask, stx);
+	return (int)syscall(SYS_statx, dirfd, path, flags, mask, stx);
+}
+
+/* ---- directories and names under the prefix ------------------------ */
+
+EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	if (to_lkd(&dirfd, &path)) return lk_sys_mkdirat(dirfd, path, mode);
+	return (int)syscall(SYS_mkdirat, dirfd, path, mode);
+}
+EXPORT int mkdir(const char *path, mode_t mode) { return mkdirat(AT_FDCWD, path, mode); }
+EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	if (to_lkd(&dirfd, &path)) return lk_sys_unlinkat(dirfd, path, flags);
+	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+EXPORT int unlink(const char *path) { return unlinkat(AT_FDCWD, path, 0); }
+EXPORT int rmdir(const char *path) { return unlinkat(AT_FDCWD, path, AT_REMOVEDIR); }
+/* Both names in lkd, or both on the host; one in each is two file
+ * systems: EXDEV, as Linux says for a rename across them. */
+EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		     unsigned int flags)
+{
+	int old_lkd = to_lkd(&olddirfd, &oldpath), new_lkd = to_lkd(&newdirfd, &newpath);
+	if (old_lkd != new_lkd) {
+		errno = EXDEV;
+		return -1;
+	}
+	if (old_lkd) return lk_sys_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	return renameat2(olddirfd, oldpath, newdirfd, newpath, 0);
+}
+EXPORT int rename(const char *oldpath, const char *newpath)
+{
+	return renameat2(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+/* ---- files under the prefix ---------------------------------------- */
+
 static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
-	const char *inside = lkd_path(dirfd, path);
-	if (inside == NULL) {
-		if (is_kernel(dirfd) && path && path[0] != '/')
-			goto kernel;  /* relative to a kernel directory */
-		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
-	}
-	attach_or_die();
-	dirfd = AT_FDCWD;
-	path = inside;
-kernel:;
+	if (!to_lkd(&dirfd, &path)) return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 	pthread_mutex_lock(&g_fdlock);
 	int fd = adopt_locked(lk_sys_openat(dirfd, path, flags, mode), !!(flags & O_CLOEXEC), 0,
 			      FD_KERNEL);

@@ -416,6 +416,12 @@ int lk_sys_fstat(int fd, struct stat* st) {
   lkd::client::KernelStatToHost(k, st);
   return 0;
 }
+int lk_sys_fstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  lkd::client::KernelStat k;
+  if (Sys(LKD_NR_newfstatat, dirfd, P(path), P(&k), flags) < 0) return -1;
+  lkd::client::KernelStatToHost(k, st);
+  return 0;
+}
 int lk_sys_statx(int dirfd, const char* path, int flags, unsigned int mask,
                  struct statx* stx) {
   return Sys(LKD_NR_statx, dirfd, P(path), flags, mask, P(stx));
@@ -428,6 +434,10 @@ int lk_sys_unlinkat(int dirfd, const char* path, int flags) {
 }
 int lk_sys_renameat(int olddirfd, const char* oldpath, int newdirfd, const char* newpath) {
   return Sys(LKD_NR_renameat, olddirfd, P(oldpath), newdirfd, P(newpath));
+}
+int lk_sys_renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                     unsigned int flags) {
+  return Sys(LKD_NR_renameat2, olddirfd, P(oldpath), newdirfd, P(newpath), flags);
 }
 ssize_t lk_sys_getdents64(int fd, void* buf, size_t len) {
   return Sys(LKD_NR_getdents64, fd, P(buf), len);

@@ -166,6 +166,9 @@ int lk_sys_pipe2(int fds[2], int flags);
 int lk_sys_openat(int dirfd, const char *path, int flags, mode_t mode);
 off_t lk_sys_lseek(int fd, off_t off, int whence);
 int lk_sys_fstat(int fd, struct stat *st);
+/* fstatat(2): flags AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; translated to the
+ * host's struct stat as lk_sys_fstat. */
+int lk_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 struct statx;
 int lk_sys_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx);
@@ -173,6 +176,9 @@ int lk_sys_mkdirat(int dirfd, const char *path, mode_t mode);
 int lk_sys_unlinkat(int dirfd, const char *path, int flags);
 int lk_sys_renameat(int olddirfd, const char *oldpath, int newdirfd,
 		    const char *newpath);
+/* renameat2(2): RENAME_NOREPLACE, RENAME_EXCHANGE, ... */
+int lk_sys_renameat2(int olddirfd, const char *oldpath, int newdirfd,
+		     const char *newpath, unsigned int flags);
 ssize_t lk_sys_getdents64(int fd, void *buf, size_t len);
 int lk_sys_fsync(int fd);
 int lk_sys_ftruncate(int fd, off_t len);

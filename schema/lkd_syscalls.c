@@ -5,7 +5,8 @@
  * stat 128 bytes, struct statx 256, struct epoll_event 12 (packed),
  * struct pollfd 8, struct timespec 16, a sockaddr at most 128, the
  * signal mask 8, struct flock 32, struct f_owner_ex 8 (the same as on
- * x86-64 hosts, whose fcntl numbers are the generic ones too). readv/writev
+ * x86-64 hosts, whose fcntl numbers are the generic ones too; newfstatat
+ * writes the generic struct stat too). readv/writev
  * and sendmsg without control messages are flattened by the client (one
  * buffer: read/write/sendto); recvmsg's and sendmsg's struct msghdr cross
  * as struct lkd_channel_msghdr.
@@ -67,6 +68,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(pwrite64, V, IN_ARG(2), V, V),
 	CALL(ppoll, INOUT_TIMES(1, 8), V, INOUT_FIXED_OR_NULL(16),
 	     IN_FIXED_OR_NULL(8), V),
+	CALL(newfstatat, V, PATH, OUT_FIXED(128), V),
 	CALL(fstat, V, OUT_FIXED(128)),
 	CALL(fsync, V),
 	CALL(fdatasync, V),
@@ -93,6 +95,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(sendmsg, V, MSGHDR_IN, V),
 	CALL(recvmsg, V, MSGHDR, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
+	CALL(renameat2, V, PATH, V, PATH, V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
 };
 

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -69,6 +70,13 @@ struct Host {
   static int Open(const char* path, int flags) { return open(path, flags, 0600); }
   static int Close(int fd) { return close(fd); }
   static int Pid() { return getpid(); }
+  static int FstatAt(int dirfd, const char* path, struct stat* st, int flags) {
+    return fstatat(dirfd, path, st, flags);
+  }
+  static int Rename2(const char* from, const char* to, unsigned flags) {
+    return renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
+  }
+  static int Unlink(const char* path) { return unlinkat(AT_FDCWD, path, 0); }
 };
 
 // ... and lkd's, with the same signatures.
@@ -111,6 +119,13 @@ struct Lkd {
   }
   static int Close(int fd) { return lk_sys_close(fd); }
   static int Pid() { return lk_sys_getpid(); }
+  static int FstatAt(int dirfd, const char* path, struct stat* st, int flags) {
+    return lk_sys_fstatat(dirfd, path, st, flags);
+  }
+  static int Rename2(const char* from, const char* to, unsigned flags) {
+    return lk_sys_renameat2(AT_FDCWD, from, AT_FDCWD, to, flags);
+  }
+  static int Unlink(const char* path) { return lk_sys_unlinkat(AT_FDCWD, path, 0); }
 };
 
 // What a sequence of calls returned, one line per observation.
@@ -721,6 +736,44 @@ struct IfconfRequest {
 
 TEST_F(CompatTest, SiocgifconfAsLinux) {
   EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<IfconfRequest>)), 0);
+}
+
+// fstatat and renameat2 by path (what liblkhijack's stat and rename under
+// its prefix use): the fields that do not depend on the file system, a
+// missing name, RENAME_NOREPLACE onto an existing name, RENAME_EXCHANGE.
+template <typename Api>
+struct PathCalls {
+  static void Run(Trace* t) {
+    const std::string a = absl::StrCat("/tmp/lkd-compat-path-", getpid(), "-", Api::Name());
+    const std::string b = a + "-b";
+    int fd = Api::Open(a.c_str(), O_RDWR | O_CREAT | O_TRUNC);
+    t->Call("write a", Api::Write(fd, "12345", 5));
+    Api::Close(fd);
+    fd = Api::Open(b.c_str(), O_RDWR | O_CREAT | O_TRUNC);
+    Api::Close(fd);
+    struct stat st = {};
+    t->Call("fstatat a", Api::FstatAt(AT_FDCWD, a.c_str(), &st, 0));
+    t->Note("a regular, 0600", st.st_mode == (S_IFREG | 0600));
+    t->Note("a size", st.st_size);
+    t->Note("a nlink", st.st_nlink);
+    t->Call("fstatat nofollow", Api::FstatAt(AT_FDCWD, a.c_str(), &st, AT_SYMLINK_NOFOLLOW));
+    t->Call("fstatat missing", Api::FstatAt(AT_FDCWD, (a + "-none").c_str(), &st, 0));
+    t->Call("fstatat bad flags", Api::FstatAt(AT_FDCWD, a.c_str(), &st, 0x40000000));
+    t->Call("fstatat / is a directory", Api::FstatAt(AT_FDCWD, "/", &st, 0));
+    t->Note("S_ISDIR", S_ISDIR(st.st_mode));
+    t->Call("RENAME_NOREPLACE onto b", Api::Rename2(a.c_str(), b.c_str(), RENAME_NOREPLACE));
+    t->Call("RENAME_EXCHANGE", Api::Rename2(a.c_str(), b.c_str(), RENAME_EXCHANGE));
+    t->Call("fstatat b", Api::FstatAt(AT_FDCWD, b.c_str(), &st, 0));
+    t->Note("b size after exchange", st.st_size);
+    t->Call("rename bad flags", Api::Rename2(a.c_str(), b.c_str(), 0x80));
+    t->Call("rename", Api::Rename2(a.c_str(), b.c_str(), 0));
+    t->Call("fstatat a after rename", Api::FstatAt(AT_FDCWD, a.c_str(), &st, 0));
+    t->Call("unlink b", Api::Unlink(b.c_str()));
+  }
+};
+
+TEST_F(CompatTest, PathCallsAsLinux) {
+  EXPECT_EQ(WaitClient(ForkClient(lkd_->url(), Compare<PathCalls>)), 0);
 }
 
 }  // namespace

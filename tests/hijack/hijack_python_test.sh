@@ -46,6 +46,11 @@ grep -q 'cmsgs ok' "$tmp/cmsgs.log" || fail "cmsgs.py did not finish"
 # prefix, exec.
 run --prefix /lkd "$py" "$here/fds.py" run 7004 "$tmp" >"$tmp/fds.log" 2>&1 || fail "fds.py failed"
 grep -q 'exec ok' "$tmp/fds.log" || fail "fds.py did not get through exec"
+# coreutils' stat (statx) and mv, rm by path under the prefix: lkd's files.
+out=$(run --prefix /lkd sh -c 'echo hi >/lkd/s && stat -c %s /lkd/s && mv /lkd/s /lkd/t &&
+	stat -c %s /lkd/t && rm /lkd/t && ! stat /lkd/t 2>/dev/null && echo gone') ||
+	fail "stat, mv, rm under the prefix: $out"
+[ "$out" = "$(printf '3\n3\ngone')" ] || fail "stat, mv, rm under the prefix gave: $out"
 
 # LKD_HIJACK: unix=lkd puts AF_UNIX sockets in lkd (a placeholder on the
 # host); net=none leaves AF_INET on the host; a bad entry is refused.
