@@ -327,14 +327,14 @@ static void init_fds_from_env(void)
 	unsetenv("LKD_HIJACK_FDS");
 }
 
-/* liblkclient's own fds (its waiters' eventfds): a kernel one gets a
- * placeholder like any kernel fd (else a later placement could move a
+/* liblkclient's own fds (its waiters' eventfds): a kernel one is made and
+ * placed under g_fdlock like any kernel fd (else a placement could move a
  * program's fd onto its number inside the kernel), a host one is the
  * library's, not the program's to close. */
-static int made_kernel_fd(int k)
+static int make_kernel_fd(int (*make)(void *arg), void *arg)
 {
 	pthread_mutex_lock(&g_fdlock);
-	int fd = adopt_locked(k, 1, 0, FD_INTERNAL);
+	int fd = adopt_locked(make(arg), 1, 0, FD_INTERNAL);
 	pthread_mutex_unlock(&g_fdlock);
 	return fd;
 }
@@ -347,7 +347,7 @@ static void host_fd_of_lib(int fd, int open)
 }
 
 static const struct lk_fd_hooks g_fd_hooks = {
-	.kernel_fd_made = made_kernel_fd,
+	.make_kernel_fd = make_kernel_fd,
 	.kernel_fd_close = closed_kernel_fd,
 	.host_fd = host_fd_of_lib,
 };

@@ -90,13 +90,15 @@ int lk_wait(const struct pollfd *host, nfds_t nh, const struct pollfd *kernel, n
  * (the caller's call answers for itself). */
 int lk_wait_socket(int fd, short events, int timeo_opt, const sigset_t *mask, int restart);
 /* For a library that mirrors kernel fd numbers on the host (liblkhijack):
- * the fds liblkclient makes for its own use (a waiter's eventfds) are
- * shown to it. kernel_fd_made returns the number to use instead (the fd
- * moved there) or -1; kernel_fd_close closes one; host_fd says a host fd
- * of liblkclient's was opened (1) or is about to be closed (0). A NULL
- * member: liblkclient does that itself. Set once, before any wait. */
+ * the fds liblkclient makes for its own use (a waiter's eventfds) go
+ * through it. make_kernel_fd calls make(arg), which creates the kernel fd
+ * (or returns -1), and returns the number to use (the fd moved there) or
+ * -1, so that it can create and place it under its own lock;
+ * kernel_fd_close closes one; host_fd says a host fd of liblkclient's was
+ * opened (1) or is about to be closed (0). A NULL member: liblkclient does
+ * that itself. Set once, before any wait. */
 struct lk_fd_hooks {
-	int (*kernel_fd_made)(int kernel_fd);
+	int (*make_kernel_fd)(int (*make)(void *arg), void *arg);
 	int (*kernel_fd_close)(int kernel_fd);
 	void (*host_fd)(int host_fd, int open);
 };

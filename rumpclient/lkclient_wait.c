@@ -67,6 +67,13 @@ static void forget_fds(struct waiter *w)
 		syscall(SYS_close, w->hev);
 	}
 }
+
+static int make_eventfd(void *arg)
+{
+	(void)arg;
+	return lk_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
 static pthread_key_t g_waiter_key;
 static pthread_once_t g_waiter_key_once = PTHREAD_ONCE_INIT;
 
@@ -131,8 +138,8 @@ static struct waiter *this_waiter(void)
 	w->kev = -1;
 	w->hev = (int)syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->hev >= 0 && g_hooks.host_fd) g_hooks.host_fd(w->hev, 1);
-	w->kev = lk_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->kev >= 0 && g_hooks.kernel_fd_made) w->kev = g_hooks.kernel_fd_made(w->kev);
+	w->kev = g_hooks.make_kernel_fd ? g_hooks.make_kernel_fd(make_eventfd, NULL)
+				       : make_eventfd(NULL);
 	if (w->hev < 0 || w->kev < 0) goto fail;
 	sigset_t all, old;
 	sigfillset(&all);
@@ -217,13 +224,25 @@ int lk_wait(const struct pollfd *h, nfds_t nh, const struct pollfd *k, nfds_t nk
 	return r > 0;
 }
 
-/* Whether Linux would restart a call a signal interrupted: every
- * installed handler asked for SA_RESTART. */
+/* A signal a fault raises in the faulting thread, synchronously: it never
+ * interrupts a wait, so its handler (a sanitizer's, a runtime's SIGSEGV)
+ * says nothing about restarting one. */
+static int synchronous_signal(int sig)
+{
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+	       sig == SIGTRAP || sig == SIGSYS;
+}
+
+/* Whether Linux would restart a call a signal interrupted: which signal
+ * it was is not known here, so every installed handler of a signal that
+ * can interrupt a wait must have asked for SA_RESTART. */
 static int restartable(void)
 {
 	for (int sig = 1; sig < _NSIG; sig++) {
 		struct sigaction sa;
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0) continue;
+		if (sig == SIGKILL || sig == SIGSTOP || synchronous_signal(sig) ||
+		    sigaction(sig, NULL, &sa) < 0)
+			continue;
 		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
 		if (!(sa.sa_flags & SA_RESTART)) return 0;
 	}

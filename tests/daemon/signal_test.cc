@@ -124,6 +124,7 @@ TEST_F(SignalTest, NoSignalWithMsgNosignalEvenUnderTheDefaultAction) {
 // until Stop(): a repeating timer, so that a signal that lands before the
 // call blocks only trips the count, and the next one interrupts the wait.
 std::atomic<int> g_alarms{0};
+std::atomic<bool> g_receiver_done{false};
 
 void CountAlarm(int) { g_alarms++; }
 
@@ -225,7 +226,7 @@ TEST_F(SignalTest, SaRestartRestartsAReceiveNotAPoll) {
     pthread_create(
         &sender, nullptr,
         [](void* arg) -> void* {
-          while (g_alarms < 3) usleep(1000);
+          while (g_alarms < 3 && !g_receiver_done) usleep(1000);
           lk_sys_send(*static_cast<int*>(arg), "late", 4, 0);
           return nullptr;
         },
@@ -239,6 +240,7 @@ TEST_F(SignalTest, SaRestartRestartsAReceiveNotAPoll) {
     long polled = lk_sys_poll(&pfd, 1, -1);
     int poll_err = errno;
     StopAlarms();
+    g_receiver_done = true;  // a receive that failed early ends the sender too
     pthread_join(sender, nullptr);
     errno = err;
     CHECK_OR(r == 4 && memcmp(buf, "late", 4) == 0, 12);
