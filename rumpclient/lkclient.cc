@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "client/host_abi.h"
 #include "common/errno_status.h"
 #include "lkd/sysnr.h"
+#include "rumpclient/lkclient_internal.h"
 
 namespace {
 
@@ -151,30 +153,46 @@ class SignalsHeld {
   sigset_t old_;
 };
 
+// Whether a signal could interrupt a wait now: some signal that can has a
+// handler. Without one Linux never returns EINTR, so a call may as well
+// block inside lkd: the waiter's hand-off (lkclient_wait.c) costs a host
+// thread wake-up per wait, close to half a request/response round trip on
+// a 2-core VM (proxy_bench's proxy_rr_kreqs_n1, 9.6 -> 5.2 k/s), while
+// this scan costs one sigaction() per signal (~8 us here), and only when
+// the call would block.
+bool SignalsMayInterrupt() { return lkclient_signal_handlers(nullptr) != 0; }
+
 // accept and recv* on a socket that may block: `attempt` (which must not
 // block) is made, and while it finds nothing (EAGAIN) the thread waits for
 // `events` where signals reach it (lk_wait_socket: EINTR, restarted where
 // Linux restarts, SO_RCVTIMEO gives EAGAIN; a non-blocking socket gets the
-// attempt's own EAGAIN). -1/errno like libc.
-template <typename Attempt>
-long OnBlockingSocket(int fd, short events, Attempt attempt) {
-  SignalsHeld held;
+// attempt's own EAGAIN), or, with no handler to run, makes `blocking`, the
+// call that blocks inside lkd. -1/errno like libc.
+template <typename Attempt, typename Blocking>
+long OnBlockingSocket(int fd, short events, Attempt attempt, Blocking blocking) {
+  std::optional<SignalsHeld> held(std::in_place);
   for (;;) {
     long r = attempt();
     if (r >= 0 || errno != EAGAIN) return r;
-    if (lk_wait_socket(fd, events, SO_RCVTIMEO, held.mask(), 1) <= 0) return -1;
+    if (!SignalsMayInterrupt()) {
+      held.reset();
+      return blocking();
+    }
+    if (lk_wait_socket(fd, events, SO_RCVTIMEO, held->mask(), 1) <= 0) return -1;
   }
 }
 
 // poll and epoll_wait with a timeout: `look` (the call with a zero
 // timeout) and, while it finds nothing, a wait on `watch` where signals
-// reach the thread, up to the timeout (< 0: none). A signal gives EINTR:
-// Linux never restarts these two.
-template <typename Look>
-long Waiting(int timeout_ms, const struct pollfd* watch, nfds_t n, Look look) {
+// reach the thread, up to the timeout (< 0: none), or with no handler to
+// run, `blocking(ms)`, the call with the time left, inside lkd. A signal
+// gives EINTR: Linux never restarts these two.
+template <typename Look, typename Blocking>
+long Waiting(int timeout_ms, const struct pollfd* watch, nfds_t n, Look look,
+             Blocking blocking) {
   using Clock = std::chrono::steady_clock;
   const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  SignalsHeld held;
+  std::optional<SignalsHeld> held(std::in_place);
   bool last = false;
   for (;;) {
     long r = look();
@@ -187,7 +205,14 @@ long Waiting(int timeout_ms, const struct pollfd* watch, nfds_t n, Look look) {
       left.tv_nsec = rest.count() % 1000000000;
       timeout = &left;
     }
-    int w = lk_wait(nullptr, 0, watch, n, timeout, held.mask());
+    if (!SignalsMayInterrupt()) {
+      held.reset();
+      // Rounded up: the call must not end before the deadline.
+      return blocking(timeout ? static_cast<int>((left.tv_sec * 1000000000 + left.tv_nsec +
+                                                 999999) / 1000000)
+                              : -1);
+    }
+    int w = lk_wait(nullptr, 0, watch, n, timeout, held->mask());
     if (w < 0) return -1;
     if (w == 0) last = true;  // timed out: one more look, then return
   }
@@ -301,7 +326,7 @@ int lk_sys_accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
       return -1;
     }
     return Sys(LKD_NR_accept4, fd, P(a), P(l), flags);
-  });
+  }, [&] { return Sys(LKD_NR_accept4, fd, P(a), P(l), flags); });
 }
 int lk_sys_connect(int fd, const struct sockaddr* a, socklen_t l) {
   return Sys(LKD_NR_connect, fd, P(a), l);
@@ -319,9 +344,10 @@ ssize_t lk_sys_sendto(int fd, const void* b, size_t n, int flags,
 ssize_t lk_sys_recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* from,
                         socklen_t* fromlen) {
   if (!MayWaitForData(flags)) return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
-  return OnBlockingSocket(fd, POLLIN, [&] {
-    return Sys(LKD_NR_recvfrom, fd, P(b), n, flags | MSG_DONTWAIT, P(from), P(fromlen));
-  });
+  return OnBlockingSocket(
+      fd, POLLIN,
+      [&] { return Sys(LKD_NR_recvfrom, fd, P(b), n, flags | MSG_DONTWAIT, P(from), P(fromlen)); },
+      [&] { return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen)); });
 }
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
   // With control messages, the kernel's own sendmsg (the message must fit
@@ -335,8 +361,9 @@ ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
 }
 ssize_t lk_sys_recvmsg(int fd, struct msghdr* msg, int flags) {
   if (!MayWaitForData(flags)) return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
-  return OnBlockingSocket(fd, POLLIN,
-                          [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags | MSG_DONTWAIT); });
+  return OnBlockingSocket(
+      fd, POLLIN, [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags | MSG_DONTWAIT); },
+      [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags); });
 }
 int lk_sys_shutdown(int fd, int how) { return Sys(LKD_NR_shutdown, fd, how); }
 int lk_sys_setsockopt(int fd, int level, int name, const void* v, socklen_t l) {
@@ -380,22 +407,27 @@ int lk_sys_ioctl(int fd, unsigned long req, void* arg) {
   return Sys(LKD_NR_ioctl, fd, static_cast<long>(req), P(arg));
 }
 int lk_sys_poll(struct pollfd* fds, nfds_t n, int timeout_ms) {
-  auto look = [&] {
-    struct timespec zero = {0, 0};
-    return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(&zero), 0, 8);
+  auto call = [&](int ms) {
+    struct timespec ts, *tsp = nullptr;
+    if (ms >= 0) {
+      ts.tv_sec = ms / 1000;
+      ts.tv_nsec = (ms % 1000) * 1000000L;
+      tsp = &ts;
+    }
+    return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(tsp), 0, 8);
   };
-  if (timeout_ms == 0) return look();
-  return Waiting(timeout_ms, fds, n, look);
+  if (timeout_ms == 0) return call(0);
+  return Waiting(timeout_ms, fds, n, [&] { return call(0); }, call);
 }
 int lk_sys_epoll_create1(int flags) { return Sys(LKD_NR_epoll_create1, flags); }
 int lk_sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event* ev) {
   return Sys(LKD_NR_epoll_ctl, epfd, op, fd, P(ev));
 }
 int lk_sys_epoll_wait(int epfd, struct epoll_event* evs, int max, int timeout_ms) {
-  auto look = [&] { return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, 0, 0, 8); };
-  if (timeout_ms == 0) return look();
+  auto call = [&](int ms) { return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, ms, 0, 8); };
+  if (timeout_ms == 0) return call(0);
   const struct pollfd watch = {epfd, POLLIN, 0};
-  return Waiting(timeout_ms, &watch, 1, look);
+  return Waiting(timeout_ms, &watch, 1, [&] { return call(0); }, call);
 }
 int lk_sys_dup(int fd) { return Sys(LKD_NR_dup, fd); }
 int lk_sys_dup3(int fd, int newfd, int flags) { return Sys(LKD_NR_dup3, fd, newfd, flags); }

@@ -32,6 +32,7 @@
 
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient.h"
+#include "rumpclient/lkclient_internal.h"
 
 /* ---- the waiter: kernel readiness as a host eventfd ----------------- */
 
@@ -233,20 +234,34 @@ static int synchronous_signal(int sig)
 	       sig == SIGTRAP || sig == SIGSYS;
 }
 
-/* Whether Linux would restart a call a signal interrupted: which signal
- * it was is not known here, so every installed handler of a signal that
- * can interrupt a wait must have asked for SA_RESTART. */
-static int restartable(void)
+int lkclient_signal_handlers(int *all_restart)
 {
+	/* sigaction() fails (EINVAL) for glibc's own signals (32, 33), which
+	 * must not become the errno of the call that asked. */
+	const int saved = errno;
+	int any = 0, all = 1;
 	for (int sig = 1; sig < _NSIG; sig++) {
 		struct sigaction sa;
 		if (sig == SIGKILL || sig == SIGSTOP || synchronous_signal(sig) ||
 		    sigaction(sig, NULL, &sa) < 0)
 			continue;
 		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
-		if (!(sa.sa_flags & SA_RESTART)) return 0;
+		any = 1;
+		if (!(sa.sa_flags & SA_RESTART)) all = 0;
 	}
-	return 1;
+	if (all_restart) *all_restart = all;
+	errno = saved;
+	return any;
+}
+
+/* Whether Linux would restart a call a signal interrupted: which signal
+ * it was is not known here, so every installed handler of a signal that
+ * can interrupt a wait must have asked for SA_RESTART. */
+static int restartable(void)
+{
+	int all;
+	lkclient_signal_handlers(&all);
+	return all;
 }
 
 int lk_wait_socket(int fd, short events, int timeo_opt, const sigset_t *mask, int restart)
