@@ -24,7 +24,9 @@
  * host (its host fds plus that eventfd, with its timeout and signal mask,
  * so signals interrupt it as on Linux); afterwards the waiter is cancelled
  * through the kernel eventfd and both sides are harvested with zero
- * timeouts. epoll: the program's epoll is a host epoll; kernel fds added
+ * timeouts. The waiter is liblkclient's (lk_wait), whose own blocking calls
+ * wait the same way; its kernel eventfd gets a placeholder through
+ * lk_set_fd_hooks (hijack_state.c). epoll: the program's epoll is a host epoll; kernel fds added
  * to it go into a kernel epoll paired with it, with the program's own
  * epoll_data, which comes back untouched (nothing is classified by
  * data.fd).

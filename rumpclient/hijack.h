@@ -5,8 +5,9 @@
  * hooked libc names, marked EXPORT, leave it):
  *   hijack_state.c  LKD_HIJACK, the fd table, placeholders, the library's
  *                   own fds, attaching to lkd
- *   hijack_wait.c   waits on both kernels: the waiter, poll, select,
- *                   epoll, blocking receives and accepts
+ *   hijack_wait.c   waits on both kernels: poll, select, epoll,
+ *                   blocking receives, sends, accepts and connects, over
+ *                   liblkclient's waiter (lk_wait, lkclient_wait.c)
  *   hijack.c        the other hooks: descriptors, sockets, I/O, files
  *                   under the prefix, fork and exec
  * See hijack.c for the design.
