@@ -431,6 +431,8 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
 	if (!is_kernel(fd)) return (int)syscall(SYS_recvmmsg, fd, v, n, flags, t);
+	/* Spares liblkclient finding out the socket's mode on EAGAIN. */
+	if (nb_of(fd) == NB_NONBLOCK) flags |= MSG_DONTWAIT;
 	unsigned i;
 	for (i = 0; i < n; i++) {
 		/* After the first message, only what is already there. */
