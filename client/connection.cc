@@ -23,6 +23,7 @@
 #include "absl/strings/match.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/strings/str_cat.h"
+#include "client/ifconf_marshal.h"
 #include "client/kj_errno.h"
 #include "client/msghdr_marshal.h"
 #include "common/errno_status.h"
@@ -122,6 +123,7 @@ class ChannelClient {
     req.flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
     Region regions[6];
     MsghdrRegions msg_regions;
+    IfconfRegions ifconf_regions;
     uint64_t cursor = 0;
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
@@ -138,12 +140,22 @@ class ChannelClient {
         req.args[i] = LKD_CHANNEL_NULL;
         continue;
       }
-      if (a.kind == LKD_ARG_MSGHDR) {
+      if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
         const auto& msg = *reinterpret_cast<const msghdr*>(args[i]);
-        if (int rc = PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions); rc < 0)
-          return rc;
+        const int rc = a.kind == LKD_ARG_MSGHDR
+                           ? PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions)
+                           : PutSendMsghdr(msg, data_, data_size_, &cursor, &msg_regions);
+        if (rc < 0) return rc;
         req.args[i] = msg_regions.header;
         req.lens[i] = sizeof(lkd_channel_msghdr);
+        continue;
+      }
+      if (a.kind == LKD_ARG_IFCONF) {
+        const auto& ifc = *reinterpret_cast<const ifconf*>(args[i]);
+        if (int rc = PutIfconf(ifc, data_size_, data_, &cursor, &ifconf_regions); rc < 0)
+          return rc;
+        req.args[i] = ifconf_regions.header;
+        req.lens[i] = sizeof(lkd_channel_ifconf);
         continue;
       }
       const void* host = reinterpret_cast<const void*>(args[i]);
@@ -183,7 +195,7 @@ class ChannelClient {
     const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
     const long result = ctl_->resp.result;
     if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
-    if (result >= 0) CopyOut(desc, args, regions, msg_regions, result);
+    if (result >= 0) CopyOut(desc, args, regions, msg_regions, ifconf_regions, result);
     if (tracing) {
       CallTrace times;
       times.nr = desc.nr;
@@ -199,11 +211,14 @@ class ChannelClient {
  private:
   // Copies what the kernel wrote back to the caller's buffers.
   void CopyOut(const lkd_syscall_desc& desc, const long args[6],
-               const Region regions[6], const MsghdrRegions& msg_regions, long result) {
+               const Region regions[6], const MsghdrRegions& msg_regions,
+               const IfconfRegions& ifconf_regions, long result) {
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
       if (a.kind == LKD_ARG_MSGHDR && args[i] != 0)
         TakeMsghdr(msg_regions, data_, result, reinterpret_cast<msghdr*>(args[i]));
+      if (a.kind == LKD_ARG_IFCONF && args[i] != 0)
+        TakeIfconf(ifconf_regions, data_, reinterpret_cast<ifconf*>(args[i]));
       if ((a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) || args[i] == 0) continue;
       uint64_t n = regions[i].size;
       if (a.kind == LKD_ARG_OUT &&

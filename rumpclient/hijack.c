@@ -24,7 +24,9 @@
  * host (its host fds plus that eventfd, with its timeout and signal mask,
  * so signals interrupt it as on Linux); afterwards the waiter is cancelled
  * through the kernel eventfd and both sides are harvested with zero
- * timeouts. epoll: the program's epoll is a host epoll; kernel fds added
+ * timeouts. The waiter is liblkclient's (lk_wait), whose own blocking calls
+ * wait the same way; its kernel eventfd gets a placeholder through
+ * lk_set_fd_hooks (hijack_state.c). epoll: the program's epoll is a host epoll; kernel fds added
  * to it go into a kernel epoll paired with it, with the program's own
  * epoll_data, which comes back untouched (nothing is classified by
  * data.fd).
@@ -64,6 +66,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lkd/sysnr.h"
 #include "rumpclient/hijack.h"
 #include "rumpclient/lkclient.h"
 
@@ -94,11 +97,13 @@ EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *len, int flags)
 	if (nb_of(fd) == NB_BLOCK && accept_wait(fd) < 0) return -1;
 	/* May block: the kernel fd is made outside the lock, placed under it. */
 	__atomic_add_fetch(&g_unlocked_creations, 1, __ATOMIC_ACQ_REL);
-	int k = lk_sys_accept4(fd, addr, len, flags);
+	/* Raw: the wait above took signals; liblkclient's accept would ask
+	 * again whether a connection waits. */
+	long k = lk_syscall(LKD_NR_accept4, fd, (long)addr, (long)len, flags, 0, 0);
 	int r = -1;
 	if (k >= 0) {
 		pthread_mutex_lock(&g_fdlock);
-		r = place(k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
+		r = place((int)k, !!(flags & SOCK_CLOEXEC), 0, FD_KERNEL, 1);
 		pthread_mutex_unlock(&g_fdlock);
 		if (r >= 0) set_nb(r, (flags & SOCK_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
 	}
@@ -318,8 +323,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 	case SIOCGIFNAME: case SIOCGIFINDEX: case SIOCGIFFLAGS: case SIOCSIFFLAGS:
 	case SIOCGIFADDR: case SIOCSIFADDR: case SIOCGIFNETMASK: case SIOCSIFNETMASK:
 	case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
-	case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
-		/* One link's struct ifreq, asked of lkd's kernel (liblkclient). */
+	case SIOCGIFHWADDR: case SIOCGIFTXQLEN: case SIOCGIFCONF:
+		/* One link's struct ifreq, or every link's (SIOCGIFCONF), asked of
+		 * lkd's kernel (liblkclient). */
 		return lk_sys_ioctl(fd, req, arg);
 	default:
 		/* Other ioctls are not served by lkd yet (README, known limits). */
@@ -335,7 +341,9 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 
 EXPORT int connect(int fd, const struct sockaddr *a, socklen_t l)
 {
-	ROUTE(fd, (int)syscall(SYS_connect, fd, a, l), lk_sys_connect(fd, a, l));
+	if (!is_kernel(fd)) return (int)syscall(SYS_connect, fd, a, l);
+	if (nb_of(fd) != NB_BLOCK) return lk_sys_connect(fd, a, l);
+	return connect_wait(fd, a, l);
 }
 EXPORT int bind(int fd, const struct sockaddr *a, socklen_t l)
 {
@@ -423,6 +431,8 @@ EXPORT int sendmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags)
 EXPORT int recvmmsg(int fd, struct mmsghdr *v, unsigned int n, int flags, struct timespec *t)
 {
 	if (!is_kernel(fd)) return (int)syscall(SYS_recvmmsg, fd, v, n, flags, t);
+	/* Spares liblkclient finding out the socket's mode on EAGAIN. */
+	if (nb_of(fd) == NB_NONBLOCK) flags |= MSG_DONTWAIT;
 	unsigned i;
 	for (i = 0; i < n; i++) {
 		/* After the first message, only what is already there. */
@@ -555,28 +565,7 @@ EXPORT int ftruncate(int fd, off_t len)
 }
 EXPORT int ftruncate64(int fd, off_t len) { return ftruncate(fd, len); }
 
-/* ---- stat of kernel fds -------------------------------------------- */
-
-EXPORT int fstat(int fd, struct stat *st)
-{
-	ROUTE(fd, (int)syscall(SYS_fstat, fd, st), lk_sys_fstat(fd, st));
-}
-EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
-EXPORT int __fxstat(int ver, int fd, struct stat *st) { (void)ver; return fstat(fd, st); }
-EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fstat(fd, (struct stat *)st); }
-
-EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
-{
-	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
-		return lk_sys_fstat(dirfd, st);
-	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
-}
-EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
-{
-	return fstatat(dirfd, path, (struct stat *)st, flags);
-}
-
-/* ---- files under the prefix ---------------------------------------- */
+/* ---- paths under the prefix, stat ---------------------------------- */
 
 /* The path inside lkd for a host path under the prefix, or NULL. */
 static const char *lkd_path(int dirfd, const char *path)
@@ -591,18 +580,136 @@ static const char *lkd_path(int dirfd, const char *path)
 	return *rest == '/' ? rest : NULL;
 }
 
+/* Whether a call on (*dirfd, *path) goes to lkd: a path under the prefix
+ * (then *dirfd and *path become lkd's: AT_FDCWD and the path inside) or
+ * one relative to a kernel directory fd. */
+static int to_lkd(int *dirfd, const char **path)
+{
+	const char *inside = lkd_path(*dirfd, *path);
+	if (inside != NULL) {
+		attach_or_die();
+		*dirfd = AT_FDCWD;
+		*path = inside;
+		return 1;
+	}
+	return is_kernel(*dirfd) && *path && (*path)[0] != '/';
+}
+
+
+EXPORT int fstat(int fd, struct stat *st)
+{
+	ROUTE(fd, (int)syscall(SYS_fstat, fd, st), lk_sys_fstat(fd, st));
+}
+EXPORT int fstat64(int fd, struct stat64 *st) { return fstat(fd, (struct stat *)st); }
+EXPORT int __fxstat(int ver, int fd, struct stat *st) { (void)ver; return fstat(fd, st); }
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) { (void)ver; return fstat(fd, (struct stat *)st); }
+
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
+		return lk_sys_fstat(dirfd, st);
+	if (to_lkd(&dirfd, &path)) return lk_sys_fstatat(dirfd, path, st, flags);
+	return (int)syscall(SYS_newfstatat, dirfd, path, st, flags);
+}
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+EXPORT int stat(const char *path, struct stat *st) { return fstatat(AT_FDCWD, path, st, 0); }
+EXPORT int stat64(const char *path, struct stat64 *st)
+{
+	return fstatat(AT_FDCWD, path, (struct stat *)st, 0);
+}
+EXPORT int lstat(const char *path, struct stat *st)
+{
+	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int lstat64(const char *path, struct stat64 *st)
+{
+	return fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+/* The legacy names binaries built before glibc 2.33 call. */
+EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, st, 0);
+}
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, (struct stat *)st, 0);
+}
+EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	(void)ver;
+	return fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags)
+{
+	(void)ver;
+	return fstatat(dirfd, path, st, flags);
+}
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags)
+{
+	(void)ver;
+	return fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
+		return lk_sys_statx(dirfd, path, flags, mask, stx);
+	if (to_lkd(&dirfd, &path)) return lk_sys_statx(dirfd, path, flags, mask, stx);
+	return (int)syscall(SYS_statx, dirfd, path, flags, mask, stx);
+}
+
+/* ---- directories and names under the prefix ------------------------ */
+
+EXPORT int mkdirat(int dirfd, const char *path, mode_t mode)
+{
+	if (to_lkd(&dirfd, &path)) return lk_sys_mkdirat(dirfd, path, mode);
+	return (int)syscall(SYS_mkdirat, dirfd, path, mode);
+}
+EXPORT int mkdir(const char *path, mode_t mode) { return mkdirat(AT_FDCWD, path, mode); }
+EXPORT int unlinkat(int dirfd, const char *path, int flags)
+{
+	if (to_lkd(&dirfd, &path)) return lk_sys_unlinkat(dirfd, path, flags);
+	return (int)syscall(SYS_unlinkat, dirfd, path, flags);
+}
+EXPORT int unlink(const char *path) { return unlinkat(AT_FDCWD, path, 0); }
+EXPORT int rmdir(const char *path) { return unlinkat(AT_FDCWD, path, AT_REMOVEDIR); }
+/* Both names in lkd, or both on the host; one in each is two file
+ * systems: EXDEV, as Linux says for a rename across them. */
+EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+		     unsigned int flags)
+{
+	int old_lkd = to_lkd(&olddirfd, &oldpath), new_lkd = to_lkd(&newdirfd, &newpath);
+	if (old_lkd != new_lkd) {
+		errno = EXDEV;
+		return -1;
+	}
+	if (old_lkd) return lk_sys_renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+	return (int)syscall(SYS_renameat2, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+EXPORT int renameat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath)
+{
+	return renameat2(olddirfd, oldpath, newdirfd, newpath, 0);
+}
+EXPORT int rename(const char *oldpath, const char *newpath)
+{
+	return renameat2(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+/* ---- files under the prefix ---------------------------------------- */
+
 static int open_common(int dirfd, const char *path, int flags, mode_t mode)
 {
-	const char *inside = lkd_path(dirfd, path);
-	if (inside == NULL) {
-		if (is_kernel(dirfd) && path && path[0] != '/')
-			goto kernel;  /* relative to a kernel directory */
-		return (int)syscall(SYS_openat, dirfd, path, flags, mode);
-	}
-	attach_or_die();
-	dirfd = AT_FDCWD;
-	path = inside;
-kernel:;
+	if (!to_lkd(&dirfd, &path)) return (int)syscall(SYS_openat, dirfd, path, flags, mode);
 	pthread_mutex_lock(&g_fdlock);
 	int fd = adopt_locked(lk_sys_openat(dirfd, path, flags, mode), !!(flags & O_CLOEXEC), 0,
 			      FD_KERNEL);

@@ -5,8 +5,9 @@
  * hooked libc names, marked EXPORT, leave it):
  *   hijack_state.c  LKD_HIJACK, the fd table, placeholders, the library's
  *                   own fds, attaching to lkd
- *   hijack_wait.c   waits on both kernels: the waiter, poll, select,
- *                   epoll, blocking receives and accepts
+ *   hijack_wait.c   waits on both kernels: poll, select, epoll,
+ *                   blocking receives, sends, accepts and connects, over
+ *                   liblkclient's waiter (lk_wait, lkclient_wait.c)
  *   hijack.c        the other hooks: descriptors, sockets, I/O, files
  *                   under the prefix, fork and exec
  * See hijack.c for the design.
@@ -130,7 +131,8 @@ struct rx {
 	socklen_t *fromlen;
 	struct msghdr *msg;
 };
-/* The receive; on a blocking socket a wait signals can interrupt. */
+/* The receive; on a blocking socket a wait signals can interrupt (also
+ * for MSG_WAITALL, which then returns what came). */
 ssize_t receive(const struct rx *a);
 /* A send on a kernel fd: sendto of buf, n (to, tolen). */
 struct tx {
@@ -144,8 +146,12 @@ struct tx {
 /* The send; on a blocking socket, all of it unless a signal or
  * SO_SNDTIMEO comes first, waiting where signals reach the thread. */
 ssize_t transmit(const struct tx *a);
-/* transmit() of a msghdr's iovecs (with ancillary data: lkd's sendmsg). */
+/* transmit() of a msghdr's iovecs; with control messages lkd's sendmsg,
+ * waiting as transmit() does. */
 ssize_t transmit_msg(int fd, const struct msghdr *m, int flags);
+/* connect on a kernel socket; when it blocks, a wait signals can
+ * interrupt. */
+int connect_wait(int fd, const struct sockaddr *addr, socklen_t len);
 /* Before accept on a blocking socket: 0 when a connection waits (or the
  * socket turned out non-blocking), -1/errno (EINTR, EAGAIN). */
 int accept_wait(int fd);

@@ -296,6 +296,19 @@ void protect_received(int fd, const struct msghdr *m)
 
 /* ---- initialisation ------------------------------------------------ */
 
+/* An inherited kernel socket's blocking mode, asked of the kernel: the
+ * blocking calls on it wait where signals reach the thread only when it is
+ * known (NB_BLOCK). Other kernel fds (files under the prefix) stay
+ * NB_UNKNOWN: their reads and writes are plain. */
+static void learn_blocking_mode(int fd)
+{
+	int type;
+	socklen_t len = sizeof(type);
+	if (lk_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0) return;
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl >= 0) set_nb(fd, (fl & O_NONBLOCK) ? NB_NONBLOCK : NB_BLOCK);
+}
+
 static void init_fds_from_env(void)
 {
 	/* Kernel fds kept across exec, by number (set by our execve). */
@@ -305,11 +318,39 @@ static void init_fds_from_env(void)
 		char *end;
 		long fd = strtol(s, &end, 10);
 		if (end == s) break;
-		if (fd >= 0 && fd < MAX_FD) set_kind((int)fd, FD_KERNEL);
+		if (fd >= 0 && fd < MAX_FD) {
+			set_kind((int)fd, FD_KERNEL);
+			learn_blocking_mode((int)fd);
+		}
 		s = *end == ',' ? end + 1 : end;
 	}
 	unsetenv("LKD_HIJACK_FDS");
 }
+
+/* liblkclient's own fds (its waiters' eventfds): a kernel one is made and
+ * placed under g_fdlock like any kernel fd (else a placement could move a
+ * program's fd onto its number inside the kernel), a host one is the
+ * library's, not the program's to close. */
+static int make_kernel_fd(int (*make)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&g_fdlock);
+	int fd = adopt_locked(make(arg), 1, 0, FD_INTERNAL);
+	pthread_mutex_unlock(&g_fdlock);
+	return fd;
+}
+
+static int closed_kernel_fd(int fd) { return close_kernel(fd); }
+
+static void host_fd_of_lib(int fd, int open)
+{
+	if (fd >= 0 && fd < MAX_FD) g_lib[fd] = (unsigned char)open;
+}
+
+static const struct lk_fd_hooks g_fd_hooks = {
+	.make_kernel_fd = make_kernel_fd,
+	.kernel_fd_close = closed_kernel_fd,
+	.host_fd = host_fd_of_lib,
+};
 
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
@@ -336,6 +377,7 @@ static void do_attach(void)
 			lk_errmsg()[0] ? lk_errmsg() : strerror(errno));
 		_exit(126);
 	}
+	lk_set_fd_hooks(&g_fd_hooks);
 	init_fds_from_env();
 	__atomic_store_n(&g_attached, 1, __ATOMIC_RELEASE);
 }

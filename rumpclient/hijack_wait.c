@@ -2,14 +2,14 @@
 /*
  * liblkhijack's waits on both kernels. A poll/select/epoll over kernel
  * fds first asks the kernel with a zero timeout. If nothing is ready, the
- * calling thread's waiter (a helper thread, one per waiting program
- * thread, not per call) blocks in the kernel on the kernel fds plus a
- * kernel eventfd and writes a host eventfd when the kernel side is ready.
- * The program's thread waits on the host (its host fds plus that eventfd,
- * with its timeout and signal mask, so signals interrupt it as on Linux);
- * then the waiter is cancelled through the kernel eventfd and both sides
- * are harvested with zero timeouts. Blocking receives and accepts on
- * kernel sockets wait the same way.
+ * thread waits with lk_wait() (liblkclient's lkclient_wait.c, the one
+ * mechanism for both libraries): a waiter thread blocks in the kernel on
+ * the kernel fds and writes a host eventfd when they are ready, while the
+ * program's thread waits on the host (its host fds plus that eventfd, with
+ * its timeout and signal mask, so signals interrupt it as on Linux); then
+ * the waiter is cancelled and both sides are harvested with zero timeouts.
+ * Blocking receives, sends, accepts and connects on kernel sockets wait
+ * the same way (lk_wait_socket).
  */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE  /* we define the functions it would wrap */
@@ -41,140 +41,6 @@
 #include "rumpclient/hijack.h"
 #include "rumpclient/lkclient.h"
 
-
-/* ---- the waiter: kernel readiness as a host eventfd ----------------- */
-
-struct waiter {
-	pid_t pid;		/* the process it was made in */
-	pthread_t thread;
-	int hev;		/* host eventfd the waiter writes */
-	int kev;		/* kernel eventfd that cancels its wait */
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct pollfd *kfds;	/* the kernel fds, then kev */
-	nfds_t n, cap;
-	int armed, done, quit;
-};
-
-static __thread struct waiter *t_waiter __attribute__((tls_model("initial-exec")));
-static pthread_key_t g_waiter_key;
-static pthread_once_t g_waiter_key_once = PTHREAD_ONCE_INIT;
-
-static void *waiter_main(void *arg)
-{
-	struct waiter *w = arg;
-	uint64_t one = 1, v;
-	pthread_mutex_lock(&w->mu);
-	for (;;) {
-		while (!w->armed && !w->quit) pthread_cond_wait(&w->cv, &w->mu);
-		if (w->quit) break;
-		pthread_mutex_unlock(&w->mu);
-		/*
-		 * A cancel is drained only by the poll that saw it: a cancel
-		 * written after the poll ended (it ended for a kernel fd) stays
-		 * and makes the next poll return at once, a spurious wake-up
-		 * the callers' loops absorb. Draining before the poll instead
-		 * could swallow a cancel meant for this poll, which would then
-		 * never end.
-		 */
-		struct pollfd *cancel = &w->kfds[w->n - 1];
-		cancel->revents = 0;
-		lk_sys_poll(w->kfds, w->n, -1);
-		if (cancel->revents & POLLIN) lk_sys_read(w->kev, &v, sizeof(v));
-		syscall(SYS_write, w->hev, &one, sizeof(one));
-		pthread_mutex_lock(&w->mu);
-		w->armed = 0;
-		w->done = 1;
-		pthread_cond_broadcast(&w->cv);
-	}
-	pthread_mutex_unlock(&w->mu);
-	close_kernel(w->kev);
-	g_lib[w->hev] = 0;
-	syscall(SYS_close, w->hev);
-	free(w->kfds);
-	free(w);
-	return NULL;
-}
-
-static void waiter_stop(void *arg)
-{
-	struct waiter *w = arg;
-	if (w == NULL || w->pid != getpid()) return;
-	pthread_mutex_lock(&w->mu);
-	w->quit = 1;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-}
-
-static void make_waiter_key(void) { pthread_key_create(&g_waiter_key, waiter_stop); }
-
-static struct waiter *this_waiter(void)
-{
-	struct waiter *w = t_waiter;
-	/* After fork the parent's waiter thread does not exist here. */
-	if (w != NULL && w->pid == getpid()) return w;
-	pthread_once(&g_waiter_key_once, make_waiter_key);
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) return NULL;
-	w->pid = getpid();
-	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
-	w->hev = (int)syscall(SYS_eventfd2, 0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (w->hev >= 0 && w->hev < MAX_FD) g_lib[w->hev] = 1;
-	pthread_mutex_lock(&g_fdlock);
-	w->kev = adopt_locked(lk_sys_eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC), 1, 0, FD_INTERNAL);
-	pthread_mutex_unlock(&g_fdlock);
-	if (w->hev < 0 || w->kev < 0) goto fail;
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);  /* signals are the program's threads' */
-	int r = pthread_create(&w->thread, NULL, waiter_main, w);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (r != 0) { errno = r; goto fail; }
-	pthread_detach(w->thread);
-	t_waiter = w;
-	pthread_setspecific(g_waiter_key, w);
-	return w;
-fail:
-	if (w->hev >= 0) syscall(SYS_close, w->hev);
-	if (w->kev >= 0) close_kernel(w->kev);
-	free(w);
-	return NULL;
-}
-
-static int waiter_arm(struct waiter *w, const struct pollfd *k, nfds_t nk)
-{
-	if (nk + 1 > w->cap) {
-		struct pollfd *p = realloc(w->kfds, (nk + 1) * sizeof(*p));
-		if (p == NULL) { errno = ENOMEM; return -1; }
-		w->kfds = p;
-		w->cap = nk + 1;
-	}
-	pthread_mutex_lock(&w->mu);
-	memcpy(w->kfds, k, nk * sizeof(*k));
-	w->kfds[nk] = (struct pollfd){.fd = w->kev, .events = POLLIN};
-	w->n = nk + 1;
-	w->done = 0;
-	w->armed = 1;
-	pthread_cond_signal(&w->cv);
-	pthread_mutex_unlock(&w->mu);
-	return 0;
-}
-
-/* Cancels the waiter's kernel wait if it still runs, and waits for it. */
-static void waiter_finish(struct waiter *w)
-{
-	uint64_t one = 1, v;
-	pthread_mutex_lock(&w->mu);
-	if (!w->done) {
-		pthread_mutex_unlock(&w->mu);
-		lk_sys_write(w->kev, &one, sizeof(one));
-		pthread_mutex_lock(&w->mu);
-		while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
-	}
-	pthread_mutex_unlock(&w->mu);
-	syscall(SYS_read, w->hev, &v, sizeof(v));
-}
 
 /* ---- mixed poll: the core of every wait ----------------------------- */
 
@@ -244,37 +110,6 @@ static const sigset_t *wait_mask(const struct sig_hold *s, const sigset_t *mask)
 }
 
 /*
- * Blocks until an entry of h (host fds) or k (kernel fds) may be ready
- * (1), `left` passes (0; NULL: no timeout) or a signal arrives (-1/EINTR).
- * Fills no revents: the caller harvests both sides with zero timeouts.
- */
-static int mixed_block(const struct pollfd *h, nfds_t nh, const struct pollfd *k, nfds_t nk,
-		       const struct timespec *left, const sigset_t *mask)
-{
-	struct waiter *w = this_waiter();
-	if (w == NULL) return -1;
-	struct pollfd small[16], *hw = small;
-	if (nh + 1 > 16) {
-		hw = malloc((nh + 1) * sizeof(*hw));
-		if (hw == NULL) { errno = ENOMEM; return -1; }
-	}
-	if (nh) memcpy(hw, h, nh * sizeof(*h));
-	hw[nh] = (struct pollfd){.fd = w->hev, .events = POLLIN};
-	int r = -1, err = ENOMEM;
-	if (waiter_arm(w, k, nk) == 0) {
-		r = host_ppoll(hw, nh + 1, left, mask);
-		err = errno;
-		waiter_finish(w);
-	}
-	if (hw != small) free(hw);
-	if (r < 0) {
-		errno = err;
-		return -1;
-	}
-	return r > 0;
-}
-
-/*
  * Waits until an entry of h (host fds) or k (kernel fds) is ready, the
  * timeout (NULL: none) passes or a signal arrives. Fills every revents;
  * returns the number of ready entries, or -1/errno (EINTR).
@@ -303,7 +138,7 @@ static int mixed_poll(struct pollfd *h, nfds_t nh, struct pollfd *k, nfds_t nk,
 			result = 0;
 			break;
 		}
-		int r = mixed_block(h, nh, k, nk, timeout ? &left : NULL, wait_mask(&hold, mask));
+		int r = lk_wait(h, nh, k, nk, timeout ? &left : NULL, wait_mask(&hold, mask));
 		if (r < 0) {
 			result = -1;
 			break;
@@ -499,7 +334,7 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct
 		struct timespec left;
 		if (t && !time_left(deadline, &left)) break;
 		const struct pollfd h = {.fd = epfd, .events = POLLIN}, k = {.fd = kep, .events = POLLIN};
-		int r = mixed_block(&h, 1, &k, 1, t ? &left : NULL, wait_mask(&hold, mask));
+		int r = lk_wait(&h, 1, &k, 1, t ? &left : NULL, wait_mask(&hold, mask));
 		if (r < 0) {
 			n = -1;
 			break;
@@ -532,56 +367,53 @@ EXPORT int epoll_pwait2(int epfd, struct epoll_event *evs, int max, const struct
 /* ---- blocking calls on kernel sockets ------------------------------ */
 
 /*
- * A blocking receive or accept on a kernel socket would block inside lkd,
- * out of reach of the program's signals. Instead it is tried without
- * blocking, and when nothing is there the thread waits as poll does
- * (mixed_block: a signal with a handler interrupts it), then tries again.
- * After a signal the call fails with EINTR, unless every installed
- * handler asked for SA_RESTART and the socket has no timeout, as Linux
- * restarts it then. SO_RCVTIMEO bounds the wait (EAGAIN), as in Linux.
+ * A blocking receive, send, accept or connect on a kernel socket would
+ * block inside lkd, out of reach of the program's signals. Instead it is
+ * tried without blocking, and when nothing is there the thread waits as
+ * poll does (lk_wait_socket: a signal with a handler interrupts it), then
+ * tries again. After a signal the call fails with EINTR, unless every
+ * installed handler asked for SA_RESTART and the socket has no timeout, as
+ * Linux restarts it then. SO_RCVTIMEO bounds the wait (EAGAIN), as in
+ * Linux.
+ *
+ * 1: `events` may be there, try again; 0: EAGAIN (timed out, or the socket
+ * is non-blocking after all, which the table then says); -1: errno
+ * (EINTR). `restart` 0: the call already did part of its work.
  */
-static int restartable(void)
+static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask, int restart)
 {
-	for (int sig = 1; sig < _NSIG; sig++) {
-		struct sigaction sa;
-		if (sig == SIGKILL || sig == SIGSTOP || sigaction(sig, NULL, &sa) < 0) continue;
-		if (sa.sa_handler == SIG_DFL || sa.sa_handler == SIG_IGN) continue;
-		if (!(sa.sa_flags & SA_RESTART)) return 0;
-	}
-	return 1;
-}
-
-/* 1: `events` may be there, try again; 0: EAGAIN (timed out after the
- * socket's `timeo_opt`, or the socket is non-blocking after all); -1:
- * errno (EINTR). */
-static int wait_blocking(int fd, short events, int timeo_opt, const sigset_t *mask)
-{
-	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
-	if (fl < 0) return -1;
-	if (fl & O_NONBLOCK) {
+	int r = lk_wait_socket(fd, events, timeo_opt, mask, restart);
+	if (r < 0 && errno == EAGAIN) {
 		set_nb(fd, NB_NONBLOCK);
-		errno = EAGAIN;
 		return 0;
 	}
-	struct timeval tv = {0, 0};
-	socklen_t len = sizeof(tv);
-	struct timespec ts, *tp = NULL;
-	if (lk_sys_getsockopt(fd, SOL_SOCKET, timeo_opt, &tv, &len) == 0 &&
-	    (tv.tv_sec || tv.tv_usec)) {
-		ts.tv_sec = tv.tv_sec;
-		ts.tv_nsec = tv.tv_usec * 1000;
-		tp = &ts;
-	}
-	const struct pollfd k = {.fd = fd, .events = events};
+	return r;
+}
+
+/*
+ * Runs `attempt` (a call on kernel socket fd that does not block) until it
+ * gives something else than EAGAIN, waiting for `events` between tries as
+ * wait_blocking() does: -1/EINTR when a signal interrupts, EAGAIN after
+ * the socket's `timeo_opt`.
+ */
+static ssize_t retry_blocking(int fd, short events, int timeo_opt,
+			      ssize_t (*attempt)(const void *arg), const void *arg)
+{
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	ssize_t r;
 	for (;;) {
-		int r = mixed_block(NULL, 0, &k, 1, tp, mask);
-		if (r > 0) return 1;
-		if (r == 0) {
-			errno = EAGAIN;
-			return 0;
+		r = attempt(arg);
+		if (r >= 0 || errno != EAGAIN) break;
+		if (wait_blocking(fd, events, timeo_opt, &hold.old, 1) <= 0) {
+			r = -1;
+			break;
 		}
-		if (errno != EINTR || tp != NULL || !restartable()) return -1;
 	}
+	int err = errno;
+	release_signals(&hold);
+	errno = err;
+	return r;
 }
 
 static ssize_t receive_once(const struct rx *a, int flags)
@@ -590,23 +422,150 @@ static ssize_t receive_once(const struct rx *a, int flags)
 	return lk_sys_recvfrom(a->fd, a->buf, a->n, flags, a->from, a->fromlen);
 }
 
-ssize_t receive(const struct rx *a)
+static ssize_t receive_nonblocking(const void *arg)
 {
-	/* MSG_WAITALL waits for all of it inside lkd, as asked. */
-	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_WAITALL)))
-		return receive_once(a, a->flags);
+	const struct rx *a = arg;
+	return receive_once(a, a->flags | MSG_DONTWAIT);
+}
+
+/* Moves a receive's buffers `n` bytes on (after a piece of MSG_WAITALL). */
+static void advance(struct rx *a, size_t n)
+{
+	if (a->msg == NULL) {
+		a->buf = (char *)a->buf + n;
+		a->n -= n;
+		return;
+	}
+	struct msghdr *m = a->msg;
+	while (m->msg_iovlen > 0 && n >= m->msg_iov[0].iov_len) {
+		n -= m->msg_iov[0].iov_len;
+		m->msg_iov++;
+		m->msg_iovlen--;
+	}
+	if (m->msg_iovlen > 0) {
+		m->msg_iov[0].iov_base = (char *)m->msg_iov[0].iov_base + n;
+		m->msg_iov[0].iov_len -= n;
+	}
+}
+
+static int is_stream(int fd)
+{
+	int type = 0;
+	socklen_t len = sizeof(type);
+	return lk_sys_getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_STREAM;
+}
+
+/*
+ * MSG_WAITALL on a blocking socket, as Linux's stream receive: pieces taken
+ * without blocking until all of it came, the stream ended, an error, a
+ * timeout or a signal; then what came, or the error if nothing did (a
+ * signal before anything came restarts it where Linux restarts). A
+ * datagram socket returns its one message, as Linux does.
+ */
+static ssize_t receive_all(const struct rx *a)
+{
+	struct rx piece = *a;
+	struct msghdr m;
+	struct iovec *iov = NULL;
+	size_t want = a->n, done = 0;
+	if (a->msg) {
+		/* A copy of the caller's iovecs, which advance() moves on. */
+		m = *a->msg;
+		want = 0;
+		for (size_t i = 0; i < m.msg_iovlen; i++) want += m.msg_iov[i].iov_len;
+		iov = malloc((m.msg_iovlen ? m.msg_iovlen : 1) * sizeof(*iov));
+		if (iov == NULL) {
+			errno = ENOMEM;
+			return -1;
+		}
+		if (m.msg_iovlen) memcpy(iov, m.msg_iov, m.msg_iovlen * sizeof(*iov));
+		m.msg_iov = iov;
+		piece.msg = &m;
+	}
+	const int flags = (a->flags & ~MSG_WAITALL) | MSG_DONTWAIT;
 	struct sig_hold hold;
 	hold_signals(&hold, 1);
-	ssize_t r;
+	ssize_t result = 0;
+	int stream = -1;  /* asked once a piece falls short */
 	for (;;) {
-		r = receive_once(a, a->flags | MSG_DONTWAIT);
-		if (r >= 0 || errno != EAGAIN) break;
-		if (wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old) <= 0) {
-			r = -1;
+		ssize_t r = receive_once(&piece, flags);
+		if (r > 0) {
+			done += (size_t)r;
+			if (done >= want) break;
+			if (stream < 0) stream = is_stream(a->fd);
+			if (!stream) break;
+			advance(&piece, (size_t)r);
+			continue;
+		}
+		if (r == 0) break;  /* the end of the stream */
+		if (errno != EAGAIN ||
+		    wait_blocking(a->fd, POLLIN, SO_RCVTIMEO, &hold.old, done == 0) <= 0) {
+			result = -1;
 			break;
 		}
 	}
 	int err = errno;
+	release_signals(&hold);
+	if (a->msg) {
+		a->msg->msg_namelen = m.msg_namelen;
+		a->msg->msg_controllen = m.msg_controllen;
+		a->msg->msg_flags = m.msg_flags;
+		free(iov);
+	}
+	if (done > 0) return (ssize_t)done;
+	errno = err;
+	return result;
+}
+
+ssize_t receive(const struct rx *a)
+{
+	/* MSG_ERRQUEUE never waits on Linux (an empty queue is EAGAIN at
+	 * once); MSG_PEEK with MSG_WAITALL waits for all of it inside lkd. */
+	if (nb_of(a->fd) == NB_NONBLOCK)  /* spares liblkclient asking the mode */
+		return receive_once(a, a->flags | MSG_DONTWAIT);
+	if (nb_of(a->fd) != NB_BLOCK || (a->flags & (MSG_DONTWAIT | MSG_ERRQUEUE)) ||
+	    (a->flags & (MSG_WAITALL | MSG_PEEK)) == (MSG_WAITALL | MSG_PEEK))
+		return receive_once(a, a->flags);
+	if (a->flags & MSG_WAITALL) return receive_all(a);
+	return retry_blocking(a->fd, POLLIN, SO_RCVTIMEO, receive_nonblocking, a);
+}
+
+/*
+ * A blocking connect: started without blocking (O_NONBLOCK set for the
+ * call and put back at once) and waited for as poll waits, so that a
+ * signal interrupts it: EINTR, the connection going on as on Linux, or a
+ * restart under SA_RESTART. SO_SNDTIMEO bounds it (EINPROGRESS, as Linux).
+ * The outcome is the socket's SO_ERROR, which Linux's connect also takes.
+ */
+int connect_wait(int fd, const struct sockaddr *addr, socklen_t len)
+{
+	int fl = lk_sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0) return -1;
+	if (fl & O_NONBLOCK) {
+		set_nb(fd, NB_NONBLOCK);
+		return lk_sys_connect(fd, addr, len);
+	}
+	struct sig_hold hold;
+	hold_signals(&hold, 1);
+	lk_sys_fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+	int r = lk_sys_connect(fd, addr, len);
+	int err = errno;
+	lk_sys_fcntl(fd, F_SETFL, fl);
+	if (r < 0 && err == EINPROGRESS) {
+		int w = wait_blocking(fd, POLLOUT, SO_SNDTIMEO, &hold.old, 1);
+		if (w > 0) {
+			int soerr = 0;
+			socklen_t n = sizeof(soerr);
+			r = lk_sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &n);
+			err = errno;
+			if (r == 0 && soerr != 0) {
+				r = -1;
+				err = soerr;
+			}
+		} else {
+			err = w == 0 ? EINPROGRESS : errno;
+		}
+	}
 	release_signals(&hold);
 	errno = err;
 	return r;
@@ -625,7 +584,7 @@ int accept_wait(int fd)
 			r = r < 0 ? -1 : 0;
 			break;
 		}
-		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old);
+		r = wait_blocking(fd, POLLIN, SO_RCVTIMEO, &hold.old, 1);
 		if (r < 0) break;
 		if (r == 0) {
 			r = nb_of(fd) == NB_NONBLOCK ? 0 : -1;
@@ -660,7 +619,8 @@ ssize_t transmit(const struct tx *a)
 			}
 			continue;
 		}
-		if (errno != EAGAIN || wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old) <= 0) {
+		if (errno != EAGAIN ||
+		    wait_blocking(a->fd, POLLOUT, SO_SNDTIMEO, &hold.old, done == 0) <= 0) {
 			result = done > 0 ? (ssize_t)done : -1;
 			break;
 		}
@@ -671,24 +631,49 @@ ssize_t transmit(const struct tx *a)
 	return result;
 }
 
+/* sendmsg with control messages: the kernel's own sendmsg, tried without
+ * blocking and waited for as transmit() waits, so that a signal reaches
+ * the thread. */
+struct control_tx {
+	int fd;
+	const struct msghdr *m;
+	int flags;
+};
+
+static ssize_t send_control_nonblocking(const void *arg)
+{
+	const struct control_tx *a = arg;
+	return lk_sys_sendmsg(a->fd, a->m, a->flags | MSG_DONTWAIT);
+}
+
 ssize_t transmit_msg(int fd, const struct msghdr *m, int flags)
 {
-	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT) || m->msg_controllen != 0)
+	if (nb_of(fd) != NB_BLOCK || (flags & MSG_DONTWAIT))
 		return lk_sys_sendmsg(fd, m, flags);
-	size_t total = 0;
+	size_t total = 0, sent = 0;
 	for (size_t i = 0; i < m->msg_iovlen; i++) total += m->msg_iov[i].iov_len;
+	if (m->msg_controllen != 0) {
+		/* A datagram goes whole; a stream may take part of it, and the
+		 * rest follows as plain sends, as Linux goes on sending a
+		 * blocking stream message after its control messages. */
+		const struct control_tx a = {.fd = fd, .m = m, .flags = flags};
+		ssize_t r = retry_blocking(fd, POLLOUT, SO_SNDTIMEO, send_control_nonblocking, &a);
+		if (r < 0 || (size_t)r >= total) return r;
+		sent = (size_t)r;
+	}
 	char *buf = malloc(total ? total : 1);
 	if (buf == NULL) {
 		errno = ENOMEM;
-		return -1;
+		return sent > 0 ? (ssize_t)sent : -1;
 	}
 	for (size_t i = 0, at = 0; i < m->msg_iovlen; at += m->msg_iov[i].iov_len, i++)
 		memcpy(buf + at, m->msg_iov[i].iov_base, m->msg_iov[i].iov_len);
-	struct tx a = {.fd = fd, .buf = buf, .n = total, .flags = flags,
+	struct tx a = {.fd = fd, .buf = buf + sent, .n = total - sent, .flags = flags,
 		       .to = m->msg_name, .tolen = m->msg_namelen};
 	ssize_t r = transmit(&a);
 	int err = errno;
 	free(buf);
 	errno = err;
-	return r;
+	if (r < 0) return sent > 0 ? (ssize_t)sent : -1;
+	return (ssize_t)(sent + (size_t)r);
 }

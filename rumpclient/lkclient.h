@@ -23,12 +23,14 @@
 #define LKD_RUMPCLIENT_LKCLIENT_H
 
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <sys/uio.h>
 
 #ifdef __cplusplus
@@ -60,6 +62,48 @@ int lk_exec(const char *path, char *const argv[], char *const envp[]);
  * translation. -1/errno; ENOSYS for calls lkd does not serve. */
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+/*
+ * Waits that host signals interrupt. A call blocked inside lkd cannot see
+ * the program's signals, so the blocking calls below (accept, recv*,
+ * poll, epoll_wait) never block there: they are tried without blocking,
+ * and when nothing is there the thread waits on the host (a helper thread
+ * per waiting thread watches the kernel side and is cancelled afterwards,
+ * so nothing stays running in lkd). A signal with a handler then gives
+ * EINTR as on Linux; accept and recv* are restarted when every handler has
+ * SA_RESTART and the socket has no SO_RCVTIMEO (which gives EAGAIN), poll
+ * and epoll_wait never are. The same primitives, for programs that mix
+ * host and kernel fds:
+ */
+/* Blocks until an entry of `host` (host fds) or `kernel` (kernel fds) may
+ * be ready (1), `timeout` passes (0; NULL: none) or a signal arrives
+ * (-1, EINTR), waiting with signal mask `mask` (NULL: the thread's). Fills
+ * no revents: poll both sides with a zero timeout afterwards. Call it with
+ * signals blocked and pass the mask to wait under (as ppoll), or a signal
+ * arriving just before the wait is only seen after it. */
+int lk_wait(const struct pollfd *host, nfds_t nh, const struct pollfd *kernel, nfds_t nk,
+	    const struct timespec *timeout, const sigset_t *mask);
+/* lk_wait() for `events` on kernel socket fd, bounded by its `timeo_opt`
+ * (SO_RCVTIMEO, SO_SNDTIMEO): 1 when they may be there; 0 when the
+ * timeout passed (errno EAGAIN); -1 with errno EINTR (a signal, after
+ * restarting where Linux restarts unless `restart` is 0: the caller
+ * already did part of its work), or EAGAIN when the socket is non-blocking
+ * (the caller's call answers for itself). */
+int lk_wait_socket(int fd, short events, int timeo_opt, const sigset_t *mask, int restart);
+/* For a library that mirrors kernel fd numbers on the host (liblkhijack):
+ * the fds liblkclient makes for its own use (a waiter's eventfds) go
+ * through it. make_kernel_fd calls make(arg), which creates the kernel fd
+ * (or returns -1), and returns the number to use (the fd moved there) or
+ * -1, so that it can create and place it under its own lock;
+ * kernel_fd_close closes one; host_fd says a host fd of liblkclient's was
+ * opened (1) or is about to be closed (0). A NULL member: liblkclient does
+ * that itself. Set once, before any wait. */
+struct lk_fd_hooks {
+	int (*make_kernel_fd)(int (*make)(void *arg), void *arg);
+	int (*kernel_fd_close)(int kernel_fd);
+	void (*host_fd)(int host_fd, int open);
+};
+void lk_set_fd_hooks(const struct lk_fd_hooks *hooks);
+
 /* Sockets */
 int lk_sys_socket(int domain, int type, int protocol);
 int lk_sys_socketpair(int domain, int type, int protocol, int sv[2]);
@@ -74,7 +118,12 @@ ssize_t lk_sys_sendto(int fd, const void *buf, size_t len, int flags,
 		      const struct sockaddr *to, socklen_t tolen);
 ssize_t lk_sys_recvfrom(int fd, void *buf, size_t len, int flags,
 			struct sockaddr *from, socklen_t *fromlen);
-/* Without ancillary data (msg_controllen must be 0: EOPNOTSUPP). */
+/* With control messages (IP_PKTINFO, IP_TOS, IP_TTL, IPV6_PKTINFO,
+ * IPV6_HOPLIMIT, IPV6_TCLASS, SO_TIMESTAMPING, ...: what the kernel takes
+ * for the socket), the kernel's sendmsg; the message and its control data
+ * must then fit a channel's data area (else EMSGSIZE; over 20480 bytes of
+ * control data ENOBUFS, as Linux by default). SCM_RIGHTS: EOPNOTSUPP (lkd
+ * passes no descriptors between processes; host AF_UNIX sockets do). */
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr *msg, int flags);
 /* The kernel's recvmsg: msg_flags (MSG_TRUNC, MSG_CTRUNC, ...),
  * msg_namelen and msg_controllen as it sets them; control messages in the
@@ -99,10 +148,11 @@ int lk_sys_close(int fd);
  * F_OFD_*) a struct flock *, for F_GETOWN_EX/F_SETOWN_EX a struct
  * f_owner_ex *. Other commands that take pointers: EPERM. */
 int lk_sys_fcntl(int fd, int cmd, long arg);
-/* FIONREAD and FIONBIO (an int), and one link's struct ifreq requests:
+/* FIONREAD and FIONBIO (an int), one link's struct ifreq requests:
  * SIOCGIFNAME, SIOCGIFINDEX, SIOC[GS]IFFLAGS, SIOC[GS]IFADDR,
  * SIOC[GS]IFNETMASK, SIOC[GS]IFBRDADDR, SIOC[GS]IFMTU, SIOCGIFHWADDR,
- * SIOCGIFTXQLEN. Others: EPERM. */
+ * SIOCGIFTXQLEN, and SIOCGIFCONF (a struct ifconf: its buffer, at most a
+ * channel's data area, else EMSGSIZE). Others: EPERM. */
 int lk_sys_ioctl(int fd, unsigned long req, void *arg);
 int lk_sys_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 int lk_sys_epoll_create1(int flags);
@@ -118,6 +168,9 @@ int lk_sys_pipe2(int fds[2], int flags);
 int lk_sys_openat(int dirfd, const char *path, int flags, mode_t mode);
 off_t lk_sys_lseek(int fd, off_t off, int whence);
 int lk_sys_fstat(int fd, struct stat *st);
+/* fstatat(2): flags AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH; translated to the
+ * host's struct stat as lk_sys_fstat. */
+int lk_sys_fstatat(int dirfd, const char *path, struct stat *st, int flags);
 struct statx;
 int lk_sys_statx(int dirfd, const char *path, int flags, unsigned int mask,
 		 struct statx *stx);
@@ -125,6 +178,9 @@ int lk_sys_mkdirat(int dirfd, const char *path, mode_t mode);
 int lk_sys_unlinkat(int dirfd, const char *path, int flags);
 int lk_sys_renameat(int olddirfd, const char *oldpath, int newdirfd,
 		    const char *newpath);
+/* renameat2(2): RENAME_NOREPLACE, RENAME_EXCHANGE, ... */
+int lk_sys_renameat2(int olddirfd, const char *oldpath, int newdirfd,
+		     const char *newpath, unsigned int flags);
 ssize_t lk_sys_getdents64(int fd, void *buf, size_t len);
 int lk_sys_fsync(int fd);
 int lk_sys_ftruncate(int fd, off_t len);

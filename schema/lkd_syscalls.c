@@ -5,9 +5,11 @@
  * stat 128 bytes, struct statx 256, struct epoll_event 12 (packed),
  * struct pollfd 8, struct timespec 16, a sockaddr at most 128, the
  * signal mask 8, struct flock 32, struct f_owner_ex 8 (the same as on
- * x86-64 hosts, whose fcntl numbers are the generic ones too). readv/writev
- * and sendmsg are flattened by the client (one buffer: read/write/sendto);
- * recvmsg's struct msghdr crosses as struct lkd_channel_msghdr.
+ * x86-64 hosts, whose fcntl numbers are the generic ones too; newfstatat
+ * writes the generic struct stat too). readv/writev
+ * and sendmsg without control messages are flattened by the client (one
+ * buffer: read/write/sendto); recvmsg's and sendmsg's struct msghdr cross
+ * as struct lkd_channel_msghdr.
  */
 #include "schema/lkd_syscalls.h"
 
@@ -35,6 +37,7 @@
 #define SOCKADDR(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 0, 128 }
 #define SOCKADDR_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 1, 128 }
 #define MSGHDR { LKD_ARG_MSGHDR, LKD_SIZE_NONE, 0, 0, 0 }
+#define MSGHDR_IN { LKD_ARG_MSGHDR_IN, LKD_SIZE_NONE, 0, 0, 0 }
 
 #define CALL(name, ...) { #name, LKD_NR_##name, { __VA_ARGS__ } }
 
@@ -65,6 +68,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(pwrite64, V, IN_ARG(2), V, V),
 	CALL(ppoll, INOUT_TIMES(1, 8), V, INOUT_FIXED_OR_NULL(16),
 	     IN_FIXED_OR_NULL(8), V),
+	CALL(newfstatat, V, PATH, OUT_FIXED(128), V),
 	CALL(fstat, V, OUT_FIXED(128)),
 	CALL(fsync, V),
 	CALL(fdatasync, V),
@@ -88,8 +92,10 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(setsockopt, V, V, V, IN_ARG(4), V),
 	CALL(getsockopt, V, V, V, OUT_AT_PTR(4), INOUT_FIXED(4)),
 	CALL(shutdown, V, V),
+	CALL(sendmsg, V, MSGHDR_IN, V),
 	CALL(recvmsg, V, MSGHDR, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
+	CALL(renameat2, V, PATH, V, PATH, V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
 };
 
@@ -125,6 +131,7 @@ const unsigned lkd_fcntl_commands_size =
 	sizeof(lkd_fcntl_commands) / sizeof(lkd_fcntl_commands[0]);
 
 #define IOCTL(cmd, arg) { (cmd), { "ioctl " #cmd, LKD_NR_ioctl, { V, V, arg } } }
+#define IFCONF { LKD_ARG_IFCONF, LKD_SIZE_NONE, 0, 0, 0 }
 /* struct ifreq: a link's name and one union member, 40 bytes on 64-bit. */
 #define IFREQ INOUT_FIXED(40)
 
@@ -132,7 +139,7 @@ const struct lkd_command_desc lkd_ioctl_commands[] = {
 	IOCTL(FIONREAD, INOUT_FIXED(4)),
 	IOCTL(FIONBIO, INOUT_FIXED(4)),
 	/* One link by name or index: what ifconfig-era programs and libraries
-	 * ask. SIOCGIFCONF is not served: its struct holds a pointer. */
+	 * ask. */
 	IOCTL(SIOCGIFNAME, IFREQ),
 	IOCTL(SIOCGIFINDEX, IFREQ),
 	IOCTL(SIOCGIFFLAGS, IFREQ),
@@ -147,6 +154,9 @@ const struct lkd_command_desc lkd_ioctl_commands[] = {
 	IOCTL(SIOCSIFMTU, IFREQ),
 	IOCTL(SIOCGIFHWADDR, IFREQ),
 	IOCTL(SIOCGIFTXQLEN, IFREQ),
+	/* Every link with an IPv4 address: struct ifconf, whose buffer the
+	 * kernel fills, crosses as struct lkd_channel_ifconf. */
+	IOCTL(SIOCGIFCONF, IFCONF),
 };
 
 const unsigned lkd_ioctl_commands_size =

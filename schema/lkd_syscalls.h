@@ -30,6 +30,14 @@ enum lkd_arg_kind {
 	LKD_ARG_MSGHDR,		/* struct msghdr the kernel reads and updates,
 				   and the buffers it names: crosses the
 				   channel as struct lkd_channel_msghdr */
+	LKD_ARG_MSGHDR_IN,	/* struct msghdr the kernel only reads
+				   (sendmsg): the same header, nothing goes
+				   back; its control messages are copied
+				   privately by the server and checked */
+	LKD_ARG_IFCONF,		/* struct ifconf (ioctl SIOCGIFCONF), which
+				   holds a pointer to the buffer the kernel
+				   fills: crosses the channel as struct
+				   lkd_channel_ifconf */
 };
 
 enum lkd_size_rule {
@@ -77,8 +85,8 @@ struct lkd_command_desc {
 };
 extern const struct lkd_command_desc lkd_fcntl_commands[];
 extern const unsigned lkd_fcntl_commands_size;
-/* ioctl likewise, by request: FIONREAD, FIONBIO and the struct ifreq
- * requests of one link (SIOCGIFINDEX, SIOCGIFFLAGS, ...). */
+/* ioctl likewise, by request: FIONREAD, FIONBIO, the struct ifreq
+ * requests of one link (SIOCGIFINDEX, SIOCGIFFLAGS, ...) and SIOCGIFCONF. */
 extern const struct lkd_command_desc lkd_ioctl_commands[];
 extern const unsigned lkd_ioctl_commands_size;
 
@@ -90,8 +98,8 @@ extern const unsigned lkd_ioctl_commands_size;
 const struct lkd_syscall_desc *lkd_syscall_describe(int nr, uint64_t arg1);
 
 /*
- * LKD_ARG_MSGHDR (recvmsg): the header the client writes at the argument's
- * offset. The buffers are regions of the data area, as offsets; one data
+ * LKD_ARG_MSGHDR (recvmsg) and LKD_ARG_MSGHDR_IN (sendmsg): the header the
+ * client writes at the argument's offset. The buffers are regions of the data area, as offsets; one data
  * buffer (the client gathers and scatters the caller's iovecs). The server
  * checks each region, hands the kernel a private struct msghdr and iovec
  * built from its own copy of this header, and afterwards writes back the
@@ -105,6 +113,36 @@ struct lkd_channel_msghdr {
 	uint32_t datalen;	/* room */
 	uint32_t controllen;	/* in: room; out: bytes of control messages */
 	uint32_t flags;		/* out: msg_flags */
+};
+
+/*
+ * sendmsg (LKD_ARG_MSGHDR_IN): the name region needs only as many bytes as
+ * the kernel reads of it (namelen, at most LKD_CHANNEL_NAME_MAX: a longer
+ * one is cut there, one over INT_MAX refused, as Linux does); the data
+ * region is the whole message (no cutting: a datagram is one piece); the
+ * control messages, at most LKD_CHANNEL_CONTROL_MAX bytes (Linux's default
+ * optmem_max: more is -ENOBUFS, as Linux says), are copied privately before
+ * they are checked. SCM_RIGHTS is refused (-EOPNOTSUPP): the kernel would
+ * take its numbers as the kernel process's fds and install them in the
+ * receiver's kernel process, where liblkhijack has no placeholder for
+ * them; a program passing fds means its host fds, which host AF_UNIX
+ * sockets carry on the host.
+ */
+#define LKD_CHANNEL_NAME_MAX 128u
+#define LKD_CHANNEL_CONTROL_MAX 20480u
+
+/*
+ * LKD_ARG_IFCONF (SIOCGIFCONF): the header the client writes at the
+ * argument's offset. The server checks the buffer's region (len bytes;
+ * none when len is negative as an int, which the kernel fills nothing of),
+ * hands the kernel a private struct ifconf pointing at it, and afterwards
+ * writes back len: the bytes of struct ifreq (40 each) the kernel wrote,
+ * or with a NULL buffer the bytes it would write. 16 bytes.
+ */
+struct lkd_channel_ifconf {
+	uint64_t buf;		/* offset, or UINT64_MAX (LKD_CHANNEL_NULL) */
+	uint32_t len;		/* in: room (an int); out: bytes written */
+	uint32_t reserved;
 };
 
 #ifdef __cplusplus

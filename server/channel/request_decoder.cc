@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include <cerrno>
+#include <climits>
 #include <cstddef>
 #include <cstring>
 
@@ -35,19 +36,45 @@ bool MsgRegion(uint64_t offset, uint32_t len, bool nullable, uint8_t* data,
   return true;
 }
 
-// LKD_ARG_MSGHDR: one read of the header into private memory, then a
-// private msghdr whose every pointer lies in the data area.
+// Whether the control messages in `control` (the private copy) hold an
+// SCM_RIGHTS message. Walked as the kernel walks them (CMSG_FIRSTHDR,
+// CMSG_NXTHDR); the walk stops at the first malformed header, which the
+// kernel refuses (-EINVAL) before it acts on any message.
+bool HasScmRights(const uint8_t* control, size_t len) {
+  size_t at = 0;
+  while (len - at >= sizeof(cmsghdr)) {
+    cmsghdr c;
+    memcpy(&c, control + at, sizeof(c));
+    if (c.cmsg_len < sizeof(cmsghdr) || c.cmsg_len > len - at) return false;
+    if (c.cmsg_level == SOL_SOCKET && c.cmsg_type == SCM_RIGHTS) return true;
+    const size_t next = CMSG_ALIGN(c.cmsg_len);
+    if (next > len - at) return false;
+    at += next;
+  }
+  return false;
+}
+
+// LKD_ARG_MSGHDR and LKD_ARG_MSGHDR_IN: one read of the header into
+// private memory, then a private msghdr whose every pointer lies in the
+// data area (or, for sendmsg's control messages, in a private copy).
 int DecodeMsghdr(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_size,
-                 int arg, DecodedCall* call) {
+                 int arg, bool send, DecodedCall* call) {
   if (!RegionInside(offset, len, data_size)) return -EFAULT;
   if (len < sizeof(lkd_channel_msghdr)) return -EINVAL;
   lkd_channel_msghdr h;
   memcpy(&h, data + offset, sizeof(h));
+  // sendmsg: the kernel reads at most LKD_CHANNEL_NAME_MAX bytes of the
+  // name, none when namelen is negative as its int.
+  uint32_t name_room = h.namelen;
+  if (send)
+    name_room = h.namelen > INT32_MAX ? 0 : std::min(h.namelen, LKD_CHANNEL_NAME_MAX);
   void *name, *base, *control;
-  if (!MsgRegion(h.name, h.namelen, true, data, data_size, &name) ||
+  if (!MsgRegion(h.name, name_room, true, data, data_size, &name) ||
       !MsgRegion(h.data, h.datalen, false, data, data_size, &base) ||
       !MsgRegion(h.control, h.controllen, true, data, data_size, &control))
     return -EFAULT;
+  // NULL with a length: the kernel would copy from address 0.
+  if (send && control == nullptr && h.controllen > 0) return -EFAULT;
   call->private_iov = {base, h.datalen};
   call->private_msg = {};
   call->private_msg.msg_name = name;
@@ -56,9 +83,44 @@ int DecodeMsghdr(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_siz
   call->private_msg.msg_iovlen = 1;
   call->private_msg.msg_control = control;
   call->private_msg.msg_controllen = control ? h.controllen : 0;
-  call->msghdr_arg = static_cast<int8_t>(arg);
-  call->msghdr_offset = static_cast<uint32_t>(offset);
+  if (send) {
+    if (control != nullptr && h.controllen > 0) {
+      if (h.controllen > LKD_CHANNEL_CONTROL_MAX) return -ENOBUFS;
+      call->private_control = std::make_unique<uint8_t[]>(h.controllen);
+      memcpy(call->private_control.get(), control, h.controllen);
+      if (HasScmRights(call->private_control.get(), h.controllen)) return -EOPNOTSUPP;
+      call->private_msg.msg_control = call->private_control.get();
+    }
+  } else {
+    call->msghdr_arg = static_cast<int8_t>(arg);
+    call->msghdr_offset = static_cast<uint32_t>(offset);
+  }
   call->args[arg] = static_cast<long>(reinterpret_cast<uintptr_t>(&call->private_msg));
+  return 0;
+}
+
+static_assert(sizeof(ifconf) == 16 && offsetof(ifconf, ifc_len) == 0 &&
+                  offsetof(ifconf, ifc_buf) == 8,
+              "the host's struct ifconf is the kernel's");
+
+// LKD_ARG_IFCONF: one read of the header, then a private struct ifconf
+// whose buffer lies in the data area with room for what the kernel writes.
+int DecodeIfconf(uint64_t offset, uint32_t len, uint8_t* data, uint32_t data_size, int arg,
+                 DecodedCall* call) {
+  if (!RegionInside(offset, len, data_size)) return -EFAULT;
+  if (len < sizeof(lkd_channel_ifconf)) return -EINVAL;
+  lkd_channel_ifconf h;
+  memcpy(&h, data + offset, sizeof(h));
+  // The kernel writes nothing for a length negative as its int.
+  const uint32_t room = h.len > INT32_MAX ? 0 : h.len;
+  void* buf;
+  if (!MsgRegion(h.buf, room, true, data, data_size, &buf)) return -EFAULT;
+  call->private_ifconf = {};
+  call->private_ifconf.ifc_len = static_cast<int>(h.len);
+  call->private_ifconf.ifc_buf = static_cast<char*>(buf);
+  call->ifconf_arg = static_cast<int8_t>(arg);
+  call->ifconf_offset = static_cast<uint32_t>(offset);
+  call->args[arg] = static_cast<long>(reinterpret_cast<uintptr_t>(&call->private_ifconf));
   return 0;
 }
 
@@ -92,8 +154,14 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
       call->args[i] = 0;
       continue;
     }
-    if (arg.kind == LKD_ARG_MSGHDR) {
-      if (int rc = DecodeMsghdr(offset, len, data, data_size, i, call); rc < 0) return rc;
+    if (arg.kind == LKD_ARG_MSGHDR || arg.kind == LKD_ARG_MSGHDR_IN) {
+      const bool send = arg.kind == LKD_ARG_MSGHDR_IN;
+      if (int rc = DecodeMsghdr(offset, len, data, data_size, i, send, call); rc < 0)
+        return rc;
+      continue;
+    }
+    if (arg.kind == LKD_ARG_IFCONF) {
+      if (int rc = DecodeIfconf(offset, len, data, data_size, i, call); rc < 0) return rc;
       continue;
     }
     if (!RegionInside(offset, len, data_size)) return -EFAULT;
@@ -173,6 +241,10 @@ void FinishCall(const DecodedCall& call, uint8_t* data) {
     memcpy(h + offsetof(lkd_channel_msghdr, namelen), &namelen, sizeof(namelen));
     memcpy(h + offsetof(lkd_channel_msghdr, controllen), &controllen, sizeof(controllen));
     memcpy(h + offsetof(lkd_channel_msghdr, flags), &flags, sizeof(flags));
+  }
+  if (call.ifconf_arg >= 0) {
+    const uint32_t len = static_cast<uint32_t>(call.private_ifconf.ifc_len);
+    memcpy(data + call.ifconf_offset + offsetof(lkd_channel_ifconf, len), &len, sizeof(len));
   }
 }
 

@@ -8,10 +8,12 @@
 #ifndef LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
 #define LKD_SERVER_CHANNEL_REQUEST_DECODER_H_
 
+#include <net/if.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <memory>
 
 #include "schema/lkd_channel.h"
 #include "schema/lkd_syscalls.h"
@@ -61,20 +63,36 @@ struct DecodedCall {
   iovec private_iov = {};
   int8_t msghdr_arg = -1;
   uint32_t msghdr_offset = 0;
+  // sendmsg's msghdr (LKD_ARG_MSGHDR_IN) is private_msg too, with nothing
+  // written back (msghdr_arg stays -1). Its control messages are copied
+  // here (msg_control points at it), so that what was checked (no
+  // SCM_RIGHTS) is what the kernel reads. On the heap, and only for a call
+  // that has them: every call's DecodedCall is reset, which must stay
+  // cheap.
+  std::unique_ptr<uint8_t[]> private_control;
+  // ioctl SIOCGIFCONF's struct ifconf (LKD_ARG_IFCONF): built from a
+  // private copy of the client's header, its buffer checked to lie in the
+  // data area. FinishCall() writes ifc_len back to the header at
+  // `ifconf_offset`.
+  ifconf private_ifconf = {};
+  int8_t ifconf_arg = -1;
+  uint32_t ifconf_offset = 0;
 };
 
 // 0 or -errno: -ESTALE (generation), -ENOSYS (not served), -EFAULT (a
 // region outside the data area, a NULL that is not allowed, a path without
 // its NUL), -ENAMETOOLONG (a path of kChannelPathMax bytes or more),
 // -EINVAL (a region smaller than the kernel may touch, a socket address
-// length over its maximum), -EPERM (an fcntl command not in the table, an
-// ioctl other than FIONREAD/FIONBIO).
+// length over its maximum), -EPERM (an fcntl command or ioctl request not
+// in the table), and for sendmsg -ENOBUFS (control
+// messages over LKD_CHANNEL_CONTROL_MAX bytes) and -EOPNOTSUPP (an
+// SCM_RIGHTS message).
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);
 
-// After the kernel ran the call: copies private lengths and the msghdr
-// fields the kernel updates back into the data area (the client reads them
-// there).
+// After the kernel ran the call: copies private lengths, the msghdr fields
+// the kernel updates and SIOCGIFCONF's length back into the data area (the
+// client reads them there).
 void FinishCall(const DecodedCall& call, uint8_t* data);
 
 }  // namespace lkd::server

@@ -14,8 +14,10 @@
 // Paths are the one thing the kernel reads without a size (up to their
 // NUL): the decoder hands it a private copy, so a client that rewrites its
 // shared data area during the call cannot make the kernel read past it.
-// A struct msghdr (recvmsg) is a private copy too, and so is its iovec;
-// every buffer they name lies in the data area with room for its length.
+// A struct msghdr (recvmsg, sendmsg) is a private copy too, and so is its
+// iovec; every buffer they name lies in the data area with room for its
+// length, except sendmsg's control messages, which are a private copy
+// holding no SCM_RIGHTS (the kernel reads those bytes after the check).
 // fcntl's third argument is checked against the kernel's commands as this
 // file knows them, not as the table says.
 //
@@ -25,6 +27,7 @@
 #include <fcntl.h>
 #include <net/if.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <cerrno>
 #include <cstdarg>
@@ -135,7 +138,9 @@ uint32_t FcntlPointee(uint64_t cmd) {
 }
 
 // What ioctl request `cmd`'s third argument points to, as the kernel reads
-// it; kUnknownPointee for a request lkd must refuse.
+// it; kUnknownPointee for a request lkd must refuse; kIfconf for
+// SIOCGIFCONF's struct ifconf, which holds a pointer (CheckIfconf).
+constexpr uint32_t kIfconf = UINT32_MAX - 1;
 uint32_t IoctlPointee(uint64_t cmd) {
   switch (cmd) {
     case FIONREAD: case FIONBIO:
@@ -145,6 +150,8 @@ uint32_t IoctlPointee(uint64_t cmd) {
     case SIOCGIFBRDADDR: case SIOCSIFBRDADDR: case SIOCGIFMTU: case SIOCSIFMTU:
     case SIOCGIFHWADDR: case SIOCGIFTXQLEN:
       return sizeof(struct ifreq);
+    case SIOCGIFCONF:
+      return kIfconf;
     default:
       return kUnknownPointee;
   }
@@ -167,18 +174,49 @@ bool SizesAnother(const lkd_syscall_desc& desc, const DecodedCall& call, int k) 
   return false;
 }
 
-// LKD_ARG_MSGHDR argument i: the kernel gets the private msghdr, built
-// from the client's header, naming only regions inside the data area.
-void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, int i,
-                 const uint8_t* data, uint32_t data_size) {
+// A header argument i (msghdr, ifconf) of `size` bytes: the kernel gets
+// `copy`, the decoder's private one, and the header's region lies in the
+// data area.
+void CheckHeaderArgument(const lkd_channel_request& request, const DecodedCall& call, int i,
+                         const void* copy, size_t size, uint32_t data_size, const char* what) {
   const uint64_t offset = request.args[i];
-  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(&call.private_msg)),
-                  "msghdr argument %d is not the private copy", i);
-  EXPECT_OR_ABORT(call.msghdr_arg == i && call.msghdr_offset == offset,
-                  "msghdr argument %d is written back to the wrong place", i);
+  EXPECT_OR_ABORT(call.args[i] == static_cast<long>(reinterpret_cast<uintptr_t>(copy)),
+                  "%s argument %d is not the private copy", what, i);
   EXPECT_OR_ABORT(offset <= data_size && request.lens[i] <= data_size - offset &&
-                      request.lens[i] >= sizeof(lkd_channel_msghdr),
-                  "msghdr argument %d's region is outside the data area or short", i);
+                      request.lens[i] >= size,
+                  "%s argument %d's region is outside the data area or short", what, i);
+}
+
+// Whether `len` bytes of control messages hold SCM_RIGHTS, walked as the
+// kernel's CMSG_NXTHDR walks them (written apart from the decoder's walk).
+bool ControlHasScmRights(const uint8_t* control, size_t len) {
+  msghdr m = {};
+  m.msg_control = const_cast<uint8_t*>(control);
+  m.msg_controllen = len;
+  for (cmsghdr* c = CMSG_FIRSTHDR(&m); c != nullptr; c = CMSG_NXTHDR(&m, c)) {
+    cmsghdr h;
+    memcpy(&h, c, sizeof(h));
+    if (h.cmsg_len < sizeof(cmsghdr) ||
+        h.cmsg_len > len - (reinterpret_cast<uint8_t*>(c) - control))
+      return false;  // the kernel refuses the message here
+    if (h.cmsg_level == SOL_SOCKET && h.cmsg_type == SCM_RIGHTS) return true;
+  }
+  return false;
+}
+
+// LKD_ARG_MSGHDR(_IN) argument i: the kernel gets the private msghdr, built
+// from the client's header, naming only regions inside the data area (or
+// for sendmsg's control messages, a private copy).
+void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, int i,
+                 const uint8_t* data, uint32_t data_size, bool send) {
+  const uint64_t offset = request.args[i];
+  CheckHeaderArgument(request, call, i, &call.private_msg, sizeof(lkd_channel_msghdr),
+                      data_size, "msghdr");
+  if (send)
+    EXPECT_OR_ABORT(call.msghdr_arg < 0, "sendmsg's msghdr %d is written back", i);
+  else
+    EXPECT_OR_ABORT(call.msghdr_arg == i && call.msghdr_offset == offset,
+                    "msghdr argument %d is written back to the wrong place", i);
   lkd_channel_msghdr h;
   memcpy(&h, data + offset, sizeof(h));
   const msghdr& m = call.private_msg;
@@ -187,19 +225,56 @@ void CheckMsghdr(const lkd_channel_request& request, const DecodedCall& call, in
   EXPECT_OR_ABORT(m.msg_iov[0].iov_base == data + h.data && m.msg_iov[0].iov_len == h.datalen &&
                       Inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len, data, data_size),
                   "the msghdr's data buffer is not the client's region in the data area");
+  // What the kernel reads of the name: sendmsg cuts it at 128 bytes and
+  // reads nothing of one negative as an int.
+  const uint64_t name_read =
+      !send ? h.namelen : h.namelen > INT32_MAX ? 0 : h.namelen < 128 ? h.namelen : 128;
   if (h.name == LKD_CHANNEL_NULL)
     EXPECT_OR_ABORT(m.msg_name == nullptr && m.msg_namelen == 0, "a NULL name is not NULL");
   else
     EXPECT_OR_ABORT(m.msg_name == data + h.name && m.msg_namelen == h.namelen &&
-                        Inside(m.msg_name, m.msg_namelen, data, data_size),
+                        Inside(m.msg_name, name_read, data, data_size),
                     "the msghdr's name is not the client's region in the data area");
-  if (h.control == LKD_CHANNEL_NULL)
+  if (h.control == LKD_CHANNEL_NULL) {
     EXPECT_OR_ABORT(m.msg_control == nullptr && m.msg_controllen == 0,
                     "a NULL control buffer is not NULL");
-  else
+  } else if (send && h.controllen > 0) {
+    EXPECT_OR_ABORT(m.msg_control == call.private_control.get() &&
+                        m.msg_controllen == h.controllen && h.controllen <= LKD_CHANNEL_CONTROL_MAX,
+                    "sendmsg's control messages are not a private copy of their length");
+    EXPECT_OR_ABORT(Inside(data + h.control, h.controllen, data, data_size) &&
+                        memcmp(m.msg_control, data + h.control, h.controllen) == 0,
+                    "sendmsg's control messages differ from the client's region");
+    EXPECT_OR_ABORT(!ControlHasScmRights(static_cast<const uint8_t*>(m.msg_control),
+                                         m.msg_controllen),
+                    "sendmsg passes SCM_RIGHTS to the kernel");
+  } else {
     EXPECT_OR_ABORT(m.msg_control == data + h.control && m.msg_controllen == h.controllen &&
                         Inside(m.msg_control, m.msg_controllen, data, data_size),
                     "the msghdr's control buffer is not the client's region in the data area");
+  }
+}
+
+// LKD_ARG_IFCONF argument i: the kernel gets the private struct ifconf,
+// built from the client's header, its buffer inside the data area with
+// room for the length the kernel fills.
+void CheckIfconf(const lkd_channel_request& request, const DecodedCall& call, int i,
+                 const uint8_t* data, uint32_t data_size) {
+  const uint64_t offset = request.args[i];
+  CheckHeaderArgument(request, call, i, &call.private_ifconf, sizeof(lkd_channel_ifconf),
+                      data_size, "ifconf");
+  EXPECT_OR_ABORT(call.ifconf_arg == i && call.ifconf_offset == offset,
+                  "ifconf argument %d is written back to the wrong place", i);
+  lkd_channel_ifconf h;
+  memcpy(&h, data + offset, sizeof(h));
+  const ifconf& ifc = call.private_ifconf;
+  EXPECT_OR_ABORT(ifc.ifc_len == static_cast<int>(h.len), "ifc_len is not the client's");
+  if (h.buf == LKD_CHANNEL_NULL)
+    EXPECT_OR_ABORT(ifc.ifc_buf == nullptr, "a NULL ifconf buffer is not NULL");
+  else
+    EXPECT_OR_ABORT(reinterpret_cast<const uint8_t*>(ifc.ifc_buf) == data + h.buf &&
+                        Inside(ifc.ifc_buf, ifc.ifc_len < 0 ? 0 : ifc.ifc_len, data, data_size),
+                    "the ifconf buffer is not the client's region in the data area");
 }
 
 // Checks every promise of a successful decode, then plays the kernel:
@@ -241,9 +316,12 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     const lkd_arg_desc& arg = desc->args[2];
     EXPECT_OR_ABORT(pointee != kUnknownPointee, "ioctl request 0x%llx is not one lkd serves",
                     static_cast<unsigned long long>(cmd));
-    EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED && arg.scale == pointee,
-                    "ioctl request 0x%llx takes a pointer to %u bytes",
-                    static_cast<unsigned long long>(cmd), pointee);
+    if (pointee == kIfconf)
+      EXPECT_OR_ABORT(arg.kind == LKD_ARG_IFCONF, "SIOCGIFCONF takes a struct ifconf");
+    else
+      EXPECT_OR_ABORT(IsPointer(arg) && arg.size_rule == LKD_SIZE_FIXED && arg.scale == pointee,
+                      "ioctl request 0x%llx takes a pointer to %u bytes",
+                      static_cast<unsigned long long>(cmd), pointee);
   }
 
   const uintptr_t base = reinterpret_cast<uintptr_t>(data);
@@ -255,8 +333,12 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
                       "value argument %d changed", i);
       continue;
     }
-    if (a.kind == LKD_ARG_MSGHDR) {
-      CheckMsghdr(request, call, i, data, data_size);
+    if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
+      CheckMsghdr(request, call, i, data, data_size, a.kind == LKD_ARG_MSGHDR_IN);
+      continue;
+    }
+    if (a.kind == LKD_ARG_IFCONF) {
+      CheckIfconf(request, call, i, data, data_size);
       continue;
     }
     if (!IsPointer(a)) continue;
@@ -368,6 +450,18 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     if (a.kind == LKD_ARG_OUT || a.kind == LKD_ARG_INOUT)
       memset(p, 0xa5, may_touch[i]);
   }
+  for (int i = 0; i < 6; i++) {
+    if (desc->args[i].kind != LKD_ARG_MSGHDR_IN || call.args[i] == 0) continue;
+    // sendmsg: reads the name (as much as it reads), data and control.
+    const msghdr* m = reinterpret_cast<const msghdr*>(call.args[i]);
+    const auto* b = static_cast<const uint8_t*>(m->msg_iov[0].iov_base);
+    for (size_t k = 0; k < m->msg_iov[0].iov_len; k++) sink = sink + b[k];
+    const auto* c = static_cast<const uint8_t*>(m->msg_control);
+    for (size_t k = 0; c && k < m->msg_controllen; k++) sink = sink + c[k];
+    const auto* n = static_cast<const uint8_t*>(m->msg_name);
+    const size_t name_read = m->msg_namelen > INT32_MAX ? 0 : m->msg_namelen < 128 ? m->msg_namelen : 128;
+    for (size_t k = 0; n && k < name_read; k++) sink = sink + n[k];
+  }
   for (int k = 0; k < 6; k++) {
     if (call.private_len_arg[k] < 0) continue;
     auto* len = reinterpret_cast<uint32_t*>(call.args[k]);
@@ -382,6 +476,13 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     m->msg_namelen = m->msg_namelen / 2 + 1;
     m->msg_controllen /= 3;
     m->msg_flags = 0x20;  // MSG_TRUNC
+  }
+
+  if (call.ifconf_arg >= 0) {
+    // SIOCGIFCONF: fills the buffer, then says how much it wrote.
+    ifconf* ifc = reinterpret_cast<ifconf*>(call.args[call.ifconf_arg]);
+    if (ifc->ifc_buf && ifc->ifc_len > 0) memset(ifc->ifc_buf, 0x5d, ifc->ifc_len);
+    ifc->ifc_len = ifc->ifc_len > 0 ? ifc->ifc_len / 40 * 40 : 40;
   }
 
   std::unique_ptr<uint8_t[]> expected(new uint8_t[data_size]);
@@ -399,10 +500,15 @@ void CheckDecoded(const lkd_channel_request& request, const DecodedCall& call,
     h.flags = static_cast<uint32_t>(call.private_msg.msg_flags);
     memcpy(at, &h, sizeof(h));
   }
+  if (call.ifconf_arg >= 0) {
+    const uint32_t len = static_cast<uint32_t>(call.private_ifconf.ifc_len);
+    memcpy(expected.get() + call.ifconf_offset + offsetof(lkd_channel_ifconf, len), &len,
+           sizeof(len));
+  }
   FinishCall(call, data);
   EXPECT_OR_ABORT(data_size == 0 || memcmp(expected.get(), data, data_size) == 0,
-                  "FinishCall() wrote something else than the private lengths "
-                  "and the msghdr's namelen, controllen and flags");
+                  "FinishCall() wrote something else than the private lengths, "
+                  "the msghdr's namelen, controllen and flags and the ifconf's len");
 }
 
 void TallyResult(int rc) {
@@ -446,7 +552,9 @@ void FuzzOne(const uint8_t* bytes, size_t size) {
     EXPECT_OR_ABORT(desc->nr == LKD_NR_fcntl || desc->nr == LKD_NR_ioctl,
                     "-EPERM for %s, which has no commands", desc->name);
   } else {
-    EXPECT_OR_ABORT(rc == 0 || rc == -EFAULT || rc == -EINVAL || rc == -ENAMETOOLONG,
+    const bool send_only = rc == -ENOBUFS || rc == -EOPNOTSUPP;
+    EXPECT_OR_ABORT(rc == 0 || rc == -EFAULT || rc == -EINVAL || rc == -ENAMETOOLONG ||
+                        (send_only && desc->nr == LKD_NR_sendmsg),
                     "returned %d, which DecodeRequest() does not promise", rc);
   }
   if (rc == 0) {

@@ -4,11 +4,14 @@
 #include "server/channel/request_decoder.h"
 
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -52,8 +55,8 @@ TEST(SyscallTableTest, SortedUniqueAndWellFormed) {
 }
 
 // ioctl's requests: each described once; the int ones point to 4 bytes,
-// the struct ifreq ones to 40; one not listed (SIOCGIFCONF, whose struct
-// holds a pointer) is not served.
+// the struct ifreq ones to 40, SIOCGIFCONF's struct ifconf (which holds a
+// pointer) is its own kind; one not listed is not served.
 TEST(SyscallTableTest, IoctlCommandsAreWellFormed) {
   ASSERT_GT(lkd_ioctl_commands_size, 2u);
   for (unsigned i = 0; i < lkd_ioctl_commands_size; i++) {
@@ -63,12 +66,17 @@ TEST(SyscallTableTest, IoctlCommandsAreWellFormed) {
     EXPECT_EQ(c.call.args[0].kind, LKD_ARG_VAL) << c.call.name;
     EXPECT_EQ(c.call.args[1].kind, LKD_ARG_VAL) << c.call.name;
     const lkd_arg_desc& arg = c.call.args[2];
+    if (c.cmd == SIOCGIFCONF) {
+      EXPECT_EQ(arg.kind, LKD_ARG_IFCONF) << c.call.name;
+      continue;
+    }
     EXPECT_EQ(arg.kind, LKD_ARG_INOUT) << c.call.name;
     EXPECT_EQ(arg.size_rule, LKD_SIZE_FIXED) << c.call.name;
     const bool int_arg = c.cmd == FIONREAD || c.cmd == FIONBIO;
     EXPECT_EQ(arg.scale, int_arg ? sizeof(int) : sizeof(ifreq)) << c.call.name;
   }
-  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFCONF), nullptr);
+  ASSERT_NE(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFCONF), nullptr);
+  EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, SIOCGIFMAP), nullptr) << "not served";
   EXPECT_EQ(lkd_syscall_describe(LKD_NR_ioctl, uint64_t{1} << 32 | SIOCGIFINDEX), nullptr)
       << "compared whole, as the kernel sees only the low 32 bits";
 }
@@ -296,6 +304,176 @@ TEST(RequestDecoderTest, MsghdrRegionsMustLieInTheDataArea) {
   EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
 }
 
+lkd_channel_request Sendmsg(std::vector<uint8_t>* data, const lkd_channel_msghdr& h) {
+  lkd_channel_request r = Recvmsg(data, h);
+  r.nr = LKD_NR_sendmsg;
+  return r;
+}
+
+// One control message of `len` data bytes at `at`.
+void PutCmsg(std::vector<uint8_t>* data, size_t at, int level, int type, size_t len) {
+  cmsghdr c = {};
+  c.cmsg_len = CMSG_LEN(len);
+  c.cmsg_level = level;
+  c.cmsg_type = type;
+  memcpy(data->data() + at, &c, sizeof(c));
+}
+
+TEST(RequestDecoderTest, SendmsgControlMessagesAreAPrivateCopy) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_msghdr h = MsgHeader();
+  h.controllen = CMSG_SPACE(sizeof(int));
+  PutCmsg(&data, h.control, IPPROTO_IP, IP_TOS, sizeof(int));
+  data[h.control + CMSG_LEN(0)] = 0x10;
+  lkd_channel_request r = Sendmsg(&data, h);
+  ASSERT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), 0);
+  ASSERT_EQ(reinterpret_cast<msghdr*>(call.args[1]), &call.private_msg);
+  const msghdr& m = call.private_msg;
+  EXPECT_EQ(m.msg_name, data.data() + 64);
+  EXPECT_EQ(m.msg_namelen, 16u);
+  EXPECT_EQ(m.msg_iov[0].iov_base, data.data() + 128);
+  EXPECT_EQ(m.msg_iov[0].iov_len, 100u);
+  ASSERT_NE(m.msg_control, nullptr);
+  EXPECT_EQ(m.msg_control, call.private_control.get()) << "not the shared bytes";
+  EXPECT_EQ(m.msg_controllen, CMSG_SPACE(sizeof(int)));
+  // The client turning it into SCM_RIGHTS now changes nothing the kernel
+  // reads.
+  PutCmsg(&data, h.control, SOL_SOCKET, SCM_RIGHTS, sizeof(int));
+  cmsghdr seen;
+  memcpy(&seen, m.msg_control, sizeof(seen));
+  EXPECT_EQ(seen.cmsg_level, IPPROTO_IP);
+  EXPECT_EQ(seen.cmsg_type, IP_TOS);
+  EXPECT_EQ(static_cast<const uint8_t*>(m.msg_control)[CMSG_LEN(0)], 0x10);
+  // Nothing goes back: the header stays the client's.
+  std::vector<uint8_t> before = data;
+  call.private_msg.msg_flags = MSG_TRUNC;
+  FinishCall(call, data.data());
+  EXPECT_EQ(data, before);
+
+  // Without control messages, or with a NULL buffer and a length (the
+  // kernel would read address 0).
+  lkd_channel_msghdr plain = MsgHeader();
+  plain.control = LKD_CHANNEL_NULL;
+  plain.controllen = 0;
+  ASSERT_EQ(DecodeRequest(Sendmsg(&data, plain), kGeneration, data.data(), kDataSize, &call),
+            0);
+  EXPECT_EQ(call.private_msg.msg_control, nullptr);
+  EXPECT_EQ(call.private_control, nullptr);
+  plain.controllen = 16;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, plain), kGeneration, data.data(), kDataSize, &call),
+            -EFAULT);
+}
+
+TEST(RequestDecoderTest, SendmsgRefusesScmRightsAndOversizedControl) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_msghdr h = MsgHeader();
+  // SCM_RIGHTS after an IP_TTL message: found wherever it is.
+  h.controllen = CMSG_SPACE(sizeof(int)) * 2;
+  PutCmsg(&data, h.control, IPPROTO_IP, IP_TTL, sizeof(int));
+  PutCmsg(&data, h.control + CMSG_SPACE(sizeof(int)), SOL_SOCKET, SCM_RIGHTS, sizeof(int));
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call),
+            -EOPNOTSUPP);
+  // SCM_CREDENTIALS and the like are the kernel's to judge.
+  PutCmsg(&data, h.control + CMSG_SPACE(sizeof(int)), SOL_SOCKET, SCM_CREDENTIALS,
+          sizeof(int));
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call), 0);
+  // A malformed header ends the walk; the kernel refuses it (-EINVAL).
+  cmsghdr bad = {};
+  bad.cmsg_len = 4;
+  memcpy(&data[h.control], &bad, sizeof(bad));
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call), 0);
+  // More control bytes than Linux's default optmem_max: ENOBUFS, as Linux.
+  std::vector<uint8_t> big(64 * 1024);
+  lkd_channel_msghdr large = MsgHeader();
+  large.control = 1024;
+  large.controllen = LKD_CHANNEL_CONTROL_MAX + 1;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&big, large), kGeneration, big.data(), big.size(), &call),
+            -ENOBUFS);
+  large.controllen = LKD_CHANNEL_CONTROL_MAX;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&big, large), kGeneration, big.data(), big.size(), &call),
+            0);
+}
+
+TEST(RequestDecoderTest, SendmsgNameNeedsWhatTheKernelReads) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  lkd_channel_msghdr h = MsgHeader();
+  h.control = LKD_CHANNEL_NULL;
+  h.controllen = 0;
+  // A long length is cut at 128 by the kernel: 128 bytes must be there.
+  h.namelen = 4096;
+  h.name = kDataSize - 128;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call), 0);
+  EXPECT_EQ(call.private_msg.msg_namelen, 4096u) << "the kernel cuts it itself";
+  h.name = kDataSize - 127;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call),
+            -EFAULT);
+  // Negative as an int: the kernel refuses it without reading.
+  h.namelen = 0xffffffff;
+  h.name = kDataSize;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call), 0);
+  // The data region must hold the whole message.
+  h = MsgHeader();
+  h.data = kDataSize - 99;
+  EXPECT_EQ(DecodeRequest(Sendmsg(&data, h), kGeneration, data.data(), kDataSize, &call),
+            -EFAULT);
+}
+
+lkd_channel_request Ifconf(std::vector<uint8_t>* data, uint64_t buf, uint32_t len) {
+  lkd_channel_ifconf h = {};
+  h.buf = buf;
+  h.len = len;
+  memcpy(data->data() + 8, &h, sizeof(h));
+  lkd_channel_request r = Request(LKD_NR_ioctl);
+  r.args[0] = 3;
+  r.args[1] = SIOCGIFCONF;
+  r.args[2] = 8;
+  r.lens[2] = sizeof(h);
+  return r;
+}
+
+TEST(RequestDecoderTest, IfconfBecomesAPrivateCopyPointingIntoTheDataArea) {
+  std::vector<uint8_t> data(kDataSize);
+  DecodedCall call;
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, 64, 120), kGeneration, data.data(), kDataSize, &call),
+            0);
+  ASSERT_EQ(reinterpret_cast<ifconf*>(call.args[2]), &call.private_ifconf);
+  EXPECT_EQ(call.private_ifconf.ifc_buf, reinterpret_cast<char*>(data.data() + 64));
+  EXPECT_EQ(call.private_ifconf.ifc_len, 120);
+  // The client rewriting its header now changes nothing the kernel sees.
+  lkd_channel_ifconf evil = {0, 1u << 30, 0};
+  memcpy(data.data() + 8, &evil, sizeof(evil));
+  EXPECT_EQ(call.private_ifconf.ifc_len, 120);
+  // What the kernel wrote back: only the length, into the header.
+  call.private_ifconf.ifc_len = 80;
+  FinishCall(call, data.data());
+  lkd_channel_ifconf back;
+  memcpy(&back, data.data() + 8, sizeof(back));
+  EXPECT_EQ(back.len, 80u);
+  EXPECT_EQ(back.buf, 0u) << "not the kernel's to change";
+
+  // A NULL buffer asks for the length; a negative one gets nothing.
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, LKD_CHANNEL_NULL, 7), kGeneration, data.data(),
+                          kDataSize, &call),
+            0);
+  EXPECT_EQ(call.private_ifconf.ifc_buf, nullptr);
+  ASSERT_EQ(DecodeRequest(Ifconf(&data, kDataSize, 0xffffffff), kGeneration, data.data(),
+                          kDataSize, &call),
+            0);
+  EXPECT_EQ(call.private_ifconf.ifc_len, -1);
+  // The buffer must lie in the data area with its whole length.
+  EXPECT_EQ(DecodeRequest(Ifconf(&data, kDataSize - 119, 120), kGeneration, data.data(),
+                          kDataSize, &call),
+            -EFAULT);
+  lkd_channel_request r = Ifconf(&data, 64, 120);
+  r.lens[2] = sizeof(lkd_channel_ifconf) - 1;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EINVAL);
+  r.args[2] = LKD_CHANNEL_NULL;
+  EXPECT_EQ(DecodeRequest(r, kGeneration, data.data(), kDataSize, &call), -EFAULT);
+}
+
 TEST(RequestDecoderTest, PathsMustEndInsideTheirRegion) {
   std::vector<uint8_t> data(kDataSize, 'a');
   DecodedCall call;
@@ -386,14 +564,28 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
       if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL || call.args[i] == 0)
         continue;
       auto* p = reinterpret_cast<uint8_t*>(call.args[i]);
-      if (a.kind == LKD_ARG_MSGHDR) {
+      if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
         ASSERT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_msg)) << desc->name;
         const msghdr& m = call.private_msg;
         ASSERT_EQ(m.msg_iov, &call.private_iov);
         ASSERT_EQ(m.msg_iovlen, 1u);
         ASSERT_TRUE(inside(m.msg_iov[0].iov_base, m.msg_iov[0].iov_len));
-        ASSERT_TRUE(m.msg_name == nullptr || inside(m.msg_name, m.msg_namelen));
-        ASSERT_TRUE(m.msg_control == nullptr || inside(m.msg_control, m.msg_controllen));
+        // sendmsg: the kernel reads at most 128 bytes of the name.
+        const uint64_t name_read = a.kind == LKD_ARG_MSGHDR_IN
+                                       ? (m.msg_namelen > INT32_MAX ? 0 : std::min(m.msg_namelen, 128u))
+                                       : m.msg_namelen;
+        ASSERT_TRUE(m.msg_name == nullptr || inside(m.msg_name, name_read));
+        if (a.kind == LKD_ARG_MSGHDR_IN && m.msg_control != nullptr)
+          ASSERT_EQ(m.msg_control, call.private_control.get()) << "a private copy";
+        else
+          ASSERT_TRUE(m.msg_control == nullptr || inside(m.msg_control, m.msg_controllen));
+        continue;
+      }
+      if (a.kind == LKD_ARG_IFCONF) {
+        ASSERT_EQ(p, reinterpret_cast<uint8_t*>(&call.private_ifconf)) << desc->name;
+        const ifconf& ifc = call.private_ifconf;
+        ASSERT_TRUE(ifc.ifc_buf == nullptr ||
+                    inside(ifc.ifc_buf, ifc.ifc_len < 0 ? 0 : ifc.ifc_len));
         continue;
       }
       if (call.private_len_arg[i] >= 0) {

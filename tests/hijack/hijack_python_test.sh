@@ -3,8 +3,8 @@
 # python3 under lkrun against a real lkd: a TCP echo server and client
 # (3 MB byte for byte, the client's child `ss` sees both ends inside lkd,
 # the host's stack sees nothing); mixed host + kernel waits (select, poll,
-# epoll, EINTR); curl and wget fetching from python's http.server. Also
-# what liblkhijack.so exports: hooked libc names only.
+# epoll, EINTR); control messages; curl and wget fetching from python's
+# http.server. Also what liblkhijack.so exports: hooked libc names only.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need curl wget ss
 py=/usr/bin/python3
@@ -37,10 +37,20 @@ host_has_no_port 7001
 run "$py" "$here/waits.py" 7002 >"$tmp/waits.log" 2>&1 || fail "waits.py failed"
 grep -q 'waits ok' "$tmp/waits.log" || fail "waits.py did not finish"
 
+# Control messages: sendmsg's through lkd, SCM_RIGHTS only on the host,
+# MSG_ERRQUEUE never waits.
+run "$py" "$here/cmsgs.py" >"$tmp/cmsgs.log" 2>&1 || fail "cmsgs.py failed: $(cat "$tmp/cmsgs.log")"
+grep -q 'cmsgs ok' "$tmp/cmsgs.log" || fail "cmsgs.py did not finish"
+
 # Descriptors: fstat, double close, dup2 onto stdout, sendfile, the
 # prefix, exec.
 run --prefix /lkd "$py" "$here/fds.py" run 7004 "$tmp" >"$tmp/fds.log" 2>&1 || fail "fds.py failed"
 grep -q 'exec ok' "$tmp/fds.log" || fail "fds.py did not get through exec"
+# coreutils' stat (statx) and mv, rm by path under the prefix: lkd's files.
+out=$(run --prefix /lkd sh -c 'echo hi >/lkd/s && stat -c %s /lkd/s && mv /lkd/s /lkd/t &&
+	stat -c %s /lkd/t && rm /lkd/t && ! stat /lkd/t 2>/dev/null && echo gone') ||
+	fail "stat, mv, rm under the prefix: $out"
+[ "$out" = "$(printf '3\n3\ngone')" ] || fail "stat, mv, rm under the prefix gave: $out"
 
 # LKD_HIJACK: unix=lkd puts AF_UNIX sockets in lkd (a placeholder on the
 # host); net=none leaves AF_INET on the host; a bad entry is refused.

@@ -2,9 +2,11 @@
 # SPDX-License-Identifier: GPL-2.0
 # Network tools under lkrun against a real lkd: nc and socat piping stdin
 # through lkd both ways (byte for byte), `ip` showing and changing lkd's
-# links, addresses and routes (not the host's), ping as root inside lkd
-# (an address only lkd has), `ss -tan` listing lkd's sockets; and with lkd absent, lkrun and the bare library refuse to run
-# the program (a clear message, exit code != 0, nothing on the host).
+# links, addresses and routes (not the host's), ifreq ioctls and
+# SIOCGIFCONF answered by lkd, ping as root inside lkd (an address only lkd
+# has), `ss -tan` listing lkd's sockets; and with lkd absent, lkrun and the
+# bare library refuse to run the program (a clear message, exit code != 0,
+# nothing on the host).
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need nc socat ip ss curl ping
 start_lkd
@@ -63,6 +65,24 @@ run ip addr add 10.123.0.1/24 dev dummy0 || fail "ip addr add failed"
 run ip route add 10.124.0.0/16 via 10.123.0.2 || fail "ip route add failed"
 run ip -o -4 addr show dev dummy0 >"$tmp/ip_addr" || fail "ip addr failed"
 grep -q 'inet 10.123.0.1/24' "$tmp/ip_addr" || fail "ip addr: no 10.123.0.1: $(cat "$tmp/ip_addr")"
+# SIOCGIFCONF (a struct ifconf pointing at the buffer to fill) lists lkd's
+# IPv4 addresses, the same as lkd's `ip -4 addr`, and no host one.
+ifconf='import ctypes, fcntl, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+need = struct.unpack("iL", fcntl.ioctl(s, 0x8912, struct.pack("iL", 0, 0)))[0]
+buf = ctypes.create_string_buffer(need + 40)
+got = struct.unpack("iL", fcntl.ioctl(s, 0x8912, struct.pack("iL", len(buf), ctypes.addressof(buf))))[0]
+assert got == need, (got, need)
+for at in range(0, got, 40):
+    print(buf.raw[at:at + 16].rstrip(b"\0").decode(), socket.inet_ntoa(buf.raw[at + 20:at + 24]))'
+run python3 -c "$ifconf" | sort >"$tmp/ifconf" || fail "SIOCGIFCONF under lkrun failed"
+run ip -o -4 addr | awk '{split($4, a, "/"); print $2, a[1]}' | sort >"$tmp/ip4"
+cmp -s "$tmp/ifconf" "$tmp/ip4" ||
+	fail "SIOCGIFCONF: $(cat "$tmp/ifconf") but lkd's ip -4 addr: $(cat "$tmp/ip4")"
+grep -qx 'dummy0 10.123.0.1' "$tmp/ifconf" || fail "SIOCGIFCONF misses dummy0: $(cat "$tmp/ifconf")"
+for a in $(ip -o -4 addr | awk '{split($4, a, "/"); print a[1]}' | grep -vx 127.0.0.1); do
+	grep -q " $a\$" "$tmp/ifconf" && fail "SIOCGIFCONF under lkrun shows the host's $a"
+done
 run ip route >"$tmp/ip_route" || fail "ip route failed"
 grep -q '^10.124.0.0/16 via 10.123.0.2 dev dummy0' "$tmp/ip_route" ||
 	fail "ip route: no 10.124.0.0/16: $(cat "$tmp/ip_route")"

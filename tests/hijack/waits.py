@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0
 """Mixed host + kernel waits under lkrun: select, poll and epoll over a
 host pipe and kernel sockets; a signal interrupts a wait on kernel fds and
-a blocking recv, accept or send on a kernel socket; SO_RCVTIMEO bounds a
-blocking recv; kernel fds are small and their host slot is a placeholder."""
+a blocking recv (also with MSG_WAITALL, which then returns what came),
+accept, send or connect on a kernel socket; SO_RCVTIMEO bounds a blocking
+recv; kernel fds are small and their host slot is a placeholder."""
 import faulthandler
 import os
 import select
@@ -95,12 +96,21 @@ signal.signal(signal.SIGALRM, handler)
 full = socket.create_connection(("127.0.0.1", port))
 unread, _ = srv.accept()
 big = b"x" * (64 << 20)
+# a listener whose accept queue is full (backlog 0, one connection
+# waiting): lkd's kernel drops a further SYN, so that connect blocks
+crowded = socket.socket()
+crowded.bind(("127.0.0.1", port + 10))
+crowded.listen(0)
+queued = socket.create_connection(("127.0.0.1", port + 10))
+blocked = socket.socket()
 for wait in (lambda: select.select([acc], [], [], 30),
              lambda: p.poll(30000),
              lambda: ep.poll(30),
              lambda: acc.recv(1),
+             lambda: acc.recv(4, socket.MSG_WAITALL),
              lambda: srv.accept(),
-             lambda: full.sendall(big)):
+             lambda: full.sendall(big),
+             lambda: blocked.connect(("127.0.0.1", port + 10))):
     armed[0] = True
     signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
     try:
@@ -110,7 +120,30 @@ for wait in (lambda: select.select([acc], [], [], 30),
         pass
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+
+# MSG_WAITALL interrupted after part of it came returns that part (a
+# handler that does not raise: Python would retry an EINTR)
+seen = []
+signal.signal(signal.SIGALRM, lambda *_: seen.append(1))
+cli.send(b"abc")
+signal.setitimer(signal.ITIMER_REAL, 0.1, 0.1)
+try:
+    part = acc.recv(10, socket.MSG_WAITALL)
+finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
+assert part == b"abc" and seen, (part, seen)
 signal.signal(signal.SIGALRM, signal.SIG_IGN)
+
+# MSG_WAITALL gathers pieces that come one after another
+threading.Timer(0.1, lambda: cli.send(b"all")).start()
+cli.send(b"w")
+assert acc.recv(4, socket.MSG_WAITALL) == b"wall"
+
+# a blocking connect that can complete does
+crowded.accept()[0].close()
+done = socket.socket()
+done.connect(("127.0.0.1", port))
+assert srv.accept()[0].getpeername() == done.getsockname()
 
 # a blocking recv waits for data that comes later
 threading.Timer(0.1, lambda: cli.send(b"late")).start()

@@ -10,7 +10,9 @@
 // struct, LKD_NR_*), so the seeds follow any change of layout or numbers.
 // Usage: write_seeds DIR
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -107,7 +109,8 @@ Seed FromTable(const lkd_syscall_desc& desc) {
         seed.Path(i, next, "p");
         next += 64;
         continue;
-      case LKD_ARG_MSGHDR: {
+      case LKD_ARG_MSGHDR:
+      case LKD_ARG_MSGHDR_IN: {
         // The header, then an address, data and control buffer after it.
         lkd_channel_msghdr h = {};
         h.name = next + 64;
@@ -152,6 +155,33 @@ Seed FromTable(const lkd_syscall_desc& desc) {
   return seed;
 }
 
+// sendmsg with one control message (level, type, an int) in its control
+// buffer: the decoder's walk of the private copy starts from here.
+Seed SendmsgWith(int level, int type) {
+  lkd_channel_msghdr h = {};
+  h.name = 64;
+  h.namelen = 16;
+  h.data = 128;
+  h.datalen = 32;
+  h.control = 256;
+  h.controllen = CMSG_SPACE(sizeof(int));
+  cmsghdr c = {};
+  c.cmsg_len = CMSG_LEN(sizeof(int));
+  c.cmsg_level = level;
+  c.cmsg_type = type;
+  const int value = 0x10;
+  return Seed(LKD_NR_sendmsg)
+      .Val(0, 3)
+      .Raw(0, &h, sizeof(h))
+      .Region(1, 0, sizeof(h))
+      .Raw(256, &c, sizeof(c))
+      .Raw(256 + CMSG_LEN(0), &value, sizeof(value))
+      .Val(2, 0);
+}
+
+// SIOCGIFCONF's header: a buffer of two struct ifreq after it.
+constexpr lkd_channel_ifconf kIfconfSeed = {64, 80, 0};
+
 struct NamedSeed {
   std::string name;
   Seed seed;
@@ -195,6 +225,11 @@ std::vector<NamedSeed> Seeds() {
       {"ioctl_fionread", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, FIONREAD).Region(2, 0, 4)},
       {"ioctl_siocgifindex",
        Seed(LKD_NR_ioctl).Val(0, 3).Val(1, SIOCGIFINDEX).Region(2, 0, sizeof(ifreq))},
+      {"ioctl_siocgifconf", Seed(LKD_NR_ioctl).Val(0, 3).Val(1, SIOCGIFCONF)
+                                .Raw(0, &kIfconfSeed, sizeof(kIfconfSeed))
+                                .Region(2, 0, sizeof(kIfconfSeed))},
+      {"sendmsg_ip_tos", SendmsgWith(IPPROTO_IP, IP_TOS)},
+      {"sendmsg_scm_rights", SendmsgWith(SOL_SOCKET, SCM_RIGHTS)},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
       {"not_served", Seed(LKD_NR_execve)},
       {"nr_as_table_index", Seed(0).Flags(kFlagNrIsTableIndex).Val(0, 3).Region(1, 0, 64)
