@@ -240,21 +240,30 @@ void Feeds::Loop(int kernel_pid) {
     }
     while (opened.ok()) {
       std::deque<std::function<void(Sources&)>> jobs;
+      // Polled only while someone follows: each poll is a call into the
+      // kernel, and calls every 50 ms would keep an idle lkd's kernel out
+      // of deep idle (its tick running). A new follower's start is a job,
+      // which wakes this thread.
+      const bool followed = log_.subscribers() > 0 || events_.subscribers() > 0;
       {
         absl::MutexLock lock(&mu_);
         // Wakes at once for a job (a subscriber waiting for its start).
-        mu_.AwaitWithTimeout(
-            absl::Condition(
-                +[](Feeds* f) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-                  return f->stopping_ || !f->jobs_.empty();
-                },
-                this),
-            kPollInterval);
+        const absl::Condition ready(
+            +[](Feeds* f) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return f->stopping_ || !f->jobs_.empty();
+            },
+            this);
+        if (followed)
+          mu_.AwaitWithTimeout(ready, kPollInterval);
+        else
+          mu_.Await(ready);
         if (stopping_) break;
         jobs.swap(jobs_);
       }
-      sources.PollKernelLog();
-      sources.PollEvents();
+      if (followed) {
+        sources.PollKernelLog();
+        sources.PollEvents();
+      }
       for (auto& job : jobs) job(sources);
     }
     // Subscribers still waiting for their start: the feeds are closed by
@@ -280,6 +289,7 @@ grpc::ServerWriteReactor<v1::KernelLogRecord>* Feeds::KernelLog(
     start.keep = [from](const v1::KernelLogRecord& r) { return r.seq() >= from; };
   if (req.follow()) {
     log_.Attach(s, std::move(start));
+    Post([](Sources&) {});  // wakes the thread, which polls while followed
   } else {
     // Up to what the kernel has logged now: read on the thread first.
     Post([this, s, start = std::move(start)](Sources& sources) mutable {
@@ -296,16 +306,18 @@ grpc::ServerWriteReactor<v1::Event>* Feeds::Events(const v1::WatchEventsRequest&
   auto* s = events_.NewPending();
   Feed<v1::Event>::Start start;
   start.who = std::move(who);
-  if (!req.initial_snapshot()) {
+  // On the thread, which also reads the notifications. What the kernel
+  // notified while nobody followed is read first, so that it lands before
+  // the new follower's position. Then the position, then the state, so
+  // that a change in between shows up twice at worst, never not at all.
+  const bool snapshot = req.initial_snapshot();
+  Post([this, s, snapshot, start = std::move(start)](Sources& sources) mutable {
+    sources.PollEvents();
     start.position = events_.end();
-    events_.Attach(s, std::move(start));
-    return s;
-  }
-  // On the thread, which also reads the notifications: the position first,
-  // then the state, so that a change in between shows up twice at worst,
-  // never not at all.
-  Post([this, s, start = std::move(start)](Sources& sources) mutable {
-    start.position = events_.end();
+    if (!snapshot) {
+      events_.Attach(s, std::move(start));
+      return;
+    }
     absl::StatusOr<std::vector<v1::Event>> snapshot = sources.Snapshot();
     if (!snapshot.ok()) {
       events_.Abandon(s, ToGrpcStatus(snapshot.status()));
