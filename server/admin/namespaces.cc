@@ -91,12 +91,9 @@ absl::StatusOr<std::vector<std::string>> NetnsTable::List() {
   return names;
 }
 
-absl::StatusOr<long> NetnsTable::OpenFd(std::string_view name) {
-  if (name.empty()) {
-    long fd = Sys(LKD_NR_fcntl, home_, F_DUPFD_CLOEXEC, 0);
-    if (fd < 0) return SysStatus(fd, "dup the initial network namespace");
-    return fd;
-  }
+namespace {
+// A kernel fd of the named namespace (not "").
+absl::StatusOr<long> OpenNamed(std::string_view name) {
   auto path = PathOf(name);
   if (!path.ok()) return path.status();
   long fd = Sys(LKD_NR_openat, kAtFdCwd, path->c_str(), O_RDONLY | O_CLOEXEC, 0);
@@ -104,16 +101,31 @@ absl::StatusOr<long> NetnsTable::OpenFd(std::string_view name) {
   if (fd < 0) return SysStatus(fd, absl::StrCat("open network namespace \"", std::string(name), "\""));
   return fd;
 }
+}  // namespace
 
-absl::Status NetnsTable::RunIn(std::string_view name, const std::function<absl::Status()>& body) {
-  if (name.empty()) return body();
-  absl::StatusOr<long> fd = OpenFd(name);
+absl::StatusOr<long> NetnsTable::OpenFd(std::string_view name) {
+  if (name.empty()) {
+    long fd = Sys(LKD_NR_fcntl, home_, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0) return SysStatus(fd, "dup the initial network namespace");
+    return fd;
+  }
+  return OpenNamed(name);
+}
+
+absl::Status EnterNetns(std::string_view name) {
+  absl::StatusOr<long> fd = OpenNamed(name);
   if (!fd.ok()) return fd.status();
   long rc = Sys(LKD_NR_setns, *fd, CLONE_NEWNET);
   Sys(LKD_NR_close, *fd);
   // EINVAL: the file is not a namespace (the mount is gone).
   if (rc == -EINVAL) return NoSuch("enter", name);
   if (rc < 0) return SysStatus(rc, absl::StrCat("enter network namespace \"", std::string(name), "\""));
+  return absl::OkStatus();
+}
+
+absl::Status NetnsTable::RunIn(std::string_view name, const std::function<absl::Status()>& body) {
+  if (name.empty()) return body();
+  if (absl::Status entered = EnterNetns(name); !entered.ok()) return entered;
   absl::Status result = body();
   long back = Sys(LKD_NR_setns, home_, CLONE_NEWNET);
   if (back < 0) {

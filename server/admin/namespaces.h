@@ -49,6 +49,10 @@ class NetnsTable {
   const long home_;  // kernel fd of the home namespace
 };
 
+// Moves the calling task into namespace `name` for good (a task made for
+// one call and ended after it); NotFound for an unknown name.
+absl::Status EnterNetns(std::string_view name);
+
 }  // namespace lkd::admin
 
 #endif  // LKD_SERVER_ADMIN_NAMESPACES_H_

@@ -61,9 +61,11 @@ class Plane {
                       const std::string& what, const std::function<absl::Status()>& body);
 
   // A long read (a stream): any role but none. `body` runs on the calling
-  // gRPC thread, bound to the plane's kernel process for the call, so that
-  // its blocking waits hold neither the kernel worker nor anyone else.
-  grpc::Status Stream(grpc::ServerContext* context, const std::function<absl::Status()>& body);
+  // gRPC thread, bound for the call to a new task of the plane's kernel
+  // process that enters the target's namespace, so that its blocking waits
+  // hold neither the kernel worker nor anyone else.
+  grpc::Status Stream(grpc::ServerContext* context, const v1::Target& target,
+                      const std::function<absl::Status()>& body);
 
   // A followed stream (the kernel log, events): any role but none. The
   // reactor `follow` makes, or one that ends the call with the refusal.

@@ -135,12 +135,14 @@ grpc::Status Plane::Change(grpc::ServerContext* context, const v1::Target& targe
   return ToGrpcStatus(result);
 }
 
-grpc::Status Plane::Stream(grpc::ServerContext* context,
+grpc::Status Plane::Stream(grpc::ServerContext* context, const v1::Target& target,
                            const std::function<absl::Status()>& body) {
   if (grpc::Status s = Allowed(context, false, "read"); !s.ok()) return s;
   int tid = lkd_bind(kernel_.pid());
   if (tid < 0) return ToGrpcStatus(SysStatus(tid, "bind to the admin plane's kernel process"));
-  absl::Status result = body();
+  // The task is this call's alone and ends with it: it need not come back.
+  absl::Status result = target.netns().empty() ? absl::OkStatus() : EnterNetns(target.netns());
+  if (result.ok()) result = body();
   lkd_unbind();
   return ToGrpcStatus(result);
 }
@@ -478,7 +480,7 @@ class ObserveService final
 
   grpc::Status CaptureLink(grpc::ServerContext* c, const v1::CaptureLinkRequest* req,
                            grpc::ServerWriter<v1::CapturedFrame>* writer) override {
-    return plane_.Stream(c, [&]() -> absl::Status {
+    return plane_.Stream(c, req->target(), [&]() -> absl::Status {
       const std::string what = absl::StrCat("capture on ", req->link());
       absl::StatusOr<int> index = setup::LinkIndex(req->link());
       if (!index.ok()) return WithErrno(index.status(), ENODEV);

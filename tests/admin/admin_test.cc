@@ -427,28 +427,36 @@ TEST_F(AdminTest, SsShowsSocketsWithTheirSessions) {
 
 bool ReadUntil(int fd, const std::string& text, std::string* seen);  // below
 
-TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
-  if (access("/usr/bin/tcpdump", X_OK) != 0) GTEST_SKIP() << "needs tcpdump (setup.sh)";
-  const std::string pcap = ::testing::TempDir() + "/capture.pcap";
+// Captures 6 frames of lkd's loopback `lo` in namespace `netns` ("": the
+// initial one) with `lkctl [-n NETNS] capture` while a client attached to
+// that namespace makes a TCP exchange on `port`; tcpdump reads the pcap.
+void CaptureLoopbackExchange(const LkdDaemon& lkd, const Lkctl& lkctl, const std::string& netns,
+                             uint16_t port) {
+  const std::string pcap = absl::StrCat(::testing::TempDir(), "/capture", netns, ".pcap");
   int err[2];
   ASSERT_EQ(pipe(err), 0);
   pid_t capture = fork();
   if (capture == 0) {
     dup2(err[1], 2);
     close(err[0]);
-    std::string host = lkd_->admin_url();
-    execl(lkctl_.path().c_str(), "lkctl", "-H", host.c_str(), "capture", "dev", "lo", "-c", "6",
-          "-w", pcap.c_str(), nullptr);
+    std::vector<std::string> args = {"lkctl", "-H", lkd.admin_url()};
+    if (!netns.empty()) args.insert(args.end(), {"-n", netns});
+    args.insert(args.end(), {"capture", "dev", "lo", "-c", "6", "-w", pcap});
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(lkctl.path().c_str(), argv.data());
     _exit(127);
   }
   close(err[1]);
   std::string seen;
   ASSERT_TRUE(ReadUntil(err[0], "listening on lo", &seen)) << seen;
   // A TCP exchange over lkd's loopback: the handshake, data and acks.
-  pid_t client = ForkClient(lkd_->url(), []() {
+  pid_t client = ForkClient(lkd.url(), [&]() {
+    if (!netns.empty()) setenv("LKD_NETNS", netns.c_str(), 1);
     CHECK_OR(lk_init() == 0, 10);
     int l = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in at = Ipv4Address("127.0.0.1", 6000);
+    sockaddr_in at = Ipv4Address("127.0.0.1", port);
     CHECK_OR(lk_sys_bind(l, reinterpret_cast<sockaddr*>(&at), sizeof(at)) == 0, 11);
     CHECK_OR(lk_sys_listen(l, 1) == 0, 12);
     int c = lk_sys_socket(AF_INET, SOCK_STREAM, 0);
@@ -463,8 +471,19 @@ TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
     return 0;
   });
   EXPECT_EQ(WaitClient(client), 0);
-  int status;
-  waitpid(capture, &status, 0);
+  // The capture ends after 6 frames; a capture of the wrong namespace would
+  // see none (bounded, so that it fails instead of hanging).
+  int status = 0;
+  bool ended = false;
+  for (int i = 0; i < 600 && !ended; i++) {
+    ended = waitpid(capture, &status, WNOHANG) == capture;
+    if (!ended) absl::SleepFor(absl::Milliseconds(100));
+  }
+  if (!ended) {
+    kill(capture, SIGKILL);
+    waitpid(capture, &status, 0);
+  }
+  ASSERT_TRUE(ended) << "the capture saw fewer than 6 frames in 60 s";
   ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
   ReadUntil(err[0], "packets captured", &seen);
   close(err[0]);
@@ -477,9 +496,27 @@ TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
   for (const std::string& line : lines)
     if (line.find(" IP 127.0.0.1.") != std::string::npos) frames++;
   EXPECT_EQ(frames, 6) << out;
-  EXPECT_NE(out.find("> 127.0.0.1.6000: Flags [S]"), std::string::npos) << out;
+  EXPECT_NE(out.find(absl::StrCat("> 127.0.0.1.", port, ": Flags [S]")), std::string::npos) << out;
   EXPECT_NE(out.find("length 10"), std::string::npos) << "the data segment\n" << out;
   unlink(pcap.c_str());
+}
+
+TEST_F(AdminTest, CaptureGivesAPcapTcpdumpReads) {
+  if (access("/usr/bin/tcpdump", X_OK) != 0) GTEST_SKIP() << "needs tcpdump (setup.sh)";
+  CaptureLoopbackExchange(*lkd_, lkctl_, "", 6000);
+}
+
+// The capture of a namespace's link is that namespace's traffic: the
+// exchange runs only there.
+TEST_F(AdminTest, CaptureInANamespace) {
+  if (access("/usr/bin/tcpdump", X_OK) != 0) GTEST_SKIP() << "needs tcpdump (setup.sh)";
+  ASSERT_EQ(Ctl({"netns", "add", "cap"}).exit, 0);
+  ASSERT_EQ(Ctl({"-n", "cap", "link", "set", "lo", "up"}).exit, 0);
+  CaptureLoopbackExchange(*lkd_, lkctl_, "cap", 6001);
+  Result missing = Ctl({"-n", "nosuch", "capture", "dev", "lo", "-c", "1", "-w", "/dev/null"});
+  EXPECT_EQ(missing.exit, 2) << missing;
+  EXPECT_NE(missing.err.find("No such file or directory"), std::string::npos) << missing;
+  EXPECT_EQ(Ctl({"netns", "del", "cap"}).exit, 0);
 }
 
 // ---- the kernel log --------------------------------------------------------
