@@ -577,5 +577,60 @@ TEST(AsyncCalls, KillingTheProcessCompletesItsBlockedCalls) {
   for (int i = 0; i < kTasks - 1; ++i) lkd_task_release(tasks[i]);
 }
 
+// lkd_task_interrupt ends a blocked call with -EINTR, as a signal with a
+// handler would, and nothing else: the task's next calls run as usual, and
+// a request made when no call is in flight is ignored.
+TEST(AsyncCalls, InterruptEndsTheBlockedCallOnly) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  int fds[2] = {-1, -1};
+  EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_pipe2, reinterpret_cast<long>(fds), 0); }), 0);
+  lkd_task* reader = nullptr;
+  ASSERT_GT(lkd_task_create(p, &reader), 0);
+  long buf = 0;
+  for (int round = 0; round < 20; ++round) {
+    Completion blocked;
+    ASSERT_EQ(SubmitArgs(reader, LKD_NR_read, {fds[0], reinterpret_cast<long>(&buf), sizeof(buf)},
+                         &blocked),
+              0);
+    if (round % 2) usleep(1000);  // asleep in the read, or maybe not yet
+    lkd_task_interrupt(reader);
+    ASSERT_TRUE(blocked.WaitFor(1)) << "round " << round;
+    EXPECT_EQ(blocked.result.load(), -EINTR) << "round " << round;
+    // The next read is not interrupted: it gets the data written for it.
+    Completion next;
+    ASSERT_EQ(SubmitArgs(reader, LKD_NR_read, {fds[0], reinterpret_cast<long>(&buf), sizeof(buf)},
+                         &next),
+              0);
+    long v = 100 + round;
+    EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_write, fds[1], reinterpret_cast<long>(&v), sizeof(v)); }),
+              static_cast<long>(sizeof(v)));
+    ASSERT_TRUE(next.WaitFor(1));
+    EXPECT_EQ(next.result.load(), static_cast<long>(sizeof(long)));
+    EXPECT_EQ(buf, 100 + round);
+  }
+  // No call in flight: ignored; the next blocking read still waits for data.
+  lkd_task_interrupt(reader);
+  usleep(2000);
+  Completion late;
+  ASSERT_EQ(SubmitArgs(reader, LKD_NR_read, {fds[0], reinterpret_cast<long>(&buf), sizeof(buf)},
+                       &late),
+            0);
+  usleep(5000);
+  EXPECT_EQ(late.count.load(), 0) << "a stale interrupt ended the next call";
+  long v = 7;
+  InProcess(p, [&] { return Sys(LKD_NR_write, fds[1], reinterpret_cast<long>(&v), sizeof(v)); });
+  ASSERT_TRUE(late.WaitFor(1));
+  EXPECT_EQ(late.result.load(), static_cast<long>(sizeof(long)));
+  // A call that does not block completes as usual however it is asked.
+  Completion quick;
+  ASSERT_EQ(SubmitArgs(reader, LKD_NR_getpid, {}, &quick), 0);
+  lkd_task_interrupt(reader);
+  ASSERT_TRUE(quick.WaitFor(1));
+  EXPECT_EQ(quick.result.load(), p);
+  lkd_task_release(reader);
+  EXPECT_EQ(lkd_proc_exit(p), 0);
+}
+
 }  // namespace
 }  // namespace lkd::testing

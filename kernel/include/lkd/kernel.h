@@ -126,6 +126,15 @@ int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
 		    lkd_call_done_fn done, void *arg);
 
 /*
+ * Interrupt the call of `task` in flight, as a signal with a handler would
+ * on Linux: a call that sleeps interruptibly (or would) ends with -EINTR;
+ * one that completes first completes as usual. Only the submitter (whose
+ * last submission is the call meant) should ask, from any host thread; it
+ * does not wait, and a request for a call already done is ignored.
+ */
+void lkd_task_interrupt(struct lkd_task *task);
+
+/*
  * The task exits and the handle is freed. A call still in flight is waited
  * for first (killing the task's process ends it).
  */

@@ -79,6 +79,9 @@ static struct {
 	void *runner_exit;
 	/* Tasks with a new call, linked by submit_next (rule 2). */
 	struct lkd_task_host *submitted;
+	/* Tasks whose call is to be interrupted, linked by interrupt_next
+	 * (lkd_task_interrupt), taken with the submissions. */
+	struct lkd_task_host *interrupts;
 	/* The task whose caller is the runner itself: its completion needs
 	 * no semaphore post (lkd_call_done). */
 	struct lkd_task_host *runner_call;
@@ -106,6 +109,7 @@ static bool cpu_try_get(void)
 static bool work_waiting(void)
 {
 	return __atomic_load_n(&cpu.submitted, __ATOMIC_SEQ_CST) ||
+	       __atomic_load_n(&cpu.interrupts, __ATOMIC_SEQ_CST) ||
 	       lkd_irq_pending();
 }
 
@@ -198,6 +202,54 @@ void lkd_cpu_kick(void)
 	run_if_free();
 }
 
+/* Ask the runner to interrupt th's call (th->interrupt_call is set); the
+ * same protocol as a submission (rules 2 and 5). */
+void lkd_cpu_interrupt(struct lkd_task_host *th)
+{
+	if (!__atomic_exchange_n(&th->interrupt_queued, true, __ATOMIC_SEQ_CST)) {
+		struct lkd_task_host *head = __atomic_load_n(&cpu.interrupts,
+							     __ATOMIC_RELAXED);
+
+		__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
+		do {
+			th->interrupt_next = head;
+		} while (!__atomic_compare_exchange_n(&cpu.interrupts, &head, th,
+						      true, __ATOMIC_SEQ_CST,
+						      __ATOMIC_RELAXED));
+	}
+	run_if_free();
+}
+
+/* Under the CPU: interrupt the asynchronous calls asked for, if each is
+ * still the call in flight (a request that comes after its call ended
+ * must not hit the next one). A call that sleeps interruptibly wakes with
+ * a notify signal pending and ends with -EINTR; one not started yet ends
+ * so as soon as it would block. */
+static void take_interrupts(void)
+{
+	struct lkd_task_host *th, *next;
+
+	if (!__atomic_load_n(&cpu.interrupts, __ATOMIC_ACQUIRE))
+		return;
+	th = __atomic_exchange_n(&cpu.interrupts, NULL, __ATOMIC_ACQ_REL);
+	for (; th; th = next) {
+		unsigned long want;
+		int state;
+
+		next = th->interrupt_next;
+		__atomic_store_n(&th->interrupt_queued, false, __ATOMIC_SEQ_CST);
+		want = __atomic_exchange_n(&th->interrupt_call, 0, __ATOMIC_ACQ_REL);
+		state = __atomic_load_n(&th->call_state, __ATOMIC_ACQUIRE);
+		if (want && th->call_async && want == th->async_calls &&
+		    (state == LKD_CALL_PENDING || state == LKD_CALL_RUNNING) &&
+		    th->task && !th->dead) {
+			th->interrupted = true;
+			set_notify_signal(th->task);
+		}
+		lkd_task_host_put(th);
+	}
+}
+
 /* Wake every task that got a call since the last look. */
 static void take_submissions(void)
 {
@@ -221,6 +273,7 @@ static void cpu_service(void)
 {
 	lkd_irq_enable_user();
 	take_submissions();
+	take_interrupts();
 }
 
 static bool is_idle_host(struct task_struct *t)

@@ -85,6 +85,19 @@ struct lkd_task_host {
 	lkd_call_done_fn async_done;
 	void *async_done_arg;
 	struct lkd_syscall_args async_call;
+
+	/*
+	 * lkd_task_interrupt: async_calls numbers the asynchronous calls
+	 * handed over; interrupt_call (atomic) is the number of the one to
+	 * interrupt, taken by the runner from cpu.c's interrupts list
+	 * (interrupt_queued, interrupt_next), which then sets `interrupted`
+	 * and a notify signal: the call ends with -EINTR (syscalls.c).
+	 */
+	unsigned long async_calls;
+	unsigned long interrupt_call;
+	bool interrupt_queued;
+	struct lkd_task_host *interrupt_next;
+	bool interrupted;
 };
 
 #define LKD_ASYNC_IDLE		0
@@ -123,6 +136,7 @@ extern bool lkd_halting;
 void lkd_cpu_boot(void *idle_ctx);
 void lkd_cpu_submit(struct lkd_task_host *th);
 void lkd_cpu_kick(void);
+void lkd_cpu_interrupt(struct lkd_task_host *th);
 bool lkd_cpu_runs_own_call(struct lkd_task_host *th);
 void lkd_user_mode_loop(struct lkd_task_host *th) __attribute__((noreturn));
 void lkd_cpu_idle(void);

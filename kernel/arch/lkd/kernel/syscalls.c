@@ -7,6 +7,7 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/syscalls.h>
+#include <linux/task_work.h>
 #include <asm/unistd.h>
 #include <lkd/kernel.h>
 
@@ -52,7 +53,22 @@ static long run_syscall(void *arg)
 	 * restarts; a fatal signal ends the task on the way out instead.
 	 */
 	while (is_restart(ret)) {
-		if (lkd_collect_signals(current_thread_info()->host)) {
+		struct lkd_task_host *th = current_thread_info()->host;
+
+		if (lkd_collect_signals(th)) {
+			ret = -EINTR;
+			break;
+		}
+		/* A notify signal is no signal: once its work is done it must
+		 * not make the restarted call fail again at once. */
+		if (test_thread_flag(TIF_NOTIFY_SIGNAL)) {
+			clear_thread_flag(TIF_NOTIFY_SIGNAL);
+			if (task_work_pending(current))
+				task_work_run();
+		}
+		/* lkd_task_interrupt asked to end this call. */
+		if (th->interrupted) {
+			th->interrupted = false;
 			ret = -EINTR;
 			break;
 		}
@@ -116,4 +132,15 @@ int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
 	if (!th || !done)
 		return -EINVAL;
 	return lkd_submit_to(th, run_syscall, nr, args, done, arg);
+}
+
+void lkd_task_interrupt(struct lkd_task *task)
+{
+	struct lkd_task_host *th = (struct lkd_task_host *)task;
+
+	if (!th || !lkd_running)
+		return;
+	/* The call the caller sees in flight: its own last submission. */
+	__atomic_store_n(&th->interrupt_call, th->async_calls, __ATOMIC_RELEASE);
+	lkd_cpu_interrupt(th);
 }

@@ -244,6 +244,7 @@ void lkd_call_done(struct lkd_task_host *th, long ret)
 			__atomic_exchange_n(&th->signals, 0, __ATOMIC_RELAXED);
 
 		th->call_async = false;
+		th->interrupted = false;
 		__atomic_store_n(&th->call_state, LKD_CALL_NONE,
 				 __ATOMIC_RELEASE);
 		th->async_done(th->async_done_arg, ret, signals);
@@ -298,6 +299,8 @@ int lkd_run_async(struct lkd_task_host *th, long (*fn)(void *), long nr,
 		memcpy(th->async_call.args, args, sizeof(th->async_call.args));
 	else
 		memset(th->async_call.args, 0, sizeof(th->async_call.args));
+	th->async_calls++;
+	th->interrupted = false;
 	th->call_fn = fn;
 	th->call_arg = &th->async_call;
 	th->call_posted = false;
