@@ -101,7 +101,7 @@ class ChannelClient {
                 const ConnectionOptions& options, uint32_t* spinners)
       : base_(base), map_size_(map_size), ctl_(reinterpret_cast<lkd_channel*>(base)),
         data_(base + data_offset), data_size_(data_size), generation_(generation),
-        fd_(fd), trace_(options.trace) {
+        fd_(fd), trace_(options.trace), cancel_on_signal_(options.cancel_on_signal) {
     lkd_doorbell_spin_init(&spin_, options.spin_ns, spinners, options.max_spinners);
   }
   ~ChannelClient() { munmap(base_, map_size_); }
@@ -184,12 +184,24 @@ class ChannelClient {
     int slept = 0;
     spin_.slow = &ctl_->blocked_seq;
     spin_.slow_value = seq_;
+    spin_.return_on_signal = static_cast<bool>(cancel_on_signal_);
+    bool cancelled = false;
     for (;;) {
       int slept_now;
       uint32_t v = lkd_doorbell_wait(&ctl_->resp_seq, prev, &ctl_->client_sleeping,
                                      dead, &spin_, 100 * 1000 * 1000, &slept_now);
       slept |= slept_now;
       if (v == seq_) break;
+      if (spin_.interrupted) {
+        // A signal handler ran while the call was blocked in lkd.
+        spin_.interrupted = 0;
+        if (!cancelled && cancel_on_signal_(desc.nr)) {
+          cancelled = true;
+          __atomic_store_n(&ctl_->cancel_seq, seq_, __ATOMIC_RELEASE);
+          lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
+        }
+        continue;
+      }
       if (__atomic_load_n(dead, __ATOMIC_ACQUIRE)) return -ENOTCONN;
     }
     const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
@@ -259,6 +271,7 @@ class ChannelClient {
   int fd_;
   uint32_t seq_ = 0;  // a fresh channel's counters are 0
   const std::function<void(const CallTrace&)>& trace_;
+  const std::function<bool(long)>& cancel_on_signal_;
   lkd_doorbell_spin spin_;
 };
 

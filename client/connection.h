@@ -46,6 +46,14 @@ struct ConnectionOptions {
   // on the calling thread after the call (after each piece of a chunked
   // one) with them (call_trace.h). Unset, tracing costs one branch.
   std::function<void(const CallTrace&)> trace;
+  // Called on the calling thread when a signal handler interrupted its
+  // wait for lkd's answer to call `nr` (the system call number): true
+  // asks lkd to interrupt the call in the kernel, which then answers
+  // -EINTR unless it completed first, as Linux ends a call that is not
+  // restarted; false (or unset) lets the call go on, as a restart would.
+  // A signal that comes while the thread still spins for a short answer
+  // is not seen here.
+  std::function<bool(long nr)> cancel_on_signal;
   // The network namespace of lkd's kernel a new kernel process lives in
   // (a name the admin plane made, `lkctl netns add NAME`); empty: the
   // initial one. Ignored when attaching with a hand-over cookie.

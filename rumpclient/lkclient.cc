@@ -13,10 +13,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +36,8 @@ std::string g_errmsg;
 
 constexpr char kHandoverEnv[] = "LKD_HANDOVER";
 
+bool CancelOnSignal(long nr);  // below
+
 // A failed transport call: its message for lk_errmsg(), its errno (carried
 // by the status, client/kj_errno.h) for errno.
 void SetError(const absl::Status& status) {
@@ -54,6 +54,9 @@ int Attach(const std::string& cookie) {
   if (const char* spin = getenv("LKD_CLIENT_SPIN_US")) options.spin_ns = strtoull(spin, nullptr, 10) * 1000;
   // LKD_NETNS: the network namespace of lkd's kernel to live in.
   if (const char* netns = getenv("LKD_NETNS")) options.netns = netns;
+  // A blocked call that a signal handler interrupts ends with EINTR, lkd's
+  // side of it interrupted too (or goes on, where Linux restarts it).
+  options.cancel_on_signal = CancelOnSignal;
   auto connection = Connection::Connect(g_server, cookie, options);
   if (!connection.ok()) {
     SetError(connection.status());
@@ -133,95 +136,39 @@ void Scatter(const char* data, size_t len, const struct iovec* iov, int n) {
   }
 }
 
-// Holds every signal from a blocking call's start until its wait, which
-// releases them atomically (lk_wait under the mask held here): a signal
-// that comes while lkd is being asked then interrupts the wait instead of
-// running its handler just before it, unseen (the classic lost wake-up).
-class SignalsHeld {
- public:
-  SignalsHeld() {
-    sigset_t all;
-    sigfillset(&all);
-    pthread_sigmask(SIG_BLOCK, &all, &old_);
-  }
-  ~SignalsHeld() { pthread_sigmask(SIG_SETMASK, &old_, nullptr); }
-  SignalsHeld(const SignalsHeld&) = delete;
-  SignalsHeld& operator=(const SignalsHeld&) = delete;
-  const sigset_t* mask() const { return &old_; }
-
- private:
-  sigset_t old_;
-};
-
-// Whether a signal could interrupt a wait now: some signal that can has a
-// handler. Without one Linux never returns EINTR, so a call may as well
-// block inside lkd: the waiter's hand-off (lkclient_wait.c) costs a host
-// thread wake-up per wait, close to half a request/response round trip on
-// a 2-core VM (proxy_bench's proxy_rr_kreqs_n1, 9.6 -> 5.2 k/s), while
-// this scan costs one sigaction() per signal (~8 us here), and only when
-// the call would block.
-bool SignalsMayInterrupt() { return lkclient_signal_handlers(nullptr) != 0; }
-
-// accept and recv* on a socket that may block: `attempt` (which must not
-// block) is made, and while it finds nothing (EAGAIN) the thread waits for
-// `events` where signals reach it (lk_wait_socket: EINTR, restarted where
-// Linux restarts, SO_RCVTIMEO gives EAGAIN; a non-blocking socket gets the
-// attempt's own EAGAIN), or, with no handler to run, makes `blocking`, the
-// call that blocks inside lkd. -1/errno like libc.
-template <typename Attempt, typename Blocking>
-long OnBlockingSocket(int fd, short events, Attempt attempt, Blocking blocking) {
-  std::optional<SignalsHeld> held(std::in_place);
-  for (;;) {
-    long r = attempt();
-    if (r >= 0 || errno != EAGAIN) return r;
-    if (!SignalsMayInterrupt()) {
-      held.reset();
-      return blocking();
-    }
-    if (lk_wait_socket(fd, events, SO_RCVTIMEO, held->mask(), 1) <= 0) return -1;
+// Whether Linux restarts call `nr` after a handler that asked for
+// SA_RESTART (the calls that end with -ERESTARTSYS when a signal comes);
+// poll, ppoll, epoll_wait and the sleeps never restart.
+bool RestartsUnderSaRestart(long nr) {
+  switch (nr) {
+    case LKD_NR_read:
+    case LKD_NR_write:
+    case LKD_NR_pread64:
+    case LKD_NR_pwrite64:
+    case LKD_NR_recvfrom:
+    case LKD_NR_sendto:
+    case LKD_NR_recvmsg:
+    case LKD_NR_sendmsg:
+    case LKD_NR_accept4:
+    case LKD_NR_connect:
+    case LKD_NR_openat:
+    case LKD_NR_fcntl:
+    case LKD_NR_flock:
+      return true;
+    default:
+      return false;
   }
 }
 
-// poll and epoll_wait with a timeout: `look` (the call with a zero
-// timeout) and, while it finds nothing, a wait on `watch` where signals
-// reach the thread, up to the timeout (< 0: none), or with no handler to
-// run, `blocking(ms)`, the call with the time left, inside lkd. A signal
-// gives EINTR: Linux never restarts these two.
-template <typename Look, typename Blocking>
-long Waiting(int timeout_ms, const struct pollfd* watch, nfds_t n, Look look,
-             Blocking blocking) {
-  using Clock = std::chrono::steady_clock;
-  const Clock::time_point deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  std::optional<SignalsHeld> held(std::in_place);
-  bool last = false;
-  for (;;) {
-    long r = look();
-    if (r != 0 || last) return r;
-    struct timespec left, *timeout = nullptr;
-    if (timeout_ms >= 0) {
-      const auto rest = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now());
-      if (rest.count() <= 0) return 0;
-      left.tv_sec = rest.count() / 1000000000;
-      left.tv_nsec = rest.count() % 1000000000;
-      timeout = &left;
-    }
-    if (!SignalsMayInterrupt()) {
-      held.reset();
-      // Rounded up: the call must not end before the deadline.
-      return blocking(timeout ? static_cast<int>((left.tv_sec * 1000000000 + left.tv_nsec +
-                                                 999999) / 1000000)
-                              : -1);
-    }
-    int w = lk_wait(nullptr, 0, watch, n, timeout, held->mask());
-    if (w < 0) return -1;
-    if (w == 0) last = true;  // timed out: one more look, then return
-  }
-}
-
-// A blocking receive: never MSG_WAITALL (which waits for all of it inside
-// lkd), MSG_ERRQUEUE (which never waits) or MSG_DONTWAIT.
-bool MayWaitForData(int flags) {
-  return !(flags & (MSG_DONTWAIT | MSG_ERRQUEUE | MSG_WAITALL));
+// A signal handler ran while call `nr` was blocked in lkd: end the call
+// with EINTR, as Linux would, unless Linux would restart it. Which signal
+// came is not known here, so a restart needs every installed handler of a
+// signal that can interrupt a wait to have asked for SA_RESTART
+// (lkclient_wait.c).
+bool CancelOnSignal(long nr) {
+  int all_restart = 0;
+  lkclient_signal_handlers(&all_restart);
+  return !(all_restart && RestartsUnderSaRestart(nr));
 }
 
 }  // namespace
@@ -314,19 +261,10 @@ int lk_sys_bind(int fd, const struct sockaddr* a, socklen_t l) {
 }
 int lk_sys_listen(int fd, int backlog) { return Sys(LKD_NR_listen, fd, backlog); }
 int lk_sys_accept(int fd, struct sockaddr* a, socklen_t* l) { return lk_sys_accept4(fd, a, l, 0); }
+// Blocking calls block inside lkd; a signal handler that interrupts one
+// ends it there too (CancelOnSignal).
 int lk_sys_accept4(int fd, struct sockaddr* a, socklen_t* l, int flags) {
-  // accept has no MSG_DONTWAIT: a zero-timeout poll says whether a
-  // connection waits.
-  return OnBlockingSocket(fd, POLLIN, [&]() -> long {
-    struct pollfd p = {fd, POLLIN, 0};
-    struct timespec zero = {0, 0};
-    long ready = Sys(LKD_NR_ppoll, P(&p), 1, P(&zero), 0, 8);
-    if (ready <= 0) {
-      if (ready == 0) errno = EAGAIN;
-      return -1;
-    }
-    return Sys(LKD_NR_accept4, fd, P(a), P(l), flags);
-  }, [&] { return Sys(LKD_NR_accept4, fd, P(a), P(l), flags); });
+  return Sys(LKD_NR_accept4, fd, P(a), P(l), flags);
 }
 int lk_sys_connect(int fd, const struct sockaddr* a, socklen_t l) {
   return Sys(LKD_NR_connect, fd, P(a), l);
@@ -343,11 +281,7 @@ ssize_t lk_sys_sendto(int fd, const void* b, size_t n, int flags,
 }
 ssize_t lk_sys_recvfrom(int fd, void* b, size_t n, int flags, struct sockaddr* from,
                         socklen_t* fromlen) {
-  if (!MayWaitForData(flags)) return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
-  return OnBlockingSocket(
-      fd, POLLIN,
-      [&] { return Sys(LKD_NR_recvfrom, fd, P(b), n, flags | MSG_DONTWAIT, P(from), P(fromlen)); },
-      [&] { return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen)); });
+  return Sys(LKD_NR_recvfrom, fd, P(b), n, flags, P(from), P(fromlen));
 }
 ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
   // With control messages, the kernel's own sendmsg (the message must fit
@@ -360,10 +294,7 @@ ssize_t lk_sys_sendmsg(int fd, const struct msghdr* msg, int flags) {
              msg->msg_namelen);
 }
 ssize_t lk_sys_recvmsg(int fd, struct msghdr* msg, int flags) {
-  if (!MayWaitForData(flags)) return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
-  return OnBlockingSocket(
-      fd, POLLIN, [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags | MSG_DONTWAIT); },
-      [&] { return Sys(LKD_NR_recvmsg, fd, P(msg), flags); });
+  return Sys(LKD_NR_recvmsg, fd, P(msg), flags);
 }
 int lk_sys_shutdown(int fd, int how) { return Sys(LKD_NR_shutdown, fd, how); }
 int lk_sys_setsockopt(int fd, int level, int name, const void* v, socklen_t l) {
@@ -407,27 +338,20 @@ int lk_sys_ioctl(int fd, unsigned long req, void* arg) {
   return Sys(LKD_NR_ioctl, fd, static_cast<long>(req), P(arg));
 }
 int lk_sys_poll(struct pollfd* fds, nfds_t n, int timeout_ms) {
-  auto call = [&](int ms) {
-    struct timespec ts, *tsp = nullptr;
-    if (ms >= 0) {
-      ts.tv_sec = ms / 1000;
-      ts.tv_nsec = (ms % 1000) * 1000000L;
-      tsp = &ts;
-    }
-    return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(tsp), 0, 8);
-  };
-  if (timeout_ms == 0) return call(0);
-  return Waiting(timeout_ms, fds, n, [&] { return call(0); }, call);
+  struct timespec ts, *tsp = nullptr;
+  if (timeout_ms >= 0) {
+    ts.tv_sec = timeout_ms / 1000;
+    ts.tv_nsec = (timeout_ms % 1000) * 1000000L;
+    tsp = &ts;
+  }
+  return Sys(LKD_NR_ppoll, P(fds), static_cast<long>(n), P(tsp), 0, 8);
 }
 int lk_sys_epoll_create1(int flags) { return Sys(LKD_NR_epoll_create1, flags); }
 int lk_sys_epoll_ctl(int epfd, int op, int fd, struct epoll_event* ev) {
   return Sys(LKD_NR_epoll_ctl, epfd, op, fd, P(ev));
 }
 int lk_sys_epoll_wait(int epfd, struct epoll_event* evs, int max, int timeout_ms) {
-  auto call = [&](int ms) { return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, ms, 0, 8); };
-  if (timeout_ms == 0) return call(0);
-  const struct pollfd watch = {epfd, POLLIN, 0};
-  return Waiting(timeout_ms, &watch, 1, [&] { return call(0); }, call);
+  return Sys(LKD_NR_epoll_pwait, epfd, P(evs), max, timeout_ms, 0, 8);
 }
 int lk_sys_dup(int fd) { return Sys(LKD_NR_dup, fd); }
 int lk_sys_dup3(int fd, int newfd, int flags) { return Sys(LKD_NR_dup3, fd, newfd, flags); }

@@ -63,16 +63,15 @@ int lk_exec(const char *path, char *const argv[], char *const envp[]);
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
 /*
- * Waits that host signals interrupt. A call blocked inside lkd cannot see
- * the program's signals, so the blocking calls below (accept, recv*,
- * poll, epoll_wait) never block there: they are tried without blocking,
- * and when nothing is there the thread waits on the host (a helper thread
- * per waiting thread watches the kernel side and is cancelled afterwards,
- * so nothing stays running in lkd). A signal with a handler then gives
- * EINTR as on Linux; accept and recv* are restarted when every handler has
- * SA_RESTART and the socket has no SO_RCVTIMEO (which gives EAGAIN), poll
- * and epoll_wait never are. The same primitives, for programs that mix
- * host and kernel fds:
+ * Signals: a call blocked inside lkd is interrupted when a signal handler
+ * runs in the calling thread meanwhile (lkd interrupts it in the kernel):
+ * it fails with EINTR as on Linux, or goes on where Linux restarts it
+ * (read, write, send*, recv*, accept, connect... when every handler has
+ * SA_RESTART; poll and epoll_wait never restart).
+ *
+ * Waits on host and kernel fds at once, for programs that mix them (a
+ * helper thread per waiting thread watches the kernel side and is
+ * cancelled afterwards, so nothing stays running in lkd):
  */
 /* Blocks until an entry of `host` (host fds) or `kernel` (kernel fds) may
  * be ready (1), `timeout` passes (0; NULL: none) or a signal arrives

@@ -119,6 +119,12 @@ struct lkd_channel {
 	uint32_t resp_seq;
 	uint32_t server_sleeping;
 	uint32_t client_sleeping;
+	/* The client stores here the req_seq of its call in flight that a
+	 * signal handler interrupted, then rings req_seq: lkd interrupts the
+	 * call in the kernel, which answers -EINTR unless it completed
+	 * first (lkd_task_interrupt). */
+	uint32_t cancel_seq;
+	uint32_t reserved1;
 	struct lkd_channel_request req;
 	struct lkd_channel_response resp;
 	struct lkd_channel_trace trace;

@@ -82,6 +82,10 @@ struct lkd_doorbell_spin {
 	 * wait), neither a hit nor a miss. NULL: none. */
 	const uint32_t *slow;
 	uint32_t slow_value;
+	/* If set, a sleep a signal handler interrupted (FUTEX_WAIT's EINTR)
+	 * ends the wait, with `interrupted` set, for the waiter to act on. */
+	int return_on_signal;
+	int interrupted;
 	/* Adaptive state. */
 	uint64_t budget_ns;	/* this wait's spin: max_ns, or 0 while off */
 	uint32_t window_waits;
@@ -103,6 +107,8 @@ static inline void lkd_doorbell_spin_init(struct lkd_doorbell_spin *s,
 	s->max_spinners = max_spinners;
 	s->slow = NULL;
 	s->slow_value = 0;
+	s->return_on_signal = 0;
+	s->interrupted = 0;
 	s->budget_ns = max_ns;
 	s->window_waits = 0;
 	s->window_hits = 0;
@@ -271,7 +277,10 @@ static inline uint32_t lkd_doorbell_wait(uint32_t *word, uint32_t old,
 		if (slept)
 			*slept = 1;
 		if (LKD_DOORBELL_FUTEX(word, FUTEX_WAIT, old, tsp) < 0 &&
-		    errno == ETIMEDOUT) {
+		    (errno == ETIMEDOUT ||
+		     (errno == EINTR && spin && spin->return_on_signal))) {
+			if (errno == EINTR)
+				spin->interrupted = 1;
 			__atomic_store_n(sleeping, 0, __ATOMIC_RELAXED);
 			return __atomic_load_n(word, __ATOMIC_ACQUIRE);
 		}

@@ -5,6 +5,7 @@
 // header's test hooks.
 #include <linux/futex.h>
 #include <sched.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -237,6 +238,46 @@ TEST_F(DoorbellTest, HotExchangeBetweenThreadsMakesNoSystemCall) {
   EXPECT_TRUE(served);
   EXPECT_EQ(g_futex_waits, 0);
   EXPECT_EQ(g_futex_wakes, 0);
+}
+
+// A sleep a signal handler interrupts ends the wait (return_on_signal),
+// flagged, with the word unchanged; without the flag the wait sleeps on
+// until the word changes.
+void Ignore(int) {}
+
+TEST_F(DoorbellTest, ASignalHandlerEndsASleepOnlyWhenAsked) {
+  struct sigaction sa = {};
+  sa.sa_handler = Ignore;  // no SA_RESTART: FUTEX_WAIT fails with EINTR
+  struct sigaction old;
+  ASSERT_EQ(sigaction(SIGUSR1, &sa, &old), 0);
+  for (int asked = 0; asked <= 1; asked++) {
+    uint32_t word = 0, sleeping = 0;
+    lkd_doorbell_spin spin;
+    lkd_doorbell_spin_init(&spin, 0, nullptr, 0);
+    spin.return_on_signal = asked;
+    std::atomic<bool> returned{false};
+    uint32_t got = 99;
+    std::thread waiter([&] {
+      got = lkd_doorbell_wait(&word, 0, &sleeping, nullptr, &spin, 0, nullptr);
+      returned = true;
+    });
+    // Signal until the waiter is asleep and then once more; with the flag
+    // it returns, without it the word's change ends the wait.
+    while (!__atomic_load_n(&sleeping, __ATOMIC_SEQ_CST)) usleep(100);
+    for (int i = 0; i < 20 && !returned; i++) {
+      pthread_kill(waiter.native_handle(), SIGUSR1);
+      usleep(1000);
+    }
+    if (!asked) {
+      EXPECT_FALSE(returned.load()) << "a signal ended a wait not asked to end";
+      __atomic_store_n(&word, 1, __ATOMIC_RELEASE);
+      lkd_doorbell_ring(&word, &sleeping);
+    }
+    waiter.join();
+    EXPECT_EQ(got, asked ? 0u : 1u);
+    EXPECT_EQ(spin.interrupted, asked);
+  }
+  sigaction(SIGUSR1, &old, nullptr);
 }
 
 TEST_F(DoorbellTest, NoLostWakeupBetweenThreads) {

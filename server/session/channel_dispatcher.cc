@@ -128,6 +128,7 @@ struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
   uint32_t seq = 0;
   bool trace = false;
   bool slept = false;  // the dispatch thread slept before it took this call
+  bool cancel_asked = false;  // lkd_task_interrupt was asked for this call
   uint64_t pickup_ticks = 0;  // for the latency histogram (call_latency.h)
   lkd_channel_trace times = {};
   uint32_t in_flight = 0;
@@ -287,6 +288,7 @@ void Dispatch(Channel* c, uint32_t seq) {
   lkd_channel_request request;
   memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req), sizeof(request));
   c->seq = seq;
+  c->cancel_asked = false;
   if (c->latency) c->pickup_ticks = c->latency->Now();
   // Tracing is the client's request for its own reports: it only makes
   // lkd read the clock (lkd_channel.h, invariants).
@@ -371,7 +373,15 @@ class DispatchThread {
         channels_.pop_back();
         continue;
       }
-      const uint32_t seq = __atomic_load_n(&c->memory->control()->req_seq, __ATOMIC_ACQUIRE);
+      lkd_channel* ctl = c->memory->control();
+      // The client's signal handler interrupted its wait: interrupt the
+      // call in the kernel (once; it answers -EINTR unless done first).
+      if (busy && !c->cancel_asked && c->task &&
+          __atomic_load_n(&ctl->cancel_seq, __ATOMIC_ACQUIRE) == c->seq) {
+        c->cancel_asked = true;
+        lkd_task_interrupt(c->task);
+      }
+      const uint32_t seq = __atomic_load_n(&ctl->req_seq, __ATOMIC_ACQUIRE);
       if (seq != c->seen && !busy) {
         c->seen = seq;
         c->slept = slept;
