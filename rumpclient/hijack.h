@@ -53,6 +53,10 @@ enum { FD_HOST = 0, FD_KERNEL = 1, FD_INTERNAL = 2 };
 extern unsigned char g_kind[MAX_FD];
 /* For a host epoll fd: 1 + the kernel epoll paired with it, or 0. */
 extern int g_kep[MAX_FD];
+/* For a host epoll fd: host fds added to it and not deleted (atomic). A
+ * host fd closed without EPOLL_CTL_DEL leaves the count high, which only
+ * costs the slower wait. */
+extern int g_ep_host[MAX_FD];
 /* Host fds of the library itself (liblkclient's session socket, event
  * loop and channel memfds, the waiters' eventfds): not the program's to
  * close. */

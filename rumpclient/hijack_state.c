@@ -122,6 +122,7 @@ int family_bit(int domain)
 
 unsigned char g_kind[MAX_FD];
 int g_kep[MAX_FD];
+int g_ep_host[MAX_FD];
 
 /*
  * Host fds of the library itself (liblkclient's session socket, its event
@@ -239,6 +240,7 @@ int close_kernel(int fd)
 void forget_kep_of(int epfd)
 {
 	int kep = g_kep[epfd] - 1;
+	__atomic_store_n(&g_ep_host[epfd], 0, __ATOMIC_RELAXED);
 	if (kep < 0) return;
 	g_kep[epfd] = 0;
 	if (kind(kep) == FD_INTERNAL) close_kernel(kep);

@@ -294,7 +294,13 @@ static int kernel_epoll_of(int epfd)
 
 EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 {
-	if (!is_kernel(fd)) return (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+	if (!is_kernel(fd)) {
+		int r = (int)syscall(SYS_epoll_ctl, epfd, op, fd, ev);
+		if (r == 0 && epfd >= 0 && epfd < MAX_FD && op != EPOLL_CTL_MOD)
+			__atomic_add_fetch(&g_ep_host[epfd], op == EPOLL_CTL_ADD ? 1 : -1,
+					   __ATOMIC_RELAXED);
+		return r;
+	}
 	if (syscall(SYS_fcntl, epfd, F_GETFD) < 0) return -1;  /* EBADF as the host says */
 	int kep = kernel_epoll_of(epfd);
 	if (kep < 0) return -1;
@@ -312,6 +318,18 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct
 				    _NSIG / 8);
 	}
 	if (max <= 0) { errno = EINVAL; return -1; }
+	/* Only kernel fds in it (and no mask to apply): the kernel epoll
+	 * alone, blocking inside lkd. A signal with a handler still ends it
+	 * with EINTR (liblkclient interrupts the call in lkd), with no waiter
+	 * thread's hand-off on the way. */
+	if (!mask && __atomic_load_n(&g_ep_host[epfd], __ATOMIC_RELAXED) <= 0) {
+		int ms = -1;
+		if (t) {
+			const int64_t ns = (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+			ms = ns > (int64_t)INT32_MAX * 1000000 ? INT32_MAX : (int)((ns + 999999) / 1000000);
+		}
+		return lk_sys_epoll_wait(kep, evs, max, ms);
+	}
 	/* Harvest first (one kernel call when the kernel side has events,
 	 * which under load is most of the time), block only when both sides
 	 * are empty. */

@@ -73,6 +73,14 @@ ep.unregister(acc)
 assert ep.poll(0.05) == []
 ep.register(acc, select.EPOLLIN)
 
+# epoll over kernel fds only: waits inside lkd (no waiter thread)
+kep = select.epoll()
+kep.register(acc, select.EPOLLIN)
+assert kep.poll(0.05) == []
+threading.Timer(0.1, lambda: cli.send(b"k")).start()
+assert kep.poll(5) == [(acc.fileno(), select.EPOLLIN)]
+assert acc.recv(1) == b"k"
+
 
 # a signal with a handler interrupts waits on kernel fds only
 class Interrupted(Exception):
@@ -106,6 +114,7 @@ blocked = socket.socket()
 for wait in (lambda: select.select([acc], [], [], 30),
              lambda: p.poll(30000),
              lambda: ep.poll(30),
+             lambda: kep.poll(30),
              lambda: acc.recv(1),
              lambda: acc.recv(4, socket.MSG_WAITALL),
              lambda: srv.accept(),
