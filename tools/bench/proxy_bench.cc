@@ -376,7 +376,7 @@ void UnixRtt() {
 
 long ProxyGetppid() { return lk_syscall(LKD_NR_getppid, 0, 0, 0, 0, 0, 0); }
 
-// Hot: back to back after a warm-up, so both the client and lkd's worker
+// Hot: back to back after a warm-up, so both the client and lkd's dispatch thread
 // are inside their spin when the next call comes.
 void ProxyNullHot(const std::string& url) {
   Progress("proxy null call, hot");
@@ -409,7 +409,7 @@ void ProxyNullHot(const std::string& url) {
 // Where the hot latency goes: the same loop on a client::Connection with
 // the client's bounded spin (20 us in liblkclient) set to other values.
 // With 0 the client sleeps on its doorbell at once, leaving the CPU to
-// lkd's worker and to the thread that holds the kernel's CPU. On stderr
+// lkd's dispatch thread (which runs the kernel for it). On stderr
 // only: a diagnosis, not a figure.
 void ProxyNullSpin(const std::string& url) {
   Progress("proxy null call, hot, by client spin");
@@ -638,12 +638,12 @@ void Breakdown(const std::string& url, bool cold) {
     Report(absl::StrCat(prefix, stage, "_p50_ns"), shared->a[st], "ns");
     Report(absl::StrCat(prefix, stage, "_p99_ns"), shared->b[st], "ns");
   }
-  Progress(absl::StrCat("  ", shared->count[0], " calls: lkd's worker slept for ",
+  Progress(absl::StrCat("  ", shared->count[0], " calls: lkd's dispatch thread slept for ",
                         shared->count[1], ", the client for ", shared->count[2]));
 }
 
 // Cold: ~2 ms of sleep before each call, far past both sides' bounded spin
-// (20 us), so every call rings a sleeping worker with FUTEX_WAKE and the
+// (20 us), so every call rings a sleeping dispatch thread with FUTEX_WAKE and the
 // client itself may sleep before the answer comes.
 void ProxyNullCold(const std::string& url) {
   Progress("proxy null call, cold");
