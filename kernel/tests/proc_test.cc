@@ -249,6 +249,50 @@ TEST(Time, TimedWaitsEndAfterDeepIdleAndUnderLoad) {
   lkd_proc_exit(p);
 }
 
+// What the admin plane's feeds would wait on: /dev/kmsg and an rtnetlink
+// socket bound to notification groups, with a timeout, from a thread that
+// blocks every host signal (as lkd's threads do). The admin plane saw such
+// a wait not return; this pins that it does here.
+TEST(Time, TimedWaitOnKmsgAndNetlinkEnds) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  long bad = -1;
+  std::thread t([&] {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, nullptr);
+    bad = InProcess(p, [] {
+      long kmsg = Sys(LKD_NR_openat, kAtFdCwd, "/dev/kmsg", O_RDONLY | O_NONBLOCK, 0);
+      long nl = Sys(LKD_NR_socket, AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK, 0 /* NETLINK_ROUTE */);
+      if (kmsg < 0 || nl < 0) return -100L;
+      struct {
+        unsigned short family, pad;
+        unsigned pid, groups;
+      } groups = {16 /* AF_NETLINK */, 0, 0, 0x1 | 0x10 | 0x40};
+      if (Sys(LKD_NR_bind, nl, &groups, sizeof(groups)) < 0) return -101L;
+      char buf[8192];
+      while (Sys(LKD_NR_read, kmsg, buf, sizeof(buf)) > 0) {
+      }
+      long failures = 0;
+      for (int i = 0; i < 10; i++) {
+        pollfd pfds[2] = {{static_cast<int>(kmsg), POLLIN, 0}, {static_cast<int>(nl), POLLIN, 0}};
+        timespec wait_for = {0, 20 * 1000 * 1000};
+        long r = Sys(LKD_NR_ppoll, pfds, 2, &wait_for, nullptr, 8);
+        if (r < 0) failures++;
+        while (Sys(LKD_NR_read, kmsg, buf, sizeof(buf)) > 0) {
+        }
+        if (i % 3 == 0) usleep(150 * 1000);  // deep idle between some waits
+      }
+      Sys(LKD_NR_close, kmsg);
+      Sys(LKD_NR_close, nl);
+      return failures;
+    });
+  });
+  t.join();
+  EXPECT_EQ(bad, 0);
+  lkd_proc_exit(p);
+}
+
 TEST(Credentials, UnprivilegedCannotBindLowPortOrAddRoute) {
   int user = lkd_proc_create(&kUser);
   int root = lkd_proc_create(&kRoot);
