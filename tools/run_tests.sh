@@ -86,6 +86,7 @@ FAILED = {
 
 summaries = {}     # label -> overallStatus
 test_targets = set()
+built = set()         # labels whose build completed successfully
 test_xmls = {}     # label -> paths of its test.xml (one per shard/run/attempt)
 
 
@@ -139,6 +140,9 @@ try:
             elif "targetConfigured" in eid:
                 if "testSize" in event.get("configured", {}):
                     test_targets.add(eid["targetConfigured"].get("label", "?"))
+            elif "targetCompleted" in eid:
+                if event.get("completed", {}).get("success"):
+                    built.add(eid["targetCompleted"].get("label", "?"))
 except OSError:
     pass  # Bazel stopped before writing any event
 
@@ -152,8 +156,16 @@ for label, status in summaries.items():
 passed = sorted(l for l, s in summaries.items() if s == "PASSED" and l not in skips)
 failed = sorted((l, s) for l, s in summaries.items() if s != "PASSED")
 unknown = [(l, s) for l, s in failed if s not in FAILED]
-# Test targets that were configured but never reported (their build failed).
-failed += sorted((l, "FAILED_TO_BUILD (no test result)") for l in test_targets - summaries.keys())
+# Test targets that were configured but never reported: their build
+# failed, or they built and --test_tag_filters left them out (as
+# --config=asan does for no_asan tests), which is not a failure.
+not_run = sorted(l for l in test_targets - summaries.keys() if l in built)
+failed += sorted((l, "FAILED_TO_BUILD (no test result)")
+                 for l in test_targets - summaries.keys() if l not in built)
+if not_run:
+    print("run_tests: built but not run (left out by the test filters):", file=sys.stderr)
+    for l in not_run:
+        print(f"  {l}", file=sys.stderr)
 
 n_failed = len(failed)
 if rc == 4:
