@@ -157,6 +157,27 @@ void lkd_cpu_boot(void *idle_ctx)
 		run_and_release();
 }
 
+/*
+ * Push `th` on the lock-free list at *head (linked through *next), unless
+ * *queued says it is on it already. The list holds a reference: the
+ * call may finish, and its thread exit, before a runner takes the task
+ * off the list.
+ */
+static void list_push(struct lkd_task_host **head, struct lkd_task_host *th,
+		      bool *queued, struct lkd_task_host **next)
+{
+	struct lkd_task_host *old;
+
+	if (__atomic_exchange_n(queued, true, __ATOMIC_SEQ_CST))
+		return;
+	old = __atomic_load_n(head, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
+	do {
+		*next = old;
+	} while (!__atomic_compare_exchange_n(head, &old, th, true,
+					      __ATOMIC_SEQ_CST, __ATOMIC_RELAXED));
+}
+
 void lkd_cpu_submit(struct lkd_task_host *th)
 {
 	if (cpu_try_get()) {
@@ -175,19 +196,7 @@ void lkd_cpu_submit(struct lkd_task_host *th)
 	}
 	/* Once on the list until a runner takes it (a call that ran before
 	 * its push became visible leaves it there for one round). */
-	if (!__atomic_exchange_n(&th->submitted, true, __ATOMIC_SEQ_CST)) {
-		struct lkd_task_host *head = __atomic_load_n(&cpu.submitted,
-							     __ATOMIC_RELAXED);
-
-		/* The list's reference: the call may finish, and its thread
-		 * exit, before a runner takes the task off the list. */
-		__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
-		do {
-			th->submit_next = head;
-		} while (!__atomic_compare_exchange_n(&cpu.submitted, &head, th,
-						      true, __ATOMIC_SEQ_CST,
-						      __ATOMIC_RELAXED));
-	}
+	list_push(&cpu.submitted, th, &th->submitted, &th->submit_next);
 	run_if_free();
 }
 
@@ -206,17 +215,7 @@ void lkd_cpu_kick(void)
  * same protocol as a submission (rules 2 and 5). */
 void lkd_cpu_interrupt(struct lkd_task_host *th)
 {
-	if (!__atomic_exchange_n(&th->interrupt_queued, true, __ATOMIC_SEQ_CST)) {
-		struct lkd_task_host *head = __atomic_load_n(&cpu.interrupts,
-							     __ATOMIC_RELAXED);
-
-		__atomic_add_fetch(&th->refs, 1, __ATOMIC_RELAXED);
-		do {
-			th->interrupt_next = head;
-		} while (!__atomic_compare_exchange_n(&cpu.interrupts, &head, th,
-						      true, __ATOMIC_SEQ_CST,
-						      __ATOMIC_RELAXED));
-	}
+	list_push(&cpu.interrupts, th, &th->interrupt_queued, &th->interrupt_next);
 	run_if_free();
 }
 
