@@ -183,6 +183,28 @@ uint64_t RunTimers(const std::atomic<bool>* stop, Errors* errors) {
   return total;
 }
 
+// Two timer threads of RunTimers beside a test's calls, until Stop(),
+// which returns how many expirations they saw.
+class TimerLoad {
+ public:
+  explicit TimerLoad(Errors* errors) {
+    for (int t = 0; t < 2; ++t)
+      threads_.emplace_back([this, errors] { expirations_ += RunTimers(&stop_, errors); });
+  }
+  ~TimerLoad() { Stop(); }
+  uint64_t Stop() {
+    stop_ = true;
+    for (auto& t : threads_)
+      if (t.joinable()) t.join();
+    return expirations_.load();
+  }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> expirations_{0};
+  std::vector<std::thread> threads_;
+};
+
 TEST(EntryStress, SixtyFourThreadsBlockWakeAndSleep) {
   for (int pair = 0; pair < kThreads / 2; ++pair) {
     for (const char* dir : {"ab", "ba"}) {
@@ -193,11 +215,7 @@ TEST(EntryStress, SixtyFourThreadsBlockWakeAndSleep) {
   }
   Errors errors;
   std::vector<Progress> progress(kThreads);
-  std::atomic<bool> stop_timers{false};
-  std::atomic<uint64_t> timer_expirations{0};
-  std::vector<std::thread> timers;
-  for (int t = 0; t < 2; ++t)
-    timers.emplace_back([&] { timer_expirations += RunTimers(&stop_timers, &errors); });
+  TimerLoad timers(&errors);
 
   // The watchdog: a hang ends the test with every thread's position.
   std::mutex mu;
@@ -222,8 +240,7 @@ TEST(EntryStress, SixtyFourThreadsBlockWakeAndSleep) {
   for (int i = 0; i < kThreads; ++i)
     threads.emplace_back(RunThread, i, &progress[i], &errors);
   for (auto& t : threads) t.join();
-  stop_timers = true;
-  for (auto& t : timers) t.join();
+  const uint64_t timer_expirations = timers.Stop();
   {
     std::lock_guard<std::mutex> lock(mu);
     finished = true;
@@ -235,7 +252,7 @@ TEST(EntryStress, SixtyFourThreadsBlockWakeAndSleep) {
   for (int i = 0; i < kThreads; ++i)
     EXPECT_EQ(progress[i].call.load(), kCallsPerThread) << "thread " << i;
   // The timers really ran beside the calls (many thousands of 50 us ticks).
-  EXPECT_GT(timer_expirations.load(), 1000u);
+  EXPECT_GT(timer_expirations, 1000u);
 }
 
 // The same mix through asynchronous calls (lkd_task_submit), as lkd's
@@ -369,11 +386,7 @@ TEST(EntryStress, SixtyFourAsyncTasksBlockWakeAndSleep) {
   }
   Errors errors;
   std::vector<Progress> progress(kThreads);
-  std::atomic<bool> stop_timers{false};
-  std::atomic<uint64_t> timer_expirations{0};
-  std::vector<std::thread> timers;
-  for (int t = 0; t < 2; ++t)
-    timers.emplace_back([&] { timer_expirations += RunTimers(&stop_timers, &errors); });
+  TimerLoad timers(&errors);
 
   std::atomic<bool> finished{false};
   std::thread watchdog([&] {
@@ -420,15 +433,14 @@ TEST(EntryStress, SixtyFourAsyncTasksBlockWakeAndSleep) {
     });
   }
   for (auto& t : drivers) t.join();
-  stop_timers = true;
-  for (auto& t : timers) t.join();
+  const uint64_t timer_expirations = timers.Stop();
   finished = true;
   watchdog.join();
 
   EXPECT_EQ(errors.count(), 0) << errors.Summary();
   for (int i = 0; i < kThreads; ++i)
     EXPECT_EQ(progress[i].call.load(), kCalls) << "task " << i;
-  EXPECT_GT(timer_expirations.load(), 1000u);
+  EXPECT_GT(timer_expirations, 1000u);
   for (auto& t : tasks) {
     lkd_task_release(t.task);
     EXPECT_EQ(lkd_proc_exit(t.pid), 0);

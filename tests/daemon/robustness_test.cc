@@ -104,10 +104,7 @@ class RawClient {
   // Sends `req` as is; returns the response's result.
   int64_t Call(const lkd_channel_request& req) {
     __atomic_store_n(&ctl_->client_sleeping, 1, __ATOMIC_SEQ_CST);  // always wake us
-    memcpy(&ctl_->req, &req, sizeof(req));
-    uint32_t seq = ++seq_;
-    __atomic_store_n(&ctl_->req_seq, seq, __ATOMIC_SEQ_CST);
-    syscall(SYS_futex, &ctl_->req_seq, FUTEX_WAKE, 1, nullptr, nullptr, 0);
+    const uint32_t seq = Send(req);
     while (__atomic_load_n(&ctl_->resp_seq, __ATOMIC_ACQUIRE) != seq) {
       timespec ts = {0, 1000000};
       syscall(SYS_futex, &ctl_->resp_seq, FUTEX_WAIT, seq - 1, &ts, nullptr, 0);
