@@ -176,7 +176,7 @@ class ChannelClient {
       cursor += size;
     }
 
-    memcpy(&ctl_->req, &req, sizeof(req));
+    lkd_channel_put_request(ctl_, &req);
     if (tracing) sent_ns = lkd_doorbell_now_ns();
     const uint32_t prev = seq_++;
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);

@@ -286,7 +286,7 @@ void Dispatch(Channel* c, uint32_t seq) {
   // One read of the request into private memory; everything after works
   // on this copy (lkd_channel.h, invariants).
   lkd_channel_request request;
-  memcpy(&request, const_cast<const lkd_channel_request*>(&ctl->req), sizeof(request));
+  lkd_channel_get_request(ctl, &request);
   c->seq = seq;
   c->cancel_asked = false;
   if (c->latency) c->pickup_ticks = c->latency->Now();

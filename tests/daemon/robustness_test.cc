@@ -114,7 +114,7 @@ class RawClient {
 
   // Sends `req` and returns at once: the caller rings again or waits.
   uint32_t Send(const lkd_channel_request& req) {
-    memcpy(&ctl_->req, &req, sizeof(req));
+    lkd_channel_put_request(ctl_, &req);
     uint32_t seq = ++seq_;
     __atomic_store_n(&ctl_->req_seq, seq, __ATOMIC_SEQ_CST);
     syscall(SYS_futex, &ctl_->req_seq, FUTEX_WAKE, 1, nullptr, nullptr, 0);
