@@ -49,6 +49,9 @@ ABSL_FLAG(uint32_t, max_client_threads, 1024,
 ABSL_FLAG(uint32_t, dispatch_spin_us, 20,
           "how long a dispatch thread keeps polling its channels after the last "
           "call before it sleeps on their doorbells (0: sleep at once)");
+ABSL_FLAG(bool, dispatch_waker, true,
+          "while several clients are busy at once, a waker thread wakes the "
+          "sleeping ones instead of the thread that runs the kernel");
 ABSL_FLAG(std::string, admin_socket, "",
           "admin plane socket for lkctl, unix:///PATH (default admin.sock beside "
           "the session socket), or none");
@@ -290,6 +293,7 @@ int main(int argc, char** argv) {
   options.socket_path = *socket_path;
   options.max_channels_per_session = absl::GetFlag(FLAGS_max_client_threads);
   options.dispatcher.spin_ns = uint64_t{absl::GetFlag(FLAGS_dispatch_spin_us)} * 1000;
+  options.dispatcher.waker = absl::GetFlag(FLAGS_dispatch_waker);
   lkd::server::SessionServer sessions(options);
   // The socket first: a second lkd on the same path fails before booting.
   if (auto st = sessions.Listen(); !st.ok()) return Fail(st);

@@ -577,6 +577,14 @@ class ObserveService final
       }
       absl::StrAppend(&t, "lkd_call_latency_seconds_sum ", latency.sum_seconds, "\n",
                       "lkd_call_latency_seconds_count ", latency.count, "\n");
+      family("lkd_client_wakes_total", "counter",
+             "Clients woken from a sleep for their answer, by who woke them: the thread "
+             "that completed the call, or the waker thread (while many are busy).");
+      const server::ClientWakes& wakes = plane_.sessions().wakes();
+      absl::StrAppend(&t, "lkd_client_wakes_total{by=\"answering_thread\"} ",
+                      wakes.by_answering_thread.load(std::memory_order_relaxed), "\n",
+                      "lkd_client_wakes_total{by=\"waker\"} ",
+                      wakes.by_waker.load(std::memory_order_relaxed), "\n");
       const Feeds& feeds = plane_.feeds();
       family("lkd_admin_subscribers", "gauge", "Followers of a stream (dmesg -w, monitor).");
       absl::StrAppend(&t, "lkd_admin_subscribers{stream=\"kernel_log\"} ",

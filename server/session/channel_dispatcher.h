@@ -14,6 +14,10 @@
 // one wake-up per direction, none when the other side spins. Attached
 // client threads cost a channel and a kernel task each, not a host thread.
 //
+// While several clients are busy at once, a waker thread wakes the
+// sleeping ones for the threads that answer them, so the kernel's CPU does
+// not wait for those wake-ups (Waker in channel_dispatcher.cc).
+//
 // A dispatch thread spins for a while after its last request (adaptively,
 // as the doorbells do: lkd_channel_doorbell.h), then sleeps on every
 // channel's request doorbell at once (futex_waitv), so an idle lkd costs no
@@ -81,6 +85,10 @@ class ChannelDispatcher {
     // sleeps (the adaptive policy may spin less, or not at all while
     // spinning does not pay). At most 2 dispatch threads spin at once.
     uint64_t spin_ns = 20000;
+    // Whether a waker thread takes over waking sleeping clients while
+    // several are busy at once (Waker in channel_dispatcher.cc); if not,
+    // the thread that completes a call always wakes its client itself.
+    bool waker = true;
   };
   // futex_waitv waits on at most 128 words: the thread's own and one
   // request doorbell per channel.

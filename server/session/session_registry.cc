@@ -14,6 +14,7 @@ SessionRegistry::Registration SessionRegistry::Add(int kernel_pid, int host_pid,
                                                    std::shared_ptr<std::atomic<bool>> ended) {
   auto counters = std::make_shared<SessionCounters>();
   counters->latency = latency_;
+  counters->wakes = wakes_;
   absl::MutexLock lock(&mu_);
   uint64_t id = next_id_++;
   Entry& e = entries_[id];

@@ -25,6 +25,13 @@
 
 namespace lkd::server {
 
+// Who woke clients that slept for their answers (channel_dispatcher.cc,
+// Waker): the thread that completed the call, or the waker thread.
+struct ClientWakes {
+  std::atomic<uint64_t> by_answering_thread{0};
+  std::atomic<uint64_t> by_waker{0};
+};
+
 // What a session's channels count, from the threads that serve them.
 struct SessionCounters {
   std::atomic<uint64_t> calls{0};
@@ -33,8 +40,10 @@ struct SessionCounters {
   // from it (read, recv*, pread): the results of those calls.
   std::atomic<uint64_t> bytes_sent{0};
   std::atomic<uint64_t> bytes_received{0};
-  // Every session's calls go into the registry's one histogram.
+  // Every session's calls go into the registry's one histogram, and its
+  // wake-ups into its one count.
   std::shared_ptr<CallLatency> latency;
+  std::shared_ptr<ClientWakes> wakes;
 };
 
 struct SessionInfo {
@@ -69,6 +78,8 @@ class SessionRegistry {
 
   // The latency of every session's calls (call_latency.h).
   const CallLatency& latency() const { return *latency_; }
+  // Who woke every session's sleeping clients.
+  const ClientWakes& wakes() const { return *wakes_; }
 
   // Ends the kernel process of the session(s) of `kernel_pid` (NotFound if
   // none). The entry stays until the session server removes it.
@@ -83,6 +94,7 @@ class SessionRegistry {
   mutable absl::Mutex mu_;
   std::map<uint64_t, Entry> entries_ ABSL_GUARDED_BY(mu_);
   const std::shared_ptr<CallLatency> latency_ = std::make_shared<CallLatency>();
+  const std::shared_ptr<ClientWakes> wakes_ = std::make_shared<ClientWakes>();
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
 };
 

@@ -245,6 +245,78 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_NE(status.out.find("role:     admin"), std::string::npos) << status;
 }
 
+// ---- client wake-ups -----------------------------------------------------
+
+// The count of lkd_client_wakes_total{by="BY"} in `metrics`, or -1.
+long long ClientWakes(const std::string& metrics, const std::string& by) {
+  const std::string key = absl::StrCat("lkd_client_wakes_total{by=\"", by, "\"} ");
+  const size_t at = metrics.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoll(metrics.substr(at + key.size()));
+}
+
+// 8 clients, each with two threads bouncing a byte through a socket pair
+// in lkd 2,000 times: every read blocks in lkd and its thread sleeps until
+// the other thread's write wakes it. Returns true if every exchange was
+// right.
+bool PingPongClients(const std::string& url) {
+  constexpr int kClients = 8, kRounds = 2000;
+  std::vector<pid_t> pids;
+  for (int i = 0; i < kClients; i++) {
+    pids.push_back(ForkClient(url, [&]() {
+      CHECK_OR(lk_init() == 0, 10);
+      int sv[2];
+      CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 11);
+      std::atomic<bool> echo_ok{true};
+      std::thread echo([&] {
+        for (int k = 0; k < kRounds; k++) {
+          char b;
+          if (lk_sys_read(sv[1], &b, 1) != 1 || lk_sys_write(sv[1], &b, 1) != 1) {
+            echo_ok = false;
+            return;
+          }
+        }
+      });
+      bool ok = true;
+      for (int k = 0; k < kRounds && ok; k++) {
+        char out = static_cast<char>(k), in = 0;
+        ok = lk_sys_write(sv[0], &out, 1) == 1 && lk_sys_read(sv[0], &in, 1) == 1 && in == out;
+      }
+      if (!ok) lk_sys_shutdown(sv[0], SHUT_RDWR);  // ends the echo thread's read
+      echo.join();
+      return ok && echo_ok ? 0 : 12;
+    }));
+  }
+  bool ok = true;
+  for (pid_t pid : pids) ok = WaitClient(pid) == 0 && ok;
+  return ok;
+}
+
+// While many clients are busy at once, a waker thread wakes the sleeping
+// ones, so the thread running lkd's kernel does not pay for those wake-ups
+// (channel_dispatcher.cc, Waker); every exchange stays right.
+TEST_F(AdminTest, ClientsBusyAtOnceAreWokenByTheWaker) {
+  ASSERT_TRUE(PingPongClients(lkd_->url()));
+  Result metrics = Ctl({"metrics"});
+  ASSERT_EQ(metrics.exit, 0) << metrics;
+  EXPECT_NE(metrics.out.find("# TYPE lkd_client_wakes_total counter\n"), std::string::npos);
+  EXPECT_GT(ClientWakes(metrics.out, "waker"), 0) << metrics.out;
+  EXPECT_GE(ClientWakes(metrics.out, "answering_thread"), 0) << metrics.out;
+}
+
+// --dispatch_waker=false: the thread that completes a call wakes its
+// client itself, always; the same exchanges stay right.
+TEST(AdminWakerOffTest, WithoutTheWakerAnsweringThreadsWake) {
+  auto lkd = LkdDaemon::Start({"--dispatch_waker=false"});
+  ASSERT_TRUE(lkd.ok()) << lkd.status();
+  ASSERT_TRUE(PingPongClients((*lkd)->url()));
+  Lkctl lkctl;
+  Result metrics = lkctl.Run({"-H", (*lkd)->admin_url(), "metrics"});
+  ASSERT_EQ(metrics.exit, 0) << metrics;
+  EXPECT_EQ(ClientWakes(metrics.out, "waker"), 0) << metrics.out;
+  EXPECT_GT(ClientWakes(metrics.out, "answering_thread"), 0) << metrics.out;
+}
+
 // ---- sessions -----------------------------------------------------------
 
 TEST_F(AdminTest, SessionsListedAndOneKilled) {
