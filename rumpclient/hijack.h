@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * liblkhijack's insides, shared by its three files (nothing here is
+ * liblkhijack's insides, shared by its files (nothing here is
  * exported: the library is built with hidden visibility, and only the
  * hooked libc names, marked EXPORT, leave it):
  *   hijack_state.c  LKD_HIJACK, the fd table, placeholders, the library's
@@ -10,6 +10,7 @@
  *                   liblkclient's waiter (lk_wait, lkclient_wait.c)
  *   hijack.c        the other hooks: descriptors, sockets, I/O, files
  *                   under the prefix, fork and exec
+ *   hijack_cred.c   the set*id family, for the kernel process too
  * See hijack.c for the design.
  */
 #ifndef LKD_RUMPCLIENT_HIJACK_H
