@@ -11,6 +11,8 @@
  *   hijack.c        the other hooks: descriptors, sockets, I/O, files
  *                   under the prefix, fork and exec
  *   hijack_cred.c   the set*id family, for the kernel process too
+ *   hijack_ifaddrs.c  getifaddrs, if_nameindex, if_nametoindex and
+ *                   if_indextoname from lkd's kernel
  * See hijack.c for the design.
  */
 #ifndef LKD_RUMPCLIENT_HIJACK_H
@@ -46,6 +48,10 @@ int family_bit(int domain);
 /* "LKD_HIJACK=..." / "LKD_SERVER=..." as this program got them ("" if
  * unset), for the programs it execs. */
 extern char g_cfg_env[512], g_server_env[512];
+
+/* libc's own function `name` (the next definition after this library),
+ * cached in *slot: for hooks that hand a call on to libc. */
+void *libc_fn(void **slot, const char *name);
 
 /* ---- the fd table (hijack_state.c) ----------------------------------- */
 

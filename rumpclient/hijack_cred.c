@@ -27,7 +27,6 @@
  * setfsuid/setfsgid, and calls made with syscall(2).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
@@ -38,17 +37,6 @@
 #include "lkd/sysnr.h"
 #include "rumpclient/hijack.h"
 #include "rumpclient/lkclient.h"
-
-/* libc's own `name`: the host's call. */
-static void *host_fn(void **slot, const char *name)
-{
-	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
-	if (fn == NULL) {
-		fn = dlsym(RTLD_NEXT, name);
-		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
-	}
-	return fn;
-}
 
 /* After the host call succeeded: the same call on this thread's kernel
  * task, then the whole kernel process follows. 0, or -1 with the kernel's
@@ -71,7 +59,7 @@ static int in_kernel(long nr, long a0, long a1, long a2)
 EXPORT int setuid(uid_t uid)
 {
 	static void *fn;
-	int (*host)(uid_t) = (int (*)(uid_t))host_fn(&fn, "setuid");
+	int (*host)(uid_t) = (int (*)(uid_t))libc_fn(&fn, "setuid");
 	if (host(uid) < 0) return -1;
 	return in_kernel(LKD_NR_setuid, ID(uid), 0, 0);
 }
@@ -79,7 +67,7 @@ EXPORT int setuid(uid_t uid)
 EXPORT int setgid(gid_t gid)
 {
 	static void *fn;
-	int (*host)(gid_t) = (int (*)(gid_t))host_fn(&fn, "setgid");
+	int (*host)(gid_t) = (int (*)(gid_t))libc_fn(&fn, "setgid");
 	if (host(gid) < 0) return -1;
 	return in_kernel(LKD_NR_setgid, ID(gid), 0, 0);
 }
@@ -87,7 +75,7 @@ EXPORT int setgid(gid_t gid)
 EXPORT int setreuid(uid_t ruid, uid_t euid)
 {
 	static void *fn;
-	int (*host)(uid_t, uid_t) = (int (*)(uid_t, uid_t))host_fn(&fn, "setreuid");
+	int (*host)(uid_t, uid_t) = (int (*)(uid_t, uid_t))libc_fn(&fn, "setreuid");
 	if (host(ruid, euid) < 0) return -1;
 	return in_kernel(LKD_NR_setreuid, ID(ruid), ID(euid), 0);
 }
@@ -95,7 +83,7 @@ EXPORT int setreuid(uid_t ruid, uid_t euid)
 EXPORT int setregid(gid_t rgid, gid_t egid)
 {
 	static void *fn;
-	int (*host)(gid_t, gid_t) = (int (*)(gid_t, gid_t))host_fn(&fn, "setregid");
+	int (*host)(gid_t, gid_t) = (int (*)(gid_t, gid_t))libc_fn(&fn, "setregid");
 	if (host(rgid, egid) < 0) return -1;
 	return in_kernel(LKD_NR_setregid, ID(rgid), ID(egid), 0);
 }
@@ -103,7 +91,7 @@ EXPORT int setregid(gid_t rgid, gid_t egid)
 EXPORT int setresuid(uid_t ruid, uid_t euid, uid_t suid)
 {
 	static void *fn;
-	int (*host)(uid_t, uid_t, uid_t) = (int (*)(uid_t, uid_t, uid_t))host_fn(&fn, "setresuid");
+	int (*host)(uid_t, uid_t, uid_t) = (int (*)(uid_t, uid_t, uid_t))libc_fn(&fn, "setresuid");
 	if (host(ruid, euid, suid) < 0) return -1;
 	return in_kernel(LKD_NR_setresuid, ID(ruid), ID(euid), ID(suid));
 }
@@ -111,7 +99,7 @@ EXPORT int setresuid(uid_t ruid, uid_t euid, uid_t suid)
 EXPORT int setresgid(gid_t rgid, gid_t egid, gid_t sgid)
 {
 	static void *fn;
-	int (*host)(gid_t, gid_t, gid_t) = (int (*)(gid_t, gid_t, gid_t))host_fn(&fn, "setresgid");
+	int (*host)(gid_t, gid_t, gid_t) = (int (*)(gid_t, gid_t, gid_t))libc_fn(&fn, "setresgid");
 	if (host(rgid, egid, sgid) < 0) return -1;
 	return in_kernel(LKD_NR_setresgid, ID(rgid), ID(egid), ID(sgid));
 }
@@ -120,7 +108,7 @@ EXPORT int setresgid(gid_t rgid, gid_t egid, gid_t sgid)
 EXPORT int seteuid(uid_t euid)
 {
 	static void *fn;
-	int (*host)(uid_t) = (int (*)(uid_t))host_fn(&fn, "seteuid");
+	int (*host)(uid_t) = (int (*)(uid_t))libc_fn(&fn, "seteuid");
 	if (host(euid) < 0) return -1;
 	return in_kernel(LKD_NR_setresuid, -1, ID(euid), -1);
 }
@@ -128,7 +116,7 @@ EXPORT int seteuid(uid_t euid)
 EXPORT int setegid(gid_t egid)
 {
 	static void *fn;
-	int (*host)(gid_t) = (int (*)(gid_t))host_fn(&fn, "setegid");
+	int (*host)(gid_t) = (int (*)(gid_t))libc_fn(&fn, "setegid");
 	if (host(egid) < 0) return -1;
 	return in_kernel(LKD_NR_setresgid, -1, ID(egid), -1);
 }
@@ -137,7 +125,7 @@ EXPORT int setgroups(size_t n, const gid_t *list)
 {
 	static void *fn;
 	int (*host)(size_t, const gid_t *) =
-		(int (*)(size_t, const gid_t *))host_fn(&fn, "setgroups");
+		(int (*)(size_t, const gid_t *))libc_fn(&fn, "setgroups");
 	if (host(n, list) < 0) return -1;
 	return in_kernel(LKD_NR_setgroups, (long)n, (long)list, 0);
 }
@@ -145,7 +133,7 @@ EXPORT int setgroups(size_t n, const gid_t *list)
 EXPORT int initgroups(const char *user, gid_t group)
 {
 	static void *fn;
-	int (*host)(const char *, gid_t) = (int (*)(const char *, gid_t))host_fn(&fn, "initgroups");
+	int (*host)(const char *, gid_t) = (int (*)(const char *, gid_t))libc_fn(&fn, "initgroups");
 	if (host(user, group) < 0) return -1;
 	int n = getgroups(0, NULL);
 	if (n < 0) return -1;
