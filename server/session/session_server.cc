@@ -151,12 +151,18 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   void AddAttached(int host_pid, const std::shared_ptr<KernelProcess>& process) {
     attached_.emplace(host_pid, process);
   }
+  // One entry of `process` (an exec hand-over attaches it twice for a
+  // moment), and any whose process is gone.
   void RemoveAttached(int host_pid, const KernelProcess* process) {
-    auto [first, last] = attached_.equal_range(host_pid);
-    for (auto it = first; it != last; ++it) {
-      if (it->second.lock().get() == process || it->second.expired()) {
-        attached_.erase(it);
-        return;
+    auto [it, last] = attached_.equal_range(host_pid);
+    bool removed = false;
+    while (it != last) {
+      std::shared_ptr<KernelProcess> p = it->second.lock();
+      if (p == nullptr || (!removed && p.get() == process)) {
+        removed = removed || p != nullptr;
+        it = attached_.erase(it);
+      } else {
+        ++it;
       }
     }
   }

@@ -6,7 +6,7 @@
 #    worked before, is EACCES after (the kernel's CAP_NET_BIND_SERVICE
 #    check), also in a thread that made calls before the drop, in one that
 #    waited meanwhile, and in a child forked after it; setuid(0) back is
-#    EPERM;
+#    EPERM; a program it then execs keeps the kernel process as nobody;
 #  - a user that is not root cannot setuid(0) (EPERM), and one that may on
 #    the host (CAP_SETUID) but not in lkd gets lkd's EPERM.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
@@ -41,6 +41,7 @@ expect "a thread that waited" "$(line thread-idle)" "thread-idle EACCES"
 expect "a child forked after the drop" "$(line fork-child)" "fork-child EACCES"
 expect "setuid(0) after the drop" "$(line setuid0)" "setuid0 EPERM"
 expect "bind after all" "$(line after-all)" "after-all EACCES"
+expect "a program it then execs" "$(line after-exec)" "after-exec 65534 EACCES"
 
 as_nobody() { timeout 120 setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
 out=$(as_nobody "$bin/lkrun" -- "$py" "$bin/creds.py" gain 2>&1) || fail "nonroot: $out"
