@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 OR BSD-2-Clause */
 /*
- * liblkhijack's insides, shared by its three files (nothing here is
+ * liblkhijack's insides, shared by its files (nothing here is
  * exported: the library is built with hidden visibility, and only the
  * hooked libc names, marked EXPORT, leave it):
  *   hijack_state.c  LKD_HIJACK, the fd table, placeholders, the library's
@@ -10,6 +10,9 @@
  *                   liblkclient's waiter (lk_wait, lkclient_wait.c)
  *   hijack.c        the other hooks: descriptors, sockets, I/O, files
  *                   under the prefix, fork and exec
+ *   hijack_cred.c   the set*id family, for the kernel process too
+ *   hijack_ifaddrs.c  getifaddrs, if_nameindex, if_nametoindex and
+ *                   if_indextoname from lkd's kernel
  * See hijack.c for the design.
  */
 #ifndef LKD_RUMPCLIENT_HIJACK_H
@@ -45,6 +48,10 @@ int family_bit(int domain);
 /* "LKD_HIJACK=..." / "LKD_SERVER=..." as this program got them ("" if
  * unset), for the programs it execs. */
 extern char g_cfg_env[512], g_server_env[512];
+
+/* libc's own function `name` (the next definition after this library),
+ * cached in *slot: for hooks that hand a call on to libc. */
+void *libc_fn(void **slot, const char *name);
 
 /* ---- the fd table (hijack_state.c) ----------------------------------- */
 

@@ -391,3 +391,12 @@ void attach_or_die(void)
 
 __attribute__((constructor)) static void hijack_init(void) { attach_or_die(); }
 
+void *libc_fn(void **slot, const char *name)
+{
+	void *fn = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+	if (fn == NULL) {
+		fn = dlsym(RTLD_NEXT, name);
+		__atomic_store_n(slot, fn, __ATOMIC_RELEASE);
+	}
+	return fn;
+}

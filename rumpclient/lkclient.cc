@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "client/commit_cred.h"
 #include "client/connection.h"
 #include "client/host_abi.h"
 #include "common/errno_status.h"
@@ -245,6 +246,17 @@ int lk_exec(const char* path, char* const argv[], char* const envp[]) {
   env.push_back(nullptr);
   execve(path, argv, env.data());
   return -1;  // the cookie expires in lkd; this session goes on
+}
+
+int lk_commit_cred(void) {
+  const long tid = Sys(LKD_NR_gettid);
+  if (tid < 0) return -1;
+  if (absl::Status s = lkd::client::CommitCred(g_server, lk_kernel_pid(), static_cast<int>(tid));
+      !s.ok()) {
+    SetError(s);
+    return -1;
+  }
+  return 0;
 }
 
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {

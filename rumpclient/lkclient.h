@@ -58,6 +58,14 @@ pid_t lk_fork(void);
  * failure (-1, errno). */
 int lk_exec(const char *path, char *const argv[], char *const envp[]);
 
+/* After a set*id call (setuid, setresgid, setgroups, ... by number,
+ * lk_syscall) changed the calling thread's task, which the kernel checked:
+ * lkd gives every task of the kernel process the same credentials, as
+ * glibc does for a host process's threads. Tasks in a call take them when
+ * that call ends; later threads and lk_fork children inherit them.
+ * 0, or -1 with errno (ENOTCONN: not attached). */
+int lk_commit_cred(void);
+
 /* Any served call by number (LKD_NR_*, the kernel's generic numbers), no
  * translation. -1/errno; ENOSYS for calls lkd does not serve. */
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);

@@ -36,6 +36,16 @@ interface Gate {
   # name that is not one path component, or no such namespace, fails the
   # attach. Ignored with a cookie: the process keeps its namespace.
   # pid: the kernel process's pid inside lkd.
+
+  commitCred @1 (pid :Int32, tid :Int32);
+  # Every task of kernel process `pid` takes the credentials its task
+  # `tid` has now (lkd_proc_commit_cred): after a set*id call, which the
+  # kernel checked on that task, the rest of the process follows, as glibc
+  # makes every thread follow. Only the host process attached to `pid`
+  # may ask (this connection's SO_PEERCRED pid is its session's). Asked on
+  # a connection of its own, which attaches nothing: the session's own
+  # connection belongs to its RPC thread, and the caller is a program
+  # thread in the middle of setuid().
 }
 
 interface Session {

@@ -33,6 +33,7 @@
 #define OUT_AT_PTR_OR_NULL(k) { LKD_ARG_OUT, LKD_SIZE_AT_PTR, (k), 1, 0 }
 #define INOUT_TIMES(k, n) { LKD_ARG_INOUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
 #define OUT_TIMES(k, n) { LKD_ARG_OUT, LKD_SIZE_ARG_TIMES, (k), 0, (n) }
+#define IN_TIMES_OR_NULL(k, n) { LKD_ARG_IN, LKD_SIZE_ARG_TIMES, (k), 1, (n) }
 /* A socket address of argument k's length (at most sockaddr_storage). */
 #define SOCKADDR(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 0, 128 }
 #define SOCKADDR_OR_NULL(k) { LKD_ARG_IN, LKD_SIZE_ARG_MAX, (k), 1, 128 }
@@ -72,6 +73,15 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(fstat, V, OUT_FIXED(128)),
 	CALL(fsync, V),
 	CALL(fdatasync, V),
+	/* The calling task's credentials, checked by the kernel; liblkhijack
+	 * then has lkd spread them to the process (lkd_proc_commit_cred). */
+	CALL(setregid, V, V),
+	CALL(setgid, V),
+	CALL(setreuid, V, V),
+	CALL(setuid, V),
+	CALL(setresuid, V, V, V),
+	CALL(setresgid, V, V, V),
+	CALL(setgroups, V, IN_TIMES_OR_NULL(0, 4)),
 	CALL(getpid),
 	CALL(getppid),
 	CALL(getuid),

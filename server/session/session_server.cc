@@ -71,7 +71,10 @@ class KernelProcess {
   KernelProcess(const KernelProcess&) = delete;
   KernelProcess& operator=(const KernelProcess&) = delete;
   int pid() const { return pid_; }
+  // Whose hand-overs these are: the attaching user, or the one the
+  // process last changed to (Gate.commitCred).
   uint32_t uid() const { return uid_; }
+  void set_uid(uint32_t uid) { uid_ = uid; }
   std::shared_ptr<const std::atomic<bool>> ended() const { return ended_; }
   // The same flag, for the registry's kill (session_registry.h).
   std::shared_ptr<std::atomic<bool>> ended_flag() const { return ended_; }
@@ -143,6 +146,34 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
     return cookie;
   }
 
+  // Sessions' kernel processes by their clients' host pids, for
+  // Gate.commitCred (the event loop's thread only).
+  void AddAttached(int host_pid, const std::shared_ptr<KernelProcess>& process) {
+    attached_.emplace(host_pid, process);
+  }
+  // One entry of `process` (an exec hand-over attaches it twice for a
+  // moment), and any whose process is gone.
+  void RemoveAttached(int host_pid, const KernelProcess* process) {
+    auto [it, last] = attached_.equal_range(host_pid);
+    bool removed = false;
+    while (it != last) {
+      std::shared_ptr<KernelProcess> p = it->second.lock();
+      if (p == nullptr || (!removed && p.get() == process)) {
+        removed = removed || p != nullptr;
+        it = attached_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+  // The kernel process `pid` if host process `host_pid` is attached to it.
+  std::shared_ptr<KernelProcess> Attached(int host_pid, int pid) {
+    auto [first, last] = attached_.equal_range(host_pid);
+    for (auto it = first; it != last; ++it)
+      if (auto p = it->second.lock(); p && p->pid() == pid) return p;
+    return nullptr;
+  }
+
   // The hand-over for `cookie`, removed from the table, if `peer` may claim it.
   Handover ClaimHandover(const std::string& cookie, const Peer& peer) {
     auto it = handovers_.find(cookie);
@@ -169,6 +200,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   ChannelDispatcher dispatcher_{options_.dispatcher};
   SessionRegistry registry_;
   std::map<std::string, Handover> handovers_;
+  std::multimap<int, std::weak_ptr<KernelProcess>> attached_;
   // Valid while Serve() runs.
   kj::Timer* timer_ = nullptr;
   kj::TaskSet* tasks_ = nullptr;
@@ -196,8 +228,11 @@ class SessionImpl final : public rpc::Session::Server {
               Peer peer)
       : server_(server), process_(std::move(process)), peer_(peer),
         registration_(server.registry().Add(process_->pid(), peer.host_pid, peer.uid,
-                                            peer.gid, process_->ended_flag())) {}
+                                            peer.gid, process_->ended_flag())) {
+    server_.AddAttached(peer_.host_pid, process_);
+  }
   ~SessionImpl() {
+    server_.RemoveAttached(peer_.host_pid, process_.get());
     server_.registry().Remove(registration_.id);
     fprintf(stderr, "lkd: host pid %d (kernel process %d) detached\n",
             peer_.host_pid, process_->pid());
@@ -311,6 +346,24 @@ class GateImpl final : public rpc::Gate::Server {
     auto results = context.getResults();
     results.setPid(process->pid());
     results.setSession(kj::heap<SessionImpl>(server_, std::move(process), peer_));
+    return kj::READY_NOW;
+  }
+
+  kj::Promise<void> commitCred(CommitCredContext context) override {
+    auto params = context.getParams();
+    const int pid = params.getPid();
+    // The kernel pid is the client's claim; its host pid is the kernel's
+    // word (SO_PEERCRED), and a session records both.
+    std::shared_ptr<KernelProcess> process = server_.Attached(peer_.host_pid, pid);
+    if (process == nullptr)
+      Fail(absl::StrCat("kernel process ", pid, " is not attached to host pid ",
+                        peer_.host_pid));
+    int rc = lkd_proc_commit_cred(pid, params.getTid());
+    if (rc < 0) FailKernel("spreading credentials", rc);
+    // This connection was made after the change: its peer's (effective)
+    // uid is the one the process's forks and execs now claim hand-overs
+    // with.
+    process->set_uid(peer_.uid);
     return kj::READY_NOW;
   }
 

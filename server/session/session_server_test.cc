@@ -9,12 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <string>
 #include <thread>
 
 #include "gtest/gtest.h"
 #include "lkd/kernel.h"
+#include "lkd/sysnr.h"
 #include "schema/lkd.capnp.h"
 
 namespace lkd::server {
@@ -177,6 +179,81 @@ TEST(SessionServer, ForkMakesAChildThatEndsWithAnUnclaimedHandOver) {
   EXPECT_TRUE(conn.HangUp().ok());
   EXPECT_FALSE(ProcessExists(parent_pid));
   EXPECT_FALSE(ProcessExists(child)) << "an unclaimed hand-over ends with its server";
+}
+
+// getuid as task `task`, asynchronously (the way lkd serves a channel).
+long UidOf(lkd_task* task) {
+  struct Done {
+    std::atomic<long> ret{-1};
+    std::atomic<bool> done{false};
+  } d;
+  long args[6] = {};
+  EXPECT_EQ(lkd_task_submit(task, LKD_NR_getuid, args,
+                            [](void* arg, long ret, unsigned long long) {
+                              auto* d = static_cast<Done*>(arg);
+                              d->ret = ret;
+                              d->done = true;
+                            },
+                            &d),
+            0);
+  while (!d.done) std::this_thread::yield();
+  return d.ret;
+}
+
+// A task's setuid spreads to its whole process: the task that made calls
+// before (between calls now), tasks made later (cloned from the leader)
+// and forks; only the host process attached to the kernel process may ask.
+TEST(SessionServer, CommitCredSpreadsATasksCredentialsToItsProcess) {
+  OneConnection conn;
+  Client client(conn.client_fd());
+  auto req = client.gate().attachRequest();
+  req.setVersion(rpc::PROTOCOL_VERSION);
+  auto attached = req.send().wait(client.wait());
+  const int pid = attached.getPid();
+
+  lkd_task* before = nullptr;
+  ASSERT_GT(lkd_task_create(pid, &before), 0);
+  EXPECT_EQ(UidOf(before), 0);
+  const int tid = lkd_bind(pid);
+  ASSERT_GT(tid, 0);
+  const long ids[6] = {65534, 65534, 65534};
+  ASSERT_EQ(lkd_syscall(LKD_NR_setresuid, ids), 0);
+  EXPECT_EQ(UidOf(before), 0) << "Linux changes the calling task only";
+
+  auto stranger = client.gate().commitCredRequest();
+  stranger.setPid(pid + 1000);
+  stranger.setTid(tid);
+  Refusal e = Failure([&] { stranger.send().wait(client.wait()); });
+  EXPECT_EQ(e.type, kj::Exception::Type::FAILED);
+  EXPECT_NE(e.text.find("not attached"), std::string::npos) << e.text;
+  auto no_task = client.gate().commitCredRequest();
+  no_task.setPid(pid);
+  no_task.setTid(1);
+  e = Failure([&] { no_task.send().wait(client.wait()); });
+  EXPECT_NE(e.text.find("No such process"), std::string::npos) << e.text;
+
+  auto commit = client.gate().commitCredRequest();
+  commit.setPid(pid);
+  commit.setTid(tid);
+  commit.send().wait(client.wait());
+  EXPECT_EQ(UidOf(before), 65534);
+  lkd_task* after = nullptr;
+  ASSERT_GT(lkd_task_create(pid, &after), 0);
+  EXPECT_EQ(UidOf(after), 65534);
+  const int child = lkd_proc_fork(pid);
+  ASSERT_GT(child, 0);
+  lkd_task* in_child = nullptr;
+  ASSERT_GT(lkd_task_create(child, &in_child), 0);
+  EXPECT_EQ(UidOf(in_child), 65534);
+  // Root is gone for good: the kernel refuses it back.
+  const long root[6] = {0, 0, 0};
+  EXPECT_EQ(lkd_syscall(LKD_NR_setresuid, root), -EPERM);
+
+  lkd_task_release(in_child);
+  lkd_proc_exit(child);
+  lkd_task_release(after);
+  lkd_task_release(before);
+  lkd_unbind();
 }
 
 TEST(SessionServer, GarbageEndsTheConnectionNotTheServer) {

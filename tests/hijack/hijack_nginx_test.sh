@@ -5,18 +5,26 @@
 # AF_UNIX channel and kernel sockets, and send a host file with sendfile)
 # serving curl and wget, also under lkrun: every byte compared, the
 # listener and the connections inside lkd, none on the host's stack. Then
-# the same nginx as a daemon (fork, setsid, the parent exits).
+# the same nginx as a daemon (fork, setsid, the parent exits). Its workers
+# run as nobody (`user`), in lkd too: the socket a worker opens to an
+# upstream belongs to uid 65534 in lkd's kernel (ss -e under lkrun).
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need nginx curl wget ss
 start_lkd
 
 ngx="$tmp/nginx"
-mkdir -p "$ngx/www" "$ngx/tmp" "$ngx/logs"
-random_file "$ngx/www/small" 1000
-random_file "$ngx/www/big" 5000000
+mkdir -p "$ngx/tmp" "$ngx/logs"
+# The workers (nobody) read the files: not under /root, where the test's
+# directory is.
+www="$sockdir/www"
+mkdir -p "$www"
+chmod 755 "$sockdir" "$www"
+random_file "$www/small" 1000
+random_file "$www/big" 5000000
+chmod 644 "$www"/*
 cat >"$ngx/nginx.conf" <<CONF
 daemon off;
-user root;
+user nobody nogroup;
 master_process on;
 worker_processes 2;
 error_log $ngx/logs/error.log info;
@@ -31,9 +39,22 @@ http {
 	fastcgi_temp_path $ngx/tmp;
 	uwsgi_temp_path $ngx/tmp;
 	scgi_temp_path $ngx/tmp;
+	upstream back {
+		server 127.0.0.1:7203;
+		keepalive 4;
+	}
 	server {
 		listen 127.0.0.1:7201;
-		root $ngx/www;
+		root $www;
+		location /up/ {
+			proxy_pass http://back/;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+	server {
+		listen 127.0.0.1:7203;
+		root $www;
 	}
 }
 CONF
@@ -63,12 +84,19 @@ wait_listen 7201
 
 for i in 1 2 3 4; do
 	run curl -sS -o "$tmp/curl_big" http://127.0.0.1:7201/big || fail "curl $i failed"
-	cmp "$ngx/www/big" "$tmp/curl_big" || fail "curl $i: bytes differ"
+	cmp "$www/big" "$tmp/curl_big" || fail "curl $i: bytes differ"
 	run curl -sS -o "$tmp/curl_small" http://127.0.0.1:7201/small || fail "curl small failed"
-	cmp "$ngx/www/small" "$tmp/curl_small" || fail "curl small: bytes differ"
+	cmp "$www/small" "$tmp/curl_small" || fail "curl small: bytes differ"
 done
 run wget -q -O "$tmp/wget_big" http://127.0.0.1:7201/big || fail "wget failed"
-cmp "$ngx/www/big" "$tmp/wget_big" || fail "wget: bytes differ"
+cmp "$www/big" "$tmp/wget_big" || fail "wget: bytes differ"
+# Through the upstream: the worker's connection to it stays open
+# (keepalive), made by the worker after it became nobody.
+run curl -sS -o "$tmp/curl_up" http://127.0.0.1:7201/up/small || fail "curl (upstream) failed"
+cmp "$www/small" "$tmp/curl_up" || fail "curl (upstream): bytes differ"
+run ss -Htane "dport = :7203" >"$tmp/ss_up"
+grep -q 'ESTAB.*uid:65534' "$tmp/ss_up" ||
+	fail "the worker's upstream socket is not nobody's in lkd: $(cat "$tmp/ss_up")"
 code=$(run curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:7201/missing)
 [ "$code" = 404 ] || fail "a missing file gave HTTP $code"
 
@@ -78,7 +106,7 @@ run ss -Htan >"$tmp/ss"
 grep -q 'LISTEN.*127.0.0.1:7201' "$tmp/ss" || fail "no listener in lkd: $(cat "$tmp/ss")"
 grep -q 'TIME-WAIT.*127.0.0.1:7201' "$tmp/ss" || fail "no finished connection in lkd: $(cat "$tmp/ss")"
 host_has_no_port 7201
-[ "$(grep -c '" 200 ' "$ngx/logs/access.log")" -eq 9 ] || fail "access log: $(cat "$ngx/logs/access.log")"
+[ "$(grep -c '" 200 ' "$ngx/logs/access.log")" -eq 11 ] || fail "access log: $(cat "$ngx/logs/access.log")"
 workers=$(grep -c 'start worker process [0-9]' "$ngx/logs/error.log")
 [ "$workers" -eq 2 ] || fail "$workers workers started"
 if grep -E '\[(alert|emerg|crit)\]' "$ngx/logs/error.log"; then fail "nginx logged alerts"; fi
@@ -98,7 +126,7 @@ daemon_pid=$(cat "$ngx/nginx.pid")
 bg_pids+=("$daemon_pid")  # its own session and process group
 wait_listen 7202
 run curl -sS -o "$tmp/curl_daemon" http://127.0.0.1:7202/big || fail "curl (daemon) failed"
-cmp "$ngx/www/big" "$tmp/curl_daemon" || fail "curl (daemon): bytes differ"
+cmp "$www/big" "$tmp/curl_daemon" || fail "curl (daemon): bytes differ"
 host_has_no_port 7202
 kill -QUIT "$daemon_pid"
 stopped "$daemon_pid" || fail "the nginx daemon did not stop"

@@ -188,6 +188,21 @@ int lkd_proc_exec(int pid);
 int lkd_proc_set_netns(int pid, const char *path);
 
 /*
+ * Every task of process `pid` takes the credentials its task `tid` has now
+ * (uids, gids, groups, capabilities): what glibc's set*id() broadcast does
+ * for the threads of a host process, for a kernel process whose task
+ * `tid` just ran setuid(2) or a sibling. The kernel checked that call;
+ * this spreads its result and checks nothing more. The leader (from which
+ * later threads and forks are cloned) and every task between calls take
+ * them before this returns; a task inside a call takes them when that
+ * call ends, before its next one (as its own commit_creds, run from task
+ * work). Waits for the call of a thread bound with lkd_bind that starts
+ * meanwhile. Returns 0 or -errno (-ESRCH: no such process, or `tid` is
+ * not one of its tasks; -ENOMEM).
+ */
+int lkd_proc_commit_cred(int pid, int tid);
+
+/*
  * Kill process `pid` (as SIGKILL would): its threads end, all its fds are
  * closed (sockets shut down as on a real kernel). Host threads bound to its
  * tasks get -ESRCH from their next call. Waits until the process is gone.

@@ -18,7 +18,9 @@
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/sched/task.h>
+#include <linux/slab.h>
 #include <linux/syscalls.h>
+#include <linux/task_work.h>
 #include <lkd/kernel.h>
 
 #include "internal.h"
@@ -77,6 +79,25 @@ static struct lkd_task_host *find_task(int tgid, bool leader)
 			break;
 		}
 	}
+	lkd_host->mutex_unlock(tasks_lock);
+	return found;
+}
+
+/* The live listed task of process `tgid` with the smallest pid above
+ * `after`, with a reference for the caller, or NULL: a walk over a
+ * process's tasks that survives the list changing between steps. */
+static struct lkd_task_host *find_task_after(int tgid, int after)
+{
+	struct lkd_task_host *th, *found = NULL;
+
+	lkd_host->mutex_lock(tasks_lock);
+	list_for_each_entry(th, &host_backed_tasks, node) {
+		if (th->tgid == tgid && !th->dead && th->pid > after &&
+		    (!found || th->pid < found->pid))
+			found = th;
+	}
+	if (found)
+		__atomic_add_fetch(&found->refs, 1, __ATOMIC_RELAXED);
 	lkd_host->mutex_unlock(tasks_lock);
 	return found;
 }
@@ -378,6 +399,121 @@ int lkd_proc_exec(int pid)
 	if (!kernel_up())
 		return -ENODEV;
 	return on_leader(pid, exec_process, NULL);
+}
+
+/*
+ * Credentials of a whole process (lkd_proc_commit_cred). Linux keeps them
+ * per task and only a task changes its own (commit_creds), so each task
+ * takes them itself: the leader at once, the others from task work, run
+ * on their way back to user mode (lkd_work_before_user_mode), i.e. at the
+ * end of the call they are in, or of a no-op call made for the purpose.
+ */
+
+/* Task work: take the leader's credentials, which are the process's
+ * latest, so that works queued by two quick changes need no order. */
+static void take_leader_cred(struct callback_head *work)
+{
+	const struct cred *cred;
+
+	kfree(work);
+	if (current->flags & PF_EXITING)
+		return;
+	cred = get_task_cred(current->group_leader);
+	if (cred == current->real_cred)
+		put_cred(cred);
+	else
+		commit_creds((struct cred *)cred);	/* takes our reference */
+}
+
+/* As the leader: take the credentials of task `*arg` of this process and
+ * queue take_leader_cred on every other task. */
+static long spread_cred(void *arg)
+{
+	pid_t tid = *(int *)arg;
+	const struct cred *cred = NULL;
+	struct task_struct *t;
+	long ret = 0;
+
+	rcu_read_lock();
+	t = find_task_by_vpid(tid);
+	if (t && same_thread_group(t, current))
+		cred = get_task_cred(t);
+	rcu_read_unlock();
+	if (!cred)
+		return -ESRCH;
+	if (cred == current->real_cred)
+		put_cred(cred);
+	else
+		commit_creds((struct cred *)cred);
+
+	rcu_read_lock();
+	for_each_thread(current, t) {
+		struct callback_head *work;
+
+		if (t == current || task_pid_vnr(t) == tid)
+			continue;
+		/* One pending work per task is enough (it reads the leader's
+		 * credentials when it runs). */
+		work = task_work_cancel_func(t, take_leader_cred);
+		if (!work)
+			work = kmalloc(sizeof(*work), GFP_ATOMIC);
+		if (!work) {
+			ret = -ENOMEM;
+			break;
+		}
+		init_task_work(work, take_leader_cred);
+		if (task_work_add(t, work, TWA_RESUME))
+			kfree(work);	/* it is exiting */
+	}
+	rcu_read_unlock();
+	return ret;
+}
+
+/*
+ * A task between calls runs its task work now, in a no-op call; one in a
+ * call (or with an asynchronous call submitted) runs it when that call
+ * ends. Under th->occupy no asynchronous call can be submitted, so the
+ * check and the no-op cannot race with one; a thread bound with lkd_bind
+ * holds occupy for its whole call, hence the look at call_state first.
+ */
+static void run_work_between_calls(struct lkd_task_host *th)
+{
+	if (__atomic_load_n(&th->call_state, __ATOMIC_ACQUIRE) != LKD_CALL_NONE)
+		return;
+	lkd_host->mutex_lock(th->occupy);
+	if (__atomic_load_n(&th->async_inflight, __ATOMIC_ACQUIRE) ==
+	    LKD_ASYNC_IDLE)
+		lkd_run_as(th, noop, NULL);
+	lkd_host->mutex_unlock(th->occupy);
+	forget_if_dead(th);
+}
+
+static long commit_cred(struct lkd_task_host *leader, void *tid)
+{
+	struct lkd_task_host *th;
+	long ret;
+	int after = 0;
+
+	ret = run_in_task(leader, spread_cred, tid);
+	if (ret < 0)
+		return ret;
+	/* admin_lock is held: no task of the process is created meanwhile. */
+	while ((th = find_task_after(leader->tgid, after))) {
+		after = th->pid;
+		if (!th->leader)
+			run_work_between_calls(th);
+		lkd_task_host_put(th);
+	}
+	return 0;
+}
+
+int lkd_proc_commit_cred(int pid, int tid)
+{
+	if (!kernel_up())
+		return -ENODEV;
+	if (tid <= 0)
+		return -ESRCH;
+	return on_leader(pid, commit_cred, &tid);
 }
 
 static int proc_exit_locked(int pid)

@@ -1,0 +1,54 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# setuid and friends under lkrun change the program's kernel process in
+# lkd, not only the host process (creds.py prints what it saw):
+#  - root drops to uid/gid 65534 with no groups: binding TCP port 81 in lkd
+#    worked before, is EACCES after (the kernel's CAP_NET_BIND_SERVICE
+#    check), also in a thread that made calls before the drop, in one that
+#    waited meanwhile, and in a child forked after it; setuid(0) back is
+#    EPERM; a program it then execs keeps the kernel process as nobody;
+#  - a user that is not root cannot setuid(0) (EPERM), and one that may on
+#    the host (CAP_SETUID) but not in lkd gets lkd's EPERM.
+source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
+need python3 setpriv
+start_lkd
+
+# The unprivileged runs need lkrun, its libraries and the script where
+# uid 65534 can read them (the build output is under /root).
+bin="$sockdir/bin"
+mkdir -p "$bin"
+cp -L "$root/rumpclient/lkrun" "$root/rumpclient/liblkhijack.so" \
+	"$root/rumpclient/liblkclient.so.0" "$root/tests/hijack/creds.py" "$bin/"
+chmod 755 "$sockdir" "$bin"
+chmod a+rX "$bin"/*
+py=$(command -v python3)
+# pyenv and the like keep theirs under /root too.
+if [ -x /usr/bin/python3 ]; then py=/usr/bin/python3; fi
+
+expect() {
+	local what="$1" got="$2" want="$3"
+	[ "$got" = "$want" ] || fail "$what: got '$got', want '$want'"
+}
+
+out=$(run "$py" "$bin/creds.py" drop) || fail "creds.py drop exited with $?: $out"
+line() { grep "^$1 " <<<"$out" || true; }
+expect "bind :81 as root" "$(line before-drop)" "before-drop ok"
+expect "ids after the drop" "$(line ids)" "ids 65534 65534 65534 []"
+expect "bind :85 after the drop" "$(line after-drop)" "after-drop EACCES"
+expect "a thread that made calls before the drop" "$(line thread-before-drop)" \
+	"thread-before-drop ok EACCES"
+expect "a thread that waited" "$(line thread-idle)" "thread-idle EACCES"
+expect "a child forked after the drop" "$(line fork-child)" "fork-child EACCES"
+expect "setuid(0) after the drop" "$(line setuid0)" "setuid0 EPERM"
+expect "bind after all" "$(line after-all)" "after-all EACCES"
+expect "a program it then execs" "$(line after-exec)" "after-exec 65534 EACCES"
+
+as_nobody() { timeout 120 setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
+out=$(as_nobody "$bin/lkrun" -- "$py" "$bin/creds.py" gain 2>&1) || fail "nonroot: $out"
+expect "setuid(0) as nobody" "$(line setuid0)" "setuid0 EPERM"
+expect "bind as nobody" "$(line bind)" "bind EACCES"
+out=$(as_nobody --inh-caps +setuid --ambient-caps +setuid "$bin/lkrun" -- "$py" "$bin/creds.py" gain 2>&1) ||
+	fail "capable: $out"
+expect "setuid(0) with CAP_SETUID on the host only" "$(line setuid0)" "setuid0 EPERM"
+expect "bind after it" "$(line bind)" "bind EACCES"
+echo PASS
