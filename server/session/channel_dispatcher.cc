@@ -160,27 +160,35 @@ struct Poller {
   }
 };
 
-// Wakes sleeping clients for the threads that answer them, while clients
-// are busy at once.
+// Wakes sleeping clients for the threads that answer them, while many
+// clients sleep and wake at once.
 //
 // A FUTEX_WAKE of a client asleep on another CPU costs the waker an
 // inter-processor interrupt; on a VM that is a trap to the hypervisor.
 // Measured on the 2-core VM, it took most of the dispatch thread's time
 // under request/response load (7 us a wake, two wakes a request), with
-// the kernel's CPU held all the while. So while a dispatch thread finds
-// several requests per pass, the answering thread only publishes an answer
-// and pushes its channel here: this thread, which runs beside the clients,
-// wakes them, and the kernel's CPU goes on with the next call. It stays
-// awake (spinning, yielding to the clients it shares a CPU with) while
-// work comes, and sleeps kLingerNs after the last; then answering threads
-// wake their clients themselves, since a hand-over would only add a hop
-// to a lone client's call.
+// the kernel's CPU held all the while. So once the answering threads have
+// woken three different clients within kBurstNs, the answering thread
+// only publishes an answer and pushes its channel here: this thread,
+// which runs beside the clients, wakes them, and the kernel's CPU goes on
+// with the next call. It stays awake (spinning, yielding to the clients it
+// shares a CPU with) while work comes, and sleeps kLingerNs after the
+// last; then answering threads wake their clients themselves. Two
+// processes that take turns (a server and its one client, redis and
+// redis-benchmark) never start it: there the hand-over only adds a hop to
+// every call, and the waker's spinning takes the CPU the woken one needs
+// (redis-benchmark: 28 → 18 kreq/s when it was started by load alone).
 //
 // A channel stays in flight (Channel::in_flight) until its client was
 // woken, so it cannot be released while it is on the list.
 struct Waker {
   static constexpr uint64_t kLingerNs = 10000;
+  static constexpr uint64_t kBurstNs = 50000;
   bool enabled = false;        // Options::waker
+  // The last two clients woken in place, and when (relaxed atomics: the
+  // answering threads race here, and a lost update only delays a start).
+  const Channel* woken[2] = {nullptr, nullptr};
+  uint64_t woken_ns[2] = {0, 0};
   Channel* pending = nullptr;  // atomic: a stack, pushed by Take
   uint32_t active = 0;         // atomic: the thread takes pushes (else asleep)
   uint32_t word = 0;           // futex (private): bumped to wake the thread
@@ -198,6 +206,21 @@ struct Waker {
     // after pushing.
     if (!__atomic_load_n(&active, __ATOMIC_SEQ_CST)) Start();
     return true;
+  }
+  // The answering thread woke `c`'s client itself at `now_ns`: a third
+  // client in kBurstNs starts the thread.
+  void WokeInPlace(const Channel* c, uint64_t now_ns) {
+    if (!enabled) return;
+    const Channel* a = __atomic_load_n(&woken[0], __ATOMIC_RELAXED);
+    const Channel* b = __atomic_load_n(&woken[1], __ATOMIC_RELAXED);
+    if (c == a) return;  // the same client again: no news
+    if (c != b && b && now_ns - __atomic_load_n(&woken_ns[1], __ATOMIC_RELAXED) < kBurstNs)
+      Start();
+    __atomic_store_n(&woken[1], a, __ATOMIC_RELAXED);
+    __atomic_store_n(&woken_ns[1], __atomic_load_n(&woken_ns[0], __ATOMIC_RELAXED),
+                     __ATOMIC_RELAXED);
+    __atomic_store_n(&woken[0], c, __ATOMIC_RELAXED);
+    __atomic_store_n(&woken_ns[0], now_ns, __ATOMIC_RELAXED);
   }
   // Wakes the thread (a burst begins).
   void Start() {
@@ -289,8 +312,10 @@ void Answer(Channel* c, long result, unsigned long long signals) {
   // followed by a check of the other (lkd_doorbell_ring).
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (__atomic_load_n(&ctl->client_sleeping, __ATOMIC_SEQ_CST)) {
-    if (c->core->waker.Take(c)) return;  // it wakes the client and ends the call
+    Waker& waker = c->core->waker;
+    if (waker.Take(c)) return;  // it wakes the client and ends the call
     lkd_doorbell_wake(&ctl->resp_seq);
+    waker.WokeInPlace(c, lkd_doorbell_now_ns());
     if (c->wakes) c->wakes->by_answering_thread.fetch_add(1, std::memory_order_relaxed);
   }
   EndCall(c);
@@ -454,11 +479,6 @@ class DispatchThread {
         c->seen = seq;
         c->slept = slept;
         Dispatch(c, seq);
-        // Two requests in one pass: clients are busy at once, and the
-        // waker may take their wake-ups off this thread (Waker).
-        if (worked && core_->waker.enabled &&
-            !__atomic_load_n(&core_->waker.active, __ATOMIC_RELAXED))
-          core_->waker.Start();
         worked = true;
       }
       ++i;

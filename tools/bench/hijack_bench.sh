@@ -9,9 +9,11 @@ set -euo pipefail
 usage() {
 	cat <<'USAGE'
 Usage: bazel run -c opt //tools/bench:hijack_bench -- [--seconds N] [--only LIST]
+                                                      [--lkd_args "FLAGS"]
 
   --seconds N   length of each iperf3 and wrk run (default 3)
   --only LIST   comma-separated subset of iperf3,nginx,redis (default all)
+  --lkd_args F  extra flags for the lkd it starts (e.g. "--dispatch_waker=false")
   --help        this text
 
 Prints, for each workload, the lkrun figure and the host figure:
@@ -24,10 +26,12 @@ USAGE
 
 seconds=3
 only=iperf3,nginx,redis
+lkd_args=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--seconds) seconds=$2; shift 2 ;;
 	--only) only=$2; shift 2 ;;
+	--lkd_args) lkd_args=$2; shift 2 ;;
 	-h|--help) usage; exit 0 ;;
 	*) echo "hijack_bench: unknown argument '$1' (see --help)" >&2; exit 2 ;;
 	esac
@@ -51,7 +55,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$LKD" --listen "unix://$tmp/lkd.sock" --mem 512M >"$tmp/lkd.log" 2>&1 &
+# shellcheck disable=SC2086 # lkd_args is a list of flags
+"$LKD" --listen "unix://$tmp/lkd.sock" --mem 512M $lkd_args >"$tmp/lkd.log" 2>&1 &
 lkd_pid=$!
 until grep -q 'serving on' "$tmp/lkd.log"; do
 	kill -0 "$lkd_pid" 2>/dev/null || { cat "$tmp/lkd.log" >&2; exit 1; }
