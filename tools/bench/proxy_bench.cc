@@ -20,6 +20,8 @@
 //     spinning (median round trip): the floor of any hot cross-process call;
 //   futex_pingpong_ns: two processes waking each other with futexes, no
 //     spinning (median round trip): the floor of any cold call;
+//   futex_cold_pingpong_ns: the same with ~2 ms of idleness before each
+//     round trip, as before each cold call (CPUs that went idle wake);
 //   proxy_null_mcalls_n8 / host_getppid_mcalls_n8: getppid through lkd /
 //     on the host from 8 client processes of one thread each, millions of
 //     calls per second summed;
@@ -507,14 +509,17 @@ class PingSide {
 };
 
 // A ping-pong between two processes: batches of round trips, the median
-// batch per round trip (and its p99), after 5 batches of warm-up.
-void PingPong(const std::string& name, bool sleep, int batch, int batches) {
+// batch per round trip (and its p99), after 5 batches of warm-up; with
+// `gap_ns`, both sides idle that long before each batch (untimed).
+void PingPong(const std::string& name, bool sleep, int batch, int batches,
+              uint64_t gap_ns = 0) {
   SharedMapping<PingLine> line;
   PingSide side(&*line, sleep);
   pid_t peer = side.ForkPeer();
   std::vector<uint64_t> per_round;
   uint32_t v = 1;
   for (int b = 0; b < batches + 5; b++) {
+    if (gap_ns) SleepNs(gap_ns);
     uint64_t t0 = NowNs();
     for (int i = 0; i < batch; i++, v += 2) side.Exchange(v);
     if (b >= 5) per_round.push_back((NowNs() - t0) / batch);
@@ -536,6 +541,14 @@ void ShmPingPong() {
 void FutexPingPong() {
   Progress("futex ping-pong (two processes, sleeping)");
   PingPong("futex_pingpong_ns", true, 1, Quick() ? 500 : 5000);
+}
+
+// The same after ~2 ms of idleness on both sides, as before each cold
+// call: the wake-ups now reach CPUs that went idle (on a VM, vCPUs the
+// hypervisor descheduled), the floor of proxy_null_cold_p50_ns.
+void FutexColdPingPong() {
+  Progress("futex ping-pong after 2 ms idle (two processes, sleeping)");
+  PingPong("futex_cold_pingpong_ns", true, 1, Quick() ? 100 : 500, 2000000);
 }
 
 // Null calls per second from `clients` processes of one thread each, in
@@ -1066,6 +1079,7 @@ int main(int argc, char** argv) {
   if (Selected("uds_rtt_ns")) UnixRtt();
   if (Selected("shm_pingpong_ns")) ShmPingPong();
   if (Selected("futex_pingpong_ns")) FutexPingPong();
+  if (Selected("futex_cold_pingpong_ns")) FutexColdPingPong();
 
   bool want_proxy = false;  // anything that needs lkd running
   for (const char* name :
