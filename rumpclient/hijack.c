@@ -800,6 +800,16 @@ EXPORT int daemon(int nochdir, int noclose)
 
 extern char **environ;
 
+/* Whether the effective ids may read `path` (as the loader will open
+ * it), asked of the host kernel directly. */
+static int readable_by_us(const char *path)
+{
+	long r = syscall(SYS_faccessat2, AT_FDCWD, path, R_OK, AT_EACCESS);
+	if (r < 0 && errno == ENOSYS)
+		r = syscall(SYS_access, path, R_OK);	/* before Linux 5.8 */
+	return r == 0;
+}
+
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
 	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE))
@@ -830,8 +840,24 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	 */
 	Dl_info self;
 	char preload[PATH_MAX + 16] = "";
-	if (dladdr((void *)execve, &self) && self.dli_fname)
+	if (dladdr((void *)execve, &self) && self.dli_fname) {
 		snprintf(preload, sizeof(preload), "LD_PRELOAD=%s", self.dli_fname);
+		/*
+		 * The loader ignores a preload it cannot read (one warning
+		 * line), and the new program would then run on the host's
+		 * stack: after a setuid() away from root, for one, when the
+		 * library sits in root's home. Fail the exec instead, as
+		 * lkrun fails closed.
+		 */
+		if (!readable_by_us(self.dli_fname)) {
+			fprintf(stderr, "liblkhijack: not executing %s: uid %d cannot read %s, so "
+				"it would run on the host's stack (install the library where "
+				"every user can read it)\n", path, (int)geteuid(), self.dli_fname);
+			free(list);
+			errno = EACCES;
+			return -1;
+		}
+	}
 	size_t n = 0;
 	int has_preload = 0, has_cfg = 0, has_server = 0;
 	for (; envp && envp[n]; n++) {

@@ -73,12 +73,24 @@ def drop():
     # Gaining root back is refused by both sides.
     print("setuid0", setuid0(), flush=True)
     print("after-all", name(bind_low(87)), flush=True)
-    # A new program keeps the kernel process, and its credentials.
-    os.execv(sys.executable, [sys.executable, __file__, "exec"])
+    # A new program keeps the kernel process, and its credentials. It
+    # also keeps this listening socket of lkd's: connecting to it proves
+    # the new program runs on lkd (on the host nothing listens there).
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.set_inheritable(True)
+    port = listener.getsockname()[1]
+    os.execv(sys.executable, [sys.executable, __file__, "exec", str(port)])
 
 
 def after_exec():
-    print("after-exec", os.getuid(), name(bind_low(90)), flush=True)
+    try:
+        socket.create_connection(("127.0.0.1", int(sys.argv[2])), timeout=10).close()
+        on_lkd = "on-lkd"
+    except OSError as e:
+        on_lkd = errno.errorcode.get(e.errno, str(e))
+    print("after-exec", os.getuid(), name(bind_low(90)), on_lkd, flush=True)
 
 
 def gain():

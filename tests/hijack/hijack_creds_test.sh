@@ -30,7 +30,10 @@ expect() {
 	[ "$got" = "$want" ] || fail "$what: got '$got', want '$want'"
 }
 
-out=$(run "$py" "$bin/creds.py" drop) || fail "creds.py drop exited with $?: $out"
+# lkrun from the copy: the program it execs as nobody must be able to load
+# the library (liblkhijack refuses an exec that could not, see below).
+out=$(timeout 120 "$bin/lkrun" -- "$py" "$bin/creds.py" drop) ||
+	fail "creds.py drop exited with $?: $out"
 line() { grep "^$1 " <<<"$out" || true; }
 expect "bind :81 as root" "$(line before-drop)" "before-drop ok"
 expect "ids after the drop" "$(line ids)" "ids 65534 65534 65534 []"
@@ -41,7 +44,16 @@ expect "a thread that waited" "$(line thread-idle)" "thread-idle EACCES"
 expect "a child forked after the drop" "$(line fork-child)" "fork-child EACCES"
 expect "setuid(0) after the drop" "$(line setuid0)" "setuid0 EPERM"
 expect "bind after all" "$(line after-all)" "after-all EACCES"
-expect "a program it then execs" "$(line after-exec)" "after-exec 65534 EACCES"
+expect "a program it then execs" "$(line after-exec)" "after-exec 65534 EACCES on-lkd"
+
+# The same drop with the library where nobody cannot read it (the build
+# output, under /root): the exec after the drop is refused, never run on
+# the host's stack.
+rc=0
+out=$(run "$py" "$bin/creds.py" drop 2>&1) || rc=$?
+[ "$rc" -ne 0 ] || fail "an exec that could not load the library succeeded: $out"
+grep -q "liblkhijack: not executing .*cannot read" <<<"$out" || fail "no reason given: $out"
+grep -q "^after-exec" <<<"$out" && fail "the exec'd program ran: $out"
 
 as_nobody() { timeout 120 setpriv --reuid 65534 --regid 65534 --clear-groups "$@"; }
 out=$(as_nobody "$bin/lkrun" -- "$py" "$bin/creds.py" gain 2>&1) || fail "nonroot: $out"
