@@ -18,12 +18,15 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/commit_cred.h"
 #include "client/connection.h"
 #include "client/host_abi.h"
 #include "common/errno_status.h"
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient_internal.h"
+#include "schema/lkd.capnp.h"
 
 namespace {
 
@@ -219,6 +222,17 @@ pid_t lk_fork(void) {
   return pid;
 }
 
+// The hand-over of an exec that failed (execvp tries each PATH directory
+// in turn): the next attempt of the same kernel process takes it again
+// instead of leaving one unclaimed hand-over per attempt, each expiring in
+// lkd with a log line. Reused only well within lkd's timeout. Under g_mu.
+struct UnclaimedExec {
+  std::string cookie;
+  int kernel_pid = -1;
+  absl::Time made;
+};
+UnclaimedExec g_unclaimed_exec;
+
 int lk_exec(const char* path, char* const argv[], char* const envp[]) {
   std::string cookie;
   {
@@ -227,12 +241,19 @@ int lk_exec(const char* path, char* const argv[], char* const envp[]) {
       errno = ENOTCONN;
       return -1;
     }
-    auto c = g_connection->PrepareExec();
-    if (!c.ok()) {
-      SetError(c.status());
-      return -1;
+    const absl::Time now = absl::Now();
+    if (g_unclaimed_exec.kernel_pid == g_connection->pid() &&
+        now - g_unclaimed_exec.made < absl::Seconds(lkd::rpc::HANDOVER_TIMEOUT_SECONDS) / 2) {
+      cookie = g_unclaimed_exec.cookie;
+    } else {
+      auto c = g_connection->PrepareExec();
+      if (!c.ok()) {
+        SetError(c.status());
+        return -1;
+      }
+      cookie = *c;
+      g_unclaimed_exec = {cookie, g_connection->pid(), now};
     }
-    cookie = *c;
   }
   std::vector<std::string> env_strings;
   const std::string prefix = std::string(kHandoverEnv) + "=";

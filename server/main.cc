@@ -46,6 +46,9 @@ ABSL_FLAG(std::string, sysctl, "", "a sysctl, repeatable: NAME=VALUE");
 ABSL_FLAG(uint32_t, max_client_threads, 1024,
           "channels (client threads, each a kernel task in lkd) one client "
           "may have at once");
+ABSL_FLAG(uint32_t, handover_timeout_s, 30,
+          "how long a fork's or exec's hand-over of a kernel process waits for "
+          "the new program to claim it before lkd drops it");
 ABSL_FLAG(uint32_t, dispatch_spin_us, 20,
           "how long a dispatch thread keeps polling its channels after the last "
           "call before it sleeps on their doorbells (0: sleep at once)");
@@ -292,6 +295,7 @@ int main(int argc, char** argv) {
   lkd::server::SessionServerOptions options;
   options.socket_path = *socket_path;
   options.max_channels_per_session = absl::GetFlag(FLAGS_max_client_threads);
+  options.handover_timeout_s = absl::GetFlag(FLAGS_handover_timeout_s);
   options.dispatcher.spin_ns = uint64_t{absl::GetFlag(FLAGS_dispatch_spin_us)} * 1000;
   options.dispatcher.waker = absl::GetFlag(FLAGS_dispatch_waker);
   lkd::server::SessionServer sessions(options);

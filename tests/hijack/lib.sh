@@ -50,8 +50,9 @@ need() {
 	done
 }
 
+# Starts lkd (extra flags as arguments).
 start_lkd() {
-	"$LKD" --listen "unix://$sockdir/lkd.sock" --mem 256M >"$tmp/lkd.log" 2>&1 &
+	"$LKD" --listen "unix://$sockdir/lkd.sock" --mem 256M "$@" >"$tmp/lkd.log" 2>&1 &
 	lkd_pid=$!
 	until grep -q 'serving on' "$tmp/lkd.log"; do
 		kill -0 "$lkd_pid" 2>/dev/null || fail "lkd did not start"
