@@ -18,7 +18,10 @@
  * readdir, rewinddir, seekdir or closedir on that stream.
  *
  * scandir and scandirat open their directory inside glibc too, so they
- * are hooked for lkd's directories as well.
+ * are hooked for lkd's directories as well, and glob is given these hooks
+ * as its directory functions. ftw, nftw and glibc's fts still read the
+ * host's (programs built with gnulib's fts, as coreutils and findutils
+ * are, call opendir/fdopendir and work).
  *
  * Limits: a DIR of ours handed to another library that reads its fields
  * (none of glibc's public API does) would not be understood.
@@ -27,6 +30,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -423,3 +427,33 @@ EXPORT ssize_t getdents64(int fd, void *buf, size_t n)
 	if (n > 65536) n = 65536;
 	return lk_sys_getdents64(fd, buf, n);
 }
+
+/* ---- glob ---------------------------------------------------------- */
+
+/*
+ * glibc's glob reads directories and stats names with internal calls,
+ * but takes the functions to use from the caller with GLOB_ALTDIRFUNC:
+ * for a pattern under the prefix it gets the hooks of this library
+ * (which hand host paths on to libc). A caller's own GLOB_ALTDIRFUNC
+ * functions are left as they are.
+ */
+static void glob_closedir(void *d) { closedir(d); }
+static struct dirent *glob_readdir(void *d) { return readdir(d); }
+static void *glob_opendir(const char *path) { return opendir(path); }
+
+EXPORT int glob(const char *pattern, int flags, int (*errfunc)(const char *, int), glob_t *g)
+{
+	LIBC(glob);
+	int dirfd = AT_FDCWD;
+	const char *inside = pattern;
+	if ((flags & GLOB_ALTDIRFUNC) || !to_lkd(&dirfd, &inside))
+		return host(pattern, flags, errfunc, g);
+	g->gl_closedir = glob_closedir;
+	g->gl_readdir = glob_readdir;
+	g->gl_opendir = glob_opendir;
+	g->gl_lstat = lstat;
+	g->gl_stat = stat;
+	return host(pattern, flags | GLOB_ALTDIRFUNC, errfunc, g);
+}
+EXPORT int glob64(const char *pattern, int flags, int (*errfunc)(const char *, int), glob64_t *g)
+	__attribute__((alias("glob")));

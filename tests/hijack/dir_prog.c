@@ -4,7 +4,8 @@
  * prints "NAME TYPE" per entry from opendir/readdir (TYPE: d_type, "d" for
  * a directory, "f" for a regular file, "l" for a link, "?" otherwise),
  * then checks that readdir64, readdir_r, fdopendir on an openat'ed fd,
- * scandir (sorted by alphasort), scandirat, getdents64 and a second pass
+ * scandir (sorted by alphasort), scandirat, getdents64, glob (DIR/x, no
+ * dot entries: two fewer) and a second pass
  * after rewinddir give the same entries; that seekdir to a telldir
  * position goes back there; that dirfd is a directory; and that a host
  * directory stream read in between (HOSTDIR) is untouched by all this.
@@ -14,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <glob.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,12 @@ int main(int argc, char **argv)
 	}
 	check(got == 0 && ng == n, "getdents64 differs");
 	close(fd);
+
+	char pattern[4096];
+	snprintf(pattern, sizeof(pattern), "%s/*", path);
+	glob_t g;
+	check(glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc == (size_t)n - 2, "glob differs");
+	globfree(&g);
 
 	if (host) {
 		rewinddir(host);

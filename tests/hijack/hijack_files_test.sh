@@ -4,7 +4,7 @@
 # tree made in lkd's kernel (which the host does not have: /lkd does not
 # exist there) is listed by ls -la, find, python's os.listdir, os.scandir
 # and os.walk, and by a C program through every directory-stream call
-# (dir_prog); chmod, chown, ln -s, ln, readlink, touch, os.utime,
+# (dir_prog, glob too); chmod, chown, ln -s, ln, readlink, touch, os.utime,
 # os.truncate and os.access act on lkd's files, as stat (statx, hooked
 # before this test's calls) then shows from another program; a hard link
 # from lkd to the host is EXDEV; rm -r removes the tree from lkd.
