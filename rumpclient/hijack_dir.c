@@ -19,9 +19,9 @@
  *
  * scandir and scandirat open their directory inside glibc too, so they
  * are hooked for lkd's directories as well, and glob is given these hooks
- * as its directory functions. ftw, nftw and glibc's fts still read the
- * host's (programs built with gnulib's fts, as coreutils and findutils
- * are, call opendir/fdopendir and work).
+ * as its directory functions; ftw and nftw walk lkd's trees here. glibc's
+ * fts_* still reads the host's (programs built with gnulib's fts, as
+ * coreutils and findutils are, call opendir/fdopendir and work).
  *
  * Limits: a DIR of ours handed to another library that reads its fields
  * (none of glibc's public API does) would not be understood.
@@ -30,6 +30,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
 #include <glob.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -347,10 +349,10 @@ static int scan(DIR *d, struct dirent ***list, scan_filter filter, scan_compar c
 	struct lkdir *l = (struct lkdir *)d;
 	struct dirent **v = NULL;
 	size_t n = 0, cap = 0;
-	int err = 0;
+	int err = 0, saved = errno;
 	struct dirent64 *e;
-	errno = 0;
-	while ((e = next(l)) != NULL) {
+	/* errno tells the end (unchanged) from an error: a filter may set it. */
+	for (errno = 0; (e = next(l)) != NULL; errno = 0) {
 		if (filter && !filter((struct dirent *)e)) continue;
 		if (n == cap) {
 			cap = cap ? 2 * cap : 32;
@@ -362,7 +364,6 @@ static int scan(DIR *d, struct dirent ***list, scan_filter filter, scan_compar c
 		if (copy == NULL) break;
 		memcpy(copy, e, e->d_reclen);
 		v[n++] = copy;
-		errno = 0;	/* a filter may have set it */
 	}
 	err = errno;
 	closedir(d);
@@ -375,6 +376,7 @@ static int scan(DIR *d, struct dirent ***list, scan_filter filter, scan_compar c
 	if (compar)
 		qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))compar);
 	*list = v;
+	errno = saved;
 	return (int)n;
 }
 
@@ -457,3 +459,165 @@ EXPORT int glob(const char *pattern, int flags, int (*errfunc)(const char *, int
 }
 EXPORT int glob64(const char *pattern, int flags, int (*errfunc)(const char *, int), glob64_t *g)
 	__attribute__((alias("glob")));
+
+/* ---- ftw and nftw -------------------------------------------------- */
+
+/*
+ * glibc's ftw and nftw walk with internal opendir, readdir and stat, so a
+ * tree under the prefix is walked here, over the hooks above, reporting
+ * what glibc would. The walk holds one stream per level (nopenfd, a hint,
+ * is not needed) and refuses FTW_CHDIR (ENOTSUP): this library does not
+ * move the working directory into lkd.
+ */
+typedef int (*nftw_fn)(const char *, const struct stat *, int, struct FTW *);
+typedef int (*ftw_fn)(const char *, const struct stat *, int);
+
+struct walk {
+	nftw_fn fn;		/* nftw's callback, or NULL for ftw's */
+	ftw_fn old_fn;
+	int flags;		/* FTW_* of nftw; 0 for ftw */
+	dev_t dev;		/* the root's device, for FTW_MOUNT */
+	char path[PATH_MAX];
+};
+
+static int report(struct walk *w, const struct stat *st, int type, int base, int level)
+{
+	struct FTW f = {.base = base, .level = level};
+	if (w->fn) return w->fn(w->path, st, type, &f);
+	/* ftw knows no links and no post-order: a dangling link is FTW_NS. */
+	return w->old_fn(w->path, st, type == FTW_SLN ? FTW_NS : type);
+}
+
+/* Whether nftw's result r is one FTW_ACTIONRETVAL lets the walk go on
+ * after, in the directory that holds the entry. */
+static int goes_on(const struct walk *w, int r)
+{
+	return r == 0 || ((w->flags & FTW_ACTIONRETVAL) && r == FTW_SKIP_SUBTREE);
+}
+
+/* Reports w->path (len bytes, its name at base) and what is below it:
+ * 0, the callback's result that ends the walk, or -1/errno. */
+static int visit(struct walk *w, size_t len, int base, int level)
+{
+	struct stat st;
+	int phys = w->flags & FTW_PHYS;
+	if ((phys ? lstat(w->path, &st) : stat(w->path, &st)) < 0) {
+		if (level > 0 && errno != EACCES && errno != ENOENT) return -1;
+		struct stat lst;
+		if (!phys && errno == ENOENT && lstat(w->path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			return report(w, &lst, FTW_SLN, base, level);
+		if (level == 0) return -1;
+		return report(w, &st, FTW_NS, base, level);
+	}
+	if (!S_ISDIR(st.st_mode))
+		return report(w, &st, S_ISLNK(st.st_mode) ? FTW_SL : FTW_F, base, level);
+	if (level == 0) w->dev = st.st_dev;
+	else if ((w->flags & FTW_MOUNT) && st.st_dev != w->dev) return 0;
+
+	DIR *d = opendir(w->path);
+	if (d == NULL) return errno == EACCES ? report(w, &st, FTW_DNR, base, level) : -1;
+	int r = 0;
+	if (!(w->flags & FTW_DEPTH)) {
+		r = report(w, &st, FTW_D, base, level);
+		if (r != 0) {
+			closedir(d);
+			return goes_on(w, r) ? 0 : r;
+		}
+	}
+	struct dirent *e;
+	for (errno = 0; (e = readdir(d)) != NULL; errno = 0) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+		size_t n = strlen(e->d_name);
+		if (len + 1 + n >= sizeof(w->path)) {
+			errno = ENAMETOOLONG;
+			r = -1;
+			break;
+		}
+		w->path[len] = '/';
+		memcpy(w->path + len + 1, e->d_name, n + 1);
+		r = visit(w, len + 1 + n, (int)len + 1, level + 1);
+		w->path[len] = 0;
+		if (goes_on(w, r)) r = 0;
+		else if ((w->flags & FTW_ACTIONRETVAL) && r == FTW_SKIP_SIBLINGS) {
+			r = 0;
+			break;
+		} else break;
+	}
+	if (e == NULL && errno != 0) r = -1;
+	int err = errno;
+	closedir(d);
+	errno = err;
+	if (r == 0 && (w->flags & FTW_DEPTH)) r = report(w, &st, FTW_DP, base, level);
+	return r;
+}
+
+/* The walk from `dir`, or -1 when libc should do it (not under the
+ * prefix). */
+static int walk_lkd(struct walk *w, const char *dir, int *result)
+{
+	int dirfd = AT_FDCWD;
+	const char *inside = dir;
+	if (!to_lkd(&dirfd, &inside) || dir[0] != '/') return -1;
+	if (w->flags & FTW_CHDIR) {
+		errno = ENOTSUP;
+		*result = -1;
+		return 0;
+	}
+	size_t len = strlen(dir);
+	while (len > 1 && dir[len - 1] == '/') len--;  /* "/lkd/d/" is /lkd/d */
+	if (len >= sizeof(w->path)) {
+		errno = ENAMETOOLONG;
+		*result = -1;
+		return 0;
+	}
+	memcpy(w->path, dir, len);
+	w->path[len] = 0;
+	const char *slash = strrchr(w->path, '/');
+	int r = visit(w, len, slash && slash[1] ? (int)(slash - w->path) + 1 : 0, 0);
+	if ((w->flags & FTW_ACTIONRETVAL) && (r == FTW_SKIP_SUBTREE || r == FTW_SKIP_SIBLINGS)) r = 0;
+	*result = r;
+	return 0;
+}
+
+EXPORT int nftw(const char *dir, nftw_fn fn, int nopenfd, int flags)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	int r;
+	if (w == NULL) return -1;
+	w->fn = fn;
+	w->flags = flags;
+	if (walk_lkd(w, dir, &r) < 0) {
+		LIBC(nftw);
+		r = host(dir, fn, nopenfd, flags);
+	}
+	int err = errno;
+	free(w);
+	errno = err;
+	return r;
+}
+/* The same walk: struct stat64 is struct stat on x86-64. */
+EXPORT int nftw64(const char *dir, int (*fn)(const char *, const struct stat64 *, int, struct FTW *),
+		  int nopenfd, int flags)
+{
+	return nftw(dir, (nftw_fn)(void (*)(void))fn, nopenfd, flags);
+}
+
+EXPORT int ftw(const char *dir, ftw_fn fn, int nopenfd)
+{
+	struct walk *w = calloc(1, sizeof(*w));
+	int r;
+	if (w == NULL) return -1;
+	w->old_fn = fn;
+	if (walk_lkd(w, dir, &r) < 0) {
+		LIBC(ftw);
+		r = host(dir, fn, nopenfd);
+	}
+	int err = errno;
+	free(w);
+	errno = err;
+	return r;
+}
+EXPORT int ftw64(const char *dir, int (*fn)(const char *, const struct stat64 *, int), int nopenfd)
+{
+	return ftw(dir, (ftw_fn)(void (*)(void))fn, nopenfd);
+}

@@ -4,7 +4,8 @@
 # tree made in lkd's kernel (which the host does not have: /lkd does not
 # exist there) is listed by ls -la, find, python's os.listdir, os.scandir
 # and os.walk, and by a C program through every directory-stream call
-# (dir_prog, glob too); chmod, chown, ln -s, ln, readlink, touch, os.utime,
+# (dir_prog, glob too), and nftw and ftw walk it as they walk the same
+# tree on the host (walk_prog); chmod, chown, ln -s, ln, readlink, touch, os.utime,
 # os.truncate and os.access act on lkd's files, as stat (statx, hooked
 # before this test's calls) then shows from another program; a hard link
 # from lkd to the host is EXDEV; rm -r removes the tree from lkd.
@@ -55,6 +56,18 @@ except FileNotFoundError:
 
 lk "$PROG" /lkd/tree / >"$tmp/dir" 2>"$tmp/dir.log" || fail "dir_prog: $(cat "$tmp/dir.log")"
 [ "$(sort "$tmp/dir")" = "$(printf '. d\n.. d\na f\nsub d')" ] || fail "dir_prog gave: $(cat "$tmp/dir")"
+
+# nftw and ftw report lkd's tree as they report the same tree on the host.
+mkdir -p "$tmp/host/tree/sub" && echo hello >"$tmp/host/tree/a" && : >"$tmp/host/tree/sub/c" &&
+	ln -s a "$tmp/host/tree/la" && ln -s /nowhere "$tmp/host/tree/dl" || fail "the host's tree"
+lk sh -c 'ln -s a /lkd/tree/la && ln -s /nowhere /lkd/tree/dl' || fail "links in lkd"
+"$root/tests/hijack/walk_prog" "$tmp/host/tree" | sort >"$tmp/walk.host" || fail "walk_prog on the host"
+lk "$root/tests/hijack/walk_prog" /lkd/tree >"$tmp/walk.lkd" 2>"$tmp/walk.log" ||
+	fail "walk_prog in lkd: $(cat "$tmp/walk.log")"
+sort -o "$tmp/walk.lkd" "$tmp/walk.lkd"
+grep -q '^follow SLN 1 ./dl dl$' "$tmp/walk.host" || fail "walk_prog on the host: $(cat "$tmp/walk.host")"
+diff -u "$tmp/walk.host" "$tmp/walk.lkd" >"$tmp/diff" || fail "nftw/ftw in lkd differ: $(cat "$tmp/diff")"
+lk rm /lkd/tree/la /lkd/tree/dl || fail "rm of the links"
 
 # ---- path calls ----
 lk chmod 751 /lkd/tree/a || fail "chmod"
