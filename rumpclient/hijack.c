@@ -62,6 +62,8 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -981,6 +983,73 @@ EXPORT ssize_t flistxattr(int fd, char *buf, size_t n)
 {
 	ROUTE(fd, syscall(SYS_flistxattr, fd, buf, n), xattr_lkd(LKD_NR_flistxattr, fd, NULL, buf, n));
 }
+
+/*
+ * File system statistics (df, python's os.statvfs, gnulib's fts). lkd's
+ * struct statfs is the generic 64-bit one, which is x86-64's. glibc's
+ * statvfs asks statfs internally, so it is hooked and converted here.
+ */
+_Static_assert(sizeof(struct statfs) == 120, "struct statfs is not the kernel's");
+EXPORT int statfs(const char *path, struct statfs *b)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return (int)lk_syscall(LKD_NR_statfs, (long)path, (long)b, 0, 0, 0, 0);
+	return (int)syscall(SYS_statfs, path, b);
+}
+EXPORT int statfs64(const char *path, struct statfs64 *b) { return statfs(path, (struct statfs *)b); }
+EXPORT int fstatfs(int fd, struct statfs *b)
+{
+	ROUTE(fd, (int)syscall(SYS_fstatfs, fd, b), (int)lk_syscall(LKD_NR_fstatfs, fd, (long)b, 0, 0, 0, 0));
+}
+EXPORT int fstatfs64(int fd, struct statfs64 *b) { return fstatfs(fd, (struct statfs *)b); }
+
+/* struct statvfs from struct statfs, as Linux's fields map. */
+static void to_statvfs(const struct statfs *f, struct statvfs *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->f_bsize = (unsigned long)f->f_bsize;
+	v->f_frsize = (unsigned long)(f->f_frsize ? f->f_frsize : f->f_bsize);
+	v->f_blocks = f->f_blocks;
+	v->f_bfree = f->f_bfree;
+	v->f_bavail = f->f_bavail;
+	v->f_files = f->f_files;
+	v->f_ffree = f->f_ffree;
+	v->f_favail = f->f_ffree;
+	v->f_fsid = (unsigned)f->f_fsid.__val[0] | (unsigned long)(unsigned)f->f_fsid.__val[1] << 32;
+	/* Linux's ST_VALID (0x20, not in its uapi headers) only says f_flags
+	 * is filled in; statvfs has no such bit. */
+	v->f_flag = (unsigned long)f->f_flags & ~0x20UL;
+	v->f_namemax = (unsigned long)f->f_namelen;
+}
+EXPORT int statvfs(const char *path, struct statvfs *v)
+{
+	int dirfd = AT_FDCWD;
+	const char *inside = path;
+	struct statfs f;
+	if (!to_lkd(&dirfd, &inside)) {
+		static void *fn;
+		int (*host)(const char *, struct statvfs *) =
+			(int (*)(const char *, struct statvfs *))libc_fn(&fn, "statvfs");
+		return host(path, v);
+	}
+	if (statfs(path, &f) < 0) return -1;
+	to_statvfs(&f, v);
+	return 0;
+}
+EXPORT int statvfs64(const char *path, struct statvfs64 *v) { return statvfs(path, (struct statvfs *)v); }
+EXPORT int fstatvfs(int fd, struct statvfs *v)
+{
+	struct statfs f;
+	if (!is_kernel(fd)) {
+		static void *fn;
+		int (*host)(int, struct statvfs *) = (int (*)(int, struct statvfs *))libc_fn(&fn, "fstatvfs");
+		return host(fd, v);
+	}
+	if (fstatfs(fd, &f) < 0) return -1;
+	to_statvfs(&f, v);
+	return 0;
+}
+EXPORT int fstatvfs64(int fd, struct statvfs64 *v) { return fstatvfs(fd, (struct statvfs *)v); }
 
 /* ---- files under the prefix ---------------------------------------- */
 

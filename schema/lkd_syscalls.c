@@ -66,6 +66,9 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(symlinkat, PATH, V, PATH),
 	CALL(linkat, V, PATH, V, PATH, V),
 	CALL(renameat, V, PATH, V, PATH),
+	/* struct statfs: 120 bytes, x86-64's layout too. */
+	CALL(statfs, PATH, OUT_FIXED(120)),
+	CALL(fstatfs, V, OUT_FIXED(120)),
 	CALL(truncate, PATH, V),
 	CALL(ftruncate, V, V),
 	CALL(faccessat, V, PATH, V),

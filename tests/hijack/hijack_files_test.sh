@@ -7,7 +7,8 @@
 # (dir_prog, glob too), and nftw and ftw walk it as they walk the same
 # tree on the host (walk_prog); chmod, chown, ln -s, ln, readlink, touch, os.utime,
 # os.truncate and os.access act on lkd's files, as stat (statx, hooked
-# before this test's calls) then shows from another program; a hard link
+# before this test's calls) then shows from another program; stat -f and
+# os.statvfs show lkd's ramfs; a hard link
 # from lkd to the host is EXDEV; rm -r removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
@@ -101,6 +102,16 @@ assert not os.access("/lkd/none", os.F_OK)
 ' 2>&1 || fail "python os.utime, os.truncate, os.access"
 [ "$(lk stat -c '%X %Y %s' /lkd/tree/sub/c)" = "1000 2000 12345" ] ||
 	fail "os.utime/os.truncate did not reach lkd: $(lk stat -c '%X %Y %s' /lkd/tree/sub/c)"
+
+# File system statistics are lkd's root file system's (ramfs).
+[ "$(lk stat -f -c %T /lkd/tree)" = ramfs ] || fail "stat -f: $(lk stat -f -c %T /lkd/tree 2>&1)"
+lk python3 -c '
+import os
+v = os.statvfs("/lkd/tree")
+fd = os.open("/lkd/tree", os.O_RDONLY)
+assert os.fstatvfs(fd) == v, (os.fstatvfs(fd), v)
+assert v.f_namemax == 255 and v.f_blocks == 0, v
+' 2>&1 || fail "os.statvfs under the prefix"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
