@@ -35,9 +35,10 @@
  * hook is safe before initialisation and from inside libraries
  * (liblkclient's own sockets and event loop run through them).
  *
- * This file has the hooks for descriptors, sockets, I/O, files under the
+ * This file has the hooks for descriptors, sockets, I/O, paths under the
  * prefix, fork and exec; hijack_state.c the configuration, the fd table
- * and attaching; hijack_wait.c the waits (hijack.h).
+ * and attaching; hijack_wait.c the waits; hijack_dir.c the directory
+ * streams on lkd's directories (hijack.h).
  */
 #define _GNU_SOURCE
 #undef _FORTIFY_SOURCE  /* we define the functions it would wrap */
@@ -61,10 +62,14 @@
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "lkd/sysnr.h"
 #include "rumpclient/hijack.h"
@@ -580,10 +585,7 @@ static const char *lkd_path(int dirfd, const char *path)
 	return *rest == '/' ? rest : NULL;
 }
 
-/* Whether a call on (*dirfd, *path) goes to lkd: a path under the prefix
- * (then *dirfd and *path become lkd's: AT_FDCWD and the path inside) or
- * one relative to a kernel directory fd. */
-static int to_lkd(int *dirfd, const char **path)
+int to_lkd(int *dirfd, const char **path)
 {
 	const char *inside = lkd_path(*dirfd, *path);
 	if (inside != NULL) {
@@ -593,6 +595,15 @@ static int to_lkd(int *dirfd, const char **path)
 		return 1;
 	}
 	return is_kernel(*dirfd) && *path && (*path)[0] != '/';
+}
+
+/* to_lkd(), or an empty path with AT_EMPTY_PATH on a kernel fd: the call
+ * is about that fd itself. */
+static int at_lkd(int *dirfd, const char **path, int flags)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(*path) && !(*path)[0] && is_kernel(*dirfd))
+		return 1;
+	return to_lkd(dirfd, path);
 }
 
 
@@ -704,6 +715,341 @@ EXPORT int rename(const char *oldpath, const char *newpath)
 {
 	return renameat2(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
 }
+
+/* ---- other path calls under the prefix ----------------------------- */
+
+/*
+ * access and friends, chmod, chown, readlink, symlink, link, utimes and
+ * truncate. glibc makes several of them (lchmod, euidaccess, utimes,
+ * futimens, ...) through its own internal calls, which a preload never
+ * sees, so each name is hooked and turned into the one *at call lkd
+ * serves. Host paths go to the host as before (raw system calls, or libc
+ * where glibc emulates something the system call lacks).
+ */
+
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags)
+{
+	if (at_lkd(&dirfd, &path, flags)) {
+		/* faccessat has no flags argument; faccessat2 does. */
+		if (flags) return (int)lk_syscall(LKD_NR_faccessat2, dirfd, (long)path, mode, flags, 0, 0);
+		return (int)lk_syscall(LKD_NR_faccessat, dirfd, (long)path, mode, 0, 0, 0);
+	}
+	if (flags == 0) return (int)syscall(SYS_faccessat, dirfd, path, mode);
+	/* glibc checks AT_EACCESS by hand where faccessat2 is missing. */
+	static void *fn;
+	int (*host)(int, const char *, int, int) =
+		(int (*)(int, const char *, int, int))libc_fn(&fn, "faccessat");
+	return host(dirfd, path, mode, flags);
+}
+EXPORT int access(const char *path, int mode) { return faccessat(AT_FDCWD, path, mode, 0); }
+EXPORT int euidaccess(const char *path, int mode)
+{
+	return faccessat(AT_FDCWD, path, mode, AT_EACCESS);
+}
+EXPORT int eaccess(const char *path, int mode) __attribute__((alias("euidaccess")));
+
+EXPORT int fchmod(int fd, mode_t mode)
+{
+	ROUTE(fd, (int)syscall(SYS_fchmod, fd, mode), (int)lk_syscall(LKD_NR_fchmod, fd, mode, 0, 0, 0, 0));
+}
+/* The system call has no flags. AT_SYMLINK_NOFOLLOW is what lchmod asks:
+ * Linux cannot change a symbolic link's mode, so glibc says EOPNOTSUPP for
+ * a link and changes anything else; lkd's answer is the same. */
+EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	int lkd_dirfd = dirfd;
+	const char *inside = path;
+	if (!to_lkd(&lkd_dirfd, &inside)) {
+		if (flags == 0) return (int)syscall(SYS_fchmodat, dirfd, path, mode);
+		static void *fn;
+		int (*host)(int, const char *, mode_t, int) =
+			(int (*)(int, const char *, mode_t, int))libc_fn(&fn, "fchmodat");
+		return host(dirfd, path, mode, flags);
+	}
+	if (flags & ~AT_SYMLINK_NOFOLLOW) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (flags) {
+		struct stat st;
+		if (lk_sys_fstatat(lkd_dirfd, inside, &st, AT_SYMLINK_NOFOLLOW) < 0) return -1;
+		if (S_ISLNK(st.st_mode)) {
+			errno = EOPNOTSUPP;
+			return -1;
+		}
+	}
+	return (int)lk_syscall(LKD_NR_fchmodat, lkd_dirfd, (long)inside, mode, 0, 0, 0);
+}
+EXPORT int chmod(const char *path, mode_t mode) { return fchmodat(AT_FDCWD, path, mode, 0); }
+EXPORT int lchmod(const char *path, mode_t mode)
+{
+	return fchmodat(AT_FDCWD, path, mode, AT_SYMLINK_NOFOLLOW);
+}
+
+EXPORT int fchown(int fd, uid_t uid, gid_t gid)
+{
+	ROUTE(fd, (int)syscall(SYS_fchown, fd, uid, gid),
+	      (int)lk_syscall(LKD_NR_fchown, fd, uid, gid, 0, 0, 0));
+}
+EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid, int flags)
+{
+	if (at_lkd(&dirfd, &path, flags))
+		return (int)lk_syscall(LKD_NR_fchownat, dirfd, (long)path, uid, gid, flags, 0);
+	return (int)syscall(SYS_fchownat, dirfd, path, uid, gid, flags);
+}
+EXPORT int chown(const char *path, uid_t uid, gid_t gid)
+{
+	return fchownat(AT_FDCWD, path, uid, gid, 0);
+}
+EXPORT int lchown(const char *path, uid_t uid, gid_t gid)
+{
+	return fchownat(AT_FDCWD, path, uid, gid, AT_SYMLINK_NOFOLLOW);
+}
+
+EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t n)
+{
+	if (!to_lkd(&dirfd, &path)) return syscall(SYS_readlinkat, dirfd, path, buf, n);
+	/* A link's target is shorter than PATH_MAX: a larger buffer (readlink
+	 * callers often pass huge ones) need not cross the channel whole. */
+	if (n > PATH_MAX) n = PATH_MAX;
+	return lk_syscall(LKD_NR_readlinkat, dirfd, (long)path, (long)buf, (long)n, 0, 0);
+}
+EXPORT ssize_t readlink(const char *path, char *buf, size_t n)
+{
+	return readlinkat(AT_FDCWD, path, buf, n);
+}
+EXPORT ssize_t __readlink_chk(const char *path, char *buf, size_t n, size_t buflen)
+{
+	if (n > buflen) __chk_fail();
+	return readlinkat(AT_FDCWD, path, buf, n);
+}
+EXPORT ssize_t __readlinkat_chk(int dirfd, const char *path, char *buf, size_t n, size_t buflen)
+{
+	if (n > buflen) __chk_fail();
+	return readlinkat(dirfd, path, buf, n);
+}
+
+/* The link's name decides where it is made; its target is only text. */
+EXPORT int symlinkat(const char *target, int dirfd, const char *path)
+{
+	if (to_lkd(&dirfd, &path))
+		return (int)lk_syscall(LKD_NR_symlinkat, (long)target, dirfd, (long)path, 0, 0, 0);
+	return (int)syscall(SYS_symlinkat, target, dirfd, path);
+}
+EXPORT int symlink(const char *target, const char *path)
+{
+	return symlinkat(target, AT_FDCWD, path);
+}
+
+/* A hard link between lkd and the host crosses file systems: EXDEV. */
+EXPORT int linkat(int olddirfd, const char *oldpath, int newdirfd, const char *newpath, int flags)
+{
+	int old_lkd = at_lkd(&olddirfd, &oldpath, flags), new_lkd = to_lkd(&newdirfd, &newpath);
+	if (old_lkd != new_lkd) {
+		errno = EXDEV;
+		return -1;
+	}
+	if (old_lkd)
+		return (int)lk_syscall(LKD_NR_linkat, olddirfd, (long)oldpath, newdirfd,
+				       (long)newpath, flags, 0);
+	return (int)syscall(SYS_linkat, olddirfd, oldpath, newdirfd, newpath, flags);
+}
+EXPORT int link(const char *oldpath, const char *newpath)
+{
+	return linkat(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0);
+}
+
+/* utimensat; a NULL path is Linux's futimens: the times of dirfd itself,
+ * no flags (glibc declares utimensat's path nonnull, hence a name of our
+ * own for the callers that pass NULL). */
+static int set_times(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+	if (opaque_ptr(path) == NULL) {
+		if (!is_kernel(dirfd)) return (int)syscall(SYS_utimensat, dirfd, path, times, flags);
+		if (flags) {
+			errno = EINVAL;
+			return -1;
+		}
+		/* lkd takes no NULL path; the empty one names the fd too. */
+		return (int)lk_syscall(LKD_NR_utimensat, dirfd, (long)"", (long)times, AT_EMPTY_PATH,
+				       0, 0);
+	}
+	if (at_lkd(&dirfd, &path, flags))
+		return (int)lk_syscall(LKD_NR_utimensat, dirfd, (long)path, (long)times, flags, 0, 0);
+	return (int)syscall(SYS_utimensat, dirfd, path, times, flags);
+}
+EXPORT int utimensat(int dirfd, const char *path, const struct timespec times[2], int flags)
+{
+	return set_times(dirfd, path, times, flags);
+}
+EXPORT int futimens(int fd, const struct timespec times[2]) { return set_times(fd, NULL, times, 0); }
+
+/* timevals as utimensat's timespecs (NULL: now); -1/EINVAL for a
+ * microsecond count out of range, as glibc checks. */
+static int tv_to_ts(const struct timeval tv[2], struct timespec ts[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (tv[i].tv_usec < 0 || tv[i].tv_usec >= 1000000) {
+			errno = EINVAL;
+			return -1;
+		}
+		ts[i].tv_sec = tv[i].tv_sec;
+		ts[i].tv_nsec = tv[i].tv_usec * 1000;
+	}
+	return 0;
+}
+EXPORT int futimesat(int dirfd, const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	if (tv && tv_to_ts(tv, ts) < 0) return -1;
+	return set_times(dirfd, path, tv ? ts : NULL, 0);
+}
+EXPORT int utimes(const char *path, const struct timeval tv[2])
+{
+	return futimesat(AT_FDCWD, path, tv);
+}
+EXPORT int futimes(int fd, const struct timeval tv[2]) { return futimesat(fd, NULL, tv); }
+EXPORT int lutimes(const char *path, const struct timeval tv[2])
+{
+	struct timespec ts[2];
+	if (tv && tv_to_ts(tv, ts) < 0) return -1;
+	return set_times(AT_FDCWD, path, tv ? ts : NULL, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int utime(const char *path, const struct utimbuf *times)
+{
+	struct timespec ts[2];
+	if (times) {
+		ts[0] = (struct timespec){.tv_sec = times->actime};
+		ts[1] = (struct timespec){.tv_sec = times->modtime};
+	}
+	return set_times(AT_FDCWD, path, times ? ts : NULL, 0);
+}
+
+EXPORT int truncate(const char *path, off_t len)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return (int)lk_syscall(LKD_NR_truncate, (long)path, len, 0, 0, 0, 0);
+	return (int)syscall(SYS_truncate, path, len);
+}
+EXPORT int truncate64(const char *path, off_t len) { return truncate(path, len); }
+
+/*
+ * Reading extended attributes (ls -l asks for a file's ACL). A NULL or
+ * empty buffer asks only for the size: lkd takes no NULL buffer, so an
+ * empty one of ours goes instead. Larger than XATTR_SIZE_MAX (64 KiB) is
+ * never needed: the kernel answers no more.
+ */
+static ssize_t xattr_lkd(long nr, long target, const char *name, void *buf, size_t n)
+{
+	char none;
+	if (buf == NULL || n == 0) {
+		buf = &none;
+		n = 0;
+	}
+	if (n > 65536) n = 65536;
+	if (name == NULL) return lk_syscall(nr, target, (long)buf, (long)n, 0, 0, 0);
+	return lk_syscall(nr, target, (long)name, (long)buf, (long)n, 0, 0);
+}
+EXPORT ssize_t getxattr(const char *path, const char *name, void *buf, size_t n)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return xattr_lkd(LKD_NR_getxattr, (long)path, name, buf, n);
+	return syscall(SYS_getxattr, path, name, buf, n);
+}
+EXPORT ssize_t lgetxattr(const char *path, const char *name, void *buf, size_t n)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return xattr_lkd(LKD_NR_lgetxattr, (long)path, name, buf, n);
+	return syscall(SYS_lgetxattr, path, name, buf, n);
+}
+EXPORT ssize_t fgetxattr(int fd, const char *name, void *buf, size_t n)
+{
+	ROUTE(fd, syscall(SYS_fgetxattr, fd, name, buf, n),
+	      xattr_lkd(LKD_NR_fgetxattr, fd, name, buf, n));
+}
+EXPORT ssize_t listxattr(const char *path, char *buf, size_t n)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return xattr_lkd(LKD_NR_listxattr, (long)path, NULL, buf, n);
+	return syscall(SYS_listxattr, path, buf, n);
+}
+EXPORT ssize_t llistxattr(const char *path, char *buf, size_t n)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return xattr_lkd(LKD_NR_llistxattr, (long)path, NULL, buf, n);
+	return syscall(SYS_llistxattr, path, buf, n);
+}
+EXPORT ssize_t flistxattr(int fd, char *buf, size_t n)
+{
+	ROUTE(fd, syscall(SYS_flistxattr, fd, buf, n), xattr_lkd(LKD_NR_flistxattr, fd, NULL, buf, n));
+}
+
+/*
+ * File system statistics (df, python's os.statvfs, gnulib's fts). lkd's
+ * struct statfs is the generic 64-bit one, which is x86-64's. glibc's
+ * statvfs asks statfs internally, so it is hooked and converted here.
+ */
+_Static_assert(sizeof(struct statfs) == 120, "struct statfs is not the kernel's");
+EXPORT int statfs(const char *path, struct statfs *b)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path)) return (int)lk_syscall(LKD_NR_statfs, (long)path, (long)b, 0, 0, 0, 0);
+	return (int)syscall(SYS_statfs, path, b);
+}
+EXPORT int statfs64(const char *path, struct statfs64 *b) { return statfs(path, (struct statfs *)b); }
+EXPORT int fstatfs(int fd, struct statfs *b)
+{
+	ROUTE(fd, (int)syscall(SYS_fstatfs, fd, b), (int)lk_syscall(LKD_NR_fstatfs, fd, (long)b, 0, 0, 0, 0));
+}
+EXPORT int fstatfs64(int fd, struct statfs64 *b) { return fstatfs(fd, (struct statfs *)b); }
+
+/* struct statvfs from struct statfs, as Linux's fields map. */
+static void to_statvfs(const struct statfs *f, struct statvfs *v)
+{
+	memset(v, 0, sizeof(*v));
+	v->f_bsize = (unsigned long)f->f_bsize;
+	v->f_frsize = (unsigned long)(f->f_frsize ? f->f_frsize : f->f_bsize);
+	v->f_blocks = f->f_blocks;
+	v->f_bfree = f->f_bfree;
+	v->f_bavail = f->f_bavail;
+	v->f_files = f->f_files;
+	v->f_ffree = f->f_ffree;
+	v->f_favail = f->f_ffree;
+	v->f_fsid = (unsigned)f->f_fsid.__val[0] | (unsigned long)(unsigned)f->f_fsid.__val[1] << 32;
+	/* Linux's ST_VALID (0x20, not in its uapi headers) only says f_flags
+	 * is filled in; statvfs has no such bit. */
+	v->f_flag = (unsigned long)f->f_flags & ~0x20UL;
+	v->f_namemax = (unsigned long)f->f_namelen;
+}
+EXPORT int statvfs(const char *path, struct statvfs *v)
+{
+	int dirfd = AT_FDCWD;
+	const char *inside = path;
+	struct statfs f;
+	if (!to_lkd(&dirfd, &inside)) {
+		static void *fn;
+		int (*host)(const char *, struct statvfs *) =
+			(int (*)(const char *, struct statvfs *))libc_fn(&fn, "statvfs");
+		return host(path, v);
+	}
+	if (statfs(path, &f) < 0) return -1;
+	to_statvfs(&f, v);
+	return 0;
+}
+EXPORT int statvfs64(const char *path, struct statvfs64 *v) { return statvfs(path, (struct statvfs *)v); }
+EXPORT int fstatvfs(int fd, struct statvfs *v)
+{
+	struct statfs f;
+	if (!is_kernel(fd)) {
+		static void *fn;
+		int (*host)(int, struct statvfs *) = (int (*)(int, struct statvfs *))libc_fn(&fn, "fstatvfs");
+		return host(fd, v);
+	}
+	if (fstatfs(fd, &f) < 0) return -1;
+	to_statvfs(&f, v);
+	return 0;
+}
+EXPORT int fstatvfs64(int fd, struct statvfs64 *v) { return fstatvfs(fd, (struct statvfs *)v); }
 
 /* ---- files under the prefix ---------------------------------------- */
 

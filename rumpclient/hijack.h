@@ -13,6 +13,8 @@
  *   hijack_cred.c   the set*id family, for the kernel process too
  *   hijack_ifaddrs.c  getifaddrs, if_nameindex, if_nametoindex and
  *                   if_indextoname from lkd's kernel
+ *   hijack_dir.c    directory streams (opendir, readdir, scandir, ...)
+ *                   and getdents64 on lkd's directories
  * See hijack.c for the design.
  */
 #ifndef LKD_RUMPCLIENT_HIJACK_H
@@ -129,6 +131,14 @@ void protect_received(int fd, const struct msghdr *m);
 
 /* Attaches to lkd once, or ends the program with a message (exit 126). */
 void attach_or_die(void);
+
+/* ---- paths under the prefix (hijack.c) ------------------------------- */
+
+/* Whether a call on (*dirfd, *path) goes to lkd: a path under the prefix
+ * (then *dirfd and *path become lkd's: AT_FDCWD and the path inside, and
+ * the library is attached) or one relative to a kernel directory fd.
+ * Never under t_in_lib. */
+int to_lkd(int *dirfd, const char **path);
 
 /* ---- blocking calls (hijack_wait.c) ---------------------------------- */
 

@@ -44,6 +44,14 @@
 
 /* Sorted by number (checked by the test). */
 const struct lkd_syscall_desc lkd_syscall_table[] = {
+	/* Reading extended attributes (ls -l asks for ACLs); the name is a
+	 * string like a path. */
+	CALL(getxattr, PATH, PATH, OUT_ARG(3), V),
+	CALL(lgetxattr, PATH, PATH, OUT_ARG(3), V),
+	CALL(fgetxattr, V, PATH, OUT_ARG(3), V),
+	CALL(listxattr, PATH, OUT_ARG(2), V),
+	CALL(llistxattr, PATH, OUT_ARG(2), V),
+	CALL(flistxattr, V, OUT_ARG(2), V),
 	CALL(getcwd, OUT_ARG(1), V),
 	CALL(eventfd2, V, V),
 	CALL(epoll_create1, V),
@@ -55,9 +63,20 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(ioctl, V, V, V),			/* see lkd_ioctl_commands */
 	CALL(mkdirat, V, PATH, V),
 	CALL(unlinkat, V, PATH, V),
+	CALL(symlinkat, PATH, V, PATH),
+	CALL(linkat, V, PATH, V, PATH, V),
 	CALL(renameat, V, PATH, V, PATH),
+	/* struct statfs: 120 bytes, x86-64's layout too. */
+	CALL(statfs, PATH, OUT_FIXED(120)),
+	CALL(fstatfs, V, OUT_FIXED(120)),
+	CALL(truncate, PATH, V),
 	CALL(ftruncate, V, V),
+	CALL(faccessat, V, PATH, V),
 	CALL(chdir, PATH),
+	CALL(fchmod, V, V),
+	CALL(fchmodat, V, PATH, V),
+	CALL(fchownat, V, PATH, V, V, V),
+	CALL(fchown, V, V, V),
 	CALL(openat, V, PATH, V, V),
 	CALL(close, V),
 	CALL(pipe2, OUT_FIXED(8), V),
@@ -69,10 +88,13 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(pwrite64, V, IN_ARG(2), V, V),
 	CALL(ppoll, INOUT_TIMES(1, 8), V, INOUT_FIXED_OR_NULL(16),
 	     IN_FIXED_OR_NULL(8), V),
+	CALL(readlinkat, V, PATH, OUT_ARG(3), V),
 	CALL(newfstatat, V, PATH, OUT_FIXED(128), V),
 	CALL(fstat, V, OUT_FIXED(128)),
 	CALL(fsync, V),
 	CALL(fdatasync, V),
+	/* Two struct timespec (16 bytes each, as on x86-64), or NULL: now. */
+	CALL(utimensat, V, PATH, IN_FIXED_OR_NULL(32), V),
 	/* The calling task's credentials, checked by the kernel; liblkhijack
 	 * then has lkd spread them to the process (lkd_proc_commit_cred). */
 	CALL(setregid, V, V),
@@ -107,6 +129,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
 	CALL(renameat2, V, PATH, V, PATH, V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
+	CALL(faccessat2, V, PATH, V, V),
 };
 
 const unsigned lkd_syscall_table_size =

@@ -1,0 +1,122 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+# Files under `lkrun --prefix /lkd` are lkd's, seen by stock programs: a
+# tree made in lkd's kernel (which the host does not have: /lkd does not
+# exist there) is listed by ls -la, find, python's os.listdir, os.scandir
+# and os.walk, and by a C program through every directory-stream call
+# (dir_prog, glob too), and nftw and ftw walk it as they walk the same
+# tree on the host (walk_prog); chmod, chown, ln -s, ln, readlink, touch, os.utime,
+# os.truncate and os.access act on lkd's files, as stat (statx, hooked
+# before this test's calls) then shows from another program; stat -f and
+# os.statvfs show lkd's ramfs; a hard link
+# from lkd to the host is EXDEV; rm -r removes the tree from lkd.
+source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
+need ls find python3 touch chmod chown ln readlink stat rm
+[ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
+start_lkd
+PROG="$root/tests/hijack/dir_prog"
+lk() { run --prefix /lkd "$@"; }
+
+# The tree, made with calls that reached lkd before (mkdir, open).
+lk sh -c 'mkdir /lkd/tree /lkd/tree/sub && echo hello >/lkd/tree/a && : >/lkd/tree/sub/c' ||
+	fail "making the tree in lkd"
+
+# ---- listings ----
+out=$(lk ls -1a /lkd/tree 2>"$tmp/ls.log") || fail "ls: $(cat "$tmp/ls.log")"
+[ "$out" = "$(printf '.\n..\na\nsub')" ] || fail "ls -1a /lkd/tree gave: $out"
+# ls -l asks each file's ACL (getxattr): no complaint either.
+lk ls -la /lkd/tree >"$tmp/lsl" 2>"$tmp/ls.log" || fail "ls -la: $(cat "$tmp/ls.log")"
+[ ! -s "$tmp/ls.log" ] || fail "ls -la complained: $(cat "$tmp/ls.log")"
+grep -Eq '^-rw-r--r-- +1 .* 6 .* a$' "$tmp/lsl" || fail "ls -la: $(cat "$tmp/lsl")"
+grep -Eq '^d.* sub$' "$tmp/lsl" || fail "ls -la shows no directory sub: $(cat "$tmp/lsl")"
+
+out=$(lk find /lkd/tree 2>&1 | sort) || fail "find: $out"
+[ "$out" = "$(printf '/lkd/tree\n/lkd/tree/a\n/lkd/tree/sub\n/lkd/tree/sub/c')" ] ||
+	fail "find /lkd/tree gave: $out"
+out=$(lk find /lkd/tree -type f -name c) || fail "find -type f: $out"
+[ "$out" = /lkd/tree/sub/c ] || fail "find -type f -name c gave: $out"
+
+lk python3 -c '
+import os
+assert sorted(os.listdir("/lkd/tree")) == ["a", "sub"], os.listdir("/lkd/tree")
+got = sorted((e.name, e.is_dir(), e.stat().st_size) for e in os.scandir("/lkd/tree"))
+assert [g[:2] for g in got] == [("a", False), ("sub", True)], got
+assert got[0][2] == 6, got
+fd = os.open("/lkd/tree", os.O_RDONLY | os.O_DIRECTORY)
+assert sorted(os.listdir(fd)) == ["a", "sub"], "listdir(fd)"
+assert sorted(os.listdir(fd)) == ["a", "sub"], "listdir(fd) twice (rewinddir)"
+os.close(fd)
+walk = [(d, sorted(ds), sorted(fs)) for d, ds, fs in os.walk("/lkd/tree")]
+assert walk == [("/lkd/tree", ["sub"], ["a"]), ("/lkd/tree/sub", [], ["c"])], walk
+try:
+    os.listdir("/lkd/none")
+    raise SystemExit("listdir of a missing directory succeeded")
+except FileNotFoundError:
+    pass
+' 2>&1 || fail "python listings"
+
+lk "$PROG" /lkd/tree / >"$tmp/dir" 2>"$tmp/dir.log" || fail "dir_prog: $(cat "$tmp/dir.log")"
+[ "$(sort "$tmp/dir")" = "$(printf '. d\n.. d\na f\nsub d')" ] || fail "dir_prog gave: $(cat "$tmp/dir")"
+
+# nftw and ftw report lkd's tree as they report the same tree on the host.
+mkdir -p "$tmp/host/tree/sub" && echo hello >"$tmp/host/tree/a" && : >"$tmp/host/tree/sub/c" &&
+	ln -s a "$tmp/host/tree/la" && ln -s /nowhere "$tmp/host/tree/dl" || fail "the host's tree"
+lk sh -c 'ln -s a /lkd/tree/la && ln -s /nowhere /lkd/tree/dl' || fail "links in lkd"
+"$root/tests/hijack/walk_prog" "$tmp/host/tree" | sort >"$tmp/walk.host" || fail "walk_prog on the host"
+lk "$root/tests/hijack/walk_prog" /lkd/tree >"$tmp/walk.lkd" 2>"$tmp/walk.log" ||
+	fail "walk_prog in lkd: $(cat "$tmp/walk.log")"
+sort -o "$tmp/walk.lkd" "$tmp/walk.lkd"
+grep -q '^follow SLN 1 ./dl dl$' "$tmp/walk.host" || fail "walk_prog on the host: $(cat "$tmp/walk.host")"
+diff -u "$tmp/walk.host" "$tmp/walk.lkd" >"$tmp/diff" || fail "nftw/ftw in lkd differ: $(cat "$tmp/diff")"
+lk rm /lkd/tree/la /lkd/tree/dl || fail "rm of the links"
+
+# ---- path calls ----
+lk chmod 751 /lkd/tree/a || fail "chmod"
+[ "$(lk stat -c %a /lkd/tree/a)" = 751 ] || fail "chmod did not reach lkd: $(lk stat -c %a /lkd/tree/a)"
+lk chown 12:34 /lkd/tree/sub/c || fail "chown"
+[ "$(lk stat -c %u:%g /lkd/tree/sub/c)" = 12:34 ] || fail "chown did not reach lkd"
+
+lk ln -s /some/target /lkd/tree/l || fail "ln -s"
+[ "$(lk readlink /lkd/tree/l)" = /some/target ] || fail "readlink: $(lk readlink /lkd/tree/l 2>&1)"
+[ "$(lk stat -c %F /lkd/tree/l)" = "symbolic link" ] || fail "ln -s made no link in lkd"
+lk ln /lkd/tree/a /lkd/tree/h || fail "ln"
+[ "$(lk stat -c '%h %i' /lkd/tree/a)" = "2 $(lk stat -c %i /lkd/tree/h)" ] || fail "ln made no hard link in lkd"
+if lk ln /lkd/tree/a "$tmp/cross" 2>"$tmp/ln.log"; then fail "a hard link from lkd to the host"; fi
+grep -q 'Invalid cross-device link' "$tmp/ln.log" || fail "ln across: $(cat "$tmp/ln.log")"
+
+lk touch -d @981173106 /lkd/tree/a || fail "touch"
+[ "$(lk stat -c %Y /lkd/tree/a)" = 981173106 ] || fail "touch did not reach lkd"
+lk touch -h -d @981173107 /lkd/tree/l || fail "touch -h"
+[ "$(lk stat -c %Y /lkd/tree/l)" = 981173107 ] || fail "touch -h did not reach the link"
+lk touch -d @981173108 /lkd/tree/new || fail "touch of a new file"
+[ "$(lk stat -c %Y /lkd/tree/new)" = 981173108 ] || fail "touch did not make lkd's file"
+
+lk python3 -c '
+import os
+os.utime("/lkd/tree/sub/c", (1000, 2000))
+os.truncate("/lkd/tree/sub/c", 12345)
+assert os.access("/lkd/tree/a", os.X_OK), "chmod 751 is executable"
+assert not os.access("/lkd/tree/sub/c", os.X_OK), "0644 is not"
+assert os.access("/lkd/tree/sub", os.W_OK)
+assert not os.access("/lkd/none", os.F_OK)
+' 2>&1 || fail "python os.utime, os.truncate, os.access"
+[ "$(lk stat -c '%X %Y %s' /lkd/tree/sub/c)" = "1000 2000 12345" ] ||
+	fail "os.utime/os.truncate did not reach lkd: $(lk stat -c '%X %Y %s' /lkd/tree/sub/c)"
+
+# File system statistics are lkd's root file system's (ramfs).
+[ "$(lk stat -f -c %T /lkd/tree)" = ramfs ] || fail "stat -f: $(lk stat -f -c %T /lkd/tree 2>&1)"
+lk python3 -c '
+import os
+v = os.statvfs("/lkd/tree")
+fd = os.open("/lkd/tree", os.O_RDONLY)
+assert os.fstatvfs(fd) == v, (os.fstatvfs(fd), v)
+assert v.f_namemax == 255 and v.f_blocks == 0, v
+' 2>&1 || fail "os.statvfs under the prefix"
+
+# ---- removal ----
+lk rm -r /lkd/tree || fail "rm -r"
+if lk stat /lkd/tree >/dev/null 2>&1; then fail "rm -r left the tree in lkd"; fi
+[ "$(lk ls /lkd)" = "$(lk python3 -c 'import os; print("\n".join(sorted(os.listdir("/lkd"))))')" ] ||
+	fail "ls and os.listdir of lkd's root differ"
+[ ! -e /lkd ] || fail "the host got /lkd"
+echo PASS
