@@ -134,8 +134,11 @@ struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
   lkd_channel_trace times = {};
   uint32_t in_flight = 0;
   // The waker's list (Waker::pending) while it owes this channel's client
-  // a wake-up.
+  // a wake-up, and the reference that keeps the channel meanwhile: once
+  // the waker ends the call, the channel may be released at once, and
+  // lkd_task_release waits only for completions inside the kernel.
   Channel* wake_next = nullptr;
+  std::shared_ptr<Channel> held_by_waker;
   // A call that found its process gone: the task thread answers.
   long deferred_result = 0;
   unsigned long long deferred_signals = 0;
@@ -180,7 +183,9 @@ struct Poller {
 // (redis-benchmark: 28 → 18 kreq/s when it was started by load alone).
 //
 // A channel stays in flight (Channel::in_flight) until its client was
-// woken, so it cannot be released while it is on the list.
+// woken, so it cannot be released while it is on the list, and the list
+// holds a reference (Channel::held_by_waker) until the waker is done with
+// it.
 struct Waker {
   static constexpr uint64_t kLingerNs = 10000;
   static constexpr uint64_t kBurstNs = 50000;
@@ -197,6 +202,7 @@ struct Waker {
   // (the caller wakes the client itself).
   bool Take(Channel* c) {
     if (!__atomic_load_n(&active, __ATOMIC_SEQ_CST)) return false;
+    c->held_by_waker = c->shared_from_this();
     Channel* head = __atomic_load_n(&pending, __ATOMIC_RELAXED);
     do c->wake_next = head;
     while (!__atomic_compare_exchange_n(&pending, &head, c, true, __ATOMIC_SEQ_CST,
@@ -600,11 +606,11 @@ void RunWakerThread(std::shared_ptr<Core> core) {
         list = next;
       }
       while (fifo) {
-        Channel* c = fifo;
+        const std::shared_ptr<Channel> c = std::move(fifo->held_by_waker);
         fifo = fifo->wake_next;
         lkd_doorbell_wake(&c->memory->control()->resp_seq);
         if (c->wakes) c->wakes->by_waker.fetch_add(1, std::memory_order_relaxed);
-        EndCall(c);
+        EndCall(c.get());
       }
       idle_since = lkd_doorbell_now_ns();
       spins = 0;
