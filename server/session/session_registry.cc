@@ -48,6 +48,15 @@ std::vector<SessionInfo> SessionRegistry::Snapshot() const {
   return out;
 }
 
+void SessionRegistry::SetCredentials(int kernel_pid, uint32_t uid, uint32_t gid) {
+  absl::MutexLock lock(&mu_);
+  for (auto& [id, e] : entries_) {
+    if (e.info.kernel_pid != kernel_pid) continue;
+    e.info.uid = uid;
+    e.info.gid = gid;
+  }
+}
+
 size_t SessionRegistry::size() const {
   absl::MutexLock lock(&mu_);
   return entries_.size();

@@ -72,6 +72,10 @@ class SessionRegistry {
   // The session detached; a no-op if it is not listed.
   void Remove(uint64_t id);
 
+  // The credentials every session of kernel process `kernel_pid` now has
+  // (after a set*id call that lkd spread to the whole process).
+  void SetCredentials(int kernel_pid, uint32_t uid, uint32_t gid);
+
   // Every attached session, by kernel pid.
   std::vector<SessionInfo> Snapshot() const;
   size_t size() const;

@@ -364,6 +364,8 @@ class GateImpl final : public rpc::Gate::Server {
     // uid is the one the process's forks and execs now claim hand-overs
     // with.
     process->set_uid(peer_.uid);
+    // What `lkctl session list` and the metrics show.
+    server_.registry().SetCredentials(pid, peer_.uid, peer_.gid);
     return kj::READY_NOW;
   }
 

@@ -63,4 +63,22 @@ out=$(as_nobody --inh-caps +setuid --ambient-caps +setuid "$bin/lkrun" -- "$py" 
 	fail "capable: $out"
 expect "setuid(0) with CAP_SETUID on the host only" "$(line setuid0)" "setuid0 EPERM"
 expect "bind after it" "$(line bind)" "bind EACCES"
+
+# lkd's session list shows the credentials a process dropped to, not
+# those it attached with.
+export LKD_ADMIN="unix://$sockdir/admin.sock"
+spawn held "$py" -c '
+import os, socket, time
+socket.socket().close()
+os.setgroups([])
+os.setgid(65534)
+os.setuid(65534)
+print("dropped", flush=True)
+time.sleep(120)'
+held=$!
+for _ in $(seq 600); do grep -q dropped "$tmp/held.log" && break; sleep 0.1; done
+grep -q dropped "$tmp/held.log" || fail "the held program did not drop: $(cat "$tmp/held.log")"
+row=$("$root/tools/lkctl/lkctl" session list | awk -v p="$held" '$2 == p')
+[ -n "$row" ] || fail "host pid $held not in lkctl session list: $("$root/tools/lkctl/lkctl" session list)"
+[ "$(awk '{print $3}' <<<"$row")" = 65534 ] || fail "session list shows: $row"
 echo PASS
