@@ -312,8 +312,10 @@ void Answer(Channel* c, long result, unsigned long long signals) {
     c->times.publish_ns = lkd_doorbell_now_ns();
     memcpy(&ctl->trace, &c->times, sizeof(c->times));
   }
-  if (c->latency) c->latency->Record(c->pickup_ticks, c->latency->Now());
   __atomic_store_n(&ctl->resp_seq, c->seq, __ATOMIC_RELEASE);
+  // Counted once the answer is out, off a spinning client's path; the
+  // call's fields stay ours until EndCall.
+  if (c->latency) c->latency->Record(c->pickup_ticks, c->latency->Now());
   // The client's sleep announcement and our store of resp_seq, each
   // followed by a check of the other (lkd_doorbell_ring).
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
