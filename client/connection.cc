@@ -95,14 +95,19 @@ kj::Exception NotAttached() {
 class ChannelClient {
  public:
   // `options` and `spinners` are the connection's, which outlives its
-  // channels.
+  // channels; `spinners` is lkd's spin board (machine-wide) if
+  // `machine_wide`, else the connection's own count.
   ChannelClient(uint8_t* base, size_t map_size, uint32_t data_offset,
                 uint32_t data_size, uint32_t generation, int fd,
-                const ConnectionOptions& options, uint32_t* spinners)
+                const ConnectionOptions& options, uint32_t* spinners, bool machine_wide)
       : base_(base), map_size_(map_size), ctl_(reinterpret_cast<lkd_channel*>(base)),
         data_(base + data_offset), data_size_(data_size), generation_(generation),
-        fd_(fd), trace_(options.trace), cancel_on_signal_(options.cancel_on_signal) {
-    lkd_doorbell_spin_init(&spin_, options.spin_ns, spinners, options.max_spinners);
+        fd_(fd), cold_spin_ns_(machine_wide ? options.cold_spin_ns : 0),
+        trace_(options.trace), cancel_on_signal_(options.cancel_on_signal) {
+    if (machine_wide)
+      lkd_doorbell_spin_init(&spin_, options.spin_ns, spinners, options.machine_max_spinners);
+    else
+      lkd_doorbell_spin_init(&spin_, options.spin_ns_alone, spinners, options.max_spinners);
   }
   ~ChannelClient() { munmap(base_, map_size_); }
 
@@ -181,6 +186,11 @@ class ChannelClient {
     const uint32_t prev = seq_++;
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
     lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
+    // lkd's dispatch thread was asleep (the ring woke it): the answer comes
+    // no sooner than its wake-up, so spin only briefly.
+    spin_.cap_ns = cold_spin_ns_ && __atomic_load_n(&ctl_->server_sleeping, __ATOMIC_RELAXED)
+                       ? cold_spin_ns_
+                       : 0;
     int slept = 0;
     spin_.slow = &ctl_->blocked_seq;
     spin_.slow_value = seq_;
@@ -269,6 +279,7 @@ class ChannelClient {
   uint32_t data_size_;
   uint32_t generation_;
   int fd_;
+  const uint64_t cold_spin_ns_;  // 0: no cap on a cold call's spin
   uint32_t seq_ = 0;  // a fresh channel's counters are 0
   const std::function<void(const CallTrace&)>& trace_;
   const std::function<bool(long)>& cancel_on_signal_;
@@ -299,6 +310,8 @@ class Connection::Impl {
     if (rpc_thread_.joinable()) rpc_thread_.join();
     absl::MutexLock lock(&channels_mu_);
     channels_.clear();
+    // After the channels, whose spin policies count in it.
+    if (spin_board_ != nullptr) munmap(spin_board_, 4096);
     close(socket_fd_);
   }
 
@@ -349,8 +362,12 @@ class Connection::Impl {
   int pid_ = 0;
   uint32_t dead_ = 0;
   std::atomic<uint64_t> signals_{0};
-  // Threads spinning for an answer now (lkd_channel_doorbell.h).
+  // Threads spinning for an answer now (lkd_channel_doorbell.h): on the
+  // whole machine, in lkd's spin board, if lkd handed one out; else in
+  // this connection.
   uint32_t spinners_ = 0;
+  uint32_t* spin_board_ = nullptr;  // mapped by the RPC thread at attach
+  void MapSpinBoard(rpc::SpinBoard::Client board, kj::WaitScope& wait);
 
   // Owned by the RPC thread.
   struct RpcLoop {
@@ -443,7 +460,7 @@ absl::StatusOr<ChannelClient*> Connection::Impl::OpenChannel() {
                 madvise(base, total, MADV_DONTFORK);
                 auto channel = std::make_unique<ChannelClient>(
                     static_cast<uint8_t*>(base), total, offset, size, generation, fd,
-                    options_, &spinners_);
+                    options_, spin_board_ ? spin_board_ : &spinners_, spin_board_ != nullptr);
                 ChannelClient* raw = channel.get();
                 {
                   absl::MutexLock lock(&channels_mu_);
@@ -509,6 +526,7 @@ void Connection::Impl::RpcMain(const std::string& cookie,
     auto response = request.send().wait(io.waitScope);
     session_ = response.getSession();
     pid_ = response.getPid();
+    MapSpinBoard(response.getSpinBoard(), io.waitScope);
   } catch (const kj::Exception& e) {
     MarkDead();
     ready.set_value(KjStatus(e, "lkd: attach failed"));
@@ -604,6 +622,23 @@ absl::StatusOr<std::string> Connection::Impl::Fork(int* child_pid) {
   } catch (const kj::Exception& e) {
     return KjStatus(e, "lkd: fork");
   }
+}
+
+// Maps lkd's spin board (schema/lkd.capnp); without one (an older lkd, or
+// a page lkd could not make) spinners are counted per connection. Not
+// inherited by a forked child, which attaches anew and maps its own.
+void Connection::Impl::MapSpinBoard(rpc::SpinBoard::Client board, kj::WaitScope& wait) {
+  int fd = -1;
+  try {
+    KJ_IF_MAYBE(f, board.getFd().wait(wait)) { fd = *f; }
+  } catch (const kj::Exception&) {
+    return;
+  }
+  if (fd < 0) return;
+  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (page == MAP_FAILED) return;
+  madvise(page, 4096, MADV_DONTFORK);
+  spin_board_ = static_cast<uint32_t*>(page);
 }
 
 absl::StatusOr<std::string> Connection::Impl::PrepareExec() {

@@ -33,14 +33,23 @@ inline constexpr char kDefaultServer[] = LKD_DEFAULT_SERVER;
 struct ConnectionOptions {
   // Longest spin before sleeping on the response doorbell (the doorbell's
   // adaptive policy may spin less, or not at all while spinning does not
-  // pay: schema/lkd_channel_doorbell.h). Short: a call needs two other
-  // host threads running (lkd's worker and the thread holding the
-  // kernel's CPU), and a client spinning longer takes a core from them.
-  // Measured on 2 cores (proxy_bench, null call p50): 2 us spin ~15 us,
-  // 20 us spin ~130 us.
-  uint64_t spin_ns = 2000;
-  // Threads of this connection spinning at once; one that would exceed it
-  // sleeps at once.
+  // pay: schema/lkd_channel_doorbell.h). Used when lkd hands out its spin
+  // board (SpinBoard in schema/lkd.capnp): then at most
+  // `machine_max_spinners` client threads spin on the whole machine, so
+  // spinning never takes every CPU from the processes the answers wait
+  // for, and a spin long enough to cover a busy lkd's answer pays.
+  uint64_t spin_ns = 20000;
+  uint32_t machine_max_spinners = 1;
+  // A call whose doorbell found lkd's dispatch thread asleep spins at
+  // most this long: its answer comes no sooner than that thread's wake-up,
+  // and the spinning thread would hold the CPU it wakes on.
+  uint64_t cold_spin_ns = 2000;
+  // Without a spin board (an older lkd): the longest spin, and the
+  // threads of this connection spinning at once (one that would exceed it
+  // sleeps at once). Short: a client spinning longer takes a core from
+  // lkd's threads. Measured on 2 cores (proxy_bench, null call p50): 2 us
+  // spin ~15 us, 20 us spin ~130 us.
+  uint64_t spin_ns_alone = 2000;
   uint32_t max_spinners = 2;
   // When set, every call asks lkd for its timestamps and this is called
   // on the calling thread after the call (after each piece of a chunked

@@ -54,7 +54,8 @@ int Attach(const std::string& cookie) {
   lkd::client::ConnectionOptions options;
   // LKD_CLIENT_SPIN_US: how long a call spins for its answer before it
   // sleeps on its futex.
-  if (const char* spin = getenv("LKD_CLIENT_SPIN_US")) options.spin_ns = strtoull(spin, nullptr, 10) * 1000;
+  if (const char* spin = getenv("LKD_CLIENT_SPIN_US"))
+    options.spin_ns = options.spin_ns_alone = strtoull(spin, nullptr, 10) * 1000;
   // LKD_NETNS: the network namespace of lkd's kernel to live in.
   if (const char* netns = getenv("LKD_NETNS")) options.netns = netns;
   // A blocked call that a signal handler interrupts ends with EINTR, lkd's

@@ -23,7 +23,8 @@ const protocolVersion :UInt32 = 1;
 # Bumped on any incompatible change of this file or of lkd_channel.h.
 
 interface Gate {
-  attach @0 (version :UInt32, cookie :Data, netns :Text) -> (session :Session, pid :Int32);
+  attach @0 (version :UInt32, cookie :Data, netns :Text)
+      -> (session :Session, pid :Int32, spinBoard :SpinBoard);
   # version: the client's protocolVersion; a different one fails with an
   # error naming both.
   # cookie: empty for a new kernel process; else a hand-over cookie from
@@ -36,6 +37,7 @@ interface Gate {
   # name that is not one path component, or no such namespace, fails the
   # attach. Ignored with a cookie: the process keeps its namespace.
   # pid: the kernel process's pid inside lkd.
+  # spinBoard: lkd's one page that every client maps (SpinBoard).
 
   commitCred @1 (pid :Int32, tid :Int32);
   # Every task of kernel process `pid` takes the credentials its task
@@ -68,6 +70,15 @@ interface Session {
   detach @3 ();
   # Ends the kernel process now (as exit would); the session is unusable
   # afterwards.
+}
+
+interface SpinBoard {
+  # Carries the memfd of a page lkd shares with every attached client (map
+  # it shared, 4096 bytes). Its first 32-bit word counts the client
+  # threads spinning for an answer now, on the whole machine: a thread
+  # spins only while fewer than the client's limit do (lkd_doorbell_spin),
+  # so spinning clients never take every CPU from the processes they wait
+  # for. No methods.
 }
 
 interface Channel {

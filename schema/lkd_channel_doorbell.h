@@ -77,6 +77,10 @@ struct lkd_doorbell_spin {
 	uint64_t max_ns;	/* longest spin per wait; 0: never spin */
 	uint32_t *spinners;	/* waiters spinning now (shared), or NULL */
 	uint32_t max_spinners;	/* cap on *spinners */
+	/* If non-zero, this wait spins at most cap_ns (the waiter sets it
+	 * before each wait: e.g. the peer was asleep, so its answer comes
+	 * no sooner than its wake-up). */
+	uint64_t cap_ns;
 	/* Optional: the peer's "this answer will be slow" word. A spin ends
 	 * at once when *slow == slow_value (the waiter sets both before each
 	 * wait), neither a hit nor a miss. NULL: none. */
@@ -105,6 +109,7 @@ static inline void lkd_doorbell_spin_init(struct lkd_doorbell_spin *s,
 	s->max_ns = max_ns;
 	s->spinners = spinners;
 	s->max_spinners = max_spinners;
+	s->cap_ns = 0;
 	s->slow = NULL;
 	s->slow_value = 0;
 	s->return_on_signal = 0;
@@ -250,6 +255,8 @@ static inline uint32_t lkd_doorbell_wait(uint32_t *word, uint32_t old,
 	if (v != old)
 		return v;
 	budget = spin ? lkd_doorbell_spin_next(spin) : 0;
+	if (budget && spin->cap_ns && budget > spin->cap_ns)
+		budget = spin->cap_ns;
 	if (budget && lkd_doorbell_spin_enter(spin)) {
 		int hit = lkd_doorbell_spin_for(word, old, budget, spin->slow,
 						spin->slow_value, &v);

@@ -165,6 +165,28 @@ TEST_F(DoorbellTest, AWaiterBeyondTheSpinnerCapSleepsAtOnce) {
   EXPECT_EQ(g_futex_waits, 1);
 }
 
+// cap_ns bounds one wait's spin whatever the policy's budget: a waiter
+// whose peer was asleep spins briefly, then sleeps.
+TEST_F(DoorbellTest, ACappedWaitSpinsOnlyThatLong) {
+  uint32_t word = 0, sleeping = 0;
+  lkd_doorbell_spin s;
+  lkd_doorbell_spin_init(&s, kForever, nullptr, 0);
+  s.cap_ns = 1000;
+  g_instead_of_sleep = [&] { word = 1; };  // the answer comes only in the sleep
+  int slept = 0;
+  EXPECT_EQ(lkd_doorbell_wait(&word, 0, &sleeping, nullptr, &s, 0, &slept), 1u);
+  EXPECT_EQ(slept, 1);
+  EXPECT_EQ(s.misses, 1u);
+  EXPECT_EQ(g_futex_waits, 1);
+  // Uncapped, the same policy spins until the answer (here at a yield).
+  s.cap_ns = 0;
+  g_at_yield = [&] { word = 2; };
+  EXPECT_EQ(lkd_doorbell_wait(&word, 1, &sleeping, nullptr, &s, 0, &slept), 2u);
+  EXPECT_EQ(slept, 0);
+  EXPECT_EQ(s.hits, 1u);
+  EXPECT_EQ(g_futex_waits, 1);
+}
+
 TEST_F(DoorbellTest, ASpinnerYieldsEveryThousandPausesWithoutProgress) {
   uint32_t word = 0, sleeping = 0;
   lkd_doorbell_spin s;

@@ -4,7 +4,9 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -113,8 +115,19 @@ kj::ArrayPtr<const kj::byte> CookieBytes(const std::string& cookie) {
 
 class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
  public:
-  explicit Impl(SessionServerOptions options) : options_(std::move(options)) {}
+  explicit Impl(SessionServerOptions options) : options_(std::move(options)) {
+    // The spin board (schema/lkd.capnp, SpinBoard): one page, sealed so no
+    // client can shrink it under the others.
+    spin_board_fd_ = memfd_create("lkd-spin-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (spin_board_fd_ >= 0 &&
+        (ftruncate(spin_board_fd_, 4096) < 0 ||
+         fcntl(spin_board_fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)) {
+      close(spin_board_fd_);
+      spin_board_fd_ = -1;
+    }
+  }
   ~Impl() {
+    if (spin_board_fd_ >= 0) close(spin_board_fd_);
     if (listen_fd_ >= 0) {
       close(listen_fd_);
       unlink(options_.socket_path.c_str());
@@ -128,6 +141,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
   const SessionServerOptions& options() const { return options_; }
   ChannelDispatcher& dispatcher() { return dispatcher_; }
   SessionRegistry& registry() { return registry_; }
+  int spin_board_fd() const { return spin_board_fd_; }
 
   std::string AddHandover(Handover handover) {
     std::string cookie = NewCookie();
@@ -195,6 +209,7 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 
   SessionServerOptions options_;
   int listen_fd_ = -1;
+  int spin_board_fd_ = -1;  // -1: clients count their spinners per process
   // Its threads may outlive this server (they end once every channel is
   // released).
   ChannelDispatcher dispatcher_{options_.dispatcher};
@@ -208,6 +223,18 @@ class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
 };
 
 namespace {
+
+class SpinBoardImpl final : public rpc::SpinBoard::Server {
+ public:
+  explicit SpinBoardImpl(int fd) : fd_(fd) {}
+  kj::Maybe<int> getFd() override {
+    if (fd_ < 0) return nullptr;
+    return fd_;
+  }
+
+ private:
+  int fd_;  // the server's
+};
 
 class ChannelImpl final : public rpc::Channel::Server {
  public:
@@ -346,6 +373,7 @@ class GateImpl final : public rpc::Gate::Server {
     auto results = context.getResults();
     results.setPid(process->pid());
     results.setSession(kj::heap<SessionImpl>(server_, std::move(process), peer_));
+    results.setSpinBoard(kj::heap<SpinBoardImpl>(server_.spin_board_fd()));
     return kj::READY_NOW;
   }
 

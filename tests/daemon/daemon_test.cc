@@ -284,6 +284,50 @@ TEST_F(DaemonTest, CredentialsComeFromThePeer) {
   EXPECT_EQ(WaitClient(root), 0);
 }
 
+// The inode of the "memfd:lkd-spin-board" mapping in this process, or 0.
+unsigned long SpinBoardInode() {
+  FILE* maps = fopen("/proc/self/maps", "r");
+  if (maps == nullptr) return 0;
+  char line[512];
+  unsigned long inode = 0;
+  while (inode == 0 && fgets(line, sizeof(line), maps)) {
+    if (strstr(line, "memfd:lkd-spin-board") == nullptr) continue;
+    unsigned long start, end, offset, ino;
+    char perms[8], dev[16];
+    if (sscanf(line, "%lx-%lx %7s %lx %15s %lu", &start, &end, perms, &offset, dev, &ino) == 6)
+      inode = ino;
+  }
+  fclose(maps);
+  return inode;
+}
+
+// Every client maps lkd's one spin board (schema/lkd.capnp, SpinBoard):
+// the count of spinning client threads is machine-wide, so two clients
+// in different processes see the same page (a client spinning in one
+// takes the turn of the other).
+TEST_F(DaemonTest, ClientsShareOneSpinBoard) {
+  int results[2];
+  ASSERT_EQ(pipe(results), 0);
+  std::vector<pid_t> clients;
+  for (int i = 0; i < 2; i++) {
+    clients.push_back(ForkClient(lkd_->url(), [&]() {
+      close(results[0]);
+      CHECK_OR(lk_init() == 0, 10);
+      CHECK_OR(lk_sys_getpid() > 0, 11);  // a call through a channel
+      const unsigned long inode = SpinBoardInode();
+      CHECK_OR(write(results[1], &inode, sizeof(inode)) == sizeof(inode), 12);
+      return 0;
+    }));
+  }
+  close(results[1]);
+  unsigned long inodes[2] = {};
+  for (auto& inode : inodes) ASSERT_EQ(read(results[0], &inode, sizeof(inode)), sizeof(inode));
+  close(results[0]);
+  for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 0);
+  EXPECT_NE(inodes[0], 0u) << "a client has no spin board mapped";
+  EXPECT_EQ(inodes[0], inodes[1]);
+}
+
 // A client killed while blocked in accept: its kernel process exits and
 // the port is free again; a bystander client notices nothing; after 100
 // kills lkd's threads and fds are back where they were.
