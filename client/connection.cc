@@ -185,12 +185,10 @@ class ChannelClient {
     if (tracing) sent_ns = lkd_doorbell_now_ns();
     const uint32_t prev = seq_++;
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
-    lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
     // lkd's dispatch thread was asleep (the ring woke it): the answer comes
     // no sooner than its wake-up, so spin only briefly.
-    spin_.cap_ns = cold_spin_ns_ && __atomic_load_n(&ctl_->server_sleeping, __ATOMIC_RELAXED)
-                       ? cold_spin_ns_
-                       : 0;
+    const bool woke_server = lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
+    spin_.cap_ns = woke_server ? cold_spin_ns_ : 0;
     int slept = 0;
     spin_.slow = &ctl_->blocked_seq;
     spin_.slow_value = seq_;

@@ -201,12 +201,15 @@ static inline void lkd_doorbell_wake(uint32_t *word)
 }
 
 /* Wakes the side sleeping on `word` if it said it sleeps. Call after
- * storing the new value of `word` (release). */
-static inline void lkd_doorbell_ring(uint32_t *word, uint32_t *sleeping)
+ * storing the new value of `word` (release). Returns 1 if it had to wake
+ * that side (it slept, or was about to), else 0. */
+static inline int lkd_doorbell_ring(uint32_t *word, uint32_t *sleeping)
 {
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
-		lkd_doorbell_wake(word);
+	if (!__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
+		return 0;
+	lkd_doorbell_wake(word);
+	return 1;
 }
 
 /* Spins until *word != old (returns 1, the new value in *v), `budget_ns`

@@ -203,10 +203,10 @@ TEST_F(DoorbellTest, ASpinnerYieldsEveryThousandPausesWithoutProgress) {
 
 TEST_F(DoorbellTest, RingWakesOnlyAnAnnouncedSleeper) {
   uint32_t word = 0, sleeping = 0;
-  lkd_doorbell_ring(&word, &sleeping);
+  EXPECT_EQ(lkd_doorbell_ring(&word, &sleeping), 0);
   EXPECT_EQ(g_futex_wakes, 0);
   sleeping = 1;
-  lkd_doorbell_ring(&word, &sleeping);
+  EXPECT_EQ(lkd_doorbell_ring(&word, &sleeping), 1);
   EXPECT_EQ(g_futex_wakes, 1);
 }
 
