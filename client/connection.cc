@@ -309,7 +309,7 @@ class Connection::Impl {
     absl::MutexLock lock(&channels_mu_);
     channels_.clear();
     // After the channels, whose spin policies count in it.
-    if (spin_board_ != nullptr) munmap(spin_board_, 4096);
+    if (spin_board_ != nullptr) munmap(spin_board_, rpc::SPIN_BOARD_BYTES);
     close(socket_fd_);
   }
 
@@ -633,9 +633,9 @@ void Connection::Impl::MapSpinBoard(rpc::SpinBoard::Client board, kj::WaitScope&
     return;
   }
   if (fd < 0) return;
-  void* page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  void* page = mmap(nullptr, rpc::SPIN_BOARD_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (page == MAP_FAILED) return;
-  madvise(page, 4096, MADV_DONTFORK);
+  madvise(page, rpc::SPIN_BOARD_BYTES, MADV_DONTFORK);
   spin_board_ = static_cast<uint32_t*>(page);
 }
 

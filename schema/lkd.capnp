@@ -74,7 +74,7 @@ interface Session {
 
 interface SpinBoard {
   # Carries the memfd of a page lkd shares with every attached client (map
-  # it shared, 4096 bytes). Its first 32-bit word counts the client
+  # it shared, spinBoardBytes). Its first 32-bit word counts the client
   # threads spinning for an answer now, on the whole machine: a thread
   # spins only while fewer than the client's limit do (lkd_doorbell_spin),
   # so spinning clients never take every CPU from the processes they wait
@@ -86,3 +86,6 @@ interface Channel {
 }
 
 const handoverTimeoutSeconds :UInt32 = 30;
+
+const spinBoardBytes :UInt32 = 4096;
+# The size of the SpinBoard's page.

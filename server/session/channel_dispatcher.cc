@@ -55,6 +55,18 @@ void FutexWakePrivate(uint32_t* word) {
 }
 }  // namespace
 
+absl::StatusOr<int> CreateSealedMemfd(const char* name, size_t size) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return ErrnoStatus(errno, absl::StrCat("memfd_create ", name));
+  if (ftruncate(fd, size) < 0 ||
+      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
+    int err = errno;
+    close(fd);
+    return ErrnoStatus(err, absl::StrCat(name, " memfd size/seals"));
+  }
+  return fd;
+}
+
 absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
     uint32_t data_size, uint32_t generation) {
   if (data_size == 0 || data_size % kPage != 0 || data_size > (64u << 20))
@@ -63,14 +75,9 @@ absl::StatusOr<std::unique_ptr<ChannelMemory>> ChannelMemory::Create(
                      ": must be a multiple of 4096, at most 64 MiB"));
   const uint32_t data_offset = (sizeof(lkd_channel) + kPage - 1) / kPage * kPage;
   const size_t total = size_t{data_offset} + data_size;
-  int fd = memfd_create("lkd-channel", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return ErrnoStatus(errno, "memfd_create");
-  if (ftruncate(fd, total) < 0 ||
-      fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0) {
-    int err = errno;
-    close(fd);
-    return ErrnoStatus(err, "channel memfd size/seals");
-  }
+  absl::StatusOr<int> memfd = CreateSealedMemfd("lkd-channel", total);
+  if (!memfd.ok()) return memfd.status();
+  const int fd = *memfd;
   void* base = mmap(nullptr, total, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (base == MAP_FAILED) {
     int err = errno;

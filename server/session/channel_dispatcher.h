@@ -40,6 +40,11 @@
 
 namespace lkd::server {
 
+// A memfd named `name` of `size` bytes, sealed so that no client it is
+// handed to can shrink or grow it under lkd and its other clients (a
+// shrink would turn accesses into SIGBUS). Close-on-exec.
+absl::StatusOr<int> CreateSealedMemfd(const char* name, size_t size);
+
 // The channel's memory: a sealed memfd (the client cannot shrink it under
 // the server, which would turn the server's accesses into SIGBUS) mapped
 // shared. The server keeps its own copy of the layout and never rereads

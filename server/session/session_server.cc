@@ -4,9 +4,7 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/async-unix.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -116,15 +114,13 @@ kj::ArrayPtr<const kj::byte> CookieBytes(const std::string& cookie) {
 class SessionServer::Impl final : public kj::TaskSet::ErrorHandler {
  public:
   explicit Impl(SessionServerOptions options) : options_(std::move(options)) {
-    // The spin board (schema/lkd.capnp, SpinBoard): one page, sealed so no
-    // client can shrink it under the others.
-    spin_board_fd_ = memfd_create("lkd-spin-board", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-    if (spin_board_fd_ >= 0 &&
-        (ftruncate(spin_board_fd_, 4096) < 0 ||
-         fcntl(spin_board_fd_, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)) {
-      close(spin_board_fd_);
-      spin_board_fd_ = -1;
-    }
+    // The spin board (schema/lkd.capnp, SpinBoard). Without one, clients
+    // count their spinners per process.
+    if (auto fd = CreateSealedMemfd("lkd-spin-board", rpc::SPIN_BOARD_BYTES); fd.ok())
+      spin_board_fd_ = *fd;
+    else
+      fprintf(stderr, "lkd: no spin board (%s): clients count spinners per process\n",
+              fd.status().ToString().c_str());
   }
   ~Impl() {
     if (spin_board_fd_ >= 0) close(spin_board_fd_);
