@@ -207,6 +207,7 @@ static int dup_kernel_to(int oldfd, int newfd, int flags)
 {
 	if (newfd < 0 || newfd >= MAX_FD) { errno = EBADF; return -1; }
 	if (oldfd == newfd) return newfd;
+	epm_fd_closing(newfd);  /* its number gets another open file */
 	pthread_mutex_lock(&g_fdlock);
 	int r = lk_sys_dup3(oldfd, newfd, flags);
 	if (r >= 0) {
@@ -231,6 +232,7 @@ static int dup_host_over(int oldfd, int newfd, int flags, int use_dup2)
 	if (is_kernel(newfd) && oldfd != newfd) {
 		/* The kernel fd at newfd is closed, as dup2 closes it. */
 		if (syscall(SYS_fcntl, oldfd, F_GETFD) < 0) return -1;
+		epm_fd_closing(newfd);
 		lk_sys_close(newfd);
 		set_kind(newfd, FD_HOST);
 	}
@@ -1109,6 +1111,7 @@ static pid_t host_fork(void)
 EXPORT pid_t fork(void)
 {
 	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) return host_fork();
+	epm_before_fork();  /* the child sees what the program asked */
 	/* No placement half done while the kernel process is copied. */
 	pthread_mutex_lock(&g_fdlock);
 	open_fds(g_before);
@@ -1117,6 +1120,7 @@ EXPORT pid_t fork(void)
 	int err = errno;
 	t_in_lib--;
 	if (pid == 0) protect_new_fds();
+	if (pid >= 0) epm_after_fork(pid == 0);
 	pthread_mutex_unlock(&g_fdlock);
 	if (pid < 0) {
 		fprintf(stderr, "liblkhijack: fork: %s\n", lk_errmsg());

@@ -13,6 +13,7 @@
  *   hijack_cred.c   the set*id family, for the kernel process too
  *   hijack_ifaddrs.c  getifaddrs, if_nameindex, if_nametoindex and
  *                   if_indextoname from lkd's kernel
+ *   hijack_epoll.c  epoll_ctl on kernel fds, deferred to the next wait
  *   hijack_dir.c    directory streams (opendir, readdir, scandir, ...)
  *                   and getdents64 on lkd's directories
  * See hijack.c for the design.
@@ -23,6 +24,8 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <sys/socket.h>
+
+struct epoll_event;
 
 #define EXPORT __attribute__((visibility("default")))
 
@@ -43,6 +46,7 @@ struct hijack_config {
 	unsigned families;	/* FAM_* bits: socket families created in lkd */
 	char prefix[256];	/* paths under it open in lkd; "" none */
 	size_t prefix_len;
+	int epoll_defer;	/* epoll_ctl on kernel fds waits for the next wait */
 };
 extern struct hijack_config g_cfg;
 /* The FAM_* bit of a socket domain, 0 for others. */
@@ -139,6 +143,26 @@ void attach_or_die(void);
  * the library is attached) or one relative to a kernel directory fd.
  * Never under t_in_lib. */
 int to_lkd(int *dirfd, const char **path);
+
+/* ---- epoll_ctl, deferred (hijack_epoll.c) ---------------------------- */
+
+/* epoll_ctl(kep, op, fd, ev) for the program's epoll `epfd`: applied now,
+ * or recorded for the next wait when its answer is known (then 0, EEXIST
+ * or ENOENT without asking lkd). */
+int epm_ctl(int epfd, int kep, int op, int fd, struct epoll_event *ev);
+/* Around a wait on `epfd`'s kernel epoll: applies what is pending; while a
+ * thread waits, changes are applied at once. */
+void epm_wait_begin(int epfd);
+void epm_wait_end(int epfd);
+/* Before kernel fd number `fd` is closed or replaced: applies its pending
+ * changes, then forgets what lkd's epolls hold for it. */
+void epm_fd_closing(int fd);
+/* The program's epoll `epfd` is being closed (under g_fdlock). */
+void epm_forget(int epfd);
+/* Around fork: everything pending applied before; after it, in both
+ * processes, nothing deferred on the epolls they now share. */
+void epm_before_fork(void);
+void epm_after_fork(int child);
 
 /* ---- blocking calls (hijack_wait.c) ---------------------------------- */
 

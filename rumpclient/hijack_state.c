@@ -43,6 +43,8 @@
  *   unix=   host (default) or lkd: where AF_UNIX sockets live
  *   prefix= paths under it are opened in lkd's file systems, the prefix
  *           stripped (default: none)
+ *   epoll=  deferred (default) or immediate: whether epoll_ctl changes on
+ *           kernel fds wait for the next epoll_wait (hijack_epoll.c)
  */
 struct hijack_config g_cfg;
 
@@ -70,6 +72,7 @@ static int parse_config(const char *s)
 {
 	g_cfg.families = FAM_INET | FAM_INET6 | FAM_NETLINK | FAM_PACKET;
 	g_cfg.prefix_len = 0;
+	g_cfg.epoll_defer = 1;
 	if (s == NULL) return 0;
 	while (*s) {
 		size_t len = strcspn(s, ";");
@@ -91,6 +94,10 @@ static int parse_config(const char *s)
 			while (vlen > 1 && g_cfg.prefix[vlen - 1] == '/') vlen--;
 			g_cfg.prefix[vlen] = 0;
 			g_cfg.prefix_len = vlen;
+		} else if (klen == 5 && !strncmp(s, "epoll", 5)) {
+			if (vlen == 8 && !strncmp(v, "deferred", 8)) g_cfg.epoll_defer = 1;
+			else if (vlen == 9 && !strncmp(v, "immediate", 9)) g_cfg.epoll_defer = 0;
+			else goto bad;
 		} else {
 			goto bad;
 		}
@@ -99,7 +106,8 @@ static int parse_config(const char *s)
 		continue;
 bad:
 		fprintf(stderr, "liblkhijack: bad LKD_HIJACK entry '%.*s' (expected "
-			"net=inet,inet6,netlink,packet,unix|none; unix=host|lkd; prefix=/PATH)\n",
+			"net=inet,inet6,netlink,packet,unix|none; unix=host|lkd; prefix=/PATH; "
+			"epoll=deferred|immediate)\n",
 			(int)len, s);
 		return -1;
 	}
@@ -228,6 +236,7 @@ int adopt_locked(int k, int cloexec, int min, int what)
 /* Closes both sides of kernel fd `fd`. */
 int close_kernel(int fd)
 {
+	epm_fd_closing(fd);
 	int r = lk_sys_close(fd);
 	int err = errno;
 	set_nb(fd, NB_UNKNOWN);
@@ -242,6 +251,7 @@ void forget_kep_of(int epfd)
 	int kep = g_kep[epfd] - 1;
 	__atomic_store_n(&g_ep_host[epfd], 0, __ATOMIC_RELAXED);
 	if (kep < 0) return;
+	epm_forget(epfd);
 	g_kep[epfd] = 0;
 	if (kind(kep) == FD_INTERNAL) close_kernel(kep);
 }

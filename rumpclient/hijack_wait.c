@@ -304,20 +304,13 @@ EXPORT int epoll_ctl(int epfd, int op, int fd, struct epoll_event *ev)
 	if (syscall(SYS_fcntl, epfd, F_GETFD) < 0) return -1;  /* EBADF as the host says */
 	int kep = kernel_epoll_of(epfd);
 	if (kep < 0) return -1;
-	return lk_sys_epoll_ctl(kep, op, fd, ev);
+	return epm_ctl(epfd, kep, op, fd, ev);
 }
 
-static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
-			const sigset_t *mask)
+/* epoll_common's wait on kernel epoll `kep` paired with host epoll `epfd`. */
+static int epoll_kernel(int epfd, int kep, struct epoll_event *evs, int max,
+			const struct timespec *t, const sigset_t *mask)
 {
-	int kep = (epfd >= 0 && epfd < MAX_FD) ? g_kep[epfd] - 1 : -1;
-	if (kep < 0 || t_in_lib) {
-		struct timespec copy;
-		if (t) copy = *t;
-		return (int)syscall(SYS_epoll_pwait2, epfd, evs, max, t ? &copy : NULL, mask,
-				    _NSIG / 8);
-	}
-	if (max <= 0) { errno = EINVAL; return -1; }
 	/* Only kernel fds in it (and no mask to apply): the kernel epoll
 	 * alone, blocking inside lkd. A signal with a handler still ends it
 	 * with EINTR (liblkclient interrupts the call in lkd), with no waiter
@@ -360,6 +353,25 @@ static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct
 		if (r == 0) last = 1;
 	}
 	release_signals(&hold);
+	return n;
+}
+
+static int epoll_common(int epfd, struct epoll_event *evs, int max, const struct timespec *t,
+			const sigset_t *mask)
+{
+	int kep = (epfd >= 0 && epfd < MAX_FD) ? g_kep[epfd] - 1 : -1;
+	if (kep < 0 || t_in_lib) {
+		struct timespec copy;
+		if (t) copy = *t;
+		return (int)syscall(SYS_epoll_pwait2, epfd, evs, max, t ? &copy : NULL, mask,
+				    _NSIG / 8);
+	}
+	if (max <= 0) { errno = EINVAL; return -1; }
+	epm_wait_begin(epfd);  /* deferred epoll_ctl changes first */
+	int n = epoll_kernel(epfd, kep, evs, max, t, mask);
+	int err = errno;
+	epm_wait_end(epfd);
+	errno = err;
 	return n;
 }
 
