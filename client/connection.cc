@@ -120,47 +120,122 @@ class ChannelClient {
   long Run(const lkd_syscall_desc& desc, const long args[6], uint32_t* dead,
            std::atomic<uint64_t>* signals) {
     const bool tracing = __builtin_expect(static_cast<bool>(trace_), 0);
-    uint64_t start_ns = 0, sent_ns = 0;
-    if (tracing) start_ns = lkd_doorbell_now_ns();
+    const uint64_t start_ns = tracing ? lkd_doorbell_now_ns() : 0;
     lkd_channel_request req = {};
-    req.generation = generation_;
     req.nr = static_cast<uint32_t>(desc.nr);
-    req.flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
     Region regions[6];
     MsghdrRegions msg_regions;
     IfconfRegions ifconf_regions;
     uint64_t cursor = 0;
+    if (long rc = PutArgs(desc, args, req.args, req.lens, regions, &msg_regions,
+                          &ifconf_regions, &cursor);
+        rc < 0)
+      return rc;
+    const long result = Exchange(&req, desc.nr, dead, signals, start_ns);
+    if (result >= 0) CopyOut(desc, args, regions, msg_regions, ifconf_regions, result);
+    return result;
+  }
+
+  // Runs `n` calls as one batch (LKD_NR_BATCH, lkd_channel.h): 0 with each
+  // call's result in results[i] (-ECANCELED: not made), or -errno when
+  // the batch was not made at all.
+  long RunBatch(const lkd_syscall_desc* const* descs, const long (*args)[6], unsigned n,
+                long* results, uint32_t* dead, std::atomic<uint64_t>* signals) {
+    if (n == 0 || n > LKD_CHANNEL_BATCH_MAX) return -EINVAL;
+    const bool tracing = __builtin_expect(static_cast<bool>(trace_), 0);
+    const uint64_t start_ns = tracing ? lkd_doorbell_now_ns() : 0;
+    lkd_channel_subcall subs[LKD_CHANNEL_BATCH_MAX];
+    Region regions[LKD_CHANNEL_BATCH_MAX][6];
+    uint64_t cursor = 0;
+    for (unsigned i = 0; i < n; i++) {
+      const lkd_syscall_desc& desc = *descs[i];
+      // Plain buffers only: lkd copies paths, headers and lengths into
+      // private memory that one call at a time has.
+      for (const lkd_arg_desc& a : desc.args) {
+        if (a.kind != LKD_ARG_NONE && a.kind != LKD_ARG_VAL && a.kind != LKD_ARG_IN &&
+            a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT)
+          return -EINVAL;
+        if (a.kind != LKD_ARG_NONE && a.kind != LKD_ARG_VAL && a.size_rule == LKD_SIZE_AT_PTR)
+          return -EINVAL;
+      }
+      subs[i] = {};
+      subs[i].nr = static_cast<uint32_t>(desc.nr);
+      MsghdrRegions no_msg;
+      IfconfRegions no_ifconf;
+      if (long rc = PutArgs(desc, args[i], subs[i].args, subs[i].lens, regions[i], &no_msg,
+                            &no_ifconf, &cursor);
+          rc < 0)
+        return rc;
+    }
+    // The entries, then the results, each 8-aligned after the buffers.
+    cursor = (cursor + 7) & ~uint64_t{7};
+    const uint64_t subs_at = cursor, subs_len = n * sizeof(lkd_channel_subcall);
+    const uint64_t results_at = subs_at + subs_len, results_len = n * sizeof(int64_t);
+    if (results_at + results_len > data_size_) return -EMSGSIZE;
+    memcpy(data_ + subs_at, subs, subs_len);
+    // A batch lkd refused leaves these as they are: how its answer is told
+    // from the last call's.
+    auto* slots = reinterpret_cast<int64_t*>(data_ + results_at);
+    for (unsigned i = 0; i < n; i++) slots[i] = kNotMade;
+    lkd_channel_request req = {};
+    req.nr = LKD_NR_BATCH;
+    req.args[0] = subs_at;
+    req.lens[0] = static_cast<uint32_t>(subs_len);
+    req.args[1] = n;
+    req.args[2] = results_at;
+    req.lens[2] = static_cast<uint32_t>(results_len);
+    // A signal handler cancels the batch as it would its last call.
+    const long answer = Exchange(&req, descs[n - 1]->nr, dead, signals, start_ns);
+    if (slots[0] == kNotMade) return answer < 0 ? answer : -EPROTO;
+    for (unsigned i = 0; i < n; i++) {
+      results[i] = static_cast<long>(slots[i]);
+      if (results[i] >= 0) CopyOut(*descs[i], args[i], regions[i], {}, {}, results[i]);
+    }
+    return 0;
+  }
+
+ private:
+  // What no call answers: a batch result slot lkd did not write.
+  static constexpr int64_t kNotMade = INT64_MIN;
+
+  // Copies the arguments of a call into the data area from *cursor on
+  // (advanced past them): request arguments and lengths in out_args and
+  // out_lens, where each went in regions. 0 or -errno.
+  long PutArgs(const lkd_syscall_desc& desc, const long args[6], uint64_t out_args[6],
+               uint32_t out_lens[6], Region regions[6], MsghdrRegions* msg_regions,
+               IfconfRegions* ifconf_regions, uint64_t* cursor_io) {
+    uint64_t cursor = *cursor_io;
     for (int i = 0; i < 6; i++) {
       const lkd_arg_desc& a = desc.args[i];
       switch (a.kind) {
         case LKD_ARG_NONE:
           continue;
         case LKD_ARG_VAL:
-          req.args[i] = static_cast<uint64_t>(args[i]);
+          out_args[i] = static_cast<uint64_t>(args[i]);
           continue;
         default:
           break;
       }
       if (args[i] == 0) {
-        req.args[i] = LKD_CHANNEL_NULL;
+        out_args[i] = LKD_CHANNEL_NULL;
         continue;
       }
       if (a.kind == LKD_ARG_MSGHDR || a.kind == LKD_ARG_MSGHDR_IN) {
         const auto& msg = *reinterpret_cast<const msghdr*>(args[i]);
         const int rc = a.kind == LKD_ARG_MSGHDR
-                           ? PutMsghdr(msg, data_, data_size_, &cursor, &msg_regions)
-                           : PutSendMsghdr(msg, data_, data_size_, &cursor, &msg_regions);
+                           ? PutMsghdr(msg, data_, data_size_, &cursor, msg_regions)
+                           : PutSendMsghdr(msg, data_, data_size_, &cursor, msg_regions);
         if (rc < 0) return rc;
-        req.args[i] = msg_regions.header;
-        req.lens[i] = sizeof(lkd_channel_msghdr);
+        out_args[i] = msg_regions->header;
+        out_lens[i] = sizeof(lkd_channel_msghdr);
         continue;
       }
       if (a.kind == LKD_ARG_IFCONF) {
         const auto& ifc = *reinterpret_cast<const ifconf*>(args[i]);
-        if (int rc = PutIfconf(ifc, data_size_, data_, &cursor, &ifconf_regions); rc < 0)
+        if (int rc = PutIfconf(ifc, data_size_, data_, &cursor, ifconf_regions); rc < 0)
           return rc;
-        req.args[i] = ifconf_regions.header;
-        req.lens[i] = sizeof(lkd_channel_ifconf);
+        out_args[i] = ifconf_regions->header;
+        out_lens[i] = sizeof(lkd_channel_ifconf);
         continue;
       }
       const void* host = reinterpret_cast<const void*>(args[i]);
@@ -176,12 +251,24 @@ class ChannelClient {
       if (a.kind == LKD_ARG_IN || a.kind == LKD_ARG_INOUT || a.kind == LKD_ARG_PATH)
         memcpy(data_ + cursor, host, size);
       regions[i] = {cursor, static_cast<uint32_t>(size)};
-      req.args[i] = cursor;
-      req.lens[i] = static_cast<uint32_t>(size);
+      out_args[i] = cursor;
+      out_lens[i] = static_cast<uint32_t>(size);
       cursor += size;
     }
+    *cursor_io = cursor;
+    return 0;
+  }
 
-    lkd_channel_put_request(ctl_, &req);
+  // Publishes request `req` (its generation and flags filled in here),
+  // rings lkd and waits for the answer; a signal handler that interrupts
+  // the wait cancels the call in lkd where `cancel_nr` would be on Linux.
+  long Exchange(lkd_channel_request* req, long cancel_nr, uint32_t* dead,
+                std::atomic<uint64_t>* signals, uint64_t start_ns) {
+    const bool tracing = __builtin_expect(static_cast<bool>(trace_), 0);
+    uint64_t sent_ns = 0;
+    req->generation = generation_;
+    req->flags = tracing ? LKD_CHANNEL_REQ_TRACE : 0;
+    lkd_channel_put_request(ctl_, req);
     if (tracing) sent_ns = lkd_doorbell_now_ns();
     const uint32_t prev = seq_++;
     __atomic_store_n(&ctl_->req_seq, seq_, __ATOMIC_RELEASE);
@@ -203,7 +290,7 @@ class ChannelClient {
       if (spin_.interrupted) {
         // A signal handler ran while the call was blocked in lkd.
         spin_.interrupted = 0;
-        if (!cancelled && cancel_on_signal_(desc.nr)) {
+        if (!cancelled && cancel_on_signal_(cancel_nr)) {
           cancelled = true;
           __atomic_store_n(&ctl_->cancel_seq, seq_, __ATOMIC_RELEASE);
           lkd_doorbell_ring(&ctl_->req_seq, &ctl_->server_sleeping);
@@ -215,10 +302,9 @@ class ChannelClient {
     const uint64_t woken_ns = tracing ? lkd_doorbell_now_ns() : 0;
     const long result = ctl_->resp.result;
     if (uint64_t s = ctl_->resp.signals) signals->fetch_or(s);
-    if (result >= 0) CopyOut(desc, args, regions, msg_regions, ifconf_regions, result);
     if (tracing) {
       CallTrace times;
-      times.nr = desc.nr;
+      times.nr = req->nr;
       times.start_ns = start_ns;
       times.sent_ns = sent_ns;
       times.woken_ns = woken_ns;
@@ -228,7 +314,6 @@ class ChannelClient {
     return result;
   }
 
- private:
   // Copies what the kernel wrote back to the caller's buffers.
   void CopyOut(const lkd_syscall_desc& desc, const long args[6],
                const Region regions[6], const MsghdrRegions& msg_regions,
@@ -339,6 +424,7 @@ class Connection::Impl {
   }
 
   long Call(long nr, const long args[6]);
+  long CallBatch(Connection::BatchCall* calls, unsigned n);
   absl::StatusOr<std::string> Fork(int* child_pid);
   absl::StatusOr<std::string> PrepareExec();
   void CloseFdsAfterFork();
@@ -569,6 +655,27 @@ long Connection::Impl::Call(long nr, const long args[6]) {
   return Chunked(*desc, args);
 }
 
+long Connection::Impl::CallBatch(Connection::BatchCall* calls, unsigned n) {
+  if (!connected()) return -ENOTCONN;
+  if (n == 0 || n > LKD_CHANNEL_BATCH_MAX) return -EINVAL;
+  const lkd_syscall_desc* descs[LKD_CHANNEL_BATCH_MAX];
+  long args[LKD_CHANNEL_BATCH_MAX][6];
+  long results[LKD_CHANNEL_BATCH_MAX];
+  for (unsigned i = 0; i < n; i++) {
+    const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(calls[i].nr));
+    if (desc == nullptr) return -ENOSYS;
+    if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, calls[i].args[1])) desc = d;
+    descs[i] = desc;
+    memcpy(args[i], calls[i].args, sizeof(args[i]));
+  }
+  absl::StatusOr<ChannelClient*> opened = ThisThreadChannel();
+  if (!opened.ok()) return -ErrnoOf(opened.status());
+  long rc = (*opened)->RunBatch(descs, args, n, results, &dead_, &signals_);
+  if (rc < 0) return rc;
+  for (unsigned i = 0; i < n; i++) calls[i].result = results[i];
+  return 0;
+}
+
 // Reads, writes and sends larger than a channel's data area go in pieces.
 long Connection::Impl::Chunked(const lkd_syscall_desc& desc, const long args[6]) {
   absl::StatusOr<ChannelClient*> opened = ThisThreadChannel();
@@ -699,6 +806,7 @@ Connection::~Connection() = default;
 int Connection::pid() const { return impl_->pid(); }
 bool Connection::connected() const { return impl_->connected(); }
 long Connection::Call(long nr, const long args[6]) { return impl_->Call(nr, args); }
+long Connection::CallBatch(BatchCall* calls, unsigned n) { return impl_->CallBatch(calls, n); }
 uint64_t Connection::TakeSignals() { return impl_->TakeSignals(); }
 absl::StatusOr<std::string> Connection::Fork(int* child_pid) { return impl_->Fork(child_pid); }
 absl::StatusOr<std::string> Connection::PrepareExec() { return impl_->PrepareExec(); }

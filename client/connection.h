@@ -99,6 +99,25 @@ class Connection {
   // next call tries again; other threads are not affected).
   long Call(long nr, const long args[6]);
 
+  // One call of a batch: number and arguments as Call takes them, and the
+  // result (or -errno) CallBatch leaves.
+  struct BatchCall {
+    long nr;
+    long args[6];
+    long result;
+  };
+  // Makes `n` calls (1..LKD_CHANNEL_BATCH_MAX) in one round trip to lkd,
+  // which makes them in order as this thread's task (schema/lkd_channel.h,
+  // "Batches"). 0 when the batch was made: each call's result in its
+  // `result`, every call made even if one fails, except that one ended by
+  // a signal (-EINTR) ends the batch and those after it are not made
+  // (-ECANCELED). -errno when nothing was made: -EINVAL (n out of range,
+  // a call passing anything but plain buffers: a path, msghdr, ifconf or a
+  // length through a pointer), -ENOSYS (a call lkd does not serve, or an
+  // lkd without batches), -EMSGSIZE (more than a channel holds),
+  // -ENOTCONN.
+  long CallBatch(BatchCall* calls, unsigned n);
+
   // Signals the kernel raised for this process by calls of this
   // connection (bit n-1 for signal n), cleared by the call.
   uint64_t TakeSignals();

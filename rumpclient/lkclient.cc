@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -27,6 +28,7 @@
 #include "lkd/sysnr.h"
 #include "rumpclient/lkclient_internal.h"
 #include "schema/lkd.capnp.h"
+#include "schema/lkd_channel.h"
 
 namespace {
 
@@ -276,6 +278,27 @@ int lk_commit_cred(void) {
   if (absl::Status s = lkd::client::CommitCred(g_server, lk_kernel_pid(), static_cast<int>(tid));
       !s.ok()) {
     SetError(s);
+    return -1;
+  }
+  return 0;
+}
+
+static_assert(sizeof(lk_call) == sizeof(Connection::BatchCall) &&
+                  offsetof(lk_call, args) == offsetof(Connection::BatchCall, args) &&
+                  offsetof(lk_call, result) == offsetof(Connection::BatchCall, result),
+              "lk_call is the transport's BatchCall");
+static_assert(LK_BATCH_MAX == LKD_CHANNEL_BATCH_MAX, "one batch limit");
+
+int lk_batch(struct lk_call* calls, unsigned n) {
+  Connection* c = g_connection.get();
+  if (c == nullptr) {
+    errno = ENOTCONN;
+    return -1;
+  }
+  long r = c->CallBatch(reinterpret_cast<Connection::BatchCall*>(calls), n);
+  DeliverSignals(c);
+  if (r < 0) {
+    errno = static_cast<int>(-r);
     return -1;
   }
   return 0;

@@ -70,6 +70,28 @@ int lk_commit_cred(void);
  * translation. -1/errno; ENOSYS for calls lkd does not serve. */
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5);
 
+/* One call of a batch (lk_batch): number and arguments as lk_syscall
+ * takes them, and its result (>= 0) or -errno once the batch was made. */
+struct lk_call {
+	long nr;
+	long args[6];
+	long result;
+};
+
+/* The most calls in one batch. */
+#define LK_BATCH_MAX 64
+
+/* Makes `n` calls (1..LK_BATCH_MAX) in one round trip to lkd, which makes
+ * them in order as the calling thread's task. 0 when the batch was made:
+ * each call's result in calls[i].result, every call made even if one
+ * fails, except that one a signal ends (-EINTR) ends the batch and those
+ * after it are not made (-ECANCELED). -1/errno when nothing was made:
+ * EINVAL (n out of range, or a call passing anything but plain buffers: a
+ * path, a msghdr, a length through a pointer), ENOSYS (a call lkd does not
+ * serve, or an lkd without batches), EMSGSIZE (more than a channel
+ * holds), ENOTCONN. */
+int lk_batch(struct lk_call *calls, unsigned n);
+
 /*
  * Signals: a call blocked inside lkd is interrupted when a signal handler
  * runs in the calling thread meanwhile (lkd interrupts it in the kernel):

@@ -84,6 +84,30 @@ struct lkd_channel_request {
 /* Request flags. */
 #define LKD_CHANNEL_REQ_TRACE 1u	/* fill in lkd_channel.trace */
 
+/*
+ * Batches. A request numbered LKD_NR_BATCH carries several calls, which
+ * lkd's kernel makes in order as the client's task, in one round trip:
+ *   args[0], lens[0]  args[1] entries of struct lkd_channel_subcall in the
+ *                     data area (1..LKD_CHANNEL_BATCH_MAX of them);
+ *   args[2], lens[2]  args[1] int64 results in the data area (8-aligned),
+ *                     where lkd writes each call's result or -errno.
+ * Each entry is validated as a request of its own would be, and may pass
+ * plain buffers only (no path, msghdr or ifconf, no length through a
+ * pointer): any other entry refuses the whole batch (-EINVAL) before a
+ * call is made. The answer is the last made call's result. A call that
+ * ends with -EINTR (a signal, a cancel) ends the batch: the calls after it
+ * are not made and get -ECANCELED. An lkd without batches answers -ENOSYS.
+ */
+#define LKD_NR_BATCH 0x10000u		/* above every kernel number */
+#define LKD_CHANNEL_BATCH_MAX 64u
+
+struct lkd_channel_subcall {
+	uint32_t nr;
+	uint32_t reserved;
+	uint64_t args[6];	/* as in lkd_channel_request */
+	uint32_t lens[6];
+};
+
 struct lkd_channel_response {
 	int64_t result;		/* the kernel's result or -errno */
 	uint64_t signals;	/* signals raised for the process (lkd_take_signals) */

@@ -676,5 +676,72 @@ TEST(AsyncCalls, InterruptEndsTheBlockedCallOnly) {
   EXPECT_EQ(lkd_proc_exit(p), 0);
 }
 
+// A batch (lkd_task_submit_batch) is made in order by the task, every
+// call's result in its slot, a failing call failing alone; a call ended by
+// lkd_task_interrupt ends the batch, the calls after it not made.
+TEST(AsyncCalls, ABatchRunsItsCallsInOrderAndStopsAtAnInterruptedOne) {
+  int p = lkd_proc_create(&kRoot);
+  ASSERT_GT(p, 0);
+  int fds[2] = {-1, -1};
+  EXPECT_EQ(InProcess(p, [&] { return Sys(LKD_NR_pipe2, reinterpret_cast<long>(fds), 0); }), 0);
+  lkd_task* task = nullptr;
+  const int tid = lkd_task_create(p, &task);
+  ASSERT_GT(tid, 0);
+  const char sent[] = "abc";
+  char got[4] = {};
+  lkd_call calls[5] = {
+      {LKD_NR_write, {fds[1], reinterpret_cast<long>(sent), 3}},
+      {100000, {}},  // no such call: -ENOSYS, the batch goes on
+      {LKD_NR_read, {fds[0], reinterpret_cast<long>(got), 3}},
+      {LKD_NR_close, {999}},  // -EBADF, the batch goes on
+      {LKD_NR_gettid, {}},
+  };
+  long results[5] = {};
+  Completion c;
+  ASSERT_EQ(lkd_task_submit_batch(task, calls, 5, results, Completion::Done, &c), 0);
+  ASSERT_TRUE(c.WaitFor(1));
+  EXPECT_EQ(c.result.load(), tid);  // the last call's
+  EXPECT_EQ(results[0], 3);
+  EXPECT_EQ(results[1], -ENOSYS);
+  EXPECT_EQ(results[2], 3);
+  EXPECT_STREQ(got, "abc");
+  EXPECT_EQ(results[3], -EBADF);
+  EXPECT_EQ(results[4], tid);
+
+  // The read blocks (the pipe is empty) until interrupted; the gettid
+  // after it is not made.
+  lkd_call blocking[3] = {
+      {LKD_NR_getpid, {}},
+      {LKD_NR_read, {fds[0], reinterpret_cast<long>(got), 3}},
+      {LKD_NR_gettid, {}},
+  };
+  long blocked_results[3] = {1, 1, 1};
+  Completion b;
+  ASSERT_EQ(lkd_task_submit_batch(task, blocking, 3, blocked_results, Completion::Done, &b), 0);
+  usleep(2000);
+  EXPECT_EQ(b.count.load(), 0) << "the batch did not wait in its read";
+  lkd_task_interrupt(task);
+  ASSERT_TRUE(b.WaitFor(1));
+  EXPECT_EQ(b.result.load(), -EINTR);
+  EXPECT_EQ(blocked_results[0], p);
+  EXPECT_EQ(blocked_results[1], -EINTR);
+  EXPECT_EQ(blocked_results[2], -ECANCELED);
+
+  // Batches it cannot take, refused without a completion.
+  Completion refused;
+  lkd_call many[LKD_BATCH_MAX + 1] = {};
+  long many_results[LKD_BATCH_MAX + 1];
+  EXPECT_EQ(lkd_task_submit_batch(task, many, 0, many_results, Completion::Done, &refused),
+            -EINVAL);
+  EXPECT_EQ(lkd_task_submit_batch(task, many, LKD_BATCH_MAX + 1, many_results,
+                                  Completion::Done, &refused),
+            -EINVAL);
+  EXPECT_EQ(lkd_task_submit_batch(task, many, 1, nullptr, Completion::Done, &refused), -EINVAL);
+  usleep(2000);
+  EXPECT_EQ(refused.count.load(), 0);
+  lkd_task_release(task);
+  EXPECT_EQ(lkd_proc_exit(p), 0);
+}
+
 }  // namespace
 }  // namespace lkd::testing

@@ -227,6 +227,55 @@ int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
   return 0;
 }
 
+int DecodeBatch(const lkd_channel_request& request, uint32_t generation, uint8_t* data,
+                uint32_t data_size, DecodedCall* scratch, DecodedBatch* batch) {
+  batch->count = 0;
+  if (request.generation != generation) return -ESTALE;
+  const uint64_t count = request.args[1];
+  if (count == 0 || count > LKD_CHANNEL_BATCH_MAX) return -EINVAL;
+  const uint64_t calls_len = count * sizeof(lkd_channel_subcall);
+  const uint64_t results_len = count * sizeof(int64_t);
+  if (request.lens[0] < calls_len || request.lens[2] < results_len) return -EINVAL;
+  if (!RegionInside(request.args[0], static_cast<uint32_t>(calls_len), data_size) ||
+      !RegionInside(request.args[2], static_cast<uint32_t>(results_len), data_size))
+    return -EFAULT;
+  uint8_t* results = data + request.args[2];
+  if (reinterpret_cast<uintptr_t>(results) % alignof(int64_t) != 0) return -EINVAL;
+  // What an entry may not point at: the decoder's private copies (paths,
+  // lengths, headers), which live in `scratch` and would be reused by the
+  // next entry before the kernel reads them.
+  const auto private_lo = reinterpret_cast<uintptr_t>(scratch);
+  const auto private_hi = private_lo + sizeof(*scratch);
+  for (uint64_t i = 0; i < count; i++) {
+    lkd_channel_subcall sub;  // one read of the entry into private memory
+    memcpy(&sub, data + request.args[0] + i * sizeof(sub), sizeof(sub));
+    if (sub.nr == LKD_NR_BATCH) return -EINVAL;
+    lkd_channel_request one = {};
+    one.generation = generation;
+    one.nr = sub.nr;
+    memcpy(one.args, sub.args, sizeof(one.args));
+    memcpy(one.lens, sub.lens, sizeof(one.lens));
+    if (int rc = DecodeRequest(one, generation, data, data_size, scratch); rc < 0) {
+      *scratch = DecodedCall{};
+      return rc;
+    }
+    DecodedBatch::Call& call = batch->calls[i];
+    call.nr = scratch->nr;
+    for (int j = 0; j < 6; j++) {
+      const auto at = static_cast<uintptr_t>(scratch->args[j]);
+      if (at >= private_lo && at < private_hi) {
+        *scratch = DecodedCall{};
+        return -EINVAL;
+      }
+      call.args[j] = scratch->args[j];
+    }
+  }
+  *scratch = DecodedCall{};
+  batch->results = reinterpret_cast<long*>(results);
+  batch->count = static_cast<unsigned>(count);
+  return 0;
+}
+
 void FinishCall(const DecodedCall& call, uint8_t* data) {
   for (int k = 0; k < 6; k++)
     if (call.private_len_arg[k] >= 0)

@@ -90,6 +90,28 @@ struct DecodedCall {
 int DecodeRequest(const lkd_channel_request& request, uint32_t generation,
                   uint8_t* data, uint32_t data_size, DecodedCall* call);
 
+// A validated batch (LKD_NR_BATCH, lkd_channel.h), ready for
+// lkd_task_submit_batch(): each call's number and kernel arguments, and
+// where in the data area the kernel writes their results.
+struct DecodedBatch {
+  struct Call {
+    long nr;
+    long args[6];
+  };
+  Call calls[LKD_CHANNEL_BATCH_MAX];
+  unsigned count = 0;
+  long* results = nullptr;
+};
+
+// 0 or -errno: -ESTALE (generation), -EINVAL (a count outside
+// 1..LKD_CHANNEL_BATCH_MAX, regions smaller than the count needs, results
+// not 8-aligned, an entry that is itself a batch or passes anything but
+// plain buffers), -EFAULT (regions outside the data area), or what
+// DecodeRequest() answers for an entry. `scratch` is used to decode each
+// entry and left reset (nothing for FinishCall to copy back).
+int DecodeBatch(const lkd_channel_request& request, uint32_t generation, uint8_t* data,
+                uint32_t data_size, DecodedCall* scratch, DecodedBatch* batch);
+
 // After the kernel ran the call: copies private lengths, the msghdr fields
 // the kernel updates and SIOCGIFCONF's length back into the data area (the
 // client reads them there).

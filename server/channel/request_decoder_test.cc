@@ -617,5 +617,136 @@ TEST(RequestDecoderTest, RandomRequestsNeverEscapeTheDataArea) {
   EXPECT_GT(accepted, 1000) << "the search should reach the success paths";
 }
 
+// Batches (LKD_NR_BATCH): every entry decoded as a request of its own,
+// the results' place checked, and anything but plain buffers refused
+// before a call is made.
+class BatchDecoderTest : public ::testing::Test {
+ protected:
+  static constexpr uint32_t kCallsAt = 1024, kResultsAt = 2048;
+  std::vector<uint8_t> data = std::vector<uint8_t>(kDataSize);
+  DecodedCall scratch;
+  DecodedBatch batch;
+
+  void Put(unsigned i, const lkd_channel_subcall& sub) {
+    memcpy(data.data() + kCallsAt + i * sizeof(sub), &sub, sizeof(sub));
+  }
+  lkd_channel_request Batch(uint64_t count) {
+    lkd_channel_request r = Request(LKD_NR_BATCH);
+    r.args[0] = kCallsAt;
+    r.lens[0] = static_cast<uint32_t>(count * sizeof(lkd_channel_subcall));
+    r.args[1] = count;
+    r.args[2] = kResultsAt;
+    r.lens[2] = static_cast<uint32_t>(count * sizeof(int64_t));
+    return r;
+  }
+  int Decode(const lkd_channel_request& r) {
+    return DecodeBatch(r, kGeneration, data.data(), kDataSize, &scratch, &batch);
+  }
+};
+
+TEST_F(BatchDecoderTest, EntriesBecomeKernelCalls) {
+  lkd_channel_subcall ctl = {LKD_NR_epoll_ctl, 0, {4, 1, 5, 100}, {0, 0, 0, 12}};
+  lkd_channel_subcall wait = {LKD_NR_epoll_pwait, 0, {4, 200, 16, 0, LKD_CHANNEL_NULL, 8},
+                              {0, 16 * 12}};
+  Put(0, ctl);
+  Put(1, wait);
+  ASSERT_EQ(Decode(Batch(2)), 0);
+  ASSERT_EQ(batch.count, 2u);
+  EXPECT_EQ(batch.calls[0].nr, LKD_NR_epoll_ctl);
+  EXPECT_EQ(batch.calls[0].args[2], 5);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(batch.calls[0].args[3]), data.data() + 100);
+  EXPECT_EQ(batch.calls[1].nr, LKD_NR_epoll_pwait);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(batch.calls[1].args[1]), data.data() + 200);
+  EXPECT_EQ(batch.calls[1].args[4], 0) << "a NULL sigmask";
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(batch.results), data.data() + kResultsAt);
+  EXPECT_EQ(scratch.private_len_arg[0], -1) << "scratch left reset";
+}
+
+TEST_F(BatchDecoderTest, RefusesMalformedBatches) {
+  Put(0, {LKD_NR_getpid});
+  EXPECT_EQ(Decode(Batch(0)), -EINVAL);
+  EXPECT_EQ(Decode(Batch(LKD_CHANNEL_BATCH_MAX + 1)), -EINVAL);
+  EXPECT_EQ(Decode(Batch(~uint64_t{0})), -EINVAL);
+  lkd_channel_request r = Batch(1);
+  EXPECT_EQ(DecodeBatch(r, kGeneration + 1, data.data(), kDataSize, &scratch, &batch), -ESTALE);
+  r.lens[0] = sizeof(lkd_channel_subcall) - 1;
+  EXPECT_EQ(Decode(r), -EINVAL) << "calls region too small";
+  r = Batch(1);
+  r.lens[2] = 4;
+  EXPECT_EQ(Decode(r), -EINVAL) << "results region too small";
+  r = Batch(1);
+  r.args[0] = kDataSize - 8;
+  EXPECT_EQ(Decode(r), -EFAULT) << "calls past the end";
+  r = Batch(1);
+  r.args[2] = kDataSize;
+  EXPECT_EQ(Decode(r), -EFAULT) << "results past the end";
+  r = Batch(1);
+  r.args[2] = kResultsAt + 4;
+  EXPECT_EQ(Decode(r), -EINVAL) << "results not aligned";
+  EXPECT_EQ(batch.count, 0u);
+}
+
+TEST_F(BatchDecoderTest, RefusesEntriesThatAreNotPlainBuffers) {
+  Put(0, {LKD_NR_getpid});
+  // A path is copied privately, where the next entry would overwrite it.
+  memcpy(data.data() + 300, "/tmp", 5);
+  Put(1, {LKD_NR_openat, 0, {static_cast<uint64_t>(-100), 300, 0, 0}, {0, 5}});
+  EXPECT_EQ(Decode(Batch(2)), -EINVAL);
+  // So is a length passed through a pointer (accept's addrlen).
+  uint32_t len = 16;
+  memcpy(data.data() + 400, &len, sizeof(len));
+  Put(1, {LKD_NR_accept4, 0, {3, 500, 400, 0}, {0, 16, 4}});
+  EXPECT_EQ(Decode(Batch(2)), -EINVAL);
+  // A batch in a batch, a call not served, an entry that fails its checks.
+  Put(1, {LKD_NR_BATCH});
+  EXPECT_EQ(Decode(Batch(2)), -EINVAL);
+  Put(1, {LKD_NR_execve});
+  EXPECT_EQ(Decode(Batch(2)), -ENOSYS);
+  Put(1, {LKD_NR_read, 0, {3, kDataSize - 8, 16}, {0, 16}});
+  EXPECT_EQ(Decode(Batch(2)), -EFAULT);
+  EXPECT_EQ(batch.count, 0u);
+}
+
+// Random batches: one that decodes hands the kernel only pointers inside
+// the data area (plain buffers, never the decoder's private copies) and a
+// results array inside it.
+TEST_F(BatchDecoderTest, RandomBatchesNeverEscapeTheDataArea) {
+  std::mt19937_64 rng(54321);
+  int accepted = 0;
+  for (int iteration = 0; iteration < 50000; iteration++) {
+    const unsigned count = 1 + rng() % 4;
+    for (unsigned e = 0; e < count; e++) {
+      lkd_channel_subcall sub = {};
+      sub.nr = rng() % 8 == 0 ? static_cast<uint32_t>(rng())
+                              : lkd_syscall_table[rng() % lkd_syscall_table_size].nr;
+      for (int j = 0; j < 6; j++) {
+        sub.args[j] = rng() % 3 == 0 ? LKD_CHANNEL_NULL : rng() % 1100;
+        sub.lens[j] = static_cast<uint32_t>(rng() % 300);
+      }
+      Put(e, sub);
+    }
+    lkd_channel_request r = Batch(count);
+    if (rng() % 8 == 0) r.args[2] = rng() % (kDataSize + 16);
+    if (Decode(r) != 0) continue;
+    accepted++;
+    const auto* lo = data.data();
+    const auto* results = reinterpret_cast<const uint8_t*>(batch.results);
+    ASSERT_TRUE(results >= lo && results + count * 8 <= lo + kDataSize);
+    for (unsigned e = 0; e < count; e++) {
+      const lkd_syscall_desc* desc =
+          lkd_syscall_describe(static_cast<int>(batch.calls[e].nr), batch.calls[e].args[1]);
+      ASSERT_NE(desc, nullptr);
+      for (int j = 0; j < 6; j++) {
+        const lkd_arg_desc& a = desc->args[j];
+        if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL || batch.calls[e].args[j] == 0)
+          continue;
+        const auto* p = reinterpret_cast<const uint8_t*>(batch.calls[e].args[j]);
+        ASSERT_TRUE(p >= lo && p <= lo + kDataSize) << desc->name;
+      }
+    }
+  }
+  EXPECT_GT(accepted, 100) << "the search hardly reached a decodable batch";
+}
+
 }  // namespace
 }  // namespace lkd::server

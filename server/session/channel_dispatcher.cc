@@ -133,6 +133,13 @@ struct ChannelDispatcher::Channel : std::enable_shared_from_this<Channel> {
   // request from the channel meanwhile (a client that rings before its
   // answer came must not overwrite a call the kernel is still using).
   DecodedCall call;
+  // A batch's calls (LKD_NR_BATCH), made on the channel's first batch:
+  // the kernel reads `calls` until the batch is done.
+  struct BatchSpace {
+    DecodedBatch decoded;
+    lkd_call calls[LKD_CHANNEL_BATCH_MAX];
+  };
+  std::unique_ptr<BatchSpace> batch;
   uint32_t seq = 0;
   bool trace = false;
   bool slept = false;  // the dispatch thread slept before it took this call
@@ -387,6 +394,24 @@ void OnCallDone(void* arg, long result, unsigned long long signals) {
 // ---------------------------------------------------------------------------
 // A dispatch thread
 
+static_assert(LKD_CHANNEL_BATCH_MAX <= LKD_BATCH_MAX, "a channel's batch fits the kernel's");
+
+// Validates batch `request` of `c` into c->batch (made on first use).
+int DecodeBatchOf(Channel* c, const lkd_channel_request& request) {
+  if (!c->batch) c->batch = std::make_unique<Channel::BatchSpace>();
+  ChannelMemory& mem = *c->memory;
+  DecodedBatch& decoded = c->batch->decoded;
+  if (int rc = DecodeBatch(request, mem.generation(), mem.data(), mem.data_size(), &c->call,
+                           &decoded);
+      rc < 0)
+    return rc;
+  for (unsigned i = 0; i < decoded.count; i++) {
+    c->batch->calls[i].nr = decoded.calls[i].nr;
+    memcpy(c->batch->calls[i].args, decoded.calls[i].args, sizeof(decoded.calls[i].args));
+  }
+  return 0;
+}
+
 // Takes the request `seq` of `c` and submits it (or answers it at once).
 void Dispatch(Channel* c, uint32_t seq) {
   lkd_channel* ctl = c->memory->control();
@@ -411,15 +436,21 @@ void Dispatch(Channel* c, uint32_t seq) {
   long refused;
   if (!c->task) {
     refused = c->task_error;
-  } else if (int rc = DecodeRequest(request, mem.generation(), mem.data(), mem.data_size(),
-                                    &c->call);
+  } else if (int rc = request.nr == LKD_NR_BATCH
+                         ? DecodeBatchOf(c, request)
+                         : DecodeRequest(request, mem.generation(), mem.data(),
+                                         mem.data_size(), &c->call);
              rc < 0) {
     refused = rc;
   } else {
     if (c->trace) c->times.kernel_entry_ns = lkd_doorbell_now_ns();
     // May run the kernel on this thread (the CPU was free), and so answer
     // this call and others before it returns.
-    refused = lkd_task_submit(c->task, c->call.nr, c->call.args, OnCallDone, c);
+    if (request.nr == LKD_NR_BATCH)
+      refused = lkd_task_submit_batch(c->task, c->batch->calls, c->batch->decoded.count,
+                                      c->batch->decoded.results, OnCallDone, c);
+    else
+      refused = lkd_task_submit(c->task, c->call.nr, c->call.args, OnCallDone, c);
     if (refused == 0) {
       // Not answered yet: it blocks in the kernel (or waits for the CPU).
       // The client had better sleep than spin for it (blocked_seq). A

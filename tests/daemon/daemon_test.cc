@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
 #include "kernel/testing/loopback.h"
+#include "lkd/sysnr.h"
 #include "tests/daemon/lkd_test.h"
 
 namespace lkd::testing {
@@ -326,6 +327,73 @@ TEST_F(DaemonTest, ClientsShareOneSpinBoard) {
   for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 0);
   EXPECT_NE(inodes[0], 0u) << "a client has no spin board mapped";
   EXPECT_EQ(inodes[0], inodes[1]);
+}
+
+// lk_batch: several calls in one round trip, made in order by the
+// client's task, each answered on its own; a batch lkd cannot make (a
+// path in it, a bad count, a call not served) is refused whole, with
+// nothing made; a signal handler ends a batch blocked in one of its calls
+// with EINTR there, and the calls after it are not made.
+namespace {
+void OnAlarm(int) {}
+}  // namespace
+
+TEST_F(DaemonTest, BatchesMakeTheirCallsInOrder) {
+  pid_t client = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 10);
+    int sv[2];
+    CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 11);
+    char got[4] = {};
+    lk_call calls[4] = {
+        {LKD_NR_write, {sv[1], reinterpret_cast<long>("abc"), 3}},
+        {LKD_NR_close, {999}},
+        {LKD_NR_read, {sv[0], reinterpret_cast<long>(got), 3}},
+        {LKD_NR_getpid, {}},
+    };
+    CHECK_OR(lk_batch(calls, 4) == 0, 12);
+    CHECK_OR(calls[0].result == 3, 13);
+    CHECK_OR(calls[1].result == -EBADF, 14);
+    CHECK_OR(calls[2].result == 3 && memcmp(got, "abc", 3) == 0, 15);
+    CHECK_OR(calls[3].result == lk_sys_getpid(), 16);
+
+    // Refused whole: the write before the path is not made.
+    lk_call refused[2] = {
+        {LKD_NR_write, {sv[1], reinterpret_cast<long>("z"), 1}},
+        {LKD_NR_openat, {AT_FDCWD, reinterpret_cast<long>("/"), O_RDONLY}},
+    };
+    CHECK_OR(lk_batch(refused, 2) == -1 && errno == EINVAL, 17);
+    lk_call unknown[2] = {refused[0], {LKD_NR_execve, {}}};
+    CHECK_OR(lk_batch(unknown, 2) == -1 && errno == ENOSYS, 18);
+    CHECK_OR(lk_batch(calls, 0) == -1 && errno == EINVAL, 19);
+    lk_call many[LK_BATCH_MAX + 1] = {};
+    CHECK_OR(lk_batch(many, LK_BATCH_MAX + 1) == -1 && errno == EINVAL, 20);
+    CHECK_OR(lk_sys_fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0, 21);
+    CHECK_OR(lk_sys_read(sv[0], got, 1) == -1 && errno == EAGAIN, 22);
+    CHECK_OR(lk_sys_fcntl(sv[0], F_SETFL, 0) == 0, 23);
+
+    // A handler without SA_RESTART ends the blocked read with EINTR.
+    struct sigaction sa = {};
+    sa.sa_handler = OnAlarm;
+    CHECK_OR(sigaction(SIGALRM, &sa, nullptr) == 0, 24);
+    std::thread alarm([]() {
+      usleep(100 * 1000);
+      kill(getpid(), SIGALRM);
+    });
+    lk_call blocking[3] = {
+        {LKD_NR_getpid, {}},
+        {LKD_NR_read, {sv[0], reinterpret_cast<long>(got), 1}},
+        {LKD_NR_write, {sv[1], reinterpret_cast<long>("q"), 1}},
+    };
+    const int rc = lk_batch(blocking, 3);
+    alarm.join();
+    CHECK_OR(rc == 0, 25);
+    CHECK_OR(blocking[1].result == -EINTR, 26);
+    CHECK_OR(blocking[2].result == -ECANCELED, 27);
+    CHECK_OR(lk_sys_fcntl(sv[0], F_SETFL, O_NONBLOCK) == 0, 28);
+    CHECK_OR(lk_sys_read(sv[0], got, 1) == -1 && errno == EAGAIN, 29);  // no "q"
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(client), 0);
 }
 
 // A client killed while blocked in accept: its kernel process exits and

@@ -125,6 +125,29 @@ int lkd_task_create(int pid, struct lkd_task **task);
 int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
 		    lkd_call_done_fn done, void *arg);
 
+/* One system call of a batch (lkd_task_submit_batch). */
+struct lkd_call {
+	long nr;
+	long args[6];
+};
+
+/* The most calls one batch may carry. */
+#define LKD_BATCH_MAX 64
+
+/*
+ * Submit `n` calls (1..LKD_BATCH_MAX) for `task` as one submission: the
+ * task makes them in order, as it would make them one by one, and done
+ * runs once, after the last, with the last one's result. results[i] gets
+ * call i's result or -errno (a number lkd_syscall refuses fails that call
+ * alone, -ENOSYS). A call that ends with -EINTR (a signal, or
+ * lkd_task_interrupt) ends the batch: the calls after it are not made and
+ * get -ECANCELED. Returns as lkd_task_submit; `calls` and `results` must
+ * stay valid until done runs.
+ */
+int lkd_task_submit_batch(struct lkd_task *task, const struct lkd_call *calls,
+			  unsigned int n, long *results, lkd_call_done_fn done,
+			  void *arg);
+
 /*
  * Interrupt the call of `task` in flight, as a signal with a handler would
  * on Linux: a call that sleeps interruptibly (or would) ends with -EINTR;

@@ -36,17 +36,16 @@ static bool is_restart(long ret)
 	       ret == -ERESTARTNOHAND || ret == -ERESTART_RESTARTBLOCK;
 }
 
-/* Runs as the bound task. */
-static long run_syscall(void *arg)
+/* Makes call `nr`, as the bound task. */
+static long run_one(long nr, const long args[6])
 {
-	struct lkd_syscall_args *c = arg;
 	struct pt_regs *regs = current_pt_regs();
 	long ret;
 
-	regs->syscall_nr = c->nr;
-	memcpy(regs->args, c->args, sizeof(regs->args));
-	ret = syscall_table[c->nr](c->args[0], c->args[1], c->args[2],
-				   c->args[3], c->args[4], c->args[5]);
+	regs->syscall_nr = nr;
+	memcpy(regs->args, args, sizeof(regs->args));
+	ret = syscall_table[nr](args[0], args[1], args[2], args[3], args[4],
+				args[5]);
 	/*
 	 * Interrupted by a signal. No handler runs in lkd (signals go to the
 	 * host), so, as for a signal whose action is to be ignored, the call
@@ -75,12 +74,19 @@ static long run_syscall(void *arg)
 		if (ret == -ERESTART_RESTARTBLOCK)
 			ret = current->restart_block.fn(&current->restart_block);
 		else
-			ret = syscall_table[c->nr](c->args[0], c->args[1],
-						   c->args[2], c->args[3],
-						   c->args[4], c->args[5]);
+			ret = syscall_table[nr](args[0], args[1], args[2],
+						args[3], args[4], args[5]);
 	}
 	regs->ret = ret;
 	return ret;
+}
+
+/* Runs as the bound task. */
+static long run_syscall(void *arg)
+{
+	struct lkd_syscall_args *c = arg;
+
+	return run_one(c->nr, c->args);
 }
 
 /* 0, or why call `nr` cannot be made at all. */
@@ -132,6 +138,47 @@ int lkd_task_submit(struct lkd_task *task, long nr, const long args[6],
 	if (!th || !done)
 		return -EINVAL;
 	return lkd_submit_to(th, run_syscall, nr, args, done, arg);
+}
+
+/*
+ * A batch, as the bound task: its submission's arguments are the calls,
+ * their count and where their results go (lkd_task_submit_batch).
+ */
+static long run_batch(void *arg)
+{
+	struct lkd_syscall_args *c = arg;
+	const struct lkd_call *calls = (const struct lkd_call *)c->args[0];
+	unsigned long n = c->args[1], i;
+	long *results = (long *)c->args[2];
+	long ret = 0;
+
+	for (i = 0; i < n; i++) {
+		ret = check_call(calls[i].nr);
+		if (!ret)
+			ret = run_one(calls[i].nr, calls[i].args);
+		results[i] = ret;
+		if (ret == -EINTR || fatal_signal_pending(current))
+			break;
+	}
+	while (++i < n)
+		results[i] = -ECANCELED;
+	return ret;
+}
+
+int lkd_task_submit_batch(struct lkd_task *task, const struct lkd_call *calls,
+			  unsigned int n, long *results, lkd_call_done_fn done,
+			  void *arg)
+{
+	struct lkd_task_host *th = (struct lkd_task_host *)task;
+	long batch[6] = { (long)calls, n, (long)results };
+
+	if (!lkd_running)
+		return -ENODEV;
+	if (!th || !done || !calls || !results || n == 0 || n > LKD_BATCH_MAX)
+		return -EINVAL;
+	/* The submission's number is only a record: each call sets the
+	 * task's registers to its own. */
+	return lkd_submit_to(th, run_batch, calls[0].nr, batch, done, arg);
 }
 
 void lkd_task_interrupt(struct lkd_task *task)
