@@ -44,6 +44,7 @@
 
 #include "rumpclient/hijack.h"
 #include "rumpclient/lkclient.h"
+#include "lkd/sysnr.h"
 
 enum { EPM_UNKNOWN = 0, EPM_ABSENT = 1, EPM_PRESENT = 2 };
 
@@ -154,38 +155,101 @@ static void learn(struct epm_entry *e, int op, const struct epoll_event *ev, int
 	}
 }
 
-/* Applies fd's pending change to lkd's epoll (under m->lock). */
-static void apply(struct epm *m, int fd, struct epm_entry *e)
+/* The change that takes lkd's epoll from what it holds for the fd to what
+ * the program wants (0: none, it was changed back), in *ev; the entry is
+ * no longer pending. */
+static int pending_op(struct epm_entry *e, struct epoll_event *ev)
 {
-	if (!e->dirty) return;
+	if (!e->dirty) return 0;
 	e->dirty = 0;
 	if (e->want == e->have &&
 	    (e->want == EPM_ABSENT ||
 	     (e->want_events == e->have_events && e->want_data == e->have_data)))
-		return;  /* changed and changed back */
-	int op = e->have == EPM_ABSENT ? EPOLL_CTL_ADD
-		 : e->want == EPM_ABSENT ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
-	struct epoll_event ev = {.events = e->want_events, .data.u64 = e->want_data};
-	int err = errno;
-	int r = lk_sys_epoll_ctl(m->kep, op, fd, &ev);
-	learn(e, op, &ev, r, errno);
-	if (r < 0) {
+		return 0;
+	ev->events = e->want_events;
+	ev->data.u64 = e->want_data;
+	return e->have == EPM_ABSENT ? EPOLL_CTL_ADD
+	       : e->want == EPM_ABSENT ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+}
+
+/* Records lkd's answer (0 or -errno) to a deferred change. */
+static void applied(struct epm_entry *e, int fd, int op, const struct epoll_event *ev, long result)
+{
+	learn(e, op, ev, result < 0 ? -1 : 0, (int)-result);
+	if (result < 0) {
 		/* Unexpected (the mirror knew the answer), and too late to
 		 * tell the program: said on stderr. The fd is asked of lkd
 		 * at once from now on. */
 		e->pollable = 0;
 		fprintf(stderr, "liblkhijack: a deferred epoll_ctl (op %d) on fd %d failed: %s\n",
-			op, fd, strerror(errno));
+			op, fd, strerror((int)-result));
+	}
+}
+
+/* Applies fd's pending change to lkd's epoll (under m->lock). */
+static void apply(struct epm *m, int fd, struct epm_entry *e)
+{
+	struct epoll_event ev;
+	int op = pending_op(e, &ev);
+	if (!op) return;
+	int err = errno;
+	int r = lk_sys_epoll_ctl(m->kep, op, fd, &ev);
+	applied(e, fd, op, &ev, r < 0 ? -errno : 0);
+	errno = err;
+}
+
+/* 1 once lkd answered that it makes no batches (an older lkd). */
+static int g_no_batch;
+
+/* Sends changes calls[0..n) (epoll_ctl on fds[i], events in evs[i]) as
+ * one batch, or one by one to an lkd without batches, and records what
+ * lkd answered. */
+static void send_changes(struct epm *m, struct lk_call *calls, const int *fds,
+			 const struct epoll_event *evs, unsigned n)
+{
+	int err = errno;
+	if (n > 1 && !__atomic_load_n(&g_no_batch, __ATOMIC_RELAXED)) {
+		if (lk_batch(calls, n) == 0) {
+			for (unsigned i = 0; i < n; i++)
+				applied(entry(m, fds[i], 0), fds[i], (int)calls[i].args[1], &evs[i],
+					calls[i].result);
+			errno = err;
+			return;
+		}
+		if (errno == ENOSYS) __atomic_store_n(&g_no_batch, 1, __ATOMIC_RELAXED);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		int r = lk_sys_epoll_ctl(m->kep, (int)calls[i].args[1], fds[i],
+					 (struct epoll_event *)&evs[i]);
+		applied(entry(m, fds[i], 0), fds[i], (int)calls[i].args[1], &evs[i],
+			r < 0 ? -errno : 0);
 	}
 	errno = err;
 }
 
+/* Applies every pending change, in one batch per LK_BATCH_MAX. */
 static void flush_locked(struct epm *m)
 {
+	struct lk_call calls[LK_BATCH_MAX];
+	struct epoll_event evs[LK_BATCH_MAX];
+	int fds[LK_BATCH_MAX];
+	unsigned n = 0;
 	for (int i = 0; i < m->ndirty; i++) {
-		struct epm_entry *e = entry(m, m->dirty[i], 0);
-		if (e) apply(m, m->dirty[i], e);
+		const int fd = m->dirty[i];
+		struct epm_entry *e = entry(m, fd, 0);
+		if (!e) continue;
+		if (n == LK_BATCH_MAX) {
+			send_changes(m, calls, fds, evs, n);
+			n = 0;
+		}
+		const int op = pending_op(e, &evs[n]);
+		if (!op) continue;
+		fds[n] = fd;
+		calls[n] = (struct lk_call){.nr = LKD_NR_epoll_ctl,
+					    .args = {m->kep, op, fd, (long)&evs[n]}};
+		n++;
 	}
+	if (n) send_changes(m, calls, fds, evs, n);
 	m->ndirty = 0;
 }
 

@@ -5,8 +5,9 @@
 // coalesces epoll_ctl on kernel sockets, hijack_epoll.c, and must not
 // change an answer or an event).
 //   epoll_prog            the transcript
-//   epoll_prog churn N    N rounds of redis's ae pattern on one socket
-//                         (MOD, DEL, ADD; wait; DEL, ADD; wait), silent
+//   epoll_prog churn N K  N rounds of redis's ae pattern on K sockets
+//                         (MOD, DEL, ADD on each; wait; DEL, ADD on
+//                         each; wait), silent
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -80,24 +81,39 @@ static void* wait_thread(void* arg) {
   return NULL;
 }
 
-static void churn(long rounds) {
-  int a, b;
-  tcp_pair(&a, &b);
-  if (write(b, "x", 1) != 1) die("write");  // a stays readable and writable
+static void churn(long rounds, int sockets) {
+  enum { kMax = 32 };
+  int a[kMax], b[kMax];
+  if (sockets < 1 || sockets > kMax) die("churn: 1..32 sockets");
   int ep = epoll_create1(0);
-  struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 1}, got[4];
-  if (epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev) < 0) die("epoll_ctl");
-  for (long i = 0; i < rounds; i++) {
-    ev.events = EPOLLIN;  // after a reply: not readable any more, writable
-    if (epoll_ctl(ep, EPOLL_CTL_MOD, a, &ev) < 0) die("mod");
-    if (epoll_ctl(ep, EPOLL_CTL_DEL, a, &ev) < 0) die("del");
-    ev.events = EPOLLOUT;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev) < 0) die("add");
-    if (epoll_wait(ep, got, 4, 1000) != 1 || got[0].events != EPOLLOUT) die("wait out");
-    if (epoll_ctl(ep, EPOLL_CTL_DEL, a, &ev) < 0) die("del");  // after the send
+  struct epoll_event ev = {0}, got[kMax];
+  for (int s = 0; s < sockets; s++) {
+    tcp_pair(&a[s], &b[s]);
+    if (write(b[s], "x", 1) != 1) die("write");  // a[s] stays readable and writable
     ev.events = EPOLLIN;
-    if (epoll_ctl(ep, EPOLL_CTL_ADD, a, &ev) < 0) die("add");
-    if (epoll_wait(ep, got, 4, 1000) != 1 || got[0].events != EPOLLIN) die("wait in");
+    ev.data.u64 = (unsigned long)s;
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, a[s], &ev) < 0) die("epoll_ctl");
+  }
+  for (long i = 0; i < rounds; i++) {
+    for (int s = 0; s < sockets; s++) {  // after a reply: now send
+      ev.data.u64 = (unsigned long)s;
+      ev.events = EPOLLIN;
+      if (epoll_ctl(ep, EPOLL_CTL_MOD, a[s], &ev) < 0) die("mod");
+      if (epoll_ctl(ep, EPOLL_CTL_DEL, a[s], &ev) < 0) die("del");
+      ev.events = EPOLLOUT;
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, a[s], &ev) < 0) die("add");
+    }
+    if (epoll_wait(ep, got, kMax, 1000) != sockets) die("wait out");
+    for (int s = 0; s < sockets; s++) {
+      if (got[s].events != EPOLLOUT) die("not out");
+      ev.data.u64 = (unsigned long)s;  // after the send: now read
+      if (epoll_ctl(ep, EPOLL_CTL_DEL, a[s], &ev) < 0) die("del");
+      ev.events = EPOLLIN;
+      if (epoll_ctl(ep, EPOLL_CTL_ADD, a[s], &ev) < 0) die("add");
+    }
+    if (epoll_wait(ep, got, kMax, 1000) != sockets) die("wait in");
+    for (int s = 0; s < sockets; s++)
+      if (got[s].events != EPOLLIN) die("not in");
   }
 }
 
@@ -110,8 +126,8 @@ int main(int argc, char** argv) {
   if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) < 0 || listen(listener, 16) < 0 ||
       getsockname(listener, (struct sockaddr*)&addr, &len) < 0)
     die("listener");
-  if (argc == 3 && !strcmp(argv[1], "churn")) {
-    churn(atol(argv[2]));
+  if (argc == 4 && !strcmp(argv[1], "churn")) {
+    churn(atol(argv[2]), atoi(argv[3]));
     return 0;
   }
 
