@@ -37,9 +37,12 @@ struct ConnectionOptions {
   // board (SpinBoard in schema/lkd.capnp): then at most
   // `machine_max_spinners` client threads spin on the whole machine, so
   // spinning never takes every CPU from the processes the answers wait
-  // for, and a spin long enough to cover a busy lkd's answer pays.
+  // for, and a spin long enough to cover a busy lkd's answer pays. Two:
+  // a server and its client under lkrun then both get their answers
+  // without a wake-up (nginx with wrk 28.6-32.0 k req/s against 17.3-24.4
+  // k with one; proxy_bench's figures even, on 2 CPUs).
   uint64_t spin_ns = 20000;
-  uint32_t machine_max_spinners = 1;
+  uint32_t machine_max_spinners = 2;
   // A call whose doorbell found lkd's dispatch thread asleep spins at
   // most this long: its answer comes no sooner than that thread's wake-up,
   // and the spinning thread would hold the CPU it wakes on.

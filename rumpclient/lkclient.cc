@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <cstddef>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -50,14 +52,34 @@ void SetError(const absl::Status& status) {
   errno = lkd::ErrnoOf(status);
 }
 
+// Environment variable `name` as a number up to `max`; unset, or not such
+// a number (said on stderr, and the default kept): none.
+std::optional<uint64_t> EnvNumber(const char* name, uint64_t max) {
+  const char* v = getenv(name);
+  if (v == nullptr || *v == 0) return std::nullopt;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long n = strtoull(v, &end, 10);
+  if (errno != 0 || *end != 0 || *v == '-' || n > max) {
+    fprintf(stderr, "liblkclient: ignoring %s=%s (expected a number from 0 to %llu)\n", name, v,
+            static_cast<unsigned long long>(max));
+    return std::nullopt;
+  }
+  return n;
+}
+
 int Attach(const std::string& cookie) {
   const char* server = getenv("LKD_SERVER");
   g_server = server && *server ? server : lkd::client::kDefaultServer;
   lkd::client::ConnectionOptions options;
   // LKD_CLIENT_SPIN_US: how long a call spins for its answer before it
   // sleeps on its futex.
-  if (const char* spin = getenv("LKD_CLIENT_SPIN_US"))
-    options.spin_ns = options.spin_ns_alone = strtoull(spin, nullptr, 10) * 1000;
+  if (auto us = EnvNumber("LKD_CLIENT_SPIN_US", 1000000))
+    options.spin_ns = options.spin_ns_alone = *us * 1000;
+  // LKD_CLIENT_SPINNERS: how many client threads may spin at once on the
+  // whole machine (lkd's spin board; per process without one).
+  if (auto n = EnvNumber("LKD_CLIENT_SPINNERS", 64))
+    options.machine_max_spinners = options.max_spinners = static_cast<uint32_t>(*n);
   // LKD_NETNS: the network namespace of lkd's kernel to live in.
   if (const char* netns = getenv("LKD_NETNS")) options.netns = netns;
   // A blocked call that a signal handler interrupts ends with EINTR, lkd's

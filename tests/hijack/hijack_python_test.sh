@@ -80,6 +80,12 @@ rc=$?
 set -e
 [ "$rc" -ne 0 ] && grep -q "bad LKD_HIJACK entry 'bogus'" "$tmp/bogus.err" ||
 	fail "a bad LKD_HIJACK: rc $rc, $(cat "$tmp/bogus.err")"
+# Client tuning that is not a number is said and ignored: the program runs.
+run env LKD_CLIENT_SPINNERS=many LKD_CLIENT_SPIN_US=-3 "$py" -c 'import socket; socket.socket()' \
+	2>"$tmp/tuning.err" || fail "bad LKD_CLIENT_* stopped the program: $(cat "$tmp/tuning.err")"
+grep -q "ignoring LKD_CLIENT_SPINNERS=many" "$tmp/tuning.err" &&
+	grep -q "ignoring LKD_CLIENT_SPIN_US=-3" "$tmp/tuning.err" ||
+	fail "bad LKD_CLIENT_* not said: $(cat "$tmp/tuning.err")"
 
 # curl and wget against python's http.server, all inside lkd.
 mkdir -p "$tmp/www"
