@@ -37,12 +37,15 @@ struct ConnectionOptions {
   // board (SpinBoard in schema/lkd.capnp): then at most
   // `machine_max_spinners` client threads spin on the whole machine, so
   // spinning never takes every CPU from the processes the answers wait
-  // for, and a spin long enough to cover a busy lkd's answer pays. Two:
-  // a server and its client under lkrun then both get their answers
-  // without a wake-up (nginx with wrk 28.6-32.0 k req/s against 17.3-24.4
-  // k with one; proxy_bench's figures even, on 2 CPUs).
+  // for, and a spin long enough to cover a busy lkd's answer pays. One,
+  // on the 2 CPUs we measure on: two let nginx and wrk under lkrun both
+  // spin (28.6-32.0 k req/s against 17.3-24.4 k), but with lkd's dispatch
+  // thread that is three spinners on two CPUs, and an accepting server
+  // then falls behind its connecting client until SYNs are dropped
+  // (proxy_conn_per_s 0.5-0.8 k/s against 13-40 k), and request/response
+  // with one client halves (LKD_CLIENT_SPINNERS sets it per program).
   uint64_t spin_ns = 20000;
-  uint32_t machine_max_spinners = 2;
+  uint32_t machine_max_spinners = 1;
   // A call whose doorbell found lkd's dispatch thread asleep spins at
   // most this long: its answer comes no sooner than that thread's wake-up,
   // and the spinning thread would hold the CPU it wakes on.
