@@ -59,6 +59,7 @@ struct Tally {
   uint64_t efault = 0;
   uint64_t einval = 0;
   uint64_t eperm = 0;
+  uint64_t batches = 0;  // batches decoded (CheckBatch)
   std::vector<bool> decoded;  // per lkd_syscall_table index
 };
 Tally tally;
@@ -69,15 +70,16 @@ void PrintTally() {
   for (bool d : tally.decoded) served += d;
   fprintf(stderr,
           "request_decoder_fuzzer: %llu inputs: ok=%llu estale=%llu "
-          "enosys=%llu efault=%llu einval=%llu eperm=%llu; served calls "
-          "decoded: %u of %u\n",
+          "enosys=%llu efault=%llu einval=%llu eperm=%llu batches=%llu; "
+          "served calls decoded: %u of %u\n",
           static_cast<unsigned long long>(tally.inputs),
           static_cast<unsigned long long>(tally.ok),
           static_cast<unsigned long long>(tally.estale),
           static_cast<unsigned long long>(tally.enosys),
           static_cast<unsigned long long>(tally.efault),
           static_cast<unsigned long long>(tally.einval),
-          static_cast<unsigned long long>(tally.eperm), served,
+          static_cast<unsigned long long>(tally.eperm),
+          static_cast<unsigned long long>(tally.batches), served,
           lkd_syscall_table_size);
   for (unsigned i = 0; i < lkd_syscall_table_size; i++)
     if (!tally.decoded[i])
@@ -522,6 +524,49 @@ void TallyResult(int rc) {
   }
 }
 
+// A batch that decodes hands the kernel only pointers inside the data
+// area, never into the decoder's private copies, and its results' place is
+// inside it and aligned; one that does not says one of its promised errors.
+void CheckBatch(lkd_channel_request request, uint32_t generation, uint8_t* data,
+                uint32_t data_size) {
+  request.nr = LKD_NR_BATCH;
+  DecodedCall scratch;
+  auto batch = std::make_unique<DecodedBatch>();
+  const int rc = DecodeBatch(request, generation, data, data_size, &scratch, batch.get());
+  if (generation != request.generation) {
+    EXPECT_OR_ABORT(rc == -ESTALE, "a stale batch returned %d, not -ESTALE", rc);
+    return;
+  }
+  if (rc < 0) {
+    EXPECT_OR_ABORT(rc == -EINVAL || rc == -EFAULT || rc == -ENOSYS || rc == -EPERM ||
+                        rc == -ENAMETOOLONG || rc == -ENOBUFS || rc == -EOPNOTSUPP,
+                    "a batch returned %d, which DecodeBatch() does not promise", rc);
+    EXPECT_OR_ABORT(batch->count == 0, "a refused batch left %u calls", batch->count);
+    return;
+  }
+  tally.batches++;
+  EXPECT_OR_ABORT(batch->count >= 1 && batch->count <= LKD_CHANNEL_BATCH_MAX,
+                  "a batch of %u calls", batch->count);
+  EXPECT_OR_ABORT(Inside(batch->results, batch->count * sizeof(long), data, data_size) &&
+                      reinterpret_cast<uintptr_t>(batch->results) % 8 == 0,
+                  "a batch's results outside the data area or unaligned");
+  const auto lo = reinterpret_cast<uintptr_t>(&scratch);
+  for (unsigned i = 0; i < batch->count; i++) {
+    const DecodedBatch::Call& call = batch->calls[i];
+    const lkd_syscall_desc* desc = lkd_syscall_describe(static_cast<int>(call.nr), call.args[1]);
+    EXPECT_OR_ABORT(desc != nullptr, "a batch entry that is not served");
+    for (int j = 0; j < 6; j++) {
+      const lkd_arg_desc& a = desc->args[j];
+      if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL || call.args[j] == 0) continue;
+      const auto at = static_cast<uintptr_t>(call.args[j]);
+      EXPECT_OR_ABORT(at < lo || at >= lo + sizeof(scratch),
+                      "a batch entry points into the decoder's private copies");
+      EXPECT_OR_ABORT(Inside(reinterpret_cast<const void*>(at), 0, data, data_size),
+                      "a batch entry points outside the data area");
+    }
+  }
+}
+
 void FuzzOne(const uint8_t* bytes, size_t size) {
   fuzz::FuzzInput in = fuzz::ParseFuzzInput(bytes, size);
   lkd_channel_request& request = in.request;
@@ -561,6 +606,10 @@ void FuzzOne(const uint8_t* bytes, size_t size) {
     tally.decoded[desc - lkd_syscall_table] = true;
     CheckDecoded(request, call, data.get(), data_size);
   }
+
+  // The same input as a batch (LKD_NR_BATCH): its entries come from the
+  // data area, so they are as random as the data.
+  CheckBatch(request, generation, data.get(), data_size);
 
   // The same request on a channel that moved on (fork, reconnect): stale,
   // whatever else is right or wrong with it.

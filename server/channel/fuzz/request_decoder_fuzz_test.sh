@@ -53,10 +53,12 @@ summary=$(grep -E '^request_decoder_fuzzer: [0-9]+ inputs:' "$log") || {
 ok=$(sed -E 's/.* ok=([0-9]+) .*/\1/' <<<"$summary")
 served=$(sed -E 's/.*decoded: ([0-9]+) of ([0-9]+).*/\1 \2/' <<<"$summary")
 read -r decoded table <<<"$served"
-# Every served call must have been decoded successfully at least once, or
-# the checks of its success path never ran.
-if [ "$ok" -lt 1000 ] || [ "$decoded" -ne "$table" ]; then
-	echo "FAIL: the search did not reach the success paths (ok=$ok, $decoded of $table calls)" >&2
+# Every served call must have been decoded successfully at least once, and
+# batches (every input is decoded as one too) a hundred times, or the
+# checks of their success paths never ran.
+batches=$(sed -E 's/.* batches=([0-9]+);.*/\1/' <<<"$summary")
+if [ "$ok" -lt 1000 ] || [ "$decoded" -ne "$table" ] || [ "$batches" -lt 100 ]; then
+	echo "FAIL: the search did not reach the success paths (ok=$ok, $decoded of $table calls, $batches batches)" >&2
 	exit 1
 fi
 echo "PASS"

@@ -182,6 +182,21 @@ Seed SendmsgWith(int level, int type) {
 // SIOCGIFCONF's header: a buffer of two struct ifreq after it.
 constexpr lkd_channel_ifconf kIfconfSeed = {64, 80, 0};
 
+// A batch of two (the fuzzer decodes every input as a batch too): getpid,
+// then epoll_ctl with its event at 400; the results at 256.
+Seed BatchSeed() {
+  const lkd_channel_subcall subs[2] = {
+      {LKD_NR_getpid, 0, {}, {}},
+      {LKD_NR_epoll_ctl, 0, {5, 1, 6, 400}, {0, 0, 0, 12}},
+  };
+  return Seed(LKD_NR_getpid)
+      .Raw(0, subs, sizeof(subs))
+      .Region(0, 0, sizeof(subs))
+      .Val(1, 2)
+      .Region(2, 256, 16)
+      .Raw(400, "eventsdata..", 12);
+}
+
 struct NamedSeed {
   std::string name;
   Seed seed;
@@ -230,6 +245,7 @@ std::vector<NamedSeed> Seeds() {
                                 .Region(2, 0, sizeof(kIfconfSeed))},
       {"sendmsg_ip_tos", SendmsgWith(IPPROTO_IP, IP_TOS)},
       {"sendmsg_scm_rights", SendmsgWith(SOL_SOCKET, SCM_RIGHTS)},
+      {"batch", BatchSeed()},
       {"stale", Seed(LKD_NR_getpid).Flags(kFlagStale)},
       {"not_served", Seed(LKD_NR_execve)},
       {"nr_as_table_index", Seed(0).Flags(kFlagNrIsTableIndex).Val(0, 3).Region(1, 0, 64)
