@@ -396,6 +396,54 @@ TEST_F(DaemonTest, BatchesMakeTheirCallsInOrder) {
   EXPECT_EQ(WaitClient(client), 0);
 }
 
+// A client SIGKILLed while a batch of its is blocked in lkd (its epoll_ctl
+// made, its epoll_wait waiting): lkd ends the kernel process as for any
+// call, and after 30 such kills its channels and fds are back at the
+// baseline and it serves the next client.
+TEST_F(DaemonTest, ClientsKilledInABlockedBatchLeaveNothingBehind) {
+  auto kill_one = [&](int round) {
+    ReadyPipe blocked;
+    pid_t victim = ForkClient(lkd_->url(), [&]() {
+      CHECK_OR(lk_init() == 0, 30);
+      int sv[2];
+      CHECK_OR(lk_sys_socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0, 31);
+      const int ep = lk_sys_epoll_create1(0);
+      CHECK_OR(ep >= 0, 32);
+      epoll_event ev = {};
+      ev.events = EPOLLIN;
+      epoll_event got[4];
+      lk_call calls[2] = {
+          {LKD_NR_epoll_ctl, {ep, EPOLL_CTL_ADD, sv[0], reinterpret_cast<long>(&ev)}},
+          {LKD_NR_epoll_pwait, {ep, reinterpret_cast<long>(got), 4, -1, 0, 8}},
+      };
+      std::thread watcher = SignalWhenBlocked(blocked);
+      lk_batch(calls, 2);  // blocks until killed
+      watcher.join();
+      return 33;
+    });
+    ASSERT_TRUE(blocked.Wait()) << "round " << round << ": the batch never blocked";
+    kill(victim, SIGKILL);
+    EXPECT_EQ(WaitClient(victim), 128 + SIGKILL);
+  };
+  kill_one(0);
+  for (int i = 0; i < 3000 && lkd_->LiveSessions() != 0; i++)
+    absl::SleepFor(absl::Milliseconds(20));
+  ASSERT_EQ(lkd_->LiveSessions(), 0);
+  const int channels0 = lkd_->Channels(), fds0 = lkd_->OpenFds();
+  for (int round = 1; round <= 30; round++) kill_one(round);
+  for (int i = 0; i < 500 && (lkd_->Channels() > channels0 || lkd_->OpenFds() > fds0); i++)
+    absl::SleepFor(absl::Milliseconds(20));
+  EXPECT_LE(lkd_->Channels(), channels0);
+  EXPECT_LE(lkd_->OpenFds(), fds0);
+  pid_t next = ForkClient(lkd_->url(), []() {
+    CHECK_OR(lk_init() == 0, 40);
+    lk_call one[2] = {{LKD_NR_getpid, {}}, {LKD_NR_getppid, {}}};
+    CHECK_OR(lk_batch(one, 2) == 0 && one[0].result == lk_sys_getpid(), 41);
+    return 0;
+  });
+  EXPECT_EQ(WaitClient(next), 0);
+}
+
 // A client killed while blocked in accept: its kernel process exits and
 // the port is free again; a bystander client notices nothing; after 100
 // kills lkd's threads and fds are back where they were.
