@@ -30,6 +30,11 @@
  * Pending changes are applied, in order per fd, before the wait, before
  * any change that is not deferred, and before the fd's number is closed or
  * replaced (dup2), so a change never reaches another open file.
+ *
+ * A wait's changes go to lkd as one batch (lk_batch), sent under the
+ * mirror's lock before the wait rather than in one batch with it: a change
+ * another thread makes while the wait blocks is made at once, and must not
+ * reach lkd before changes the program made earlier.
  * LKD_HIJACK="epoll=immediate" turns deferral off.
  */
 #define _GNU_SOURCE
