@@ -5,6 +5,7 @@
 // coalesces epoll_ctl on kernel sockets, hijack_epoll.c, and must not
 // change an answer or an event).
 //   epoll_prog            the transcript
+//   epoll_prog threads    threads changing one epoll while another waits
 //   epoll_prog churn N K  N rounds of redis's ae pattern on K sockets
 //                         (MOD, DEL, ADD on each; wait; DEL, ADD on
 //                         each; wait), silent
@@ -117,17 +118,95 @@ static void churn(long rounds, int sockets) {
   }
 }
 
+// "threads": 4 threads change the registrations of their own 4 sockets
+// each on one shared epoll (DEL, ADD, MOD in turns, answers checked),
+// while a fifth thread waits on it in a loop, so changes are deferred in
+// the gaps between waits and made at once during them. At the end every
+// socket is readable and registered once: one wait must report each of
+// the 16 exactly once. Prints "threads: ok" or why not.
+enum { kWorkers = 4, kPerWorker = 4, kRounds = 3000 };
+static int shared_ep;
+static int worker_fd[kWorkers][kPerWorker];
+static volatile int workers_done;
+
+static void* change_thread(void* arg) {
+  const int w = (int)(long)arg;
+  struct epoll_event ev = {0};
+  for (int r = 0; r < kRounds; r++) {
+    for (int i = 0; i < kPerWorker; i++) {
+      const int fd = worker_fd[w][i];
+      ev.data.u64 = (unsigned long)(w * kPerWorker + i);
+      ev.events = EPOLLIN;
+      if (epoll_ctl(shared_ep, EPOLL_CTL_DEL, fd, &ev) != 0) die("threads: del");
+      if (epoll_ctl(shared_ep, EPOLL_CTL_DEL, fd, &ev) == 0 || errno != ENOENT)
+        die("threads: second del not ENOENT");
+      ev.events = EPOLLOUT;
+      if (epoll_ctl(shared_ep, EPOLL_CTL_ADD, fd, &ev) != 0) die("threads: add");
+      if (epoll_ctl(shared_ep, EPOLL_CTL_ADD, fd, &ev) == 0 || errno != EEXIST)
+        die("threads: second add not EEXIST");
+      ev.events = EPOLLIN;
+      if (epoll_ctl(shared_ep, EPOLL_CTL_MOD, fd, &ev) != 0) die("threads: mod");
+    }
+  }
+  __atomic_add_fetch(&workers_done, 1, __ATOMIC_SEQ_CST);
+  return NULL;
+}
+
+static void* wait_loop(void* arg) {
+  (void)arg;
+  struct epoll_event got[64];
+  while (__atomic_load_n(&workers_done, __ATOMIC_SEQ_CST) < kWorkers)
+    if (epoll_wait(shared_ep, got, 64, 1) < 0 && errno != EINTR) die("threads: wait");
+  return NULL;
+}
+
+static void threads_test(void) {
+  shared_ep = epoll_create1(0);
+  struct epoll_event ev = {0};
+  for (int w = 0; w < kWorkers; w++)
+    for (int i = 0; i < kPerWorker; i++) {
+      int peer;
+      tcp_pair(&worker_fd[w][i], &peer);
+      if (write(peer, "x", 1) != 1) die("write");  // readable from now on
+      ev.events = EPOLLIN;
+      ev.data.u64 = (unsigned long)(w * kPerWorker + i);
+      if (epoll_ctl(shared_ep, EPOLL_CTL_ADD, worker_fd[w][i], &ev) != 0) die("add");
+    }
+  pthread_t workers[kWorkers], waiter;
+  pthread_create(&waiter, NULL, wait_loop, NULL);
+  for (long w = 0; w < kWorkers; w++) pthread_create(&workers[w], NULL, change_thread, (void*)w);
+  for (int w = 0; w < kWorkers; w++) pthread_join(workers[w], NULL);
+  pthread_join(waiter, NULL);
+  struct epoll_event got[64];
+  int seen[kWorkers * kPerWorker] = {0};
+  const int n = epoll_wait(shared_ep, got, 64, 1000);
+  for (int i = 0; i < n; i++) {
+    if (got[i].data.u64 >= kWorkers * kPerWorker || got[i].events != EPOLLIN) die("threads: event");
+    seen[got[i].data.u64]++;
+  }
+  for (int i = 0; i < kWorkers * kPerWorker; i++)
+    if (seen[i] != 1) {
+      printf("threads: socket %d reported %d times (n=%d)\n", i, seen[i], n);
+      return;
+    }
+  printf("threads: ok\n");
+}
+
 int main(int argc, char** argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   listener = socket(AF_INET, SOCK_STREAM, 0);
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof(addr);
-  if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) < 0 || listen(listener, 16) < 0 ||
+  if (bind(listener, (struct sockaddr*)&addr, sizeof(addr)) < 0 || listen(listener, 64) < 0 ||
       getsockname(listener, (struct sockaddr*)&addr, &len) < 0)
     die("listener");
   if (argc == 4 && !strcmp(argv[1], "churn")) {
     churn(atol(argv[2]), atoi(argv[3]));
+    return 0;
+  }
+  if (argc == 2 && !strcmp(argv[1], "threads")) {
+    threads_test();
     return 0;
   }
 

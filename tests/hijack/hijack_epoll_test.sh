@@ -9,6 +9,9 @@
 #     one-shot and edge-triggered re-arming, a DEL made by a forked child)
 #     is the host's, with deferral (the default) and with
 #     LKD_HIJACK=epoll=immediate;
+#   - 4 threads changing their sockets' registrations on one epoll (DEL,
+#     ADD, MOD, 3,000 rounds each) while a fifth waits on it in a loop get
+#     the expected answers, and each socket is then reported once;
 #   - 1,000 rounds of redis's pattern on 8 sockets (MOD, DEL, ADD on each,
 #     wait, DEL, ADD on each, wait): lkd counts at least 40 calls a round
 #     when each change is sent at once (5 per socket and the waits), and at
@@ -28,6 +31,14 @@ for mode in deferred immediate; do
 	diff -u "$tmp/host" "$tmp/$mode" >"$tmp/diff" ||
 		fail "epoll under lkrun (epoll=$mode) differs from the host: $(cat "$tmp/diff")"
 	if [ -s "$tmp/$mode.log" ]; then fail "epoll=$mode said: $(cat "$tmp/$mode.log")"; fi
+done
+
+# Threads changing one shared epoll while another waits on it: every
+# answer as expected, and at the end each socket reported exactly once.
+for mode in deferred immediate; do
+	out=$(LKD_HIJACK="epoll=$mode" run "$PROG" threads 2>&1) ||
+		fail "epoll_prog threads (epoll=$mode) failed: $out"
+	[ "$out" = "threads: ok" ] || fail "epoll_prog threads (epoll=$mode): $out"
 done
 
 # Calls lkd served, from its call-latency histogram's count.

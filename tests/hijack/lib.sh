@@ -54,7 +54,7 @@ need() {
 start_lkd() {
 	"$LKD" --listen "unix://$sockdir/lkd.sock" --mem 256M "$@" >"$tmp/lkd.log" 2>&1 &
 	lkd_pid=$!
-	until grep -q 'serving on' "$tmp/lkd.log"; do
+	until grep -qs 'serving on' "$tmp/lkd.log"; do
 		kill -0 "$lkd_pid" 2>/dev/null || fail "lkd did not start"
 		sleep 0.05
 	done

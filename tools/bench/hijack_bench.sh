@@ -58,7 +58,7 @@ trap cleanup EXIT
 # shellcheck disable=SC2086 # lkd_args is a list of flags
 "$LKD" --listen "unix://$tmp/lkd.sock" --mem 512M $lkd_args >"$tmp/lkd.log" 2>&1 &
 lkd_pid=$!
-until grep -q 'serving on' "$tmp/lkd.log"; do
+until grep -qs 'serving on' "$tmp/lkd.log"; do
 	kill -0 "$lkd_pid" 2>/dev/null || { cat "$tmp/lkd.log" >&2; exit 1; }
 	sleep 0.05
 done
