@@ -136,12 +136,12 @@ class ChannelClient {
     return result;
   }
 
-  // Runs `n` calls as one batch (LKD_NR_BATCH, lkd_channel.h): 0 with each
-  // call's result in results[i] (-ECANCELED: not made), or -errno when
-  // the batch was not made at all.
-  long RunBatch(const lkd_syscall_desc* const* descs, const long (*args)[6], unsigned n,
-                long* results, uint32_t* dead, std::atomic<uint64_t>* signals) {
-    if (n == 0 || n > LKD_CHANNEL_BATCH_MAX) return -EINVAL;
+  // Runs `n` calls (1..LKD_CHANNEL_BATCH_MAX, described by descs[i]) as
+  // one batch (LKD_NR_BATCH, lkd_channel.h): 0 with each call's result in
+  // calls[i].result (-ECANCELED: not made), or -errno when the batch was
+  // not made at all.
+  long RunBatch(const lkd_syscall_desc* const* descs, Connection::BatchCall* calls, unsigned n,
+                uint32_t* dead, std::atomic<uint64_t>* signals) {
     const bool tracing = __builtin_expect(static_cast<bool>(trace_), 0);
     const uint64_t start_ns = tracing ? lkd_doorbell_now_ns() : 0;
     lkd_channel_subcall subs[LKD_CHANNEL_BATCH_MAX];
@@ -152,18 +152,17 @@ class ChannelClient {
       // Plain buffers only: lkd copies paths, headers and lengths into
       // private memory that one call at a time has.
       for (const lkd_arg_desc& a : desc.args) {
-        if (a.kind != LKD_ARG_NONE && a.kind != LKD_ARG_VAL && a.kind != LKD_ARG_IN &&
-            a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT)
-          return -EINVAL;
-        if (a.kind != LKD_ARG_NONE && a.kind != LKD_ARG_VAL && a.size_rule == LKD_SIZE_AT_PTR)
+        if (a.kind == LKD_ARG_NONE || a.kind == LKD_ARG_VAL) continue;
+        if ((a.kind != LKD_ARG_IN && a.kind != LKD_ARG_OUT && a.kind != LKD_ARG_INOUT) ||
+            a.size_rule == LKD_SIZE_AT_PTR)
           return -EINVAL;
       }
       subs[i] = {};
       subs[i].nr = static_cast<uint32_t>(desc.nr);
       MsghdrRegions no_msg;
       IfconfRegions no_ifconf;
-      if (long rc = PutArgs(desc, args[i], subs[i].args, subs[i].lens, regions[i], &no_msg,
-                            &no_ifconf, &cursor);
+      if (long rc = PutArgs(desc, calls[i].args, subs[i].args, subs[i].lens, regions[i],
+                            &no_msg, &no_ifconf, &cursor);
           rc < 0)
         return rc;
     }
@@ -188,8 +187,9 @@ class ChannelClient {
     const long answer = Exchange(&req, descs[n - 1]->nr, dead, signals, start_ns);
     if (slots[0] == kNotMade) return answer < 0 ? answer : -EPROTO;
     for (unsigned i = 0; i < n; i++) {
-      results[i] = static_cast<long>(slots[i]);
-      if (results[i] >= 0) CopyOut(*descs[i], args[i], regions[i], {}, {}, results[i]);
+      calls[i].result = static_cast<long>(slots[i]);
+      if (calls[i].result >= 0)
+        CopyOut(*descs[i], calls[i].args, regions[i], {}, {}, calls[i].result);
     }
     return 0;
   }
@@ -651,13 +651,24 @@ void Connection::Impl::RpcMain(const std::string& cookie,
   rpc_loop_ = nullptr;  // on this thread, where its event loop runs
 }
 
+namespace {
+
+// How the table describes call `nr` with these arguments (an fcntl or
+// ioctl command's own description, if it has one); nullptr: not served.
+const lkd_syscall_desc* DescribeCall(long nr, const long args[6]) {
+  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(nr));
+  if (desc == nullptr) return nullptr;
+  // A command not described goes as values (lkd refuses it).
+  if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, args[1])) desc = d;
+  return desc;
+}
+
+}  // namespace
+
 long Connection::Impl::Call(long nr, const long args[6]) {
   if (!connected()) return -ENOTCONN;
-  const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(nr));
+  const lkd_syscall_desc* desc = DescribeCall(nr, args);
   if (desc == nullptr) return -ENOSYS;
-  // An fcntl command's own description; one not served goes as values
-  // (lkd refuses it).
-  if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, args[1])) desc = d;
   return Chunked(*desc, args);
 }
 
@@ -665,21 +676,13 @@ long Connection::Impl::CallBatch(Connection::BatchCall* calls, unsigned n) {
   if (!connected()) return -ENOTCONN;
   if (n == 0 || n > LKD_CHANNEL_BATCH_MAX) return -EINVAL;
   const lkd_syscall_desc* descs[LKD_CHANNEL_BATCH_MAX];
-  long args[LKD_CHANNEL_BATCH_MAX][6];
-  long results[LKD_CHANNEL_BATCH_MAX];
   for (unsigned i = 0; i < n; i++) {
-    const lkd_syscall_desc* desc = lkd_syscall_lookup(static_cast<int>(calls[i].nr));
-    if (desc == nullptr) return -ENOSYS;
-    if (const lkd_syscall_desc* d = lkd_syscall_describe(desc->nr, calls[i].args[1])) desc = d;
-    descs[i] = desc;
-    memcpy(args[i], calls[i].args, sizeof(args[i]));
+    descs[i] = DescribeCall(calls[i].nr, calls[i].args);
+    if (descs[i] == nullptr) return -ENOSYS;
   }
   absl::StatusOr<ChannelClient*> opened = ThisThreadChannel();
   if (!opened.ok()) return -ErrnoOf(opened.status());
-  long rc = (*opened)->RunBatch(descs, args, n, results, &dead_, &signals_);
-  if (rc < 0) return rc;
-  for (unsigned i = 0; i < n; i++) calls[i].result = results[i];
-  return 0;
+  return (*opened)->RunBatch(descs, calls, n, &dead_, &signals_);
 }
 
 // Reads, writes and sends larger than a channel's data area go in pieces.

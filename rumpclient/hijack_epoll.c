@@ -100,12 +100,18 @@ static void clear_locked(struct epm *m)
 	m->ndirty = 0;
 }
 
+/* The mirror made for host epoll fd `epfd`, if any. */
+static struct epm *mirror_at(int epfd)
+{
+	return epfd >= 0 && epfd < MAX_FD ? __atomic_load_n(&g_epm[epfd], __ATOMIC_ACQUIRE) : NULL;
+}
+
 /* The mirror of host epoll `epfd` (paired with kernel epoll `kep`), made
  * on first use; NULL when deferral is off or no mirror can be had. */
 static struct epm *epm_of(int epfd, int kep)
 {
 	if (!g_cfg.epoll_defer || epfd < 0 || epfd >= MAX_FD) return NULL;
-	struct epm *m = __atomic_load_n(&g_epm[epfd], __ATOMIC_ACQUIRE);
+	struct epm *m = mirror_at(epfd);
 	if (m && __atomic_load_n(&m->kep, __ATOMIC_RELAXED) == kep) return m;
 	pthread_mutex_lock(&g_epm_list_lock);
 	m = g_epm[epfd];
@@ -141,10 +147,10 @@ static struct epm_entry *entry(struct epm *m, int fd, int make)
 	return &(*c)[fd % EPM_CHUNK];
 }
 
-/* Records what a change lkd answered leaves in its epoll. */
-static void learn(struct epm_entry *e, int op, const struct epoll_event *ev, int r, int err)
+/* Records what a change lkd answered (0 or -errno) leaves in its epoll. */
+static void learn(struct epm_entry *e, int op, const struct epoll_event *ev, long result)
 {
-	if (r == 0) {
+	if (result == 0) {
 		if (op == EPOLL_CTL_DEL) {
 			e->have = EPM_ABSENT;
 		} else {
@@ -153,7 +159,7 @@ static void learn(struct epm_entry *e, int op, const struct epoll_event *ev, int
 			e->have_data = ev->data.u64;
 			e->pollable = 1;
 		}
-	} else if (err == ENOENT && op != EPOLL_CTL_ADD) {
+	} else if (result == -ENOENT && op != EPOLL_CTL_ADD) {
 		e->have = EPM_ABSENT;
 	} else {
 		e->have = EPM_UNKNOWN;
@@ -180,7 +186,7 @@ static int pending_op(struct epm_entry *e, struct epoll_event *ev)
 /* Records lkd's answer (0 or -errno) to a deferred change. */
 static void applied(struct epm_entry *e, int fd, int op, const struct epoll_event *ev, long result)
 {
-	learn(e, op, ev, result < 0 ? -1 : 0, (int)-result);
+	learn(e, op, ev, result);
 	if (result < 0) {
 		/* Unexpected (the mirror knew the answer), and too late to
 		 * tell the program: said on stderr. The fd is asked of lkd
@@ -191,16 +197,22 @@ static void applied(struct epm_entry *e, int fd, int op, const struct epoll_even
 	}
 }
 
+/* Sends deferred change `op` on fd to lkd alone and records the answer;
+ * errno is left as it was. */
+static void send_one(struct epm *m, int fd, struct epm_entry *e, int op, struct epoll_event *ev)
+{
+	int err = errno;
+	int r = lk_sys_epoll_ctl(m->kep, op, fd, ev);
+	applied(e, fd, op, ev, r < 0 ? -errno : 0);
+	errno = err;
+}
+
 /* Applies fd's pending change to lkd's epoll (under m->lock). */
 static void apply(struct epm *m, int fd, struct epm_entry *e)
 {
 	struct epoll_event ev;
 	int op = pending_op(e, &ev);
-	if (!op) return;
-	int err = errno;
-	int r = lk_sys_epoll_ctl(m->kep, op, fd, &ev);
-	applied(e, fd, op, &ev, r < 0 ? -errno : 0);
-	errno = err;
+	if (op) send_one(m, fd, e, op, &ev);
 }
 
 /* 1 once lkd answered that it makes no batches (an older lkd). */
@@ -210,26 +222,22 @@ static int g_no_batch;
  * one batch, or one by one to an lkd without batches, and records what
  * lkd answered. */
 static void send_changes(struct epm *m, struct lk_call *calls, const int *fds,
-			 const struct epoll_event *evs, unsigned n)
+			 struct epoll_event *evs, unsigned n)
 {
-	int err = errno;
 	if (n > 1 && !__atomic_load_n(&g_no_batch, __ATOMIC_RELAXED)) {
-		if (lk_batch(calls, n) == 0) {
+		int err = errno;
+		int made = lk_batch(calls, n) == 0;
+		if (!made && errno == ENOSYS) __atomic_store_n(&g_no_batch, 1, __ATOMIC_RELAXED);
+		errno = err;
+		if (made) {
 			for (unsigned i = 0; i < n; i++)
 				applied(entry(m, fds[i], 0), fds[i], (int)calls[i].args[1], &evs[i],
 					calls[i].result);
-			errno = err;
 			return;
 		}
-		if (errno == ENOSYS) __atomic_store_n(&g_no_batch, 1, __ATOMIC_RELAXED);
 	}
-	for (unsigned i = 0; i < n; i++) {
-		int r = lk_sys_epoll_ctl(m->kep, (int)calls[i].args[1], fds[i],
-					 (struct epoll_event *)&evs[i]);
-		applied(entry(m, fds[i], 0), fds[i], (int)calls[i].args[1], &evs[i],
-			r < 0 ? -errno : 0);
-	}
-	errno = err;
+	for (unsigned i = 0; i < n; i++)
+		send_one(m, fds[i], entry(m, fds[i], 0), (int)calls[i].args[1], &evs[i]);
 }
 
 /* Applies every pending change, in one batch per LK_BATCH_MAX. */
@@ -314,9 +322,7 @@ int epm_ctl(int epfd, int kep, int op, int fd, struct epoll_event *ev)
 	} else {
 		if (e) apply(m, fd, e);  /* this fd's changes stay in order */
 		r = lk_sys_epoll_ctl(kep, op, fd, ev);
-		int err = errno;
-		if (e) learn(e, op, ev, r, err);
-		errno = err;
+		if (e) learn(e, op, ev, r < 0 ? -errno : 0);
 	}
 	pthread_mutex_unlock(&m->lock);
 	return r;
@@ -324,7 +330,7 @@ int epm_ctl(int epfd, int kep, int op, int fd, struct epoll_event *ev)
 
 void epm_wait_begin(int epfd)
 {
-	struct epm *m = epfd >= 0 && epfd < MAX_FD ? __atomic_load_n(&g_epm[epfd], __ATOMIC_ACQUIRE) : NULL;
+	struct epm *m = mirror_at(epfd);
 	if (!m) return;
 	pthread_mutex_lock(&m->lock);
 	if (m->kep >= 0) flush_locked(m);
@@ -334,7 +340,7 @@ void epm_wait_begin(int epfd)
 
 void epm_wait_end(int epfd)
 {
-	struct epm *m = epfd >= 0 && epfd < MAX_FD ? __atomic_load_n(&g_epm[epfd], __ATOMIC_ACQUIRE) : NULL;
+	struct epm *m = mirror_at(epfd);
 	if (!m) return;
 	pthread_mutex_lock(&m->lock);
 	m->waiters--;
@@ -372,7 +378,7 @@ void epm_fd_closing(int fd)
 
 void epm_forget(int epfd)
 {
-	struct epm *m = epfd >= 0 && epfd < MAX_FD ? __atomic_load_n(&g_epm[epfd], __ATOMIC_ACQUIRE) : NULL;
+	struct epm *m = mirror_at(epfd);
 	if (!m) return;
 	pthread_mutex_lock(&m->lock);
 	m->ndirty = 0;  /* its kernel epoll is being closed */

@@ -106,21 +106,29 @@ void DeliverSignals(Connection* c) {
   }
 }
 
-long Sys(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
-         long a5 = 0) {
+// Runs `call` (a transport call returning a result or -errno) on the
+// connection, raises the signals it brought, and answers as libc does:
+// the result, or -1 with errno.
+template <typename F>
+long OnConnection(F call) {
   Connection* c = g_connection.get();
   if (c == nullptr) {
     errno = ENOTCONN;
     return -1;
   }
-  const long args[6] = {a0, a1, a2, a3, a4, a5};
-  long r = c->Call(nr, args);
+  long r = call(c);
   DeliverSignals(c);
   if (r < 0) {
     errno = static_cast<int>(-r);
     return -1;
   }
   return r;
+}
+
+long Sys(long nr, long a0 = 0, long a1 = 0, long a2 = 0, long a3 = 0, long a4 = 0,
+         long a5 = 0) {
+  const long args[6] = {a0, a1, a2, a3, a4, a5};
+  return OnConnection([&](Connection* c) { return c->Call(nr, args); });
 }
 
 template <typename T>
@@ -312,18 +320,9 @@ static_assert(sizeof(lk_call) == sizeof(Connection::BatchCall) &&
 static_assert(LK_BATCH_MAX == LKD_CHANNEL_BATCH_MAX, "one batch limit");
 
 int lk_batch(struct lk_call* calls, unsigned n) {
-  Connection* c = g_connection.get();
-  if (c == nullptr) {
-    errno = ENOTCONN;
-    return -1;
-  }
-  long r = c->CallBatch(reinterpret_cast<Connection::BatchCall*>(calls), n);
-  DeliverSignals(c);
-  if (r < 0) {
-    errno = static_cast<int>(-r);
-    return -1;
-  }
-  return 0;
+  return static_cast<int>(OnConnection([&](Connection* c) {
+    return c->CallBatch(reinterpret_cast<Connection::BatchCall*>(calls), n);
+  }));
 }
 
 long lk_syscall(long nr, long a0, long a1, long a2, long a3, long a4, long a5) {

@@ -246,7 +246,7 @@ int DecodeBatch(const lkd_channel_request& request, uint32_t generation, uint8_t
   // next entry before the kernel reads them.
   const auto private_lo = reinterpret_cast<uintptr_t>(scratch);
   const auto private_hi = private_lo + sizeof(*scratch);
-  for (uint64_t i = 0; i < count; i++) {
+  auto decode_entry = [&](uint64_t i) {
     lkd_channel_subcall sub;  // one read of the entry into private memory
     memcpy(&sub, data + request.args[0] + i * sizeof(sub), sizeof(sub));
     if (sub.nr == LKD_NR_BATCH) return -EINVAL;
@@ -255,22 +255,20 @@ int DecodeBatch(const lkd_channel_request& request, uint32_t generation, uint8_t
     one.nr = sub.nr;
     memcpy(one.args, sub.args, sizeof(one.args));
     memcpy(one.lens, sub.lens, sizeof(one.lens));
-    if (int rc = DecodeRequest(one, generation, data, data_size, scratch); rc < 0) {
-      *scratch = DecodedCall{};
-      return rc;
-    }
+    if (int rc = DecodeRequest(one, generation, data, data_size, scratch); rc < 0) return rc;
     DecodedBatch::Call& call = batch->calls[i];
     call.nr = scratch->nr;
     for (int j = 0; j < 6; j++) {
       const auto at = static_cast<uintptr_t>(scratch->args[j]);
-      if (at >= private_lo && at < private_hi) {
-        *scratch = DecodedCall{};
-        return -EINVAL;
-      }
+      if (at >= private_lo && at < private_hi) return -EINVAL;
       call.args[j] = scratch->args[j];
     }
-  }
+    return 0;
+  };
+  int rc = 0;
+  for (uint64_t i = 0; i < count && rc == 0; i++) rc = decode_entry(i);
   *scratch = DecodedCall{};
+  if (rc < 0) return rc;
   batch->results = reinterpret_cast<long*>(results);
   batch->count = static_cast<unsigned>(count);
   return 0;
