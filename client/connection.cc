@@ -26,6 +26,7 @@
 #include "client/ifconf_marshal.h"
 #include "client/kj_errno.h"
 #include "client/msghdr_marshal.h"
+#include "common/cpu_set.h"
 #include "common/errno_status.h"
 #include "lkd/sysnr.h"
 #include "schema/lkd.capnp.h"
@@ -617,6 +618,13 @@ void Connection::Impl::RpcMain(const std::string& cookie,
     session_ = response.getSession();
     pid_ = response.getPid();
     MapSpinBoard(response.getSpinBoard(), io.waitScope);
+    if (options_.keep_off_kernel_cpus && response.hasKernelCpus()) {
+      std::vector<int> kernel_cpus;
+      for (uint16_t cpu : response.getKernelCpus()) kernel_cpus.push_back(cpu);
+      // Best effort: a process that cannot move (a seccomp filter, say)
+      // still works, only slower.
+      (void)KeepProcessOffCpus(kernel_cpus);
+    }
   } catch (const kj::Exception& e) {
     MarkDead();
     ready.set_value(KjStatus(e, "lkd: attach failed"));

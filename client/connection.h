@@ -69,6 +69,13 @@ struct ConnectionOptions {
   // A signal that comes while the thread still spins for a short answer
   // is not seen here.
   std::function<bool(long nr)> cancel_on_signal;
+  // Whether the process keeps its threads off the host CPUs lkd pinned
+  // its dispatch threads to (Gate.attach's kernelCpus), from the attach on:
+  // a program then never takes the CPU that runs its calls (on 2 CPUs,
+  // nginx with wrk under lkrun made 55 k req/s apart against 36 k when
+  // sharing; README, "Waiting"). Threads and children made later inherit
+  // it; nothing changes if no other CPU is allowed.
+  bool keep_off_kernel_cpus = true;
   // The network namespace of lkd's kernel a new kernel process lives in
   // (a name the admin plane made, `lkctl netns add NAME`); empty: the
   // initial one. Ignored when attaching with a hand-over cookie.

@@ -80,6 +80,14 @@ int Attach(const std::string& cookie) {
   // whole machine (lkd's spin board; per process without one).
   if (auto n = EnvNumber("LKD_CLIENT_SPINNERS", 64))
     options.machine_max_spinners = options.max_spinners = static_cast<uint32_t>(*n);
+  // LKD_CLIENT_CPUS: "apart" (default) keeps the program's threads off
+  // the CPUs lkd's dispatch threads are pinned to; "any" leaves them be.
+  if (const char* cpus = getenv("LKD_CLIENT_CPUS"); cpus && *cpus) {
+    if (strcmp(cpus, "any") == 0)
+      options.keep_off_kernel_cpus = false;
+    else if (strcmp(cpus, "apart") != 0)
+      fprintf(stderr, "liblkclient: ignoring LKD_CLIENT_CPUS=%s (expected apart or any)\n", cpus);
+  }
   // LKD_NETNS: the network namespace of lkd's kernel to live in.
   if (const char* netns = getenv("LKD_NETNS")) options.netns = netns;
   // A blocked call that a signal handler interrupts ends with EINTR, lkd's

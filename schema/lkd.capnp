@@ -24,7 +24,8 @@ const protocolVersion :UInt32 = 1;
 
 interface Gate {
   attach @0 (version :UInt32, cookie :Data, netns :Text)
-      -> (session :Session, pid :Int32, spinBoard :SpinBoard);
+      -> (session :Session, pid :Int32, spinBoard :SpinBoard,
+          kernelCpus :List(UInt16));
   # version: the client's protocolVersion; a different one fails with an
   # error naming both.
   # cookie: empty for a new kernel process; else a hand-over cookie from
@@ -38,6 +39,10 @@ interface Gate {
   # attach. Ignored with a cookie: the process keeps its namespace.
   # pid: the kernel process's pid inside lkd.
   # spinBoard: lkd's one page that every client maps (SpinBoard).
+  # kernelCpus: the host CPUs lkd's dispatch threads (which poll the
+  # channels and run the kernel) are pinned to; empty if not pinned. A
+  # client keeps its threads off them unless told otherwise, so that a
+  # program never takes the CPU that runs its calls.
 
   commitCred @1 (pid :Int32, tid :Int32);
   # Every task of kernel process `pid` takes the credentials its task

@@ -22,6 +22,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/cpu_set.h"
 #include "server/admin/admin_server.h"
 #include "server/daemon/config.h"
 #include "server/daemon/kernel_host.h"
@@ -52,6 +53,11 @@ ABSL_FLAG(uint32_t, handover_timeout_s, 30,
 ABSL_FLAG(uint32_t, dispatch_spin_us, 20,
           "how long a dispatch thread keeps polling its channels after the last "
           "call before it sleeps on their doorbells (0: sleep at once)");
+ABSL_FLAG(std::string, dispatch_cpus, "auto",
+          "host CPUs to pin the dispatch threads (which poll the channels and "
+          "run the kernel) to, e.g. 3 or 2-3; clients then keep their threads "
+          "off them (LKD_CLIENT_CPUS=any lets a client use them too). auto: the "
+          "highest CPU lkd may use, if it may use two or more; none: not pinned");
 ABSL_FLAG(bool, dispatch_waker, true,
           "while several clients are busy at once, a waker thread wakes the "
           "sleeping ones instead of the thread that runs the kernel");
@@ -287,6 +293,9 @@ int main(int argc, char** argv) {
   if (!socket_path.ok()) return Fail(socket_path.status());
   auto admin_options = AdminOptions(config);
   if (!admin_options.ok()) return Fail(admin_options.status());
+  auto dispatch_cpus =
+      lkd::ResolveDispatchCpus(absl::GetFlag(FLAGS_dispatch_cpus), lkd::AllowedCpus());
+  if (!dispatch_cpus.ok()) return Fail(dispatch_cpus.status());
   if (absl::GetFlag(FLAGS_check)) {
     fprintf(stderr, "lkd: configuration OK\n");
     return 0;
@@ -298,6 +307,7 @@ int main(int argc, char** argv) {
   options.handover_timeout_s = absl::GetFlag(FLAGS_handover_timeout_s);
   options.dispatcher.spin_ns = uint64_t{absl::GetFlag(FLAGS_dispatch_spin_us)} * 1000;
   options.dispatcher.waker = absl::GetFlag(FLAGS_dispatch_waker);
+  options.dispatcher.cpus = std::move(*dispatch_cpus);
   lkd::server::SessionServer sessions(options);
   // The socket first: a second lkd on the same path fails before booting.
   if (auto st = sessions.Listen(); !st.ok()) return Fail(st);
@@ -306,6 +316,9 @@ int main(int argc, char** argv) {
   if (!kernel.ok()) return Fail(kernel.status());
   for (const std::string& line : (*kernel)->Describe())
     fprintf(stderr, "lkd: %s\n", line.c_str());
+  if (!options.dispatcher.cpus.empty())
+    fprintf(stderr, "lkd: dispatch threads on CPU %s (clients keep off it)\n",
+            lkd::FormatCpuList(options.dispatcher.cpus).c_str());
   std::unique_ptr<lkd::admin::AdminServer> admin;
   if (*admin_options) {
     auto started = lkd::admin::AdminServer::Start(**admin_options, Facts(config, **kernel),

@@ -32,6 +32,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -94,6 +95,10 @@ class ChannelDispatcher {
     // several are busy at once (Waker in channel_dispatcher.cc); if not,
     // the thread that completes a call always wakes its client itself.
     bool waker = true;
+    // Host CPUs the dispatch threads are pinned to while busy, one CPU
+    // each in turn (empty: never pinned; DispatchPin in the .cc). Clients
+    // are told (Gate.attach's kernelCpus) and keep off them.
+    std::vector<int> cpus;
   };
   // futex_waitv waits on at most 128 words: the thread's own and one
   // request doorbell per channel.

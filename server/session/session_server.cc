@@ -370,6 +370,9 @@ class GateImpl final : public rpc::Gate::Server {
     results.setPid(process->pid());
     results.setSession(kj::heap<SessionImpl>(server_, std::move(process), peer_));
     results.setSpinBoard(kj::heap<SpinBoardImpl>(server_.spin_board_fd()));
+    const std::vector<int>& cpus = server_.options().dispatcher.cpus;
+    auto kernel_cpus = results.initKernelCpus(static_cast<unsigned>(cpus.size()));
+    for (size_t i = 0; i < cpus.size(); i++) kernel_cpus.set(i, static_cast<uint16_t>(cpus[i]));
     return kj::READY_NOW;
   }
 

@@ -13,18 +13,24 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <dirent.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <fstream>
+#include <new>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/cpu_set.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
 #include "kernel/testing/loopback.h"
@@ -327,6 +333,126 @@ TEST_F(DaemonTest, ClientsShareOneSpinBoard) {
   for (pid_t c : clients) EXPECT_EQ(WaitClient(c), 0);
   EXPECT_NE(inodes[0], 0u) << "a client has no spin board mapped";
   EXPECT_EQ(inodes[0], inodes[1]);
+}
+
+// lkd pins its dispatch threads (--dispatch_cpus) while they are busy and
+// tells its clients, which keep every thread off those CPUs from the
+// attach on (unless LKD_CLIENT_CPUS=any); an idle dispatch thread lets go
+// of its CPU, so that a cold call's wake is not forced across CPUs.
+namespace {
+
+// The CPUs thread or process `tid` may run on ("" if it is gone).
+std::string CpusOf(pid_t tid) {
+  cpu_set_t set;
+  if (sched_getaffinity(tid, sizeof(set), &set) != 0) return "";
+  std::vector<int> cpus;
+  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
+    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+  return FormatCpuList(cpus);
+}
+
+// lkd's dispatch thread (the first one found), or -1.
+pid_t DispatchThreadOf(pid_t lkd) {
+  const std::string dir = absl::StrCat("/proc/", lkd, "/task");
+  DIR* d = opendir(dir.c_str());
+  if (!d) return -1;
+  pid_t tid = -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream comm(absl::StrCat(dir, "/", e->d_name, "/comm"));
+    std::string name;
+    if (std::getline(comm, name) && name == "lkd-dispatch") {
+      tid = atoi(e->d_name);
+      break;
+    }
+  }
+  closedir(d);
+  return tid;
+}
+
+// What a client of `url` (with LKD_CLIENT_CPUS=`mode` unless empty) may
+// run on after attaching, and a thread it made afterwards: "CPUS CPUS".
+std::string ClientCpus(const std::string& url, const char* mode) {
+  int out[2];
+  if (pipe(out) != 0) return "no pipe";
+  pid_t c = ForkClient(url, [&]() {
+    close(out[0]);
+    if (*mode) setenv("LKD_CLIENT_CPUS", mode, 1);
+    CHECK_OR(lk_init() == 0, 10);
+    CHECK_OR(lk_sys_getpid() > 0, 11);
+    std::string cpus = CpusOf(0) + " ";
+    std::thread t([&] { cpus += CpusOf(0); });
+    t.join();
+    CHECK_OR(write(out[1], cpus.data(), cpus.size()) == static_cast<ssize_t>(cpus.size()), 12);
+    return 0;
+  });
+  close(out[1]);
+  char buf[256] = {};
+  const ssize_t n = read(out[0], buf, sizeof(buf) - 1);
+  close(out[0]);
+  const int status = WaitClient(c);
+  if (n <= 0 || status != 0) return absl::StrCat("client failed (exit ", status, ")");
+  return buf;
+}
+
+// Polls until the CPUs of `tid` are `want` (true) or 30 s passed.
+bool CpusBecome(pid_t tid, const std::string& want) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (CpusOf(tid) != want) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST(DispatchCpus, ClientsKeepOffTheDispatchThreadsCpus) {
+  const std::vector<int> allowed = AllowedCpus();
+  if (allowed.size() < 2) GTEST_SKIP() << "needs two CPUs";
+  // Not the default (auto, the highest): the list is what counts.
+  const int kernel_cpu = allowed.front();
+  const std::string all = FormatCpuList(allowed);
+  const std::string rest = FormatCpuList(CpusApartFrom(allowed, {kernel_cpu}));
+  auto lkd = LkdDaemon::Start({absl::StrCat("--dispatch_cpus=", kernel_cpu)});
+  ASSERT_TRUE(lkd.ok()) << lkd.status();
+  EXPECT_NE((*lkd)->Log().find(absl::StrCat("dispatch threads on CPU ", kernel_cpu)),
+            std::string::npos)
+      << (*lkd)->Log();
+
+  for (const char* mode : {"", "apart", "any"}) {
+    const std::string want = strcmp(mode, "any") == 0 ? all : rest;
+    EXPECT_EQ(ClientCpus((*lkd)->url(), mode), want + " " + want) << "LKD_CLIENT_CPUS=" << mode;
+  }
+
+  // A busy dispatch thread runs on its CPU; idle, it may run anywhere.
+  ReadyPipe busy;
+  std::atomic<bool>* stop = static_cast<std::atomic<bool>*>(
+      mmap(nullptr, sizeof(std::atomic<bool>), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+           -1, 0));
+  ASSERT_NE(stop, MAP_FAILED);
+  new (stop) std::atomic<bool>(false);
+  pid_t caller = ForkClient((*lkd)->url(), [&]() {
+    CHECK_OR(lk_init() == 0, 10);
+    CHECK_OR(lk_sys_getpid() > 0, 11);
+    busy.Signal();
+    while (!stop->load()) CHECK_OR(lk_sys_getpid() > 0, 12);
+    return 0;
+  });
+  ASSERT_TRUE(busy.Wait());
+  const pid_t dispatch = DispatchThreadOf((*lkd)->pid());
+  ASSERT_GT(dispatch, 0);
+  EXPECT_TRUE(CpusBecome(dispatch, std::to_string(kernel_cpu)))
+      << "busy dispatch thread runs on " << CpusOf(dispatch);
+  stop->store(true);
+  EXPECT_EQ(WaitClient(caller), 0);
+  EXPECT_TRUE(CpusBecome(dispatch, all)) << "idle dispatch thread runs on " << CpusOf(dispatch);
+  munmap(stop, sizeof(std::atomic<bool>));
+
+  // Not pinned: clients keep every CPU.
+  auto unpinned = LkdDaemon::Start({"--dispatch_cpus=none"});
+  ASSERT_TRUE(unpinned.ok()) << unpinned.status();
+  EXPECT_EQ(ClientCpus((*unpinned)->url(), ""), all + " " + all);
 }
 
 // lk_batch: several calls in one round trip, made in order by the

@@ -584,6 +584,10 @@ TEST(Startup, ErrorsAreOneClearMessage) {
                      &out),
             0);
   EXPECT_NE(out.find("/nonexistent.img"), std::string::npos) << out;
+  EXPECT_NE(RunShell("server/lkd " + listen + "--dispatch_cpus=1-x", &out), 0);
+  EXPECT_NE(out.find("--dispatch_cpus: bad CPU list \"1-x\""), std::string::npos) << out;
+  EXPECT_NE(RunShell("server/lkd " + listen + "--dispatch_cpus=1000", &out), 0);
+  EXPECT_NE(out.find("CPU 1000 is not one lkd may run on"), std::string::npos) << out;
   EXPECT_NE(RunShell("server/lkd --listen tcp://1.2.3.4:5", &out), 0);
   EXPECT_NE(out.find("unix://"), std::string::npos) << out;
   // A second lkd on a socket that is being served.

@@ -87,6 +87,19 @@ grep -q "ignoring LKD_CLIENT_SPINNERS=many" "$tmp/tuning.err" &&
 	grep -q "ignoring LKD_CLIENT_SPIN_US=-3" "$tmp/tuning.err" ||
 	fail "bad LKD_CLIENT_* not said: $(cat "$tmp/tuning.err")"
 
+# On two CPUs or more, lkd pins its dispatch thread to one (auto) and a
+# program under lkrun keeps off it, unless LKD_CLIENT_CPUS=any.
+all_cpus=$("$py" -c 'import os; print(sorted(os.sched_getaffinity(0)))')
+kernel_cpu=$(sed -n 's/^lkd: dispatch threads on CPU \([0-9]*\) .*/\1/p' "$tmp/lkd.log")
+if [ "$(nproc)" -ge 2 ]; then
+	[ -n "$kernel_cpu" ] || fail "lkd did not pin its dispatch thread: $(cat "$tmp/lkd.log")"
+	apart=$(run "$py" -c 'import os; print(sorted(os.sched_getaffinity(0)))')
+	want=$("$py" -c "import os; print(sorted(os.sched_getaffinity(0) - {$kernel_cpu}))")
+	[ "$apart" = "$want" ] || fail "under lkrun the program runs on $apart, want $want"
+	any=$(LKD_CLIENT_CPUS=any run "$py" -c 'import os; print(sorted(os.sched_getaffinity(0)))')
+	[ "$any" = "$all_cpus" ] || fail "LKD_CLIENT_CPUS=any: runs on $any, want $all_cpus"
+fi
+
 # curl and wget against python's http.server, all inside lkd.
 mkdir -p "$tmp/www"
 random_file "$tmp/www/blob" 1000000
