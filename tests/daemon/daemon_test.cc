@@ -497,13 +497,19 @@ TEST_F(DaemonTest, BatchesMakeTheirCallsInOrder) {
     CHECK_OR(lk_sys_read(sv[0], got, 1) == -1 && errno == EAGAIN, 22);
     CHECK_OR(lk_sys_fcntl(sv[0], F_SETFL, 0) == 0, 23);
 
-    // A handler without SA_RESTART ends the blocked read with EINTR.
+    // A handler without SA_RESTART ends the blocked read with EINTR. One
+    // alarm every 100 ms until then: an alarm that lands while the client
+    // still spins for an answer only runs its handler (README,
+    // "Interrupted calls"), which a loaded machine can make happen.
     struct sigaction sa = {};
     sa.sa_handler = OnAlarm;
     CHECK_OR(sigaction(SIGALRM, &sa, nullptr) == 0, 24);
-    std::thread alarm([]() {
-      usleep(100 * 1000);
-      kill(getpid(), SIGALRM);
+    std::atomic<bool> returned{false};
+    std::thread alarm([&returned]() {
+      while (!returned.load()) {
+        usleep(100 * 1000);
+        if (!returned.load()) kill(getpid(), SIGALRM);
+      }
     });
     lk_call blocking[3] = {
         {LKD_NR_getpid, {}},
@@ -511,6 +517,7 @@ TEST_F(DaemonTest, BatchesMakeTheirCallsInOrder) {
         {LKD_NR_write, {sv[1], reinterpret_cast<long>("q"), 1}},
     };
     const int rc = lk_batch(blocking, 3);
+    returned.store(true);
     alarm.join();
     CHECK_OR(rc == 0, 25);
     CHECK_OR(blocking[1].result == -EINTR, 26);
