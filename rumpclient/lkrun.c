@@ -38,6 +38,8 @@ static void usage(FILE *out)
 		"\n"
 		"Environment: LKD_HIJACK=\"net=inet,inet6,netlink,packet;unix=host;prefix=/lkd\"\n"
 		"(see README); LKRUN_LIBRARY names liblkhijack.so explicitly.\n"
+		"PROGRAM runs off the CPUs lkd's dispatch threads use (lkd --dispatch_cpus);\n"
+		"LKD_CLIENT_CPUS=any lets it use them too.\n"
 		"If lkd cannot be reached lkrun prints why and exits 125 without running\n"
 		"PROGRAM; if PROGRAM cannot be started it exits 127.\n");
 }
