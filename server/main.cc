@@ -179,9 +179,11 @@ absl::StatusOr<std::optional<lkd::admin::AdminOptions>> AdminOptions(
 
 // What lkd booted with, for the admin plane's System service.
 lkd::admin::SystemFacts Facts(const lkd::daemon::LkdConfig& config,
-                              const lkd::daemon::KernelHost& kernel) {
+                              const lkd::daemon::KernelHost& kernel,
+                              const std::vector<int>& dispatch_cpus) {
   lkd::admin::SystemFacts facts;
   facts.booted = absl::Now();
+  facts.dispatch_cpus = dispatch_cpus;
   for (int i = 0; i < config.nic_size(); i++) {
     lkd::admin::v1::Nic nic;
     nic.set_backend(config.nic(i).backend());
@@ -321,7 +323,7 @@ int main(int argc, char** argv) {
             lkd::FormatCpuList(options.dispatcher.cpus).c_str());
   std::unique_ptr<lkd::admin::AdminServer> admin;
   if (*admin_options) {
-    auto started = lkd::admin::AdminServer::Start(**admin_options, Facts(config, **kernel),
+    auto started = lkd::admin::AdminServer::Start(**admin_options, Facts(config, **kernel, options.dispatcher.cpus),
                                                   sessions.registry());
     if (!started.ok()) {
       (void)(*kernel)->Shutdown();

@@ -41,6 +41,7 @@ struct SystemFacts {
   std::vector<v1::Nic> nics;
   std::vector<v1::Disk> disks;
   absl::Time booted;
+  std::vector<int> dispatch_cpus;  // lkd --dispatch_cpus, resolved
 };
 
 class Plane {

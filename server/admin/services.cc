@@ -185,6 +185,7 @@ class SystemService final : public v1::System::Service {
       resp->set_uptime_ms(absl::ToInt64Milliseconds(absl::Now() - plane_.facts().booted));
       for (const v1::Nic& n : plane_.facts().nics) *resp->add_nics() = n;
       for (const v1::Disk& d : plane_.facts().disks) *resp->add_disks() = d;
+      for (int cpu : plane_.facts().dispatch_cpus) resp->add_dispatch_cpus(cpu);
       resp->set_sessions(plane_.sessions().size());
       resp->set_role(RoleName(plane_.RoleOfCall(c)));
       return KernelFacts(resp);

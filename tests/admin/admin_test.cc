@@ -38,6 +38,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/cpu_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
@@ -243,6 +244,19 @@ TEST_F(AdminTest, LinksAndUsage) {
   EXPECT_EQ(status.exit, 0) << status;
   EXPECT_NE(status.out.find("kernel:   Linux 6.1"), std::string::npos) << status;
   EXPECT_NE(status.out.find("role:     admin"), std::string::npos) << status;
+  // lkd's default --dispatch_cpus=auto: the highest CPU it may use, if two.
+  const std::vector<int> cpus = AllowedCpus();
+  const std::string dispatch =
+      cpus.size() >= 2 ? absl::StrCat("dispatch: CPU ", cpus.back(), " while busy")
+                       : "dispatch: not pinned";
+  EXPECT_NE(status.out.find(dispatch), std::string::npos) << status;
+  Result status_json = Ctl({"-j", "status"});
+  EXPECT_EQ(status_json.exit, 0) << status_json;
+  EXPECT_NE(status_json.out.find(cpus.size() >= 2
+                              ? absl::StrCat("\"dispatch_cpus\":[", cpus.back(), "]")
+                              : "\"dispatch_cpus\":[]"),
+            std::string::npos)
+      << status_json;
 }
 
 // ---- client wake-ups -----------------------------------------------------

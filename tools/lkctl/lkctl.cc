@@ -1300,7 +1300,8 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
   const Options& o = admin.options();
   if (HelpAsked(args, i)) {
     Print("Usage: lkctl status\nWhat lkd runs: versions, uptime, kernel command line, NICs,\n"
-          "disks, attached clients, and what this caller may do.\n");
+          "disks, attached clients, the CPUs its dispatch threads use, and what this\n"
+          "caller may do.\n");
     return kOk;
   }
   if (args.size() > i) throw UsageError{"Error: \"" + args[i] + "\" is a garbage."};
@@ -1321,6 +1322,9 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
     j.Number("uptime_ms", static_cast<int64_t>(r.uptime_ms()));
     j.Number("sessions", r.sessions());
     j.String("role", r.role());
+    j.BeginArray("dispatch_cpus");
+    for (uint32_t cpu : r.dispatch_cpus()) j.Number({}, cpu);
+    j.EndArray();
     j.BeginArray("nics");
     for (const auto& n : r.nics()) {
       j.BeginObject();
@@ -1353,6 +1357,13 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
     printf("disk:     %s on %s (%s, %s)\n", d.image().c_str(), d.mountpoint().c_str(),
            d.fstype().c_str(), d.read_only() ? "ro" : "rw");
   printf("sessions: %u\n", r.sessions());
+  if (r.dispatch_cpus().empty()) {
+    printf("dispatch: not pinned\n");
+  } else {
+    std::string cpus;
+    for (uint32_t cpu : r.dispatch_cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(cpu);
+    printf("dispatch: CPU %s while busy (clients keep off it)\n", cpus.c_str());
+  }
   printf("role:     %s\n", r.role().c_str());
   return kOk;
 }
