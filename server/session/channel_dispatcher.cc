@@ -475,7 +475,7 @@ void Dispatch(Channel* c, uint32_t seq) {
 // other, and the scheduler cannot move it onto a client's CPU. It lets go
 // of the pin before it sleeps and takes it again once a spin finds work:
 // asleep on its own CPU, a cold call's wake would always cross CPUs, to an
-// idle vCPU (57-74 us on our 2-CPU VM, against 8-16 us unpinned, where the
+// idle vCPU (42-75 us on our 2-CPU VM, against 8-16 us unpinned, where the
 // scheduler wakes it on the caller's CPU). Keeping the pin through sleeps
 // that follow a long busy spell measured no better under load.
 class DispatchPin {
