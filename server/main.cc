@@ -323,8 +323,8 @@ int main(int argc, char** argv) {
             lkd::FormatCpuList(options.dispatcher.cpus).c_str());
   std::unique_ptr<lkd::admin::AdminServer> admin;
   if (*admin_options) {
-    auto started = lkd::admin::AdminServer::Start(**admin_options, Facts(config, **kernel, options.dispatcher.cpus),
-                                                  sessions.registry());
+    auto started = lkd::admin::AdminServer::Start(
+        **admin_options, Facts(config, **kernel, options.dispatcher.cpus), sessions.registry());
     if (!started.ok()) {
       (void)(*kernel)->Shutdown();
       return Fail(started.status());

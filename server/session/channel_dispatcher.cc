@@ -480,12 +480,14 @@ void Dispatch(Channel* c, uint32_t seq) {
 // that follow a long busy spell measured no better under load.
 class DispatchPin {
  public:
-  // `cpu` empty: never pinned.
+  // `cpu`: the thread's one CPU, or empty: never pinned.
   explicit DispatchPin(std::vector<int> cpu) : cpu_(std::move(cpu)) {
     if (!cpu_.empty()) anywhere_ = AllowedCpus();
   }
+  // After a failure (the CPU taken from lkd's cpuset, say) it stops
+  // trying: one system call per busy spell for nothing is not worth it.
   void Busy() {
-    if (!pinned_ && !cpu_.empty()) pinned_ = Set(cpu_);
+    if (!pinned_ && !cpu_.empty() && !failed_) pinned_ = Set(cpu_);
   }
   void Idle() {
     if (pinned_) pinned_ = !Set(anywhere_);
@@ -494,8 +496,8 @@ class DispatchPin {
  private:
   bool Set(const std::vector<int>& cpus) {
     auto st = PinThread(pthread_self(), cpus);
-    if (!st.ok() && !told_) {
-      told_ = true;
+    if (!st.ok() && !failed_) {
+      failed_ = true;
       fprintf(stderr, "lkd: dispatch thread: %s\n", std::string(st.message()).c_str());
     }
     return st.ok();
@@ -503,7 +505,7 @@ class DispatchPin {
   const std::vector<int> cpu_;
   std::vector<int> anywhere_;
   bool pinned_ = false;
-  bool told_ = false;
+  bool failed_ = false;
 };
 
 class DispatchThread {
