@@ -54,10 +54,11 @@ ABSL_FLAG(uint32_t, dispatch_spin_us, 20,
           "how long a dispatch thread keeps polling its channels after the last "
           "call before it sleeps on their doorbells (0: sleep at once)");
 ABSL_FLAG(std::string, dispatch_cpus, "auto",
-          "host CPUs to pin the dispatch threads (which poll the channels and "
-          "run the kernel) to, e.g. 3 or 2-3; clients then keep their threads "
-          "off them (LKD_CLIENT_CPUS=any lets a client use them too). auto: the "
-          "highest CPU lkd may use, if it may use two or more; none: not pinned");
+          "host CPUs the dispatch threads (which poll the channels and run the "
+          "kernel) are pinned to while busy, e.g. 3 or 2-3; clients keep their "
+          "threads off them (LKD_CLIENT_CPUS=any lets a client use them too). "
+          "auto: the highest CPU lkd may use, if it may use two or more; none: "
+          "not pinned");
 ABSL_FLAG(bool, dispatch_waker, true,
           "while several clients are busy at once, a waker thread wakes the "
           "sleeping ones instead of the thread that runs the kernel");
