@@ -11,6 +11,7 @@
 #include <kj/async-io.h>
 #include <kj/io.h>
 #include <sys/mman.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -157,6 +158,12 @@ class FakeLkd {
 
  private:
   void Serve() {
+    // A reply written after the client hung up must fail with EPIPE (lkd
+    // ignores SIGPIPE), not kill the test (exit 141, seen under load).
+    sigset_t sigpipe;
+    sigemptyset(&sigpipe);
+    sigaddset(&sigpipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &sigpipe, nullptr);
     int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (fd < 0) return;
     auto io = kj::setupAsyncIo();
