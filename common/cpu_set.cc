@@ -60,10 +60,10 @@ std::string FormatCpuList(const std::vector<int>& cpus) {
   return out;
 }
 
-std::vector<int> AllowedCpus() {
+std::vector<int> AllowedCpus(pid_t tid) {
   cpu_set_t set;
   std::vector<int> cpus;
-  if (sched_getaffinity(0, sizeof(set), &set) != 0) return cpus;
+  if (sched_getaffinity(tid, sizeof(set), &set) != 0) return cpus;
   for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
     if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
   return cpus;

@@ -12,13 +12,14 @@
 #define LKD_COMMON_CPU_SET_H_
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include <string>
-#include "absl/strings/string_view.h"
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace lkd {
 
@@ -29,8 +30,9 @@ absl::StatusOr<std::vector<int>> ParseCpuList(absl::string_view list);
 // {0, 2, 3} -> "0,2-3".
 std::string FormatCpuList(const std::vector<int>& cpus);
 
-// The CPUs the calling thread may run on (sched_getaffinity), sorted.
-std::vector<int> AllowedCpus();
+// The CPUs thread `tid` (0: the calling thread) may run on
+// (sched_getaffinity), sorted; empty if there is no such thread.
+std::vector<int> AllowedCpus(pid_t tid = 0);
 
 // The dispatch threads' CPUs for lkd's --dispatch_cpus `spec`, among the
 // CPUs lkd may run on (`allowed`): "none" (empty: not pinned), "auto" (the

@@ -38,10 +38,10 @@
 #include <grpcpp/security/credentials.h>
 
 #include "absl/strings/str_cat.h"
-#include "common/cpu_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/cpu_set.h"
 #include "gtest/gtest.h"
 #include "rumpclient/lkclient.h"
 #include "schema/admin/v1/observe.grpc.pb.h"

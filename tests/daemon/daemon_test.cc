@@ -13,8 +13,6 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <dirent.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -22,7 +20,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <new>
 #include <string>
 #include <thread>
@@ -342,33 +339,7 @@ TEST_F(DaemonTest, ClientsShareOneSpinBoard) {
 namespace {
 
 // The CPUs thread or process `tid` may run on ("" if it is gone).
-std::string CpusOf(pid_t tid) {
-  cpu_set_t set;
-  if (sched_getaffinity(tid, sizeof(set), &set) != 0) return "";
-  std::vector<int> cpus;
-  for (int cpu = 0; cpu < CPU_SETSIZE; cpu++)
-    if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
-  return FormatCpuList(cpus);
-}
-
-// lkd's dispatch thread (the first one found), or -1.
-pid_t DispatchThreadOf(pid_t lkd) {
-  const std::string dir = absl::StrCat("/proc/", lkd, "/task");
-  DIR* d = opendir(dir.c_str());
-  if (!d) return -1;
-  pid_t tid = -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] == '.') continue;
-    std::ifstream comm(absl::StrCat(dir, "/", e->d_name, "/comm"));
-    std::string name;
-    if (std::getline(comm, name) && name == "lkd-dispatch") {
-      tid = atoi(e->d_name);
-      break;
-    }
-  }
-  closedir(d);
-  return tid;
-}
+std::string CpusOf(pid_t tid) { return FormatCpuList(AllowedCpus(tid)); }
 
 // What a client of `url` (with LKD_CLIENT_CPUS=`mode` unless empty) may
 // run on after attaching, and a thread it made afterwards: "CPUS CPUS".
@@ -440,8 +411,9 @@ TEST(DispatchCpus, ClientsKeepOffTheDispatchThreadsCpus) {
     return 0;
   });
   ASSERT_TRUE(busy.Wait());
-  const pid_t dispatch = DispatchThreadOf((*lkd)->pid());
-  ASSERT_GT(dispatch, 0);
+  const std::vector<pid_t> dispatch_threads = (*lkd)->DispatchThreadIds();
+  ASSERT_FALSE(dispatch_threads.empty());
+  const pid_t dispatch = dispatch_threads.front();
   EXPECT_TRUE(CpusBecome(dispatch, std::to_string(kernel_cpu)))
       << "busy dispatch thread runs on " << CpusOf(dispatch);
   stop->store(true);

@@ -30,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_set.h"
 #include "schema/admin/v1/addresses.grpc.pb.h"
 #include "schema/admin/v1/common.pb.h"
 #include "schema/admin/v1/links.grpc.pb.h"
@@ -1360,9 +1361,9 @@ int StatusCmd(Admin& admin, const Args& args, size_t i) {
   if (r.dispatch_cpus().empty()) {
     printf("dispatch: not pinned\n");
   } else {
-    std::string cpus;
-    for (uint32_t cpu : r.dispatch_cpus()) cpus += (cpus.empty() ? "" : ",") + std::to_string(cpu);
-    printf("dispatch: CPU %s while busy (clients keep off it)\n", cpus.c_str());
+    const std::vector<int> cpus(r.dispatch_cpus().begin(), r.dispatch_cpus().end());
+    printf("dispatch: CPU %s while busy (clients keep off it)\n",
+           lkd::FormatCpuList(cpus).c_str());
   }
   printf("role:     %s\n", r.role().c_str());
   return kOk;

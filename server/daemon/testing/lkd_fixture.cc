@@ -148,17 +148,18 @@ int LkdDaemon::Channels() const {
   return n;
 }
 
-int LkdDaemon::DispatchThreads() const {
+std::vector<pid_t> LkdDaemon::DispatchThreadIds() const {
   const std::string dir = absl::StrCat("/proc/", pid_, "/task");
+  std::vector<pid_t> tids;
   DIR* d = opendir(dir.c_str());
-  if (!d) return -1;
-  int n = 0;
+  if (!d) return tids;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-dispatch\n") n++;
+    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-dispatch\n")
+      tids.push_back(static_cast<pid_t>(atoi(e->d_name)));
   }
   closedir(d);
-  return n;
+  return tids;
 }
 
 int LkdDaemon::LiveSessions() const {

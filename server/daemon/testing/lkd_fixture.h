@@ -37,8 +37,10 @@ class LkdDaemon {
   int Threads() const;
   // Channels (client threads) lkd serves now: its "lkd-channel" memfds.
   int Channels() const;
-  // Threads that serve the channels ("lkd-dispatch"), one per 127.
-  int DispatchThreads() const;
+  // Threads that serve the channels ("lkd-dispatch"), one per 127: their
+  // host tids (none once lkd is gone), and how many.
+  std::vector<pid_t> DispatchThreadIds() const;
+  int DispatchThreads() const { return static_cast<int>(DispatchThreadIds().size()); }
   // Sessions attached now, from lkd's log ("attached" minus "detached").
   int LiveSessions() const;
   int OpenFds() const;
