@@ -596,6 +596,9 @@ int to_lkd(int *dirfd, const char **path)
 		*path = inside;
 		return 1;
 	}
+	if (*dirfd == AT_FDCWD)
+		return !t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED) && *path &&
+		       (*path)[0] != '/';
 	return is_kernel(*dirfd) && *path && (*path)[0] != '/';
 }
 
@@ -987,6 +990,185 @@ EXPORT ssize_t flistxattr(int fd, char *buf, size_t n)
 }
 
 /*
+ * Setting and removing extended attributes (cp -a, tar --xattrs, python's
+ * os.setxattr). An empty value crosses as an empty buffer of ours: lkd
+ * takes no NULL buffer.
+ */
+static int setxattr_lkd(long nr, long target, const char *name, const void *value, size_t n,
+			int flags)
+{
+	char none = 0;
+	if (value == NULL || n == 0) {
+		value = &none;
+		n = 0;
+	}
+	return (int)lk_syscall(nr, target, (long)name, (long)value, (long)n, flags, 0);
+}
+EXPORT int setxattr(const char *path, const char *name, const void *value, size_t n, int flags)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path))
+		return setxattr_lkd(LKD_NR_setxattr, (long)path, name, value, n, flags);
+	return (int)syscall(SYS_setxattr, path, name, value, n, flags);
+}
+EXPORT int lsetxattr(const char *path, const char *name, const void *value, size_t n, int flags)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path))
+		return setxattr_lkd(LKD_NR_lsetxattr, (long)path, name, value, n, flags);
+	return (int)syscall(SYS_lsetxattr, path, name, value, n, flags);
+}
+EXPORT int fsetxattr(int fd, const char *name, const void *value, size_t n, int flags)
+{
+	ROUTE(fd, (int)syscall(SYS_fsetxattr, fd, name, value, n, flags),
+	      setxattr_lkd(LKD_NR_fsetxattr, fd, name, value, n, flags));
+}
+EXPORT int removexattr(const char *path, const char *name)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path))
+		return (int)lk_syscall(LKD_NR_removexattr, (long)path, (long)name, 0, 0, 0, 0);
+	return (int)syscall(SYS_removexattr, path, name);
+}
+EXPORT int lremovexattr(const char *path, const char *name)
+{
+	int dirfd = AT_FDCWD;
+	if (to_lkd(&dirfd, &path))
+		return (int)lk_syscall(LKD_NR_lremovexattr, (long)path, (long)name, 0, 0, 0, 0);
+	return (int)syscall(SYS_lremovexattr, path, name);
+}
+EXPORT int fremovexattr(int fd, const char *name)
+{
+	ROUTE(fd, (int)syscall(SYS_fremovexattr, fd, name),
+	      (int)lk_syscall(LKD_NR_fremovexattr, fd, (long)name, 0, 0, 0, 0));
+}
+
+/*
+ * Special files: FIFOs, sockets' names, device nodes (the kernel checks
+ * CAP_MKNOD). glibc's mkfifo calls its mknodat internally, out of our
+ * reach, so mkfifo and mkfifoat are hooked too; __xmknod* are the names of
+ * binaries built before glibc 2.33.
+ */
+EXPORT int mknodat(int dirfd, const char *path, mode_t mode, dev_t dev)
+{
+	if (to_lkd(&dirfd, &path))
+		return (int)lk_syscall(LKD_NR_mknodat, dirfd, (long)path, mode, (long)dev, 0, 0);
+	return (int)syscall(SYS_mknodat, dirfd, path, mode, dev);
+}
+EXPORT int mknod(const char *path, mode_t mode, dev_t dev)
+{
+	return mknodat(AT_FDCWD, path, mode, dev);
+}
+EXPORT int __xmknodat(int ver, int dirfd, const char *path, mode_t mode, dev_t *dev)
+{
+	(void)ver;
+	return mknodat(dirfd, path, mode, dev ? *dev : 0);
+}
+EXPORT int __xmknod(int ver, const char *path, mode_t mode, dev_t *dev)
+{
+	(void)ver;
+	return mknodat(AT_FDCWD, path, mode, dev ? *dev : 0);
+}
+EXPORT int mkfifoat(int dirfd, const char *path, mode_t mode)
+{
+	return mknodat(dirfd, path, (mode & 07777) | S_IFIFO, 0);
+}
+EXPORT int mkfifo(const char *path, mode_t mode) { return mkfifoat(AT_FDCWD, path, mode); }
+
+/*
+ * The working directory. chdir into the prefix (or fchdir to a directory
+ * opened in lkd) moves the kernel process's cwd and leaves the host's
+ * where it was; from then on relative paths go to lkd (to_lkd) and getcwd
+ * answers the prefix and lkd's cwd, until a chdir or fchdir back to the
+ * host. A relative path can never leave lkd: ".." of the prefix is lkd's
+ * root. Programs a program execs keep the directory (execve).
+ */
+static void set_cwd_in_lkd(int in_lkd)
+{
+	if (!t_in_lib) __atomic_store_n(&g_cwd_in_lkd, in_lkd, __ATOMIC_RELAXED);
+}
+EXPORT int chdir(const char *path)
+{
+	int dirfd = AT_FDCWD;
+	if (opaque_ptr(path) && to_lkd(&dirfd, &path)) {
+		int r = lk_sys_chdir(path);
+		if (r == 0) set_cwd_in_lkd(1);
+		return r;
+	}
+	int r = (int)syscall(SYS_chdir, path);
+	if (r == 0) set_cwd_in_lkd(0);
+	return r;
+}
+EXPORT int fchdir(int fd)
+{
+	if (is_kernel(fd)) {
+		int r = (int)lk_syscall(LKD_NR_fchdir, fd, 0, 0, 0, 0, 0);
+		if (r == 0) set_cwd_in_lkd(1);
+		return r;
+	}
+	int r = (int)syscall(SYS_fchdir, fd);
+	if (r == 0) set_cwd_in_lkd(0);
+	return r;
+}
+/* lkd's cwd as a host path: the prefix, then lkd's path ("/" is the
+ * prefix itself). As glibc's getcwd: a NULL buffer is allocated (of `size`
+ * bytes, or as needed when 0). */
+static char *getcwd_lkd(char *buf, size_t size)
+{
+	char inside[PATH_MAX];
+	if (lk_sys_getcwd(inside, sizeof(inside)) == NULL) return NULL;
+	const char *rest = strcmp(inside, "/") ? inside : (g_cfg.prefix_len ? "" : "/");
+	const size_t need = g_cfg.prefix_len + strlen(rest) + 1;
+	if (buf == NULL) {
+		if (size != 0 && size < need) {
+			errno = ERANGE;
+			return NULL;
+		}
+		buf = malloc(size ? size : need);
+		if (buf == NULL) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	} else if (size < need) {
+		errno = size == 0 ? EINVAL : ERANGE;
+		return NULL;
+	}
+	memcpy(buf, g_cfg.prefix, g_cfg.prefix_len);
+	memcpy(buf + g_cfg.prefix_len, rest, strlen(rest) + 1);
+	return buf;
+}
+EXPORT char *getcwd(char *buf, size_t size)
+{
+	if (!t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED)) return getcwd_lkd(buf, size);
+	static void *fn;
+	char *(*host)(char *, size_t) = (char *(*)(char *, size_t))libc_fn(&fn, "getcwd");
+	return host(buf, size);
+}
+EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)
+{
+	if (size > buflen) abort();  /* glibc's __chk_fail: a buffer overflow */
+	return getcwd(buf, size);
+}
+EXPORT char *getwd(char *buf)
+{
+	if (getcwd(buf, PATH_MAX) == NULL) {
+		/* getwd's contract: the message in the buffer. */
+		snprintf(buf, PATH_MAX, "%s", strerror(errno));
+		return NULL;
+	}
+	return buf;
+}
+/* glibc's compares $PWD with "." through internal calls, which see the
+ * host's cwd. */
+EXPORT char *get_current_dir_name(void)
+{
+	if (!t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED)) return getcwd_lkd(NULL, 0);
+	static void *fn;
+	char *(*host)(void) = (char *(*)(void))libc_fn(&fn, "get_current_dir_name");
+	return host();
+}
+
+/*
  * File system statistics (df, python's os.statvfs, gnulib's fts). lkd's
  * struct statfs is the generic 64-bit one, which is x86-64's. glibc's
  * statvfs asks statfs internally, so it is hooked and converted here.
@@ -1215,11 +1397,12 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 		if (!strncmp(envp[n], "LKD_HIJACK=", 11)) has_cfg = 1;
 		if (!strncmp(envp[n], "LKD_SERVER=", 11)) has_server = 1;
 	}
-	char **env = malloc((n + 5) * sizeof(*env));
+	char **env = malloc((n + 6) * sizeof(*env));
 	if (env == NULL) { free(list); errno = ENOMEM; return -1; }
 	size_t j = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!strncmp(envp[i], "LKD_HIJACK_FDS=", 15)) continue;
+		if (!strncmp(envp[i], "LKD_HIJACK_CWD=", 15)) continue;
 		if (!has_preload && preload[0] && !strncmp(envp[i], "LD_PRELOAD=", 11)) continue;
 		env[j++] = envp[i];
 	}
@@ -1227,6 +1410,7 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 	if (!has_cfg && g_cfg_env[0]) env[j++] = g_cfg_env;
 	if (!has_server && g_server_env[0]) env[j++] = g_server_env;
 	env[j++] = list;
+	if (__atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED)) env[j++] = "LKD_HIJACK_CWD=lkd";
 	env[j] = NULL;
 	t_in_lib++;
 	int r = lk_exec(path, argv, env);

@@ -55,6 +55,12 @@ int family_bit(int domain);
  * unset), for the programs it execs. */
 extern char g_cfg_env[512], g_server_env[512];
 
+/* 1 while the working directory is inside lkd (a chdir or fchdir into
+ * the prefix, or inherited across exec through LKD_HIJACK_CWD): relative
+ * paths with AT_FDCWD then go to lkd, whose kernel process has that
+ * directory as its own cwd. The host's cwd stays where it was. */
+extern int g_cwd_in_lkd;
+
 /* libc's own function `name` (the next definition after this library),
  * cached in *slot: for hooks that hand a call on to libc. */
 void *libc_fn(void **slot, const char *name);

@@ -364,6 +364,18 @@ static const struct lk_fd_hooks g_fd_hooks = {
 	.host_fd = host_fd_of_lib,
 };
 
+int g_cwd_in_lkd;
+
+/* A working directory in lkd, kept across exec (set by our execve): the
+ * kernel process keeps its cwd, so only this side needs telling. */
+static void init_cwd_from_env(void)
+{
+	const char *s = getenv("LKD_HIJACK_CWD");
+	if (s == NULL) return;
+	if (g_cfg.prefix_len > 0 && !strcmp(s, "lkd")) __atomic_store_n(&g_cwd_in_lkd, 1, __ATOMIC_RELAXED);
+	unsetenv("LKD_HIJACK_CWD");
+}
+
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
 /* LKD_HIJACK and LKD_SERVER as this program got them, for the programs
@@ -391,6 +403,7 @@ static void do_attach(void)
 	}
 	lk_set_fd_hooks(&g_fd_hooks);
 	init_fds_from_env();
+	init_cwd_from_env();
 	__atomic_store_n(&g_attached, 1, __ATOMIC_RELEASE);
 }
 

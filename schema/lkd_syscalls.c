@@ -44,14 +44,20 @@
 
 /* Sorted by number (checked by the test). */
 const struct lkd_syscall_desc lkd_syscall_table[] = {
-	/* Reading extended attributes (ls -l asks for ACLs); the name is a
-	 * string like a path. */
+	/* Extended attributes (ls -l asks for ACLs, cp -a and tar copy
+	 * them); the name is a string like a path. */
+	CALL(setxattr, PATH, PATH, IN_ARG(3), V, V),
+	CALL(lsetxattr, PATH, PATH, IN_ARG(3), V, V),
+	CALL(fsetxattr, V, PATH, IN_ARG(3), V, V),
 	CALL(getxattr, PATH, PATH, OUT_ARG(3), V),
 	CALL(lgetxattr, PATH, PATH, OUT_ARG(3), V),
 	CALL(fgetxattr, V, PATH, OUT_ARG(3), V),
 	CALL(listxattr, PATH, OUT_ARG(2), V),
 	CALL(llistxattr, PATH, OUT_ARG(2), V),
 	CALL(flistxattr, V, OUT_ARG(2), V),
+	CALL(removexattr, PATH, PATH),
+	CALL(lremovexattr, PATH, PATH),
+	CALL(fremovexattr, V, PATH),
 	CALL(getcwd, OUT_ARG(1), V),
 	CALL(eventfd2, V, V),
 	CALL(epoll_create1, V),
@@ -61,6 +67,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(dup3, V, V, V),
 	CALL(fcntl, V, V, V),			/* see lkd_fcntl_commands */
 	CALL(ioctl, V, V, V),			/* see lkd_ioctl_commands */
+	CALL(mknodat, V, PATH, V, V),
 	CALL(mkdirat, V, PATH, V),
 	CALL(unlinkat, V, PATH, V),
 	CALL(symlinkat, PATH, V, PATH),
@@ -73,6 +80,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(ftruncate, V, V),
 	CALL(faccessat, V, PATH, V),
 	CALL(chdir, PATH),
+	CALL(fchdir, V),
 	CALL(fchmod, V, V),
 	CALL(fchmodat, V, PATH, V),
 	CALL(fchownat, V, PATH, V, V, V),

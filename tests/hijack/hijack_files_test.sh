@@ -9,11 +9,18 @@
 # os.truncate and os.access act on lkd's files, as stat (statx, hooked
 # before this test's calls) then shows from another program; stat -f and
 # os.statvfs show lkd's ramfs; a hard link
-# from lkd to the host is EXDEV; rm -r removes the tree from lkd.
+# from lkd to the host is EXDEV; mkfifo, mknod and python's os.mknod make
+# special files in lkd; cd into the prefix (a shell's, python's chdir and
+# fchdir) moves lkd's process's cwd and not the host's, relative paths and
+# getcwd follow it, and programs the shell runs keep it; extended
+# attributes on an ext4 disk of lkd's are set, read, listed and removed;
+# rm -r removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
 [ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
-start_lkd
+need mkfs.ext4 mkfifo mknod df
+truncate -s 32M "$tmp/disk.img" && mkfs.ext4 -q -F "$tmp/disk.img" || fail "mkfs.ext4"
+start_lkd --disk "$tmp/disk.img,ext4,/data"
 PROG="$root/tests/hijack/dir_prog"
 lk() { run --prefix /lkd "$@"; }
 
@@ -112,6 +119,77 @@ fd = os.open("/lkd/tree", os.O_RDONLY)
 assert os.fstatvfs(fd) == v, (os.fstatvfs(fd), v)
 assert v.f_namemax == 255 and v.f_blocks == 0, v
 ' 2>&1 || fail "os.statvfs under the prefix"
+
+# ---- special files ----
+lk mkfifo /lkd/tree/fifo || fail "mkfifo"
+[ "$(lk stat -c %F /lkd/tree/fifo)" = fifo ] || fail "mkfifo made no FIFO in lkd"
+lk mknod /lkd/tree/null c 1 3 || fail "mknod"
+[ "$(lk stat -c '%F %t,%T' /lkd/tree/null)" = "character special file 1,3" ] ||
+	fail "mknod made: $(lk stat -c '%F %t,%T' /lkd/tree/null 2>&1)"
+lk python3 -c '
+import os, stat
+os.mknod("/lkd/tree/pyfifo", 0o600 | stat.S_IFIFO)
+assert stat.S_ISFIFO(os.stat("/lkd/tree/pyfifo").st_mode)
+' 2>&1 || fail "python os.mknod"
+lk rm /lkd/tree/fifo /lkd/tree/null /lkd/tree/pyfifo || fail "rm of the special files"
+
+# ---- the working directory ----
+# The host's cwd stays where it was: nothing of this lands in $tmp.
+out=$(cd "$tmp" && lk sh -c 'cd /lkd/tree && pwd && /bin/pwd && ls -d a sub && echo rel >made && cat made &&
+	cd sub && ls && cd .. && ls -d sub' 2>&1) || fail "cd into the prefix: $out"
+[ "$out" = "$(printf '/lkd/tree\n/lkd/tree\na\nsub\nrel\nc\nsub')" ] || fail "cd into the prefix gave: $out"
+[ "$(lk cat /lkd/tree/made)" = rel ] || fail "a relative path after cd did not reach lkd"
+[ ! -e "$tmp/made" ] || fail "a relative path after cd reached the host"
+lk df /lkd/tree >"$tmp/df" 2>"$tmp/df.log" || fail "df: $(cat "$tmp/df.log")"
+(cd "$tmp" && lk python3 -c '
+import os
+host = os.getcwd()
+os.chdir("/lkd/tree")
+assert os.getcwd() == "/lkd/tree", os.getcwd()
+assert {"a", "made", "sub"} <= set(os.listdir()), os.listdir()
+assert open("a").read() == "hello\n"
+os.chdir("sub")
+assert os.getcwd() == "/lkd/tree/sub" and os.listdir(".") == ["c"], os.getcwd()
+os.chdir("/lkd")
+assert os.getcwd() == "/lkd" and "tree" in os.listdir(), os.listdir()
+fd = os.open("/lkd/tree/sub", os.O_RDONLY | os.O_DIRECTORY)
+os.chdir(host)
+assert os.getcwd() == host and not os.path.exists("a"), "back on the host"
+os.fchdir(fd)
+assert os.getcwd() == "/lkd/tree/sub", os.getcwd()
+hostfd = os.open(host, os.O_RDONLY | os.O_DIRECTORY)
+os.fchdir(hostfd)
+assert os.getcwd() == host, os.getcwd()
+' 2>&1) || fail "python chdir, fchdir, getcwd"
+lk rm /lkd/tree/made || fail "rm made"
+
+# ---- extended attributes (ext4: lkd's root, ramfs, has none) ----
+lk python3 -c '
+import os
+p = "/lkd/data/x"
+open(p, "w").write("x")
+os.setxattr(p, "user.one", b"1")
+os.setxattr(p, "user.empty", b"")
+assert os.getxattr(p, "user.one") == b"1" and os.getxattr(p, "user.empty") == b""
+assert sorted(os.listxattr(p)) == ["user.empty", "user.one"], os.listxattr(p)
+fd = os.open(p, os.O_RDONLY)
+os.setxattr(fd, "user.two", b"22")
+os.removexattr(fd, "user.one")
+os.removexattr(p, "user.empty")
+assert os.listxattr(fd) == ["user.two"] and os.getxattr(p, "user.two") == b"22", os.listxattr(fd)
+try:
+    os.setxattr(p, "user.two", b"3", os.XATTR_CREATE)
+    raise SystemExit("XATTR_CREATE replaced an attribute")
+except FileExistsError:
+    pass
+os.symlink("x", "/lkd/data/l")
+os.setxattr("/lkd/data/l", "trusted.t", b"t", follow_symlinks=False)
+assert os.listxattr("/lkd/data/l", follow_symlinks=False) == ["trusted.t"]
+os.removexattr("/lkd/data/l", "trusted.t", follow_symlinks=False)
+assert os.listxattr("/lkd/data/l", follow_symlinks=False) == []
+' 2>&1 || fail "python xattrs on lkd's ext4"
+[ "$(lk python3 -c 'import os; print(os.getxattr("/lkd/data/x", "user.two").decode())')" = 22 ] ||
+	fail "an attribute did not stay in lkd"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
