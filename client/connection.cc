@@ -501,8 +501,39 @@ struct Connection::Impl::ThreadSlot {
   }
 };
 
+namespace {
+
+// The calling thread's ThreadSlot. The thread_local is a plain pointer,
+// not the slot itself: exit() destroys the main thread's thread_local
+// objects before it runs the atexit handlers and flushes stdio, and those
+// may still make calls (coreutils' close_stdout, liblkhijack's streams on
+// kernel fds), which then found a destroyed slot. The slot goes with its
+// thread through a pthread key instead, whose destructor runs when a
+// thread exits but not in exit(): the main thread's channels then go with
+// the session.
+thread_local void* t_thread_slot = nullptr;
+
+template <typename Slot>
+Slot& ThreadSlotOfThisThread() {
+  static const pthread_key_t key = [] {
+    pthread_key_t k;
+    pthread_key_create(&k, [](void* p) {
+      t_thread_slot = nullptr;
+      delete static_cast<Slot*>(p);
+    });
+    return k;
+  }();
+  if (t_thread_slot == nullptr) {
+    t_thread_slot = new Slot;
+    pthread_setspecific(key, t_thread_slot);
+  }
+  return *static_cast<Slot*>(t_thread_slot);
+}
+
+}  // namespace
+
 absl::StatusOr<ChannelClient*> Connection::Impl::ThisThreadChannel() {
-  thread_local ThreadSlot slot;
+  ThreadSlot& slot = ThreadSlotOfThisThread<ThreadSlot>();
   for (auto& e : slot.entries)
     if (e.key == life_.get() && !e.life.expired()) return e.channel;
   auto channel = OpenChannel();
