@@ -240,17 +240,34 @@ static int dup_host_over(int oldfd, int newfd, int flags, int use_dup2)
 	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }
 
-EXPORT int dup3(int oldfd, int newfd, int flags)
+static int dup3_fd(int oldfd, int newfd, int flags)
 {
 	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, flags, 0);
 	if (oldfd == newfd) { errno = EINVAL; return -1; }
 	return dup_kernel_to(oldfd, newfd, flags);
 }
-
-EXPORT int dup2(int oldfd, int newfd)
+static int dup2_fd(int oldfd, int newfd)
 {
 	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, 0, 1);
 	return dup_kernel_to(oldfd, newfd, 0);
+}
+
+/* Onto 0, 1 or 2, the standard stream follows (hijack_stdio.c). */
+EXPORT int dup3(int oldfd, int newfd, int flags)
+{
+	if (newfd < 0 || newfd > 2 || oldfd == newfd) return dup3_fd(oldfd, newfd, flags);
+	std_fd_will_change(newfd);
+	int r = dup3_fd(oldfd, newfd, flags);
+	if (r >= 0) follow_std_fd(newfd);
+	return r;
+}
+EXPORT int dup2(int oldfd, int newfd)
+{
+	if (newfd < 0 || newfd > 2 || oldfd == newfd) return dup2_fd(oldfd, newfd);
+	std_fd_will_change(newfd);
+	int r = dup2_fd(oldfd, newfd);
+	if (r >= 0) follow_std_fd(newfd);
+	return r;
 }
 
 EXPORT int dup(int fd)

@@ -127,6 +127,18 @@ int close_kernel(int fd);
 /* Closes the kernel epoll paired with host epoll `epfd`. Under g_fdlock. */
 void forget_kep_of(int epfd);
 
+/* ---- stdio (hijack_stdio.c) ------------------------------------------ */
+
+/* Around a change of what fd 0, 1 or 2 refers to (dup2, dup3): flushes
+ * the standard stream before, and after makes it a stream of ours if the
+ * fd is a kernel one now (glibc's streams would use the host placeholder),
+ * or glibc's again if it is a host one. */
+void std_fd_will_change(int fd);
+void follow_std_fd(int fd);
+/* Called once attached: streams are flushed at exit while lkd still
+ * listens. */
+void flush_streams_at_exit(void);
+
 /* ---- the library's own fds (hijack_state.c) -------------------------- */
 
 /* Marks in `open` the host fds open now. */

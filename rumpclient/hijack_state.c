@@ -404,6 +404,8 @@ static void do_attach(void)
 	lk_set_fd_hooks(&g_fd_hooks);
 	init_fds_from_env();
 	init_cwd_from_env();
+	for (int fd = 0; fd <= 2; fd++) follow_std_fd(fd);
+	flush_streams_at_exit();
 	__atomic_store_n(&g_attached, 1, __ATOMIC_RELEASE);
 }
 
