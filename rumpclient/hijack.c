@@ -59,6 +59,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -566,6 +567,49 @@ EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
 {
 	return sendfile(out, in, offset, count);
+}
+
+/*
+ * copy_file_range between two kernel fds is lkd's own (the copy stays in
+ * its kernel); between a kernel fd and a host one it is EXDEV, two file
+ * systems, which cp and python's shutil answer with a plain copy (the
+ * host's call on the placeholder would say EINVAL, or copy /dev/null).
+ */
+EXPORT ssize_t copy_file_range(int in, loff_t *off_in, int out, loff_t *off_out, size_t len,
+			       unsigned int flags)
+{
+	const int k_in = is_kernel(in), k_out = is_kernel(out);
+	if (!k_in && !k_out) return syscall(SYS_copy_file_range, in, off_in, out, off_out, len, flags);
+	if (k_in != k_out) {
+		errno = EXDEV;
+		return -1;
+	}
+	return lk_syscall(LKD_NR_copy_file_range, in, (long)off_in, out, (long)off_out, (long)len,
+			  flags);
+}
+
+/*
+ * splice and tee move data through a pipe, which is the host's: with a
+ * kernel fd on either side the host's call would read or write the
+ * placeholder (/dev/null: an early EOF, data dropped). EINVAL, which
+ * Linux gives for fds it cannot splice, sends programs to read and write.
+ */
+EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len,
+		      unsigned int flags)
+{
+	if (is_kernel(in) || is_kernel(out)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return syscall(SYS_splice, in, off_in, out, off_out, len, flags);
+}
+EXPORT ssize_t tee(int in, int out, size_t len, unsigned int flags)
+{
+	if (is_kernel(in) || is_kernel(out)) {
+		errno = EINVAL;
+		return -1;
+	}
+	return syscall(SYS_tee, in, out, len, flags);
 }
 
 EXPORT off_t lseek(int fd, off_t off, int whence)
@@ -1297,6 +1341,87 @@ EXPORT int creat(const char *path, mode_t mode)
 	return open_common(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC, mode);
 }
 EXPORT int creat64(const char *path, mode_t mode) { return creat(path, mode); }
+
+/*
+ * Temporary files and directories (sed -i, python's tempfile, mkdtemp):
+ * glibc's mkstemp family opens with internal calls, so a template lkd
+ * serves is filled and opened here, as glibc does it: the X's replaced
+ * from a random source, O_CREAT|O_EXCL, retried on EEXIST.
+ */
+static int fill_template(char *tmpl, int suffix, char **xs)
+{
+	size_t len = opaque_ptr(tmpl) ? strlen(tmpl) : 0;
+	if (suffix < 0 || len < 6 + (size_t)suffix ||
+	    memcmp(tmpl + len - suffix - 6, "XXXXXX", 6) != 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	*xs = tmpl + len - suffix - 6;
+	return 0;
+}
+
+static void next_name(char *xs)
+{
+	static const char letters[] =
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	uint64_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		r = (uint64_t)ts.tv_nsec * 6364136223846793005ull + (uint64_t)getpid();
+	}
+	for (int i = 0; i < 6; i++, r /= 62) xs[i] = letters[r % 62];
+}
+
+/* 1 if `tmpl` names a place lkd serves (then *fd or *made is the result). */
+static int temp_in_lkd(char *tmpl, int suffix, int flags, int dir, int *result)
+{
+	int dirfd = AT_FDCWD;
+	const char *p = tmpl;
+	if (!opaque_ptr(tmpl) || !to_lkd(&dirfd, &p)) return 0;
+	char *xs;
+	if (fill_template(tmpl, suffix, &xs) < 0) {
+		*result = -1;
+		return 1;
+	}
+	for (int tries = 0; tries < 238328; tries++) {
+		next_name(xs);
+		int r = dir ? mkdir(tmpl, 0700)
+			    : open(tmpl, (flags & ~O_ACCMODE) | O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (r >= 0 || errno != EEXIST) {
+			*result = r;
+			return 1;
+		}
+	}
+	errno = EEXIST;
+	*result = -1;
+	return 1;
+}
+
+#define MKSTEMP_HOOK(name, args, call, suffix, flags)                       \
+	EXPORT int name args                                                \
+	{                                                                   \
+		int fd;                                                     \
+		if (temp_in_lkd(tmpl, suffix, flags, 0, &fd)) return fd;    \
+		static void *fn;                                            \
+		return ((__typeof__(&name))libc_fn(&fn, #name))call;        \
+	}
+MKSTEMP_HOOK(mkstemp, (char *tmpl), (tmpl), 0, 0)
+MKSTEMP_HOOK(mkstemp64, (char *tmpl), (tmpl), 0, 0)
+MKSTEMP_HOOK(mkostemp, (char *tmpl, int fl), (tmpl, fl), 0, fl)
+MKSTEMP_HOOK(mkostemp64, (char *tmpl, int fl), (tmpl, fl), 0, fl)
+MKSTEMP_HOOK(mkstemps, (char *tmpl, int sfx), (tmpl, sfx), sfx, 0)
+MKSTEMP_HOOK(mkstemps64, (char *tmpl, int sfx), (tmpl, sfx), sfx, 0)
+MKSTEMP_HOOK(mkostemps, (char *tmpl, int sfx, int fl), (tmpl, sfx, fl), sfx, fl)
+MKSTEMP_HOOK(mkostemps64, (char *tmpl, int sfx, int fl), (tmpl, sfx, fl), sfx, fl)
+
+EXPORT char *mkdtemp(char *tmpl)
+{
+	int r;
+	if (temp_in_lkd(tmpl, 0, 0, 1, &r)) return r < 0 ? NULL : tmpl;
+	static void *fn;
+	return ((char *(*)(char *))libc_fn(&fn, "mkdtemp"))(tmpl);
+}
 
 /* ---- processes ----------------------------------------------------- */
 

@@ -136,6 +136,9 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(recvmsg, V, MSGHDR, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
 	CALL(renameat2, V, PATH, V, PATH, V),
+	/* The offsets (loff_t *) are read and written by the kernel, or NULL:
+	 * the files' positions. */
+	CALL(copy_file_range, V, INOUT_FIXED_OR_NULL(8), V, INOUT_FIXED_OR_NULL(8), V, V),
 	CALL(statx, V, PATH, V, V, OUT_FIXED(256)),
 	CALL(faccessat2, V, PATH, V, V),
 };

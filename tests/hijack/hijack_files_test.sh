@@ -14,7 +14,10 @@
 # fchdir) moves lkd's process's cwd and not the host's, relative paths and
 # getcwd follow it, and programs the shell runs keep it; extended
 # attributes on an ext4 disk of lkd's are set, read, listed and removed;
-# rm -r removes the tree from lkd.
+# sed -i and python's tempfile make temporary files and directories in
+# lkd (the mkstemp family), cp and shutil copy within lkd (lkd's
+# copy_file_range) and across (EXDEV, then a plain copy), and splice on a
+# kernel fd is EINVAL; rm -r removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
 [ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
@@ -190,6 +193,36 @@ assert os.listxattr("/lkd/data/l", follow_symlinks=False) == []
 ' 2>&1 || fail "python xattrs on lkd's ext4"
 [ "$(lk python3 -c 'import os; print(os.getxattr("/lkd/data/x", "user.two").decode())')" = 22 ] ||
 	fail "an attribute did not stay in lkd"
+
+# ---- temporary files, copies ----
+lk sh -c 'seq 20000 > /lkd/tree/seq && sed -i s/^1/X/ /lkd/tree/seq' || fail "sed -i"
+[ "$(lk sed -n '1p;10p;20000p' /lkd/tree/seq | tr '\n' ' ')" = "X X0 20000 " ] ||
+	fail "sed -i wrote: $(lk sed -n '1p;10p;20000p' /lkd/tree/seq)"
+lk sh -c 'ls -A /lkd/tree' | grep -q '^sed' && fail "sed -i left its temporary file"
+lk python3 -c '
+import os, shutil, tempfile
+fd, p = tempfile.mkstemp(dir="/lkd/tree", suffix=".t")
+assert p.startswith("/lkd/tree/tmp") and p.endswith(".t") and os.path.exists(p), p
+os.write(fd, b"temp"); os.close(fd); os.unlink(p)
+d = tempfile.mkdtemp(dir="/lkd/tree")
+assert os.path.isdir(d) and oct(os.stat(d).st_mode & 0o777) == "0o700", d
+os.rmdir(d)
+shutil.copyfile("/lkd/tree/seq", "/lkd/tree/seq2")
+src = os.open("/lkd/tree/seq", os.O_RDONLY); dst = os.open("/lkd/tree/seq3", os.O_WRONLY | os.O_CREAT, 0o644)
+n = os.copy_file_range(src, dst, 1 << 20)
+assert n == os.stat("/lkd/tree/seq").st_size, n
+r, w = os.pipe()
+try:
+    os.splice(src, w, 16)
+    raise SystemExit("splice from a kernel fd into a host pipe succeeded")
+except OSError as e:
+    assert e.errno == 22, e
+' 2>&1 || fail "python tempfile, copy_file_range, splice"
+lk cmp /lkd/tree/seq /lkd/tree/seq2 || fail "shutil.copyfile within lkd"
+lk cmp /lkd/tree/seq /lkd/tree/seq3 || fail "copy_file_range within lkd"
+lk cp /lkd/tree/seq "$tmp/seq.host" && lk cp "$tmp/seq.host" /lkd/tree/seq4 || fail "cp across"
+lk cmp /lkd/tree/seq /lkd/tree/seq4 || fail "cp from lkd to the host and back"
+lk rm /lkd/tree/seq /lkd/tree/seq2 /lkd/tree/seq3 /lkd/tree/seq4 || fail "rm of the copies"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
