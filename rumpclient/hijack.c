@@ -648,9 +648,53 @@ static const char *lkd_path(int dirfd, const char *path)
 	return *rest == '/' ? rest : NULL;
 }
 
+/* Whether the first `n` bytes of `name` are one of the prefix's path
+ * components ("lkd" of /lkd, "mnt" or "lkd" of /mnt/lkd). */
+static int prefix_has_component(const char *name, size_t n)
+{
+	const char *c = g_cfg.prefix;
+	while (*c) {
+		while (*c == '/') c++;
+		size_t len = strcspn(c, "/");
+		if (len == n && !memcmp(c, name, n)) return 1;
+		c += len;
+	}
+	return 0;
+}
+
+/*
+ * A relative path from a host directory fd that leads into the prefix:
+ * rsync walks to its destination one component at a time from an fd of
+ * "/" (openat of "/", then fstatat and openat of "lkd" under it), so its
+ * host fd of "/" and the name "lkd/..." are lkd's root. Only a path whose
+ * first component is one of the prefix's is looked at, so that find and
+ * fts, which make every call relative to a directory fd, do not pay for
+ * the readlink of the fd's path. The result lives in one of two buffers
+ * of the calling thread (a rename asks for two at once).
+ */
+static const char *host_dir_path_into_prefix(int dirfd, const char *path)
+{
+	if (g_cfg.prefix_len <= 1 || dirfd < 0 || t_in_lib) return NULL;
+	const size_t first = strcspn(path, "/");
+	if (first == 0 || !prefix_has_component(path, first)) return NULL;
+	char link[32], dir[PATH_MAX];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", dirfd);
+	const long n = syscall(SYS_readlinkat, AT_FDCWD, link, dir, sizeof(dir) - 1);
+	if (n <= 0 || dir[0] != '/') return NULL;
+	dir[n] = 0;
+	static __thread char full[2][PATH_MAX];
+	static __thread int which;
+	which ^= 1;
+	const int len = snprintf(full[which], PATH_MAX, "%s/%s", strcmp(dir, "/") ? dir : "", path);
+	if (len <= 0 || len >= PATH_MAX) return NULL;
+	return lkd_path(AT_FDCWD, full[which]);
+}
+
 int to_lkd(int *dirfd, const char **path)
 {
 	const char *inside = lkd_path(*dirfd, *path);
+	if (inside == NULL && *dirfd >= 0 && *path && (*path)[0] != '/' && !is_kernel(*dirfd))
+		inside = host_dir_path_into_prefix(*dirfd, *path);
 	if (inside != NULL) {
 		attach_or_die();
 		*dirfd = AT_FDCWD;

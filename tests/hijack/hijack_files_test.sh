@@ -17,7 +17,9 @@
 # sed -i and python's tempfile make temporary files and directories in
 # lkd (the mkstemp family), cp and shutil copy within lkd (lkd's
 # copy_file_range) and across (EXDEV, then a plain copy), and splice on a
-# kernel fd is EINVAL; rm -r removes the tree from lkd.
+# kernel fd is EINVAL; rsync copies a tree into lkd and back (it walks
+# to its destination from an fd of "/", one component at a time); rm -r
+# removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
 [ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
@@ -223,6 +225,16 @@ lk cmp /lkd/tree/seq /lkd/tree/seq3 || fail "copy_file_range within lkd"
 lk cp /lkd/tree/seq "$tmp/seq.host" && lk cp "$tmp/seq.host" /lkd/tree/seq4 || fail "cp across"
 lk cmp /lkd/tree/seq /lkd/tree/seq4 || fail "cp from lkd to the host and back"
 lk rm /lkd/tree/seq /lkd/tree/seq2 /lkd/tree/seq3 /lkd/tree/seq4 || fail "rm of the copies"
+
+# ---- rsync ----
+need rsync
+mkdir -p "$tmp/rs/in/sub" && echo one >"$tmp/rs/in/a" && seq 5000 >"$tmp/rs/in/sub/b" &&
+	ln -s a "$tmp/rs/in/link" || fail "the tree for rsync"
+lk rsync -a "$tmp/rs/in/" /lkd/tree/rs/ 2>"$tmp/rsync.log" || fail "rsync into lkd: $(cat "$tmp/rsync.log")"
+[ "$(lk readlink /lkd/tree/rs/link)" = a ] || fail "rsync's link in lkd"
+lk rsync -a /lkd/tree/rs/ "$tmp/rs/out/" 2>"$tmp/rsync.log" || fail "rsync out of lkd: $(cat "$tmp/rsync.log")"
+diff -r "$tmp/rs/in" "$tmp/rs/out" >"$tmp/diff" || fail "rsync's round trip differs: $(cat "$tmp/diff")"
+lk rm -r /lkd/tree/rs || fail "rm -r of rsync's copy"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
