@@ -51,7 +51,7 @@ packages=(
 	# stock programs run under lkrun (tests/hijack); their packaged services
 	# are not used (see README, "Unmodified programs"); wrk for hijack_bench
 	curl wget netcat-openbsd socat iputils-ping nginx-light redis-server redis-tools
-	iperf3 wrk rsync
+	iperf3 wrk rsync git
 	# the request decoder's libFuzzer target (clang; libFuzzer is only a
 	# recommendation of clang, so named here)
 	clang libclang-rt-14-dev

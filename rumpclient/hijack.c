@@ -570,6 +570,57 @@ EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
 }
 
 /*
+ * mmap of a kernel file. lkd's memory is not the program's, so a private
+ * mapping (git reads its config, index and packs so) is filled with a
+ * copy read from lkd: anonymous memory with the file's bytes, zeros past
+ * its end as Linux gives up to the page's end, the protection asked for.
+ * Its later changes are the program's own, as a private mapping's are. A
+ * shared mapping, whose changes other processes and the file must see
+ * (sqlite's WAL index), cannot be made: ENODEV, as Linux says for files
+ * that have no mmap.
+ */
+static void *mmap_kernel(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if ((flags & MAP_TYPE) != MAP_PRIVATE || len == 0 || off < 0 ||
+	    (off & (sysconf(_SC_PAGESIZE) - 1))) {
+		errno = (flags & MAP_TYPE) != MAP_PRIVATE ? ENODEV : EINVAL;
+		return MAP_FAILED;
+	}
+	void *p = (void *)syscall(SYS_mmap, addr, len, PROT_READ | PROT_WRITE,
+				  (flags & ~MAP_TYPE) | MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) return MAP_FAILED;
+	size_t done = 0;
+	while (done < len) {
+		ssize_t got = pread(fd, (char *)p + done, len - done, off + (off_t)done);
+		if (got < 0 && errno == EINTR) continue;
+		if (got < 0) {
+			int err = errno;
+			syscall(SYS_munmap, p, len);
+			errno = err;
+			return MAP_FAILED;
+		}
+		if (got == 0) break;
+		done += (size_t)got;
+	}
+	if (prot != (PROT_READ | PROT_WRITE) && syscall(SYS_mprotect, p, len, prot) < 0) {
+		int err = errno;
+		syscall(SYS_munmap, p, len);
+		errno = err;
+		return MAP_FAILED;
+	}
+	return p;
+}
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (!(flags & MAP_ANONYMOUS) && is_kernel(fd)) return mmap_kernel(addr, len, prot, flags, fd, off);
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	return mmap(addr, len, prot, flags, fd, off);
+}
+
+/*
  * copy_file_range between two kernel fds is lkd's own (the copy stays in
  * its kernel); between a kernel fd and a host one it is EXDEV, two file
  * systems, which cp and python's shutil answer with a plain copy (the
@@ -781,12 +832,51 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 	return fstatat(dirfd, path, (struct stat *)st, flags);
 }
 
+/* statx of a kernel fd or a path lkd serves: 1 and lkd's answer in
+ * *result; 0 for the host's. */
+static int statx_lkd(int dirfd, const char *path, int flags, unsigned int mask,
+		     struct statx *stx, int *result)
+{
+	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd)) {
+		*result = lk_sys_statx(dirfd, path, flags, mask, stx);
+		return 1;
+	}
+	if (!to_lkd(&dirfd, &path)) return 0;
+	*result = lk_sys_statx(dirfd, path, flags, mask, stx);
+	return 1;
+}
+
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *stx)
 {
-	if ((flags & AT_EMPTY_PATH) && opaque_ptr(path) && !path[0] && is_kernel(dirfd))
-		return lk_sys_statx(dirfd, path, flags, mask, stx);
-	if (to_lkd(&dirfd, &path)) return lk_sys_statx(dirfd, path, flags, mask, stx);
+	int r;
+	if (statx_lkd(dirfd, path, flags, mask, stx, &r)) return r;
 	return (int)syscall(SYS_statx, dirfd, path, flags, mask, stx);
+}
+
+/*
+ * syscall(2) itself. libuv (node) makes statx with syscall(SYS_statx)
+ * rather than glibc's statx, so node's fs.stat of a file under the prefix
+ * went to the host; that number is served here like the statx above.
+ * Every other number goes to glibc's syscall as it came: this library's
+ * own raw calls pass here too, and so do liblkclient's futex calls, for a
+ * few nanoseconds each.
+ */
+EXPORT long syscall(long nr, ...)
+{
+	va_list ap;
+	va_start(ap, nr);
+	long a[6];
+	for (int i = 0; i < 6; i++) a[i] = va_arg(ap, long);
+	va_end(ap);
+	if (nr == SYS_statx && !t_in_lib) {
+		int r;
+		if (statx_lkd((int)a[0], (const char *)a[1], (int)a[2], (unsigned int)a[3],
+			      (struct statx *)a[4], &r))
+			return r;
+	}
+	static void *fn;
+	long (*host)(long, ...) = (long (*)(long, ...))libc_fn(&fn, "syscall");
+	return host(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
 /* ---- directories and names under the prefix ------------------------ */

@@ -18,8 +18,10 @@
 # lkd (the mkstemp family), cp and shutil copy within lkd (lkd's
 # copy_file_range) and across (EXDEV, then a plain copy), and splice on a
 # kernel fd is EINVAL; rsync copies a tree into lkd and back (it walks
-# to its destination from an fd of "/", one component at a time); rm -r
-# removes the tree from lkd.
+# to its destination from an fd of "/", one component at a time); git
+# keeps a repository in lkd (it mmaps its files: a private mapping is a
+# copy read from lkd, a shared one ENODEV); a raw syscall(SYS_statx), as
+# node's libuv makes, reaches lkd; rm -r removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
 [ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
@@ -235,6 +237,35 @@ lk rsync -a "$tmp/rs/in/" /lkd/tree/rs/ 2>"$tmp/rsync.log" || fail "rsync into l
 lk rsync -a /lkd/tree/rs/ "$tmp/rs/out/" 2>"$tmp/rsync.log" || fail "rsync out of lkd: $(cat "$tmp/rsync.log")"
 diff -r "$tmp/rs/in" "$tmp/rs/out" >"$tmp/diff" || fail "rsync's round trip differs: $(cat "$tmp/diff")"
 lk rm -r /lkd/tree/rs || fail "rm -r of rsync's copy"
+
+# ---- git, mmap, raw statx ----
+need git
+lk sh -c 'cd /lkd/tree && git init -q repo && cd repo && seq 3000 > f &&
+	git add f && git -c user.name=t -c user.email=t@e commit -qm first &&
+	echo more >> f && git -c user.name=t -c user.email=t@e commit -qam second &&
+	git gc -q && git fsck --no-progress' 2>"$tmp/git.log" || fail "git in lkd: $(cat "$tmp/git.log")"
+[ "$(lk git -C /lkd/tree/repo log --format=%s | tr '\n' ' ')" = "second first " ] ||
+	fail "git log in lkd: $(lk git -C /lkd/tree/repo log --format=%s 2>&1)"
+lk git clone -q /lkd/tree/repo "$tmp/clone" 2>"$tmp/git.log" || fail "git clone out of lkd: $(cat "$tmp/git.log")"
+[ "$(tail -1 "$tmp/clone/f")" = more ] || fail "the clone's file: $(tail -1 "$tmp/clone/f")"
+lk python3 -c '
+import ctypes, errno, mmap, os
+fd = os.open("/lkd/tree/repo/f", os.O_RDONLY)
+m = mmap.mmap(fd, 0, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ)
+assert m[:2] == b"1\n" and m[-5:] == b"more\n" and len(m) == os.fstat(fd).st_size, m[-8:]
+try:
+    mmap.mmap(fd, 0, flags=mmap.MAP_SHARED, prot=mmap.PROT_READ)
+    raise SystemExit("a shared mapping of a kernel file")
+except OSError as e:
+    assert e.errno == errno.ENODEV, e
+libc = ctypes.CDLL(None, use_errno=True)
+buf = ctypes.create_string_buffer(256)
+L = ctypes.c_long
+r = libc.syscall(L(332), L(-100), b"/lkd/tree/repo/f", L(0), L(0x7ff), buf)
+assert r == 0, os.strerror(ctypes.get_errno())
+assert int.from_bytes(buf.raw[40:48], "little") == os.stat("/lkd/tree/repo/f").st_size
+' 2>&1 || fail "python mmap and a raw statx in lkd"
+lk rm -rf /lkd/tree/repo || fail "rm -rf of the repository"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
