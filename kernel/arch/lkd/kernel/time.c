@@ -9,7 +9,10 @@
 #include <linux/interrupt.h>
 #include <linux/irq.h>
 #include <linux/sched/clock.h>
+#include <linux/time64.h>
 #include <linux/timekeeping.h>
+#include <linux/timer.h>
+#include <linux/workqueue.h>
 #include <asm/irq.h>
 
 #include "internal.h"
@@ -108,3 +111,36 @@ void lkd_time_halt(void)
 {
 	lkd_host->timer_free(event_timer);
 }
+
+/*
+ * The wall clock follows the host's. read_persistent_clock64() starts it
+ * while jiffies is still the clocksource, which left it most of a tick
+ * behind the host's for good (ping under lkrun saw its echo replies time
+ * stamped 0.7 ms before it sent the requests). Once the host's clocksource
+ * runs it is set again, and then looked at once a minute, so that a step
+ * of the host's clock (NTP, an administrator) is followed. Both clocks
+ * advance at the host's rate in between: only steps make them part.
+ */
+#define LKD_WALLCLOCK_SLACK_NS	(20 * NSEC_PER_USEC)
+#define LKD_WALLCLOCK_PERIOD	(60 * HZ)
+
+static void lkd_wallclock_sync(struct work_struct *work);
+static DECLARE_DELAYED_WORK(lkd_wallclock_work, lkd_wallclock_sync);
+
+static void lkd_wallclock_sync(struct work_struct *work)
+{
+	struct timespec64 host = ns_to_timespec64(lkd_host->time_realtime_ns());
+	s64 diff = timespec64_to_ns(&host) - ktime_get_real_ns();
+
+	if (diff > LKD_WALLCLOCK_SLACK_NS || diff < -LKD_WALLCLOCK_SLACK_NS)
+		do_settimeofday64(&host);
+	schedule_delayed_work(&lkd_wallclock_work,
+			      round_jiffies_relative(LKD_WALLCLOCK_PERIOD));
+}
+
+static int __init lkd_wallclock_init(void)
+{
+	lkd_wallclock_sync(NULL);
+	return 0;
+}
+late_initcall(lkd_wallclock_init);
