@@ -58,6 +58,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/sockios.h>
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/select.h>
@@ -352,6 +353,14 @@ EXPORT int ioctl(int fd, unsigned long req, ...)
 		/* One link's struct ifreq, or every link's (SIOCGIFCONF), asked of
 		 * lkd's kernel (liblkclient). */
 		return lk_sys_ioctl(fd, req, arg);
+	case SIOCETHTOOL:
+		/* Not served (its struct ifreq points at a command-sized
+		 * struct): EOPNOTSUPP, Linux's answer for an ethtool command a
+		 * driver lacks, which libpcap (tcpdump) takes as "no time stamp
+		 * information" and goes on. */
+		if (lk_sys_fcntl(fd, F_GETFD, 0) < 0) return -1;
+		errno = EOPNOTSUPP;
+		return -1;
 	default:
 		/* Other ioctls are not served by lkd yet (README, known limits). */
 		if (lk_sys_fcntl(fd, F_GETFD, 0) < 0) return -1;
