@@ -57,6 +57,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/file.h>
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
 #include <sys/mman.h>
@@ -576,6 +577,51 @@ EXPORT ssize_t sendfile(int out, int in, off_t *offset, size_t count)
 EXPORT ssize_t sendfile64(int out, int in, off_t *offset, size_t count)
 {
 	return sendfile(out, in, offset, count);
+}
+
+/*
+ * flock, fallocate and fadvise on kernel files. glibc's posix_fallocate
+ * falls back to writing zeros with internal calls when fallocate fails,
+ * and flock on the placeholder would grant every lock: both are lkd's
+ * calls here (posix_fallocate and posix_fadvise return the error rather
+ * than setting errno, as POSIX has them).
+ */
+EXPORT int flock(int fd, int op)
+{
+	ROUTE(fd, (int)syscall(SYS_flock, fd, op), (int)lk_syscall(LKD_NR_flock, fd, op, 0, 0, 0, 0));
+}
+EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	ROUTE(fd, (int)syscall(SYS_fallocate, fd, mode, off, len),
+	      (int)lk_syscall(LKD_NR_fallocate, fd, mode, off, len, 0, 0));
+}
+EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) { return fallocate(fd, mode, off, len); }
+EXPORT int posix_fallocate(int fd, off_t off, off_t len)
+{
+	if (!is_kernel(fd)) {
+		static void *fn;
+		return ((int (*)(int, off_t, off_t))libc_fn(&fn, "posix_fallocate"))(fd, off, len);
+	}
+	if (off < 0 || len <= 0) return EINVAL;
+	if (lk_syscall(LKD_NR_fallocate, fd, 0, off, len, 0, 0) == 0) return 0;
+	if (errno != EOPNOTSUPP) return errno;
+	/* As glibc's fallback for file systems without fallocate (lkd's
+	 * ramfs root): the file grows to the range's end. */
+	struct stat st;
+	if (fstat(fd, &st) < 0) return errno;
+	if (!S_ISREG(st.st_mode)) return ENODEV;
+	if (st.st_size < off + len && ftruncate(fd, off + len) < 0) return errno;
+	return 0;
+}
+EXPORT int posix_fallocate64(int fd, off_t off, off_t len) { return posix_fallocate(fd, off, len); }
+EXPORT int posix_fadvise(int fd, off_t off, off_t len, int advice)
+{
+	if (!is_kernel(fd)) return syscall(SYS_fadvise64, fd, off, len, advice) < 0 ? errno : 0;
+	return lk_syscall(LKD_NR_fadvise64, fd, off, len, advice, 0, 0) < 0 ? errno : 0;
+}
+EXPORT int posix_fadvise64(int fd, off_t off, off_t len, int advice)
+{
+	return posix_fadvise(fd, off, len, advice);
 }
 
 /*

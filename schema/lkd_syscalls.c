@@ -67,6 +67,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(dup3, V, V, V),
 	CALL(fcntl, V, V, V),			/* see lkd_fcntl_commands */
 	CALL(ioctl, V, V, V),			/* see lkd_ioctl_commands */
+	CALL(flock, V, V),
 	CALL(mknodat, V, PATH, V, V),
 	CALL(mkdirat, V, PATH, V),
 	CALL(unlinkat, V, PATH, V),
@@ -78,6 +79,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(fstatfs, V, OUT_FIXED(120)),
 	CALL(truncate, PATH, V),
 	CALL(ftruncate, V, V),
+	CALL(fallocate, V, V, V, V),
 	CALL(faccessat, V, PATH, V),
 	CALL(chdir, PATH),
 	CALL(fchdir, V),
@@ -134,6 +136,7 @@ const struct lkd_syscall_desc lkd_syscall_table[] = {
 	CALL(shutdown, V, V),
 	CALL(sendmsg, V, MSGHDR_IN, V),
 	CALL(recvmsg, V, MSGHDR, V),
+	CALL(fadvise64, V, V, V, V),
 	CALL(accept4, V, OUT_AT_PTR_OR_NULL(2), INOUT_FIXED_OR_NULL(4), V),
 	CALL(renameat2, V, PATH, V, PATH, V),
 	/* The offsets (loff_t *) are read and written by the kernel, or NULL:

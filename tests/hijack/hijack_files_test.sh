@@ -21,7 +21,9 @@
 # to its destination from an fd of "/", one component at a time); git
 # keeps a repository in lkd (it mmaps its files: a private mapping is a
 # copy read from lkd, a shared one ENODEV); a raw syscall(SYS_statx), as
-# node's libuv makes, reaches lkd; rm -r removes the tree from lkd.
+# node's libuv makes, reaches lkd; flock excludes a second open file in
+# lkd, posix_fallocate and posix_fadvise work on ext4 and ramfs; rm -r
+# removes the tree from lkd.
 source "$TEST_SRCDIR/$TEST_WORKSPACE/tests/hijack/lib.sh"
 need ls find python3 touch chmod chown ln readlink stat rm
 [ ! -e /lkd ] || fail "/lkd exists on the host: this test needs it not to"
@@ -266,6 +268,30 @@ assert r == 0, os.strerror(ctypes.get_errno())
 assert int.from_bytes(buf.raw[40:48], "little") == os.stat("/lkd/tree/repo/f").st_size
 ' 2>&1 || fail "python mmap and a raw statx in lkd"
 lk rm -rf /lkd/tree/repo || fail "rm -rf of the repository"
+
+# ---- flock, fallocate, fadvise ----
+lk python3 -c '
+import fcntl, os
+for path in ("/lkd/data/fl", "/lkd/tree/fl"):
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    pid = os.fork()
+    if pid == 0:
+        other = os.open(path, os.O_RDWR)
+        try:
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os._exit(1)
+        except BlockingIOError:
+            os._exit(0)
+    assert os.waitpid(pid, 0)[1] == 0, "a second flock on " + path
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.posix_fallocate(fd, 0, 1 << 20)
+    assert os.fstat(fd).st_size == 1 << 20, (path, os.fstat(fd).st_size)
+    os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_SEQUENTIAL)
+    os.close(fd)
+    os.unlink(path)
+assert os.statvfs("/lkd/data").f_bfree > 0
+' 2>&1 || fail "flock, posix_fallocate, posix_fadvise in lkd"
 
 # ---- removal ----
 lk rm -r /lkd/tree || fail "rm -r"
