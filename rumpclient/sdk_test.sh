@@ -43,6 +43,10 @@ libdir=$(pkg-config --variable=libdir lkclient)
 # the same.
 sanitizer=()
 readelf -d "$lib" | grep -q 'NEEDED.*libasan' && sanitizer=(-fsanitize=address)
+# The runtime's own check that it was loaded first failed about one run in
+# three on a 6.18 host kernel although the program needs it first (readelf
+# shows it); the order is the linker's, so that check is left out.
+[ "${#sanitizer[@]}" = 0 ] || export ASAN_OPTIONS="verify_asan_link_order=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 /usr/bin/cc -std=c11 -Wall -Werror "${sanitizer[@]}" -o "$tmp/prog" "$sdk/sdk_test_prog.c" \
   $(pkg-config --cflags --libs lkclient) -Wl,-rpath,"$libdir"
 readelf -d "$tmp/prog" | grep -q 'NEEDED.*\[liblkclient\.so\.0\]' ||
