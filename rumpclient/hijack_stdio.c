@@ -71,9 +71,14 @@ static int kstream_seek(void *c, off64_t *off, int whence)
 	return 0;
 }
 
+static void forget_std_stream(const struct kstream *k);
+
 static int kstream_close(void *c)
 {
 	struct kstream *k = c;
+	/* A standard stream of ours closed by the program (coreutils'
+	 * close_stdout does so at exit): it stands in for nothing now. */
+	forget_std_stream(k);
 	int r = k->fd >= 0 ? close(k->fd) : 0;
 	free(k);
 	return r;
@@ -197,7 +202,22 @@ void flush_streams_at_exit(void) { atexit(flush_at_exit); }
  * stream, and our stream's cookie. Under g_std_lock. */
 static FILE *g_std_libc[3];
 static struct kstream *g_std_ours[3];
-static pthread_mutex_t g_std_lock = PTHREAD_MUTEX_INITIALIZER;
+static FILE *g_std_file[3];  /* our stream itself */
+/* Recursive: closing one of ours under it comes back through
+ * forget_std_stream. */
+static pthread_mutex_t g_std_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+static void forget_std_stream(const struct kstream *k)
+{
+	pthread_mutex_lock(&g_std_lock);
+	for (int fd = 0; fd < 3; fd++) {
+		if (g_std_ours[fd] != k) continue;
+		g_std_ours[fd] = NULL;
+		g_std_libc[fd] = NULL;
+		g_std_file[fd] = NULL;
+	}
+	pthread_mutex_unlock(&g_std_lock);
+}
 
 static FILE **std_var(int fd)
 {
@@ -225,15 +245,18 @@ void follow_std_fd(int fd)
 			if (fd == 2) setvbuf(f, NULL, _IONBF, 0);
 			g_std_libc[fd] = *var;
 			g_std_ours[fd] = k;
+			g_std_file[fd] = f;
 			*var = f;
 		}
 	} else if (!is_kernel(fd) && g_std_libc[fd] != NULL) {
-		/* The fd is a host one now, not ours to close. */
-		FILE *ours = *var;
+		/* The fd is a host one now, not ours to close. The program's
+		 * variable gets glibc's stream back unless it named another. */
+		FILE *ours = g_std_file[fd];
 		g_std_ours[fd]->fd = -1;
-		*var = g_std_libc[fd];
+		if (*var == ours) *var = g_std_libc[fd];
 		g_std_libc[fd] = NULL;
 		g_std_ours[fd] = NULL;
+		g_std_file[fd] = NULL;
 		fclose(ours);
 	}
 	pthread_mutex_unlock(&g_std_lock);
@@ -249,11 +272,9 @@ static FILE *freopen_ours(const char *path, const char *mode, FILE *stream)
 	int fd = fileno(stream);
 	fflush(stream);
 	pthread_mutex_lock(&g_std_lock);
-	if (std >= 0 && g_std_libc[std] != NULL) {
-		/* Ours: fclose closes the kernel fd. */
+	if (std >= 0 && g_std_file[std] == stream) {
+		/* Ours: fclose closes the kernel fd (and forgets it). */
 		*std_var(std) = g_std_libc[std];
-		g_std_libc[std] = NULL;
-		g_std_ours[std] = NULL;
 		fclose(stream);
 	} else if (std >= 0) {
 		/* glibc's standard stream stays allocated for later. */
@@ -302,7 +323,7 @@ static int is_ours_std(FILE *stream)
 	pthread_mutex_lock(&g_std_lock);
 	int ours = 0;
 	for (int fd = 0; fd < 3; fd++)
-		if (g_std_libc[fd] != NULL && *std_var(fd) == stream) ours = 1;
+		if (g_std_file[fd] != NULL && g_std_file[fd] == stream) ours = 1;
 	pthread_mutex_unlock(&g_std_lock);
 	return ours;
 }

@@ -32,8 +32,9 @@ lk grep -q 'No such file' /lkd/s/err || fail "ls's stderr in lkd: $(lk cat /lkd/
 # ---- a program's own streams ----
 out=$(lk "$root/tests/hijack/stdio_prog" /lkd/s 2>"$tmp/prog.log") ||
 	fail "stdio_prog: $(cat "$tmp/prog.log")"
-[ "$out" = "$(printf 'ok 1\nok 2\nok 3')" ] || fail "stdio_prog printed: $out"
-grep -q '^ok 4$' "$tmp/prog.log" || fail "stdio_prog's stderr: $(cat "$tmp/prog.log")"
+[ "$out" = "$(printf 'ok 1\nok 2\nok 3\nok 4')" ] || fail "stdio_prog printed: $out"
+grep -q '^ok 5$' "$tmp/prog.log" || fail "stdio_prog's stderr: $(cat "$tmp/prog.log")"
+[ "$(lk cat /lkd/s/closed)" = "before fclose" ] || fail "stdout closed by fclose: $(lk cat /lkd/s/closed)"
 [ "$(lk cat /lkd/s/file)" = "$(printf 'FIRST 1\nsecond')" ] || fail "the file: $(lk cat /lkd/s/file)"
 [ "$(lk cat /lkd/s/out)" = "to lkd's file" ] || fail "stdout moved by dup2: $(lk cat /lkd/s/out)"
 [ "$(lk cat /lkd/s/reopened)" = "written at exit" ] || fail "freopen'd stdout: $(lk cat /lkd/s/reopened)"

@@ -3,7 +3,7 @@
 // stdio_prog DIR, DIR under the prefix. Streams on files in lkd (fopen's
 // modes, seeks, fileno), on a TCP connection inside lkd (fdopen, fclose
 // closing the kernel socket), stdout moved onto a kernel file by dup2 and
-// back, and freopen of stdout to a file in lkd, whose last line only
+// back, stdout closed by fclose while it is a kernel file, and freopen of stdout to a file in lkd, whose last line only
 // leaves the buffer at exit. Prints "ok N" on the host's stdout as each
 // part passes; the test reads the files back from lkd.
 #define _GNU_SOURCE
@@ -89,11 +89,27 @@ int main(int argc, char **argv)
 	printf("ok 3\n");
 	fflush(stdout);
 
-	// 4: freopen of stdout to a file in lkd; the line stays buffered
+	// 4: a program that closes its stdout while it is a kernel file
+	// (coreutils' close_stdout does), then moves fd 1 back to the host.
+	host_out = dup(1);
+	snprintf(path, sizeof(path), "%s/closed", argv[1]);
+	k = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (host_out < 0 || k < 0 || dup2(k, 1) != 1) fail("dup2 onto stdout again");
+	close(k);
+	printf("before fclose\n");
+	if (fclose(stdout) != 0) fail("fclose of stdout");
+	if (dup2(host_out, 1) != 1) fail("dup2 back after fclose");
+	close(host_out);
+	stdout = fdopen(1, "w");
+	if (!stdout) fail("fdopen of the host's fd 1");
+
+	// 5: freopen of stdout to a file in lkd; the line stays buffered
 	// until exit.
+	printf("ok 4\n");
+	fflush(stdout);
 	snprintf(path, sizeof(path), "%s/reopened", argv[1]);
 	if (!freopen(path, "w", stdout)) fail("freopen");
-	fprintf(stderr, "ok 4\n");
+	fprintf(stderr, "ok 5\n");
 	printf("written at exit\n");
 	return 0;
 }
