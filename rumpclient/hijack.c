@@ -599,8 +599,8 @@ EXPORT int fallocate64(int fd, int mode, off_t off, off_t len) { return fallocat
 EXPORT int posix_fallocate(int fd, off_t off, off_t len)
 {
 	if (!is_kernel(fd)) {
-		static void *fn;
-		return ((int (*)(int, off_t, off_t))libc_fn(&fn, "posix_fallocate"))(fd, off, len);
+		LIBC(posix_fallocate);
+		return host(fd, off, len);
 	}
 	if (off < 0 || len <= 0) return EINVAL;
 	if (lk_syscall(LKD_NR_fallocate, fd, 0, off, len, 0, 0) == 0) return 0;
@@ -807,9 +807,7 @@ int to_lkd(int *dirfd, const char **path)
 		*path = inside;
 		return 1;
 	}
-	if (*dirfd == AT_FDCWD)
-		return !t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED) && *path &&
-		       (*path)[0] != '/';
+	if (*dirfd == AT_FDCWD) return cwd_in_lkd() && *path && (*path)[0] != '/';
 	return is_kernel(*dirfd) && *path && (*path)[0] != '/';
 }
 
@@ -929,8 +927,7 @@ EXPORT long syscall(long nr, ...)
 			      (struct statx *)a[4], &r))
 			return r;
 	}
-	static void *fn;
-	long (*host)(long, ...) = (long (*)(long, ...))libc_fn(&fn, "syscall");
+	LIBC(syscall);
 	return host(nr, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
 
@@ -1389,9 +1386,8 @@ static char *getcwd_lkd(char *buf, size_t size)
 }
 EXPORT char *getcwd(char *buf, size_t size)
 {
-	if (!t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED)) return getcwd_lkd(buf, size);
-	static void *fn;
-	char *(*host)(char *, size_t) = (char *(*)(char *, size_t))libc_fn(&fn, "getcwd");
+	if (cwd_in_lkd()) return getcwd_lkd(buf, size);
+	LIBC(getcwd);
 	return host(buf, size);
 }
 EXPORT char *__getcwd_chk(char *buf, size_t size, size_t buflen)
@@ -1412,9 +1408,8 @@ EXPORT char *getwd(char *buf)
  * host's cwd. */
 EXPORT char *get_current_dir_name(void)
 {
-	if (!t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED)) return getcwd_lkd(NULL, 0);
-	static void *fn;
-	char *(*host)(void) = (char *(*)(void))libc_fn(&fn, "get_current_dir_name");
+	if (cwd_in_lkd()) return getcwd_lkd(NULL, 0);
+	LIBC(get_current_dir_name);
 	return host();
 }
 
@@ -1592,8 +1587,8 @@ static int temp_in_lkd(char *tmpl, int suffix, int flags, int dir, int *result)
 	{                                                                   \
 		int fd;                                                     \
 		if (temp_in_lkd(tmpl, suffix, flags, 0, &fd)) return fd;    \
-		static void *fn;                                            \
-		return ((__typeof__(&name))libc_fn(&fn, #name))call;        \
+		LIBC(name);                                                 \
+		return host call;                                           \
 	}
 MKSTEMP_HOOK(mkstemp, (char *tmpl), (tmpl), 0, 0)
 MKSTEMP_HOOK(mkstemp64, (char *tmpl), (tmpl), 0, 0)
@@ -1608,8 +1603,8 @@ EXPORT char *mkdtemp(char *tmpl)
 {
 	int r;
 	if (temp_in_lkd(tmpl, 0, 0, 1, &r)) return r < 0 ? NULL : tmpl;
-	static void *fn;
-	return ((char *(*)(char *))libc_fn(&fn, "mkdtemp"))(tmpl);
+	LIBC(mkdtemp);
+	return host(tmpl);
 }
 
 /* ---- processes ----------------------------------------------------- */
@@ -1623,7 +1618,7 @@ static pid_t host_fork(void)
 
 EXPORT pid_t fork(void)
 {
-	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) return host_fork();
+	if (!program_attached()) return host_fork();
 	epm_before_fork();  /* the child sees what the program asked */
 	/* No placement half done while the kernel process is copied. */
 	pthread_mutex_lock(&g_fdlock);
@@ -1675,8 +1670,7 @@ static int readable_by_us(const char *path)
 
 EXPORT int execve(const char *path, char *const argv[], char *const envp[])
 {
-	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE))
-		return (int)syscall(SYS_execve, path, argv, envp);
+	if (!program_attached()) return (int)syscall(SYS_execve, path, argv, envp);
 	/* The kernel fds the new program keeps: those without close-on-exec. */
 	size_t cap = 64, len = 0;
 	char *list = malloc(cap);

@@ -64,6 +64,10 @@ extern int g_cwd_in_lkd;
 /* libc's own function `name` (the next definition after this library),
  * cached in *slot: for hooks that hand a call on to libc. */
 void *libc_fn(void **slot, const char *name);
+/* In a hook named `name`: `host`, libc's function of that name. */
+#define LIBC(name) \
+	static void *name##_fn; \
+	__typeof__(&name) host = (__typeof__(&name))libc_fn(&name##_fn, #name)
 
 /* ---- the fd table (hijack_state.c) ----------------------------------- */
 
@@ -94,6 +98,19 @@ extern int g_attached;
 /* Set around liblkclient calls that make libc calls themselves (attach,
  * fork, exec), so that those reach the host as they are. */
 extern __thread int t_in_lib __attribute__((tls_model("initial-exec")));
+
+/* Whether a hook acts for the program: attached, and not called from
+ * inside liblkclient. */
+static inline int program_attached(void)
+{
+	return !t_in_lib && __atomic_load_n(&g_attached, __ATOMIC_ACQUIRE);
+}
+/* Whether the program's working directory is lkd's (g_cwd_in_lkd), for a
+ * call of the program's. */
+static inline int cwd_in_lkd(void)
+{
+	return !t_in_lib && __atomic_load_n(&g_cwd_in_lkd, __ATOMIC_RELAXED);
+}
 
 static inline int kind(int fd)
 {

@@ -43,7 +43,7 @@
  * errno (see the file's comment). */
 static int in_kernel(long nr, long a0, long a1, long a2)
 {
-	if (t_in_lib || !__atomic_load_n(&g_attached, __ATOMIC_ACQUIRE)) return 0;
+	if (!program_attached()) return 0;
 	if (lk_syscall(nr, a0, a1, a2, 0, 0, 0) < 0) return -1;
 	/* lkd is asked on a connection of the library's own, made here. */
 	t_in_lib++;

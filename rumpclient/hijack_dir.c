@@ -175,10 +175,6 @@ static void seek_to(struct lkdir *l, long off)
 }
 
 /* `host`: libc's own `name`, of the type glibc declares it with. */
-#define LIBC(name) \
-	static void *name##_fn; \
-	__typeof__(&name) host = (__typeof__(&name))libc_fn(&name##_fn, #name)
-
 /* ---- opening and closing ------------------------------------------- */
 
 EXPORT DIR *opendir(const char *path)

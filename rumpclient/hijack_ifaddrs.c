@@ -44,7 +44,7 @@
 /* Whether lkd answers: the program's network is lkd's. */
 static int from_lkd(void)
 {
-	return !t_in_lib && __atomic_load_n(&g_attached, __ATOMIC_ACQUIRE) &&
+	return program_attached() &&
 	       (g_cfg.families & (FAM_INET | FAM_INET6 | FAM_NETLINK));
 }
 

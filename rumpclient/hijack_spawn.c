@@ -36,10 +36,6 @@
 
 #include "rumpclient/hijack.h"
 
-#define LIBC(name) \
-	static void *name##_fn; \
-	__typeof__(&name) host = (__typeof__(&name))libc_fn(&name##_fn, #name)
-
 extern char **environ;
 
 /* ---- file actions, kept on the side --------------------------------- */
@@ -348,15 +344,10 @@ static int spawn(pid_t *pidp, const char *file, const posix_spawn_file_actions_t
 	return 0;
 }
 
-static int use_ours(void)
-{
-	return !t_in_lib && __atomic_load_n(&g_attached, __ATOMIC_ACQUIRE);
-}
-
 EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,
 		       const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (use_ours()) {
+	if (program_attached()) {
 		int rc = spawn(pid, path, fa, attr, argv, envp, 0);
 		if (rc >= 0) return rc;
 	}
@@ -367,7 +358,7 @@ EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *fa,
 			const posix_spawnattr_t *attr, char *const argv[], char *const envp[])
 {
-	if (use_ours()) {
+	if (program_attached()) {
 		int rc = spawn(pid, file, fa, attr, argv, envp, 1);
 		if (rc >= 0) return rc;
 	}
@@ -381,7 +372,7 @@ EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_act
  * the caller while the shell runs. */
 EXPORT int system(const char *command)
 {
-	if (!use_ours()) {
+	if (!program_attached()) {
 		LIBC(system);
 		return host(command);
 	}
@@ -434,7 +425,7 @@ static pthread_mutex_t g_popen_lock = PTHREAD_MUTEX_INITIALIZER;
 
 EXPORT FILE *popen(const char *command, const char *mode)
 {
-	if (!use_ours()) {
+	if (!program_attached()) {
 		LIBC(popen);
 		return host(command, mode);
 	}

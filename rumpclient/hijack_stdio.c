@@ -32,10 +32,6 @@
 
 #include "rumpclient/hijack.h"
 
-#define LIBC(name) \
-	static void *name##_fn; \
-	__typeof__(&name) host = (__typeof__(&name))libc_fn(&name##_fn, #name)
-
 /* ---- the streams ---------------------------------------------------- */
 
 /* A stream of ours: its fd, or -1 once the fd is no longer its to close
@@ -161,12 +157,8 @@ EXPORT FILE *fopen(const char *path, const char *mode)
 	LIBC(fopen);
 	return host(path, mode);
 }
-EXPORT FILE *fopen64(const char *path, const char *mode)
-{
-	if (opaque_ptr(mode) && lkd_serves(path)) return open_kernel_stream(path, mode);
-	LIBC(fopen64);
-	return host(path, mode);
-}
+/* The same function on x86-64, as in glibc. */
+EXPORT FILE *fopen64(const char *path, const char *mode) { return fopen(path, mode); }
 
 EXPORT FILE *fdopen(int fd, const char *mode)
 {
