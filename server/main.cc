@@ -62,6 +62,9 @@ ABSL_FLAG(std::string, dispatch_cpus, "auto",
 ABSL_FLAG(bool, dispatch_waker, true,
           "while several clients are busy at once, a waker thread wakes the "
           "sleeping ones instead of the thread that runs the kernel");
+ABSL_FLAG(bool, dispatch_waker_pinned, true,
+          "the waker thread runs on the dispatch threads' CPUs (--dispatch_cpus), "
+          "whose polling leaves them time, instead of beside the clients");
 ABSL_FLAG(std::string, admin_socket, "",
           "admin plane socket for lkctl, unix:///PATH (default admin.sock beside "
           "the session socket), or none");
@@ -310,6 +313,7 @@ int main(int argc, char** argv) {
   options.handover_timeout_s = absl::GetFlag(FLAGS_handover_timeout_s);
   options.dispatcher.spin_ns = uint64_t{absl::GetFlag(FLAGS_dispatch_spin_us)} * 1000;
   options.dispatcher.waker = absl::GetFlag(FLAGS_dispatch_waker);
+  options.dispatcher.waker_on_dispatch_cpus = absl::GetFlag(FLAGS_dispatch_waker_pinned);
   options.dispatcher.cpus = std::move(*dispatch_cpus);
   lkd::server::SessionServer sessions(options);
   // The socket first: a second lkd on the same path fails before booting.

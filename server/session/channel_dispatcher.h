@@ -95,6 +95,10 @@ class ChannelDispatcher {
     // several are busy at once (Waker in channel_dispatcher.cc); if not,
     // the thread that completes a call always wakes its client itself.
     bool waker = true;
+    // Whether the waker thread runs on the dispatch threads' CPUs (`cpus`,
+    // if any) rather than beside the clients: there it takes time from
+    // their polling, not from the clients whose CPU is the busy one.
+    bool waker_on_dispatch_cpus = true;
     // Host CPUs the dispatch threads are pinned to while busy, one CPU
     // each in turn (empty: never pinned; DispatchPin in the .cc). Clients
     // are told (Gate.attach's kernelCpus) and keep off them.

@@ -376,6 +376,18 @@ bool CpusBecome(pid_t tid, const std::string& want) {
   return true;
 }
 
+// lkd's waker thread ("lkd-wake", a name it takes once placed), or 0 if
+// it does not show within 30 s.
+pid_t WakerThreadOf(const LkdDaemon& lkd) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  for (;;) {
+    const std::vector<pid_t> wakers = lkd.ThreadIdsNamed("lkd-wake");
+    if (wakers.size() == 1) return wakers[0];
+    if (absl::Now() > deadline) return 0;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+}
+
 }  // namespace
 
 TEST(DispatchCpus, ClientsKeepOffTheDispatchThreadsCpus) {
@@ -390,6 +402,15 @@ TEST(DispatchCpus, ClientsKeepOffTheDispatchThreadsCpus) {
   EXPECT_NE((*lkd)->Log().find(absl::StrCat("dispatch threads on CPU ", kernel_cpu)),
             std::string::npos)
       << (*lkd)->Log();
+
+  // The waker thread lives on the dispatch threads' CPU, busy or not,
+  // unless told to stay beside the clients.
+  EXPECT_TRUE(CpusBecome(WakerThreadOf(**lkd), std::to_string(kernel_cpu)))
+      << "waker runs on " << CpusOf(WakerThreadOf(**lkd));
+  auto waker_apart = LkdDaemon::Start(
+      {absl::StrCat("--dispatch_cpus=", kernel_cpu), "--dispatch_waker_pinned=false"});
+  ASSERT_TRUE(waker_apart.ok()) << waker_apart.status();
+  EXPECT_EQ(CpusOf(WakerThreadOf(**waker_apart)), all);
 
   for (const char* mode : {"", "apart", "any"}) {
     const std::string want = strcmp(mode, "any") == 0 ? all : rest;
@@ -425,6 +446,7 @@ TEST(DispatchCpus, ClientsKeepOffTheDispatchThreadsCpus) {
   auto unpinned = LkdDaemon::Start({"--dispatch_cpus=none"});
   ASSERT_TRUE(unpinned.ok()) << unpinned.status();
   EXPECT_EQ(ClientCpus((*unpinned)->url(), ""), all + " " + all);
+  EXPECT_EQ(CpusOf(WakerThreadOf(**unpinned)), all);
 }
 
 // lk_batch: several calls in one round trip, made in order by the

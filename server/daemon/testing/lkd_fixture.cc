@@ -148,14 +148,14 @@ int LkdDaemon::Channels() const {
   return n;
 }
 
-std::vector<pid_t> LkdDaemon::DispatchThreadIds() const {
+std::vector<pid_t> LkdDaemon::ThreadIdsNamed(const std::string& comm) const {
   const std::string dir = absl::StrCat("/proc/", pid_, "/task");
   std::vector<pid_t> tids;
   DIR* d = opendir(dir.c_str());
   if (!d) return tids;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
-    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == "lkd-dispatch\n")
+    if (ReadHostFileOrEmpty(absl::StrCat(dir, "/", e->d_name, "/comm")) == comm + "\n")
       tids.push_back(static_cast<pid_t>(atoi(e->d_name)));
   }
   closedir(d);

@@ -39,8 +39,10 @@ class LkdDaemon {
   int Channels() const;
   // Threads that serve the channels ("lkd-dispatch"), one per 127: their
   // host tids (none once lkd is gone), and how many.
-  std::vector<pid_t> DispatchThreadIds() const;
+  std::vector<pid_t> DispatchThreadIds() const { return ThreadIdsNamed("lkd-dispatch"); }
   int DispatchThreads() const { return static_cast<int>(DispatchThreadIds().size()); }
+  // Host tids of lkd's threads named `comm` (pthread_setname_np).
+  std::vector<pid_t> ThreadIdsNamed(const std::string& comm) const;
   // Sessions attached now, from lkd's log ("attached" minus "detached").
   int LiveSessions() const;
   int OpenFds() const;
