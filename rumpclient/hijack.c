@@ -243,35 +243,25 @@ static int dup_host_over(int oldfd, int newfd, int flags, int use_dup2)
 	return (int)syscall(SYS_dup3, oldfd, newfd, flags);
 }
 
-static int dup3_fd(int oldfd, int newfd, int flags)
+/* dup3 (use_dup2 0) or dup2 (1, flags 0). */
+static int dup_fd(int oldfd, int newfd, int flags, int use_dup2)
 {
-	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, flags, 0);
-	if (oldfd == newfd) { errno = EINVAL; return -1; }
+	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, flags, use_dup2);
+	if (!use_dup2 && oldfd == newfd) { errno = EINVAL; return -1; }
 	return dup_kernel_to(oldfd, newfd, flags);
-}
-static int dup2_fd(int oldfd, int newfd)
-{
-	if (!is_kernel(oldfd)) return dup_host_over(oldfd, newfd, 0, 1);
-	return dup_kernel_to(oldfd, newfd, 0);
 }
 
 /* Onto 0, 1 or 2, the standard stream follows (hijack_stdio.c). */
-EXPORT int dup3(int oldfd, int newfd, int flags)
+static int dup_onto(int oldfd, int newfd, int flags, int use_dup2)
 {
-	if (newfd < 0 || newfd > 2 || oldfd == newfd) return dup3_fd(oldfd, newfd, flags);
+	if (newfd < 0 || newfd > 2 || oldfd == newfd) return dup_fd(oldfd, newfd, flags, use_dup2);
 	std_fd_will_change(newfd);
-	int r = dup3_fd(oldfd, newfd, flags);
+	int r = dup_fd(oldfd, newfd, flags, use_dup2);
 	if (r >= 0) follow_std_fd(newfd);
 	return r;
 }
-EXPORT int dup2(int oldfd, int newfd)
-{
-	if (newfd < 0 || newfd > 2 || oldfd == newfd) return dup2_fd(oldfd, newfd);
-	std_fd_will_change(newfd);
-	int r = dup2_fd(oldfd, newfd);
-	if (r >= 0) follow_std_fd(newfd);
-	return r;
-}
+EXPORT int dup3(int oldfd, int newfd, int flags) { return dup_onto(oldfd, newfd, flags, 0); }
+EXPORT int dup2(int oldfd, int newfd) { return dup_onto(oldfd, newfd, 0, 1); }
 
 EXPORT int dup(int fd)
 {

@@ -199,6 +199,26 @@ static struct action *copy_actions(const posix_spawn_file_actions_t *fa, size_t 
 
 /* ---- the spawn ------------------------------------------------------ */
 
+/* In a child: `fd` becomes `newfd` for the program it execs; onto itself,
+ * the fd stays, without close-on-exec (POSIX's adddup2). 0 or an errno. */
+static int dup_for_exec(int fd, int newfd)
+{
+	if (fd == newfd) {
+		int fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || fcntl(fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) return errno;
+		return 0;
+	}
+	return dup2(fd, newfd) < 0 ? errno : 0;
+}
+
+/* In a child: `sh -c command`, as system and popen run it. */
+static __attribute__((noreturn)) void exec_shell(const char *command)
+{
+	char *const argv[] = {"sh", "-c", (char *)command, NULL};
+	execve("/bin/sh", argv, environ);
+	_exit(127);
+}
+
 /* In the child: attributes, then actions, each with the hooked calls;
  * 0 or an errno. */
 static int child_setup(const posix_spawnattr_t *attr, const struct action *acts, size_t n)
@@ -240,15 +260,11 @@ static int child_setup(const posix_spawnattr_t *attr, const struct action *acts,
 			/* As glibc's: closing an fd that is not open is no error. */
 			if (close(a->fd) < 0 && errno != EBADF) return errno;
 			break;
-		case ACT_DUP2:
-			if (a->fd == a->newfd) {
-				/* POSIX: the fd stays, without close-on-exec. */
-				int fl = fcntl(a->fd, F_GETFD);
-				if (fl < 0 || fcntl(a->fd, F_SETFD, fl & ~FD_CLOEXEC) < 0) return errno;
-			} else if (dup2(a->fd, a->newfd) < 0) {
-				return errno;
-			}
+		case ACT_DUP2: {
+			int err = dup_for_exec(a->fd, a->newfd);
+			if (err) return err;
 			break;
+		}
 		case ACT_OPEN: {
 			int fd = open(a->path, a->oflag, a->mode);
 			if (fd < 0) return errno;
@@ -390,9 +406,7 @@ EXPORT int system(const char *command)
 		sigaction(SIGINT, &old_int, NULL);
 		sigaction(SIGQUIT, &old_quit, NULL);
 		sigprocmask(SIG_SETMASK, &old_mask, NULL);
-		char *const argv[] = {"sh", "-c", (char *)command, NULL};
-		execve("/bin/sh", argv, environ);
-		_exit(127);
+		exec_shell(command);
 	}
 	int status = -1;
 	if (pid > 0) {
@@ -451,15 +465,8 @@ EXPORT FILE *popen(const char *command, const char *mode)
 	pid_t pid = fork();
 	if (pid == 0) {
 		for (struct popened *q = g_popened; q; q = q->next) close(fileno(q->stream));
-		int target = reading ? 1 : 0;
-		if (theirs == target) {
-			fcntl(theirs, F_SETFD, 0);
-		} else if (dup2(theirs, target) < 0) {
-			_exit(127);
-		}
-		char *const argv[] = {"sh", "-c", (char *)command, NULL};
-		execve("/bin/sh", argv, environ);
-		_exit(127);
+		if (dup_for_exec(theirs, reading ? 1 : 0)) _exit(127);
+		exec_shell(command);
 	}
 	int err = errno;
 	close(theirs);

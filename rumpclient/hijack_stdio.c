@@ -190,11 +190,13 @@ void flush_streams_at_exit(void) { atexit(flush_at_exit); }
 
 /* ---- the standard streams ------------------------------------------- */
 
-/* For fd 0, 1, 2 while a stream of ours stands in for glibc's: glibc's
- * stream, and our stream's cookie. Under g_std_lock. */
-static FILE *g_std_libc[3];
-static struct kstream *g_std_ours[3];
-static FILE *g_std_file[3];  /* our stream itself */
+/* For fd 0, 1, 2 while a stream of ours stands in for glibc's (all NULL
+ * otherwise). Under g_std_lock. */
+static struct std_slot {
+	FILE *libc;		/* glibc's stream */
+	FILE *file;		/* ours */
+	struct kstream *cookie;	/* our stream's cookie */
+} g_std[3];
 /* Recursive: closing one of ours under it comes back through
  * forget_std_stream. */
 static pthread_mutex_t g_std_lock = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
@@ -203,10 +205,7 @@ static void forget_std_stream(const struct kstream *k)
 {
 	pthread_mutex_lock(&g_std_lock);
 	for (int fd = 0; fd < 3; fd++) {
-		if (g_std_ours[fd] != k) continue;
-		g_std_ours[fd] = NULL;
-		g_std_libc[fd] = NULL;
-		g_std_file[fd] = NULL;
+		if (g_std[fd].cookie == k) g_std[fd] = (struct std_slot){0};
 	}
 	pthread_mutex_unlock(&g_std_lock);
 }
@@ -228,27 +227,24 @@ void follow_std_fd(int fd)
 	if (fd < 0 || fd > 2 || t_in_lib) return;
 	pthread_mutex_lock(&g_std_lock);
 	FILE **var = std_var(fd);
-	if (is_kernel(fd) && g_std_libc[fd] == NULL) {
+	struct std_slot *slot = &g_std[fd];
+	if (is_kernel(fd) && slot->libc == NULL) {
 		struct kstream *k;
 		FILE *f = kernel_stream_of(fd, fd == 0 ? "r" : "w", &k);
 		if (f != NULL) {
 			/* stderr stays unbuffered; stdout is fully buffered, as
 			 * glibc's is when it is not a terminal. */
 			if (fd == 2) setvbuf(f, NULL, _IONBF, 0);
-			g_std_libc[fd] = *var;
-			g_std_ours[fd] = k;
-			g_std_file[fd] = f;
+			*slot = (struct std_slot){.libc = *var, .file = f, .cookie = k};
 			*var = f;
 		}
-	} else if (!is_kernel(fd) && g_std_libc[fd] != NULL) {
+	} else if (!is_kernel(fd) && slot->libc != NULL) {
 		/* The fd is a host one now, not ours to close. The program's
 		 * variable gets glibc's stream back unless it named another. */
-		FILE *ours = g_std_file[fd];
-		g_std_ours[fd]->fd = -1;
-		if (*var == ours) *var = g_std_libc[fd];
-		g_std_libc[fd] = NULL;
-		g_std_ours[fd] = NULL;
-		g_std_file[fd] = NULL;
+		FILE *ours = slot->file;
+		slot->cookie->fd = -1;
+		if (*var == ours) *var = slot->libc;
+		*slot = (struct std_slot){0};
 		fclose(ours);
 	}
 	pthread_mutex_unlock(&g_std_lock);
@@ -264,9 +260,9 @@ static FILE *freopen_ours(const char *path, const char *mode, FILE *stream)
 	int fd = fileno(stream);
 	fflush(stream);
 	pthread_mutex_lock(&g_std_lock);
-	if (std >= 0 && g_std_file[std] == stream) {
+	if (std >= 0 && g_std[std].file == stream) {
 		/* Ours: fclose closes the kernel fd (and forgets it). */
-		*std_var(std) = g_std_libc[std];
+		*std_var(std) = g_std[std].libc;
 		fclose(stream);
 	} else if (std >= 0) {
 		/* glibc's standard stream stays allocated for later. */
@@ -315,7 +311,7 @@ static int is_ours_std(FILE *stream)
 	pthread_mutex_lock(&g_std_lock);
 	int ours = 0;
 	for (int fd = 0; fd < 3; fd++)
-		if (g_std_file[fd] != NULL && g_std_file[fd] == stream) ours = 1;
+		if (g_std[fd].file != NULL && g_std[fd].file == stream) ours = 1;
 	pthread_mutex_unlock(&g_std_lock);
 	return ours;
 }
